@@ -1,0 +1,72 @@
+"""pitrdiff: diff a DynamoDB table against its point-in-time restore.
+
+Export both tables to Parquet, diff them item by item into deleted / changed /
+added, and write a selective re-put plan that puts back only what was lost,
+with conditional writes so nothing written since is clobbered.
+
+The public API is importable from this package; modules load on first use so
+``import pitrdiff`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "AwsConfig": "pitrdiff.aws",
+    "PitrdiffError": "pitrdiff.errors",
+    "Export": "pitrdiff.dataset",
+    "KeySchema": "pitrdiff.dataset",
+    "Manifest": "pitrdiff.dataset",
+    "load_export": "pitrdiff.dataset",
+    "write_export": "pitrdiff.dataset",
+    "canonical_json": "pitrdiff.codec",
+    "content_hash": "pitrdiff.codec",
+    "item_size": "pitrdiff.codec",
+    "item_to_python": "pitrdiff.codec",
+    "item_from_python": "pitrdiff.codec",
+}
+
+if TYPE_CHECKING:
+    from pitrdiff.aws import AwsConfig
+    from pitrdiff.codec import (
+        canonical_json,
+        content_hash,
+        item_from_python,
+        item_size,
+        item_to_python,
+    )
+    from pitrdiff.dataset import Export, KeySchema, Manifest, load_export, write_export
+    from pitrdiff.errors import PitrdiffError
+
+__all__ = [
+    "AwsConfig",
+    "Export",
+    "KeySchema",
+    "Manifest",
+    "PitrdiffError",
+    "canonical_json",
+    "content_hash",
+    "item_from_python",
+    "item_size",
+    "item_to_python",
+    "load_export",
+    "write_export",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pitrdiff' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

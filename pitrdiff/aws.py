@@ -1,0 +1,295 @@
+"""The only place boto3 sessions and clients are made.
+
+Profile, region and endpoint come from :class:`AwsConfig`; anything left unset
+falls back to boto3's own resolution (``AWS_PROFILE``, ``AWS_REGION``,
+``AWS_ENDPOINT_URL_DYNAMODB``, ``~/.aws/config`` …). Retries use botocore's
+``standard`` mode with a generous attempt count, so throttling and 5xx are
+retried with exponential backoff and jitter; :func:`count_retries` counts them.
+
+:func:`translate_errors` turns botocore failures into the :mod:`pitrdiff.errors`
+tree with a one-line message that never contains credentials.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from pitrdiff.errors import (
+    AwsError,
+    CredentialsError,
+    EndpointError,
+    InputError,
+    PitrdiffError,
+    TableNotFoundError,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_MAX_ATTEMPTS = 12
+
+# Error codes the service uses for "slow down"; botocore retries them, we count them.
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "Throttling",
+        "TooManyRequestsException",
+        "SlowDown",
+    }
+)
+
+
+@dataclass(frozen=True)
+class AwsConfig:
+    """Where and as whom to talk to AWS.
+
+    Parameters
+    ----------
+    profile
+        A named profile from the shared config files; ``None`` for boto3's default chain.
+    region
+        The AWS region; ``None`` for boto3's resolution, then ``us-east-1``.
+    endpoint_url
+        A DynamoDB-protocol endpoint (a local server, a VPC endpoint); ``None``
+        for boto3's resolution, which honours ``AWS_ENDPOINT_URL_DYNAMODB``.
+    max_attempts
+        Attempts per request, including the first, before a failure is raised.
+    retry_mode
+        botocore's retry mode: ``standard`` or ``adaptive``.
+    """
+
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    retry_mode: str = "standard"
+
+    def with_endpoint(self, endpoint_url: str | None) -> AwsConfig:
+        """Return a copy that talks to ``endpoint_url``."""
+        return replace(self, endpoint_url=endpoint_url)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Describe the configuration (no secrets: credentials are never held here)."""
+        return {
+            "profile": self.profile,
+            "region": self.region,
+            "endpoint_url": self.endpoint_url,
+            "max_attempts": self.max_attempts,
+            "retry_mode": self.retry_mode,
+        }
+
+
+_session_lock = threading.Lock()
+
+
+def session(config: AwsConfig) -> boto3.session.Session:
+    """Make a boto3 session for ``config``.
+
+    Raises
+    ------
+    CredentialsError
+        When the named profile does not exist.
+    """
+    with _session_lock:  # boto3 session creation is not thread-safe
+        try:
+            sess = boto3.session.Session(profile_name=config.profile, region_name=config.region)
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise CredentialsError(f"AWS profile {config.profile!r} is not configured") from exc
+    return sess
+
+
+def _client_config(config: AwsConfig, max_pool_connections: int) -> botocore.config.Config:
+    retries: Any = {"max_attempts": config.max_attempts, "mode": config.retry_mode}
+    return botocore.config.Config(
+        retries=retries,
+        max_pool_connections=max(10, max_pool_connections),
+        connect_timeout=10,
+        read_timeout=60,
+        tcp_keepalive=True,
+    )
+
+
+def _region(sess: boto3.session.Session, config: AwsConfig) -> str:
+    return config.region or sess.region_name or DEFAULT_REGION
+
+
+def dynamodb_client(config: AwsConfig, *, max_pool_connections: int = 10) -> DynamoDBClient:
+    """Make a low-level DynamoDB client.
+
+    Parameters
+    ----------
+    config
+        Profile, region and endpoint.
+    max_pool_connections
+        HTTP connections kept open; at least the number of threads that share the client.
+    """
+    sess = session(config)
+    client: DynamoDBClient = sess.client(
+        "dynamodb",
+        region_name=_region(sess, config),
+        endpoint_url=config.endpoint_url,
+        config=_client_config(config, max_pool_connections),
+    )
+    return client
+
+
+def s3_client(config: AwsConfig, *, max_pool_connections: int = 10) -> S3Client:
+    """Make an S3 client (for native DynamoDB exports).
+
+    The endpoint of ``config`` is a DynamoDB endpoint and is not reused for S3;
+    set ``AWS_ENDPOINT_URL_S3`` (or pass ``s3_endpoint_url`` where offered) instead.
+    """
+    sess = session(config)
+    client: S3Client = sess.client(
+        "s3",
+        region_name=_region(sess, config),
+        config=_client_config(config, max_pool_connections),
+    )
+    return client
+
+
+class RetryCounter:
+    """Counts the retries botocore makes on a client, thread-safely.
+
+    Attach with :func:`count_retries`; read :attr:`retries` and :attr:`throttles`.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.retries = 0
+        self.throttles = 0
+
+    def _on_needs_retry(self, response: Any = None, attempts: int = 0, **_: Any) -> None:
+        # botocore emits needs-retry after every attempt; only failed ones count.
+        if response is None:
+            return
+        http, parsed = response
+        code = (parsed or {}).get("Error", {}).get("Code") if isinstance(parsed, dict) else None
+        status = getattr(http, "status_code", 200)
+        if status < 400 and code is None:
+            return
+        with self._lock:
+            self.retries += 1
+            if code in THROTTLING_CODES:
+                self.throttles += 1
+
+    def _on_exception(self, caught_exception: Any = None, response: Any = None, **_: Any) -> None:
+        if caught_exception is not None and response is None:
+            with self._lock:
+                self.retries += 1
+
+
+def count_retries(client: Any) -> RetryCounter:
+    """Attach a :class:`RetryCounter` to a botocore client and return it.
+
+    The counter sees every attempt that failed with a throttle, a 5xx or a
+    connection error; the last failed attempt of a request that gives up is
+    counted too.
+    """
+    counter = RetryCounter()
+
+    def hook(**kwargs: Any) -> None:
+        if kwargs.get("caught_exception") is not None:
+            counter._on_exception(**kwargs)
+        else:
+            counter._on_needs_retry(**kwargs)
+
+    client.meta.events.register("needs-retry", hook)
+    return counter
+
+
+@contextmanager
+def translate_errors(*, table: str | None = None, action: str | None = None) -> Iterator[None]:
+    """Turn botocore exceptions raised inside the block into pitrdiff errors.
+
+    Parameters
+    ----------
+    table
+        The table the block works on, named in the message.
+    action
+        What the block does ("scanning", "restoring"), named in the message.
+    """
+    where = f" while {action}" if action else ""
+    try:
+        yield
+    except PitrdiffError:
+        raise
+    except botocore.exceptions.ClientError as exc:
+        raise error_from_client_error(exc, table=table, where=where) from exc
+    except botocore.exceptions.NoCredentialsError as exc:
+        raise CredentialsError(
+            "no AWS credentials found: set a profile (--profile), "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or an instance role"
+        ) from exc
+    except botocore.exceptions.PartialCredentialsError as exc:
+        raise CredentialsError(f"incomplete AWS credentials: {exc}") from exc
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise CredentialsError(f"AWS profile not configured: {exc}") from exc
+    except (
+        botocore.exceptions.EndpointConnectionError,
+        botocore.exceptions.ConnectionClosedError,
+        botocore.exceptions.ConnectTimeoutError,
+        botocore.exceptions.ReadTimeoutError,
+    ) as exc:
+        url = getattr(exc, "kwargs", {}).get("endpoint_url", "")
+        raise EndpointError(
+            f"cannot reach {url or 'the endpoint'}{where}: {type(exc).__name__}"
+        ) from exc
+    except botocore.exceptions.NoRegionError as exc:
+        raise InputError("no AWS region configured: pass --region or set AWS_REGION") from exc
+    except botocore.exceptions.ParamValidationError as exc:
+        raise InputError(f"invalid request{where}: {exc}") from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise AwsError(f"AWS request failed{where}: {exc}") from exc
+
+
+_CREDENTIAL_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "MissingAuthenticationTokenException",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+    }
+)
+
+
+def error_from_client_error(
+    exc: botocore.exceptions.ClientError, *, table: str | None = None, where: str = ""
+) -> PitrdiffError:
+    """Map one botocore ``ClientError`` to the pitrdiff error a user should see."""
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", "Unknown"))
+    message = str(error.get("Message", "")).strip()
+    if code == "ResourceNotFoundException" and table is not None:
+        return TableNotFoundError(table)
+    if code in _CREDENTIAL_CODES:
+        return CredentialsError(f"AWS refused the credentials{where}: {code}")
+    if code == "AccessDeniedException":
+        return CredentialsError(f"access denied{where}: {message or code}")
+    if code in ("ValidationException", "InvalidParameterValue", "SerializationException"):
+        return InputError(f"{code}{where}: {message}")
+    err = AwsError(f"{code}{where}: {message}" if message else f"{code}{where}", code=code)
+    return err
+
+
+def client_error_code(exc: BaseException) -> str | None:
+    """The service's error code of a botocore ``ClientError``, else ``None``."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = exc.response.get("Error", {}).get("Code")
+        return str(code) if code is not None else None
+    return None

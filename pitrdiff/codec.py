@@ -1,0 +1,490 @@
+"""Canonical DynamoDB JSON, content hash, item size and Python values.
+
+Items arrive in DynamoDB's low-level JSON ("wire form"): a mapping of attribute
+name to a one-key mapping ``{tag: value}`` with ``tag`` one of ``S N B BOOL NULL
+M L SS NS BS``. Binary values may be base64 text (as on the wire and in S3
+exports) or ``bytes`` (as botocore returns them); both are accepted.
+
+The canonical form (the rules are in ``docs/FORMAT.md`` and pinned by tests):
+
+- map keys (the item's attribute names, and ``M`` keys) sorted by code point;
+- numbers in one plain spelling: no exponent, no leading zeros, no trailing
+  fractional zeros, no ``+``, ``0`` for zero (``1.50``, ``1.5``, ``15E-1`` → ``1.5``);
+- binary as standard padded base64 of the bytes;
+- ``SS`` sorted by code point, ``NS`` by numeric value, ``BS`` by bytes, each
+  de-duplicated (after normalising, so ``["1", "1.0"]`` is one number);
+- lists keep their order;
+- compact JSON (no spaces), UTF-8, non-ASCII characters not escaped.
+
+Two items are equal iff their canonical strings are equal; the content hash is
+xxh3-64 of the canonical UTF-8 bytes. Numbers never pass through ``float``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+import xxhash
+
+from pitrdiff.errors import CodecError
+
+S, N, B, BOOL, NULL, M, L, SS, NS, BS = "S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"
+TYPE_TAGS = (S, N, B, BOOL, NULL, M, L, SS, NS, BS)
+KEY_TYPES = (S, N, B)
+
+MAX_SIGNIFICANT_DIGITS = 38
+MIN_EXPONENT = -130  # smallest magnitude 1E-130
+MAX_EXPONENT = 125  # largest magnitude 9.99…E+125
+MAX_ITEM_SIZE = 400 * 1024
+
+Item = dict[str, Any]
+"""An item in low-level DynamoDB JSON: attribute name → ``{tag: value}``."""
+
+_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# Most numbers in real tables are already in canonical spelling; up to 38
+# characters such a spelling cannot exceed 38 digits or DynamoDB's range.
+_CANONICAL_SHORT_RE = re.compile(r"-?(?:[1-9]\d*(?:\.\d*[1-9])?|0\.\d*[1-9])|0")
+_DUMPS_OPTIONS = orjson.OPT_SORT_KEYS
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def normalize_number(text: str) -> str:
+    """Validate a DynamoDB number and return its canonical spelling.
+
+    Parameters
+    ----------
+    text
+        The number as DynamoDB JSON spells it (``"1.50"``, ``"15E-1"``, ``"-0"``).
+
+    Returns
+    -------
+    str
+        The plain canonical spelling (``"1.5"``, ``"1.5"``, ``"0"``).
+
+    Raises
+    ------
+    CodecError
+        When ``text`` is not a number, has more than 38 significant digits, or
+        lies outside DynamoDB's range (1E-130 to 9.99…E+125 in magnitude).
+    """
+    if type(text) is not str:
+        raise CodecError(f"a DynamoDB number must be a string, not {type(text).__name__}")
+    if len(text) <= MAX_SIGNIFICANT_DIGITS and _CANONICAL_SHORT_RE.fullmatch(text):
+        return text
+    if not _NUMBER_RE.fullmatch(text):
+        raise CodecError(f"not a DynamoDB number: {text[:60]!r}")
+    try:
+        value = Decimal(text)  # construction from a string is exact
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits only numbers
+        raise CodecError(f"not a DynamoDB number: {text[:60]!r}") from exc
+    if value.is_zero():
+        return "0"
+    sign, digit_tuple, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    digits = "".join(map(str, digit_tuple)).rstrip("0")
+    exponent += len(digit_tuple) - len(digits)
+    if len(digits) > MAX_SIGNIFICANT_DIGITS:
+        raise CodecError(
+            f"number {text[:60]!r} has {len(digits)} significant digits; DynamoDB keeps 38"
+        )
+    adjusted = exponent + len(digits) - 1
+    if not MIN_EXPONENT <= adjusted <= MAX_EXPONENT:
+        raise CodecError(f"number {text[:60]!r} is outside DynamoDB's range (1E-130 to 1E+126)")
+    if exponent >= 0:
+        body = digits + "0" * exponent
+    elif -exponent >= len(digits):
+        body = "0." + "0" * (-exponent - len(digits)) + digits
+    else:
+        body = digits[:exponent] + "." + digits[exponent:]
+    return "-" + body if sign else body
+
+
+def _number_size(canonical: str) -> int:
+    # AWS: about 1 byte per two significant digits, plus 1 byte.
+    digits = canonical.lstrip("-").replace(".", "").strip("0") or "0"
+    return (len(digits) + 1) // 2 + 1
+
+
+# --------------------------------------------------------------------------- binary
+
+
+def _to_bytes(value: Any) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise CodecError(f"binary value is not valid base64: {value[:40]!r}") from exc
+    raise CodecError(f"a DynamoDB binary must be base64 text or bytes, not {type(value).__name__}")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+# --------------------------------------------------------------------------- canonical form
+
+
+def _canon_value(typed: Any, depth: int) -> tuple[dict[str, Any], int]:
+    """Return ``(canonical typed value, size in bytes)`` of one typed value."""
+    if type(typed) is not dict or len(typed) != 1:
+        if isinstance(typed, Mapping) and len(typed) == 1:
+            typed = dict(typed)
+        else:
+            raise CodecError(
+                f"a DynamoDB value must be a one-key mapping {{tag: value}}: {typed!r:.80}"
+            )
+    ((tag, value),) = typed.items()
+    if tag == S:
+        if type(value) is not str:
+            raise CodecError(f"S value must be a string, not {type(value).__name__}")
+        return typed, len(value.encode("utf-8"))
+    if tag == N:
+        number = normalize_number(value)
+        return ({N: number} if number is not value else typed), _number_size(number)
+    if tag == M:
+        if not isinstance(value, Mapping):
+            raise CodecError(f"M value must be a mapping, not {type(value).__name__}")
+        if depth >= 32:
+            raise CodecError("item nests deeper than DynamoDB's 32 levels")
+        out: dict[str, Any] = {}
+        size = 3
+        for name, inner in value.items():
+            if type(name) is not str:
+                raise CodecError(f"map keys must be strings, not {type(name).__name__}")
+            canon, inner_size = _canon_value(inner, depth + 1)
+            out[name] = canon
+            size += len(name.encode("utf-8")) + inner_size + 1
+        return {M: out}, size
+    if tag == L:
+        if not isinstance(value, (list, tuple)):
+            raise CodecError(f"L value must be a list, not {type(value).__name__}")
+        if depth >= 32:
+            raise CodecError("item nests deeper than DynamoDB's 32 levels")
+        elements = []
+        size = 3
+        for inner in value:
+            canon, inner_size = _canon_value(inner, depth + 1)
+            elements.append(canon)
+            size += inner_size + 1
+        return {L: elements}, size
+    if tag == B:
+        raw = _to_bytes(value)
+        return {B: _b64(raw)}, len(raw)
+    if tag == BOOL:
+        if type(value) is not bool:
+            raise CodecError(f"BOOL value must be true or false, not {value!r:.40}")
+        return typed, 1
+    if tag == NULL:
+        if value is not True:
+            raise CodecError(f"NULL value must be true, not {value!r:.40}")
+        return typed, 1
+    if tag == SS:
+        strings = _set_elements(tag, value)
+        if any(type(s) is not str for s in strings):
+            raise CodecError("SS elements must be strings")
+        unique = sorted(set(strings))
+        return {SS: unique}, sum(len(s.encode("utf-8")) for s in unique)
+    if tag == NS:
+        numbers = {normalize_number(n) for n in _set_elements(tag, value)}
+        ordered = sorted(numbers, key=Decimal)
+        return {NS: ordered}, sum(_number_size(n) for n in ordered)
+    if tag == BS:
+        blobs = sorted({_to_bytes(b) for b in _set_elements(tag, value)})
+        return {BS: [_b64(b) for b in blobs]}, sum(len(b) for b in blobs)
+    raise CodecError(f"unknown DynamoDB type tag {tag!r}")
+
+
+def _set_elements(tag: str, value: Any) -> Sequence[Any]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise CodecError(f"{tag} value must be a list")
+    elements = list(value)
+    if not elements:
+        raise CodecError(f"{tag} must not be empty: DynamoDB has no empty sets")
+    return elements
+
+
+def canonicalize(item: Mapping[str, Any]) -> tuple[Item, int]:
+    """Return the canonical wire form of an item and its size in bytes.
+
+    The returned mapping is not yet key-sorted; :func:`dumps` sorts keys.
+
+    Parameters
+    ----------
+    item
+        A low-level DynamoDB JSON item.
+
+    Returns
+    -------
+    tuple
+        ``(canonical item, item size)``; the size follows AWS's item-size rules.
+
+    Raises
+    ------
+    CodecError
+        When the item is not valid DynamoDB data.
+    """
+    if not isinstance(item, Mapping):
+        raise CodecError(f"an item must be a mapping, not {type(item).__name__}")
+    out: Item = {}
+    size = 0
+    for name, typed in item.items():
+        if type(name) is not str or not name:
+            raise CodecError(f"attribute names must be non-empty strings: {name!r:.40}")
+        canon, value_size = _canon_value(typed, 1)
+        out[name] = canon
+        size += len(name.encode("utf-8")) + value_size
+    return out, size
+
+
+def dumps(canonical: Mapping[str, Any]) -> str:
+    """Serialise an already canonical item (or value) to its canonical JSON string."""
+    return orjson.dumps(canonical, option=_DUMPS_OPTIONS).decode("utf-8")
+
+
+def canonical_json(item: Mapping[str, Any]) -> str:
+    """Return the canonical DynamoDB JSON string of an item.
+
+    Examples
+    --------
+    >>> canonical_json({"b": {"N": "1.50"}, "a": {"SS": ["y", "x", "y"]}})
+    '{"a":{"SS":["x","y"]},"b":{"N":"1.5"}}'
+    """
+    return dumps(canonicalize(item)[0])
+
+
+def canonical_value_json(typed: Mapping[str, Any]) -> str:
+    """Return the canonical JSON of one typed value: ``{"N": "1.50"}`` → ``{"N":"1.5"}``."""
+    return dumps(_canon_value(dict(typed), 1)[0])
+
+
+def key_of(item: Mapping[str, Any], key_names: Sequence[str]) -> Item:
+    """Return the key attributes of an item (canonical values), checking they are keys.
+
+    Raises
+    ------
+    CodecError
+        When a key attribute is missing or not of a key type (S, N, B).
+    """
+    key: Item = {}
+    for name in key_names:
+        typed = item.get(name)
+        if typed is None:
+            raise CodecError(f"item has no key attribute {name!r}")
+        canon, _ = _canon_value(typed, 1)
+        (tag,) = canon
+        if tag not in KEY_TYPES:
+            raise CodecError(f"key attribute {name!r} has type {tag}; keys are S, N or B")
+        key[name] = canon
+    return key
+
+
+def canonical_key(item: Mapping[str, Any], key_names: Sequence[str]) -> str:
+    """Return the canonical JSON of an item's key: the join key of exports and diffs."""
+    return dumps(key_of(item, key_names))
+
+
+def content_hash(canonical: str | bytes) -> int:
+    """Return the content hash (xxh3-64 of the canonical UTF-8 bytes) as an unsigned int."""
+    data = canonical.encode("utf-8") if isinstance(canonical, str) else canonical
+    return int(xxhash.xxh3_64_intdigest(data))
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    """Return an item's size in bytes by AWS's documented item-size rules.
+
+    Attribute names count their UTF-8 bytes; strings their UTF-8 bytes; binary
+    its raw bytes; numbers about one byte per two significant digits plus one;
+    ``BOOL`` and ``NULL`` one byte; lists and maps 3 bytes plus 1 byte per element.
+    """
+    return canonicalize(item)[1]
+
+
+# --------------------------------------------------------------------------- records
+
+
+def key_column_value(typed: Mapping[str, Any]) -> str | bytes:
+    """The value of a key attribute as stored in its dataset column.
+
+    ``S`` and ``N`` are text (the canonical number spelling, exact); ``B`` is bytes.
+    """
+    ((tag, value),) = typed.items()
+    if tag == B:
+        return _to_bytes(value)
+    return str(value)
+
+
+class Record:
+    """One item as the export dataset stores it.
+
+    Attributes
+    ----------
+    key
+        Canonical JSON of the key attributes (the join key).
+    item
+        Canonical JSON of the whole item.
+    hash
+        xxh3-64 of ``item``'s UTF-8 bytes.
+    size
+        Item size in bytes (AWS rules).
+    key_values
+        The key attribute values as stored in their columns, in key-schema order.
+    """
+
+    __slots__ = ("hash", "item", "key", "key_values", "size")
+
+    def __init__(
+        self, key: str, item: str, hash: int, size: int, key_values: tuple[str | bytes, ...]
+    ) -> None:
+        self.key = key
+        self.item = item
+        self.hash = hash
+        self.size = size
+        self.key_values = key_values
+
+
+def encode_record(item: Mapping[str, Any], key_names: Sequence[str]) -> Record:
+    """Canonicalise an item once and derive everything the export stores of it.
+
+    Raises
+    ------
+    CodecError
+        When the item is invalid or lacks a key attribute.
+    """
+    canon, size = canonicalize(item)
+    key: Item = {}
+    for name in key_names:
+        typed = canon.get(name)
+        if typed is None:
+            raise CodecError(f"item has no key attribute {name!r}")
+        if next(iter(typed)) not in KEY_TYPES:
+            raise CodecError(f"key attribute {name!r} is not of type S, N or B")
+        key[name] = typed
+    text = orjson.dumps(canon, option=_DUMPS_OPTIONS)
+    return Record(
+        key=orjson.dumps(key, option=_DUMPS_OPTIONS).decode("utf-8"),
+        item=text.decode("utf-8"),
+        hash=int(xxhash.xxh3_64_intdigest(text)),
+        size=size,
+        key_values=tuple(key_column_value(key[name]) for name in key_names),
+    )
+
+
+def loads(text: str | bytes) -> Item:
+    """Parse canonical (or any) DynamoDB JSON text into a wire-form item."""
+    value = orjson.loads(text)
+    if not isinstance(value, dict):
+        raise CodecError("DynamoDB JSON item must be an object")
+    return value
+
+
+# --------------------------------------------------------------------------- Python values
+
+
+def to_python(typed: Mapping[str, Any]) -> Any:
+    """Decode one typed value to a plain Python value.
+
+    ``N`` → :class:`~decimal.Decimal`, ``B`` → ``bytes``, ``SS``/``NS``/``BS`` →
+    ``set``, ``M`` → ``dict``, ``L`` → ``list``, ``NULL`` → ``None``.
+    """
+    ((tag, value),) = typed.items()
+    if tag in (S, BOOL):
+        return value
+    if tag == N:
+        return Decimal(normalize_number(value))
+    if tag == NULL:
+        return None
+    if tag == M:
+        return {name: to_python(inner) for name, inner in value.items()}
+    if tag == L:
+        return [to_python(inner) for inner in value]
+    if tag == B:
+        return _to_bytes(value)
+    if tag == SS:
+        return set(value)
+    if tag == NS:
+        return {Decimal(normalize_number(n)) for n in value}
+    if tag == BS:
+        return {_to_bytes(b) for b in value}
+    raise CodecError(f"unknown DynamoDB type tag {tag!r}")
+
+
+def item_to_python(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Decode a whole item to plain Python values (see :func:`to_python`)."""
+    return {name: to_python(typed) for name, typed in item.items()}
+
+
+def from_python(value: Any) -> dict[str, Any]:
+    """Encode a plain Python value as a typed DynamoDB value (wire form).
+
+    Raises
+    ------
+    CodecError
+        For ``float`` (use :class:`~decimal.Decimal` or a string, so no digit is
+        lost), NaN or infinity, empty or mixed sets, and unsupported types.
+    """
+    if value is None:
+        return {NULL: True}
+    if isinstance(value, bool):
+        return {BOOL: value}
+    if isinstance(value, int):
+        return {N: normalize_number(str(value))}
+    if isinstance(value, float):
+        raise CodecError(
+            "float values are not accepted: they are inexact; use decimal.Decimal or int"
+        )
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise CodecError(f"DynamoDB numbers are finite, not {value}")
+        return {N: normalize_number(str(value))}
+    if isinstance(value, str):
+        return {S: value}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {B: _b64(bytes(value))}
+    if isinstance(value, Mapping):
+        return {M: {str(k): from_python(v) for k, v in value.items()}}
+    if isinstance(value, (list, tuple)):
+        return {L: [from_python(v) for v in value]}
+    if isinstance(value, (set, frozenset)):
+        if not value:
+            raise CodecError("DynamoDB has no empty sets")
+        if all(isinstance(v, str) for v in value):
+            return {SS: sorted(value)}
+        if all(isinstance(v, (int, Decimal)) and not isinstance(v, bool) for v in value):
+            return {NS: [from_python(v)[N] for v in value]}
+        if all(isinstance(v, (bytes, bytearray)) for v in value):
+            return {BS: [_b64(bytes(v)) for v in value]}
+        raise CodecError("a set must hold only strings, only numbers or only binary")
+    raise CodecError(f"cannot store a {type(value).__name__} in DynamoDB")
+
+
+def item_from_python(values: Mapping[str, Any]) -> Item:
+    """Encode a mapping of plain Python values as a wire-form item."""
+    return {name: from_python(v) for name, v in values.items()}
+
+
+def to_botocore(item: Mapping[str, Any]) -> Item:
+    """Return a copy of a wire-form item that botocore's client accepts (binary as bytes)."""
+    return {name: _botocore_value(typed) for name, typed in item.items()}
+
+
+def _botocore_value(typed: Mapping[str, Any]) -> dict[str, Any]:
+    ((tag, value),) = typed.items()
+    if tag == B:
+        return {B: _to_bytes(value)}
+    if tag == BS:
+        return {BS: [_to_bytes(v) for v in value]}
+    if tag == M:
+        return {M: {k: _botocore_value(v) for k, v in value.items()}}
+    if tag == L:
+        return {L: [_botocore_value(v) for v in value]}
+    return {tag: value}

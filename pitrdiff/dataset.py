@@ -1,0 +1,766 @@
+"""The export dataset: Parquet parts plus a manifest, its writer and its reader.
+
+Layout of an export directory (see ``docs/FORMAT.md``)::
+
+    manifest.json          format version, table, key schema, source, files, complete
+    data/*.parquet         one row per item
+    state/                 scan checkpoints while an export is under way
+
+Every part has the columns ``_key`` (canonical key JSON, the join key), ``_item``
+(canonical item JSON), ``_hash`` (uint64 xxh3-64 of ``_item``), ``_size``
+(item size in bytes) and one column per key attribute, named as the attribute
+(``S``/``N`` as text, ``B`` as binary). Parts become visible only when complete
+and are listed in the manifest with their row counts and xxh3-128 checksums.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xxhash
+
+from pitrdiff import __version__
+from pitrdiff.codec import Item, Record, encode_record
+from pitrdiff.errors import (
+    CodecError,
+    ExportError,
+    IncompleteExportError,
+    InputError,
+    RefusedError,
+)
+from pitrdiff.files import make_dir, storage_error, write_bytes, write_json
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+DATA_DIR = "data"
+STATE_DIR = "state"
+KEY_COLUMN = "_key"
+ITEM_COLUMN = "_item"
+HASH_COLUMN = "_hash"
+SIZE_COLUMN = "_size"
+RESERVED_COLUMNS = (KEY_COLUMN, ITEM_COLUMN, HASH_COLUMN, SIZE_COLUMN)
+DEFAULT_PART_BYTES = 64 * 1024 * 1024
+_READ_CHUNK = 8 * 1024 * 1024
+
+
+def utc_now() -> str:
+    """The current UTC time in ISO 8601 with a ``Z``, to the millisecond."""
+    return (
+        dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+# --------------------------------------------------------------------------- key schema
+
+
+@dataclass(frozen=True)
+class KeyAttribute:
+    """One attribute of a table's primary key.
+
+    Attributes
+    ----------
+    name
+        The attribute name.
+    key_type
+        ``HASH`` (partition key) or ``RANGE`` (sort key).
+    attribute_type
+        ``S``, ``N`` or ``B``; ``None`` when not known (an empty ``write_export``).
+    """
+
+    name: str
+    key_type: str
+    attribute_type: str | None = None
+
+
+@dataclass(frozen=True)
+class KeySchema:
+    """A table's primary key: the partition key, then the sort key if any."""
+
+    attributes: tuple[KeyAttribute, ...]
+
+    @classmethod
+    def from_boto(
+        cls,
+        key_schema: Sequence[Mapping[str, str]],
+        attribute_definitions: Sequence[Mapping[str, str]] | None = None,
+    ) -> KeySchema:
+        """Build from boto3's ``KeySchema`` (and optionally ``AttributeDefinitions``).
+
+        Raises
+        ------
+        InputError
+            When the schema has no ``HASH`` key, more than one of a kind, or a
+            name that clashes with the dataset's own columns.
+        """
+        types = {d["AttributeName"]: d["AttributeType"] for d in attribute_definitions or ()}
+        by_kind: dict[str, KeyAttribute] = {}
+        for entry in key_schema:
+            try:
+                name, kind = entry["AttributeName"], entry["KeyType"]
+            except (KeyError, TypeError) as exc:
+                raise InputError(
+                    "a key schema is a list of {'AttributeName': ..., 'KeyType': 'HASH'|'RANGE'}"
+                ) from exc
+            if kind not in ("HASH", "RANGE") or kind in by_kind:
+                raise InputError(f"invalid key schema: {list(key_schema)!r}")
+            if name in RESERVED_COLUMNS:
+                raise InputError(f"key attribute name {name!r} clashes with pitrdiff's own column")
+            by_kind[kind] = KeyAttribute(name, kind, types.get(name))
+        if "HASH" not in by_kind:
+            raise InputError(f"key schema has no HASH key: {list(key_schema)!r}")
+        ordered = [by_kind["HASH"]] + ([by_kind["RANGE"]] if "RANGE" in by_kind else [])
+        return cls(tuple(ordered))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Key attribute names, partition key first."""
+        return tuple(a.name for a in self.attributes)
+
+    @property
+    def partition_key(self) -> str:
+        """The partition (HASH) key's name."""
+        return self.attributes[0].name
+
+    @property
+    def sort_key(self) -> str | None:
+        """The sort (RANGE) key's name, if the table has one."""
+        return self.attributes[1].name if len(self.attributes) > 1 else None
+
+    def to_boto(self) -> list[dict[str, str]]:
+        """boto3's ``KeySchema`` form."""
+        return [{"AttributeName": a.name, "KeyType": a.key_type} for a in self.attributes]
+
+    def to_list(self) -> list[dict[str, str | None]]:
+        """The manifest form: boto3's form plus ``AttributeType``."""
+        return [
+            {"AttributeName": a.name, "KeyType": a.key_type, "AttributeType": a.attribute_type}
+            for a in self.attributes
+        ]
+
+    @classmethod
+    def from_list(cls, entries: Sequence[Mapping[str, Any]]) -> KeySchema:
+        """Inverse of :meth:`to_list`."""
+        defs = [
+            {"AttributeName": e["AttributeName"], "AttributeType": e["AttributeType"]}
+            for e in entries
+            if e.get("AttributeType")
+        ]
+        return cls.from_boto(entries, defs)
+
+    def same_keys(self, other: KeySchema) -> bool:
+        """Tell whether two schemas name the same keys with compatible types."""
+        if self.names != other.names:
+            return False
+        for mine, theirs in zip(self.attributes, other.attributes, strict=True):
+            if mine.key_type != theirs.key_type:
+                return False
+            known = mine.attribute_type and theirs.attribute_type
+            if known and mine.attribute_type != theirs.attribute_type:
+                return False
+        return True
+
+    def describe(self) -> str:
+        """Human form, e.g. ``pk (HASH, S), sk (RANGE, N)``."""
+        return ", ".join(
+            f"{a.name} ({a.key_type}{', ' + a.attribute_type if a.attribute_type else ''})"
+            for a in self.attributes
+        )
+
+    def arrow_schema(self) -> pa.Schema:
+        """The Arrow schema of a part of this dataset."""
+        fields = [
+            pa.field(KEY_COLUMN, pa.string(), nullable=False),
+            pa.field(ITEM_COLUMN, pa.string(), nullable=False),
+            pa.field(HASH_COLUMN, pa.uint64(), nullable=False),
+            pa.field(SIZE_COLUMN, pa.int32(), nullable=False),
+        ]
+        for a in self.attributes:
+            kind = pa.binary() if a.attribute_type == "B" else pa.string()
+            fields.append(pa.field(a.name, kind, nullable=False))
+        return pa.schema(fields)
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One Parquet part listed in a manifest (``path`` is relative to the dataset)."""
+
+    path: str
+    rows: int
+    bytes: int
+    xxh3_128: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Manifest form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The manifest of an export dataset.
+
+    Attributes
+    ----------
+    table_name
+        The table exported.
+    key_schema
+        Its primary key.
+    source
+        Where the items came from: ``{"kind": "scan" | "s3-export" | "items", ...}``
+        with kind-specific fields (times, segments, export ARN).
+    complete
+        ``True`` only once every part is written and listed.
+    files
+        The parts, with row counts and checksums.
+    items, bytes
+        Item count and total item size (AWS rules) over all parts.
+    table
+        What ``DescribeTable`` said: ARN, indexes, estimated counts, and
+        ``restore`` (source table and restore time) when the table is a PITR restore.
+    stats
+        Run statistics: elapsed seconds, retries, throttles, consumed capacity.
+    """
+
+    table_name: str
+    key_schema: KeySchema
+    source: dict[str, Any]
+    complete: bool = False
+    files: tuple[FileEntry, ...] = ()
+    items: int = 0
+    bytes: int = 0
+    table: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    created_at: str = field(default_factory=utc_now)
+    format_version: int = FORMAT_VERSION
+    tool_version: str = __version__
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document written as ``manifest.json``."""
+        return {
+            "format": "pitrdiff-export",
+            "format_version": self.format_version,
+            "tool_version": self.tool_version,
+            "created_at": self.created_at,
+            "table_name": self.table_name,
+            "key_schema": self.key_schema.to_list(),
+            "table": self.table,
+            "source": self.source,
+            "complete": self.complete,
+            "items": self.items,
+            "bytes": self.bytes,
+            "files": [f.to_dict() for f in self.files],
+            "stats": self.stats,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Manifest:
+        """Parse a ``manifest.json`` document.
+
+        Raises
+        ------
+        ExportError
+            When the document is not an export manifest this version can read.
+        """
+        if doc.get("format") != "pitrdiff-export":
+            raise ExportError("manifest.json is not a pitrdiff export manifest")
+        version = doc.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ExportError(
+                f"export format version {version!r} is not supported (this pitrdiff reads "
+                f"{FORMAT_VERSION})"
+            )
+        try:
+            return cls(
+                table_name=str(doc["table_name"]),
+                key_schema=KeySchema.from_list(doc["key_schema"]),
+                source=dict(doc.get("source") or {}),
+                complete=bool(doc.get("complete")),
+                files=tuple(
+                    FileEntry(str(f["path"]), int(f["rows"]), int(f["bytes"]), str(f["xxh3_128"]))
+                    for f in doc.get("files") or ()
+                ),
+                items=int(doc.get("items", 0)),
+                bytes=int(doc.get("bytes", 0)),
+                table=dict(doc.get("table") or {}),
+                stats=dict(doc.get("stats") or {}),
+                created_at=str(doc.get("created_at", "")),
+                format_version=int(version),
+                tool_version=str(doc.get("tool_version", "")),
+            )
+        except (KeyError, TypeError, ValueError, InputError) as exc:
+            raise ExportError(f"manifest.json is malformed: {exc}") from exc
+
+    def identity(self) -> dict[str, Any]:
+        """What a diff records about this input: table, source, counts, creation time."""
+        return {
+            "table_name": self.table_name,
+            "created_at": self.created_at,
+            "source": self.source,
+            "items": self.items,
+            "bytes": self.bytes,
+            "restore": self.table.get("restore"),
+        }
+
+
+def read_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """Read the manifest of the export dataset at ``path``.
+
+    Raises
+    ------
+    ExportError
+        When ``path`` is not an export dataset.
+    """
+    root = Path(path)
+    manifest_path = root / MANIFEST_NAME
+    if not root.is_dir():
+        raise ExportError(f"{root} is not a directory (expected an export dataset)", path=str(root))
+    try:
+        raw = manifest_path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ExportError(
+            f"{root} is not an export: it has no {MANIFEST_NAME}", path=str(root)
+        ) from exc
+    except OSError as exc:
+        raise storage_error(exc, manifest_path, "read") from exc
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ExportError(f"{manifest_path} is not valid JSON", path=str(root)) from exc
+    if not isinstance(doc, dict):
+        raise ExportError(f"{manifest_path} is not a manifest", path=str(root))
+    return Manifest.from_dict(doc)
+
+
+def write_manifest(path: str | os.PathLike[str], manifest: Manifest) -> None:
+    """Write ``manifest.json`` into the dataset at ``path`` atomically."""
+    write_json(Path(path) / MANIFEST_NAME, manifest.to_dict())
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def file_checksum(path: str | os.PathLike[str]) -> str:
+    """xxh3-128 of a file's bytes, as hex."""
+    digest = xxhash.xxh3_128()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class PartBuffer:
+    """Collects records and flushes them as one Parquet part at a size threshold.
+
+    Not thread-safe: give each writing thread its own buffer (a distinct ``prefix``).
+
+    Parameters
+    ----------
+    root
+        The dataset directory.
+    key_schema
+        The table's key (decides the key columns).
+    prefix
+        Part file name prefix, unique per buffer (e.g. ``seg-0003``).
+    part_bytes
+        Flush once the buffered canonical items reach this many bytes.
+    first_sequence
+        Number of the first part this buffer writes (to continue after a resume).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        key_schema: KeySchema,
+        prefix: str,
+        *,
+        part_bytes: int = DEFAULT_PART_BYTES,
+        first_sequence: int = 0,
+    ) -> None:
+        self.root = Path(root)
+        self.key_schema = key_schema
+        self.prefix = prefix
+        self.part_bytes = part_bytes
+        self.sequence = first_sequence
+        self._schema = key_schema.arrow_schema()
+        self._clear()
+
+    def _clear(self) -> None:
+        self._keys: list[str] = []
+        self._items: list[str] = []
+        self._hashes: list[int] = []
+        self._sizes: list[int] = []
+        self._key_values: list[list[str | bytes]] = [[] for _ in self.key_schema.attributes]
+        self.buffered_bytes = 0
+        self.buffered_items = 0
+
+    def add(self, record: Record) -> None:
+        """Buffer one encoded item."""
+        self._keys.append(record.key)
+        self._items.append(record.item)
+        self._hashes.append(record.hash)
+        self._sizes.append(record.size)
+        for column, value in zip(self._key_values, record.key_values, strict=True):
+            column.append(value)
+        self.buffered_bytes += len(record.item)
+        self.buffered_items += 1
+
+    @property
+    def full(self) -> bool:
+        """Whether the buffer has reached its flush threshold."""
+        return self.buffered_bytes >= self.part_bytes
+
+    def flush(self) -> FileEntry | None:
+        """Write the buffered rows as one part (atomically); ``None`` when empty."""
+        if not self.buffered_items:
+            return None
+        columns: dict[str, Any] = {
+            KEY_COLUMN: self._keys,
+            ITEM_COLUMN: self._items,
+            HASH_COLUMN: self._hashes,
+            SIZE_COLUMN: self._sizes,
+        }
+        for attribute, values in zip(self.key_schema.attributes, self._key_values, strict=True):
+            columns[attribute.name] = values
+        try:
+            table = pa.Table.from_pydict(columns, schema=self._schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise CodecError(
+                "key attribute values do not match the table's key types "
+                f"({self.key_schema.describe()}): {exc}"
+            ) from exc
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd", row_group_size=128 * 1024)
+        data = sink.getvalue().to_pybytes()
+        relative = f"{DATA_DIR}/{self.prefix}-{self.sequence:06d}.parquet"
+        write_bytes(self.root / relative, data)
+        entry = FileEntry(relative, self.buffered_items, len(data), xxhash.xxh3_128_hexdigest(data))
+        self.sequence += 1
+        self._clear()
+        return entry
+
+
+def prepare_directory(out: str | os.PathLike[str], *, overwrite: bool) -> Path:
+    """Make ``out`` ready for a fresh export.
+
+    A complete export there is refused unless ``overwrite``; an existing
+    directory that is not an export and not empty is refused always (pitrdiff
+    never deletes what it did not write).
+
+    Raises
+    ------
+    RefusedError
+        As above.
+    """
+    root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise RefusedError(f"{root} exists and is not a directory")
+    if root.is_dir() and any(root.iterdir()):
+        if not (root / MANIFEST_NAME).exists():
+            raise RefusedError(f"{root} is not empty and is not an export; choose another --out")
+        try:
+            existing = read_manifest(root)
+        except ExportError as exc:
+            raise RefusedError(
+                f"{root} holds an unreadable export ({exc}); remove it first"
+            ) from exc
+        if existing.complete and not overwrite:
+            raise RefusedError(
+                f"{root} already holds a complete export of {existing.table_name!r}; "
+                "pass --overwrite to replace it"
+            )
+        for child in (DATA_DIR, STATE_DIR):
+            shutil.rmtree(root / child, ignore_errors=True)
+        (root / MANIFEST_NAME).unlink()
+    make_dir(root)
+    make_dir(root / DATA_DIR)
+    return root
+
+
+def _infer_key_types(key_schema: KeySchema, item: Item) -> KeySchema:
+    attributes = []
+    for a in key_schema.attributes:
+        tag = None
+        typed = item.get(a.name)
+        if isinstance(typed, Mapping) and len(typed) == 1:
+            tag = next(iter(typed))
+        attributes.append(replace(a, attribute_type=a.attribute_type or tag))
+    return KeySchema(tuple(attributes))
+
+
+def write_export(
+    items: Iterable[Mapping[str, Any]],
+    out: str | os.PathLike[str],
+    *,
+    table_name: str,
+    key_schema: Sequence[Mapping[str, str]] | KeySchema,
+    attribute_definitions: Sequence[Mapping[str, str]] | None = None,
+    source: Mapping[str, Any] | None = None,
+    table: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    part_bytes: int = DEFAULT_PART_BYTES,
+) -> Manifest:
+    """Build an export dataset from any iterable of low-level DynamoDB-JSON items.
+
+    This is what native-export ingestion, tests and benchmarks use; a scan
+    export produces the same layout.
+
+    Parameters
+    ----------
+    items
+        Items in low-level DynamoDB JSON (binary as base64 text or bytes).
+    out
+        The dataset directory to create.
+    table_name
+        The table the items belong to.
+    key_schema
+        boto3's ``KeySchema`` form, e.g. ``[{"AttributeName": "pk", "KeyType": "HASH"}]``.
+    attribute_definitions
+        boto3's ``AttributeDefinitions`` for the key attributes; inferred from
+        the first item when omitted.
+    source
+        What the manifest records as the source; ``{"kind": "items"}`` by default.
+    table
+        Extra table facts for the manifest (ARN, indexes, ``restore``).
+    overwrite
+        Replace a complete export already at ``out``.
+    part_bytes
+        Flush a Parquet part at this many bytes of canonical items.
+
+    Returns
+    -------
+    Manifest
+        The manifest written, with ``complete=True``.
+
+    Raises
+    ------
+    CodecError
+        When an item is not valid DynamoDB data or lacks a key attribute
+        (nothing is marked complete).
+    RefusedError
+        When ``out`` holds a complete export and ``overwrite`` is false.
+    """
+    schema = (
+        key_schema
+        if isinstance(key_schema, KeySchema)
+        else KeySchema.from_boto(key_schema, attribute_definitions)
+    )
+    started = utc_now()
+    root = prepare_directory(out, overwrite=overwrite)
+    base = Manifest(
+        table_name=table_name,
+        key_schema=schema,
+        source={"kind": "items", **(source or {}), "started_at": started},
+        table=dict(table or {}),
+    )
+    write_manifest(root, base)
+    buffer: PartBuffer | None = None
+    files: list[FileEntry] = []
+    count = 0
+    total_size = 0
+    for position, item in enumerate(items):
+        if buffer is None:
+            schema = _infer_key_types(schema, dict(item))
+            buffer = PartBuffer(root, schema, "part", part_bytes=part_bytes)
+        try:
+            record = encode_record(item, schema.names)
+        except CodecError as exc:
+            raise CodecError(f"item {position}: {exc}") from exc
+        buffer.add(record)
+        count += 1
+        total_size += record.size
+        if buffer.full:
+            entry = buffer.flush()
+            if entry:
+                files.append(entry)
+    if buffer is not None:
+        entry = buffer.flush()
+        if entry:
+            files.append(entry)
+    manifest = replace(
+        base,
+        key_schema=schema,
+        source={**base.source, "finished_at": utc_now()},
+        complete=True,
+        files=tuple(files),
+        items=count,
+        bytes=total_size,
+    )
+    write_manifest(root, manifest)
+    return manifest
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class Export:
+    """An export dataset on disk, opened for reading.
+
+    Use :func:`load_export` to open one.
+
+    Attributes
+    ----------
+    path
+        The dataset directory.
+    manifest
+        Its manifest.
+    """
+
+    def __init__(self, path: Path, manifest: Manifest) -> None:
+        self.path = path
+        self.manifest = manifest
+        self._verified = False
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        m = self.manifest
+        state = "complete" if m.complete else "INCOMPLETE"
+        return (
+            f"<Export {m.table_name!r} {m.items:,} items, {len(m.files)} parts, {state} "
+            f"at {self.path}>"
+        )
+
+    @property
+    def key_schema(self) -> KeySchema:
+        """The table's primary key."""
+        return self.manifest.key_schema
+
+    @property
+    def table_name(self) -> str:
+        """The exported table's name."""
+        return self.manifest.table_name
+
+    @property
+    def parquet_files(self) -> list[str]:
+        """Absolute paths of the parts, in manifest order."""
+        return [str(self.path / f.path) for f in self.manifest.files]
+
+    def verify(self) -> None:
+        """Check every part against the manifest: present, same size, same checksum.
+
+        Raises
+        ------
+        ExportError
+            Naming the first part that is missing, truncated or corrupt.
+        """
+        with self._lock:
+            if self._verified:
+                return
+            for entry in self.manifest.files:
+                part = self.path / entry.path
+                try:
+                    size = part.stat().st_size
+                except FileNotFoundError as exc:
+                    raise ExportError(
+                        f"export {self.path}: part {entry.path} is missing", path=str(self.path)
+                    ) from exc
+                if size != entry.bytes:
+                    raise ExportError(
+                        f"export {self.path}: part {entry.path} is {size} bytes, the manifest "
+                        f"says {entry.bytes} (truncated or replaced)",
+                        path=str(self.path),
+                    )
+                try:
+                    checksum = file_checksum(part)
+                except OSError as exc:
+                    raise storage_error(exc, part, "read") from exc
+                if checksum != entry.xxh3_128:
+                    raise ExportError(
+                        f"export {self.path}: part {entry.path} does not match its checksum "
+                        "in the manifest (corrupt or edited)",
+                        path=str(self.path),
+                    )
+            self._verified = True
+
+    def arrow(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """Read the whole dataset (or some columns) as one Arrow table."""
+        if not self.manifest.files:
+            schema = self.key_schema.arrow_schema()
+            if columns is not None:
+                schema = pa.schema([schema.field(c) for c in columns])
+            return schema.empty_table()
+        return pq.ParquetDataset(self.parquet_files).read(
+            columns=list(columns) if columns else None
+        )
+
+    def batches(
+        self, columns: Sequence[str] | None = None, batch_size: int = 65536
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream the dataset as Arrow record batches (bounded memory)."""
+        for part in self.parquet_files:
+            yield from pq.ParquetFile(part).iter_batches(
+                batch_size=batch_size, columns=list(columns) if columns else None
+            )
+
+    def items(self) -> Iterator[Item]:
+        """Stream every item in canonical wire form (bounded memory)."""
+        for batch in self.batches([ITEM_COLUMN]):
+            for text in batch.column(0).to_pylist():
+                yield orjson.loads(text)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The raw dataset as a DataFrame (canonical JSON strings, key columns)."""
+        frame: pd.DataFrame = self.arrow().to_pandas()
+        return frame
+
+
+def load_export(
+    path: str | os.PathLike[str], *, require_complete: bool = True, verify: bool = False
+) -> Export:
+    """Open the export dataset at ``path``.
+
+    Parameters
+    ----------
+    path
+        The dataset directory.
+    require_complete
+        Refuse an export whose manifest does not say ``complete``.
+    verify
+        Check every part's size and checksum now (see :meth:`Export.verify`).
+
+    Raises
+    ------
+    ExportError
+        When ``path`` is not an export dataset, or a part does not verify.
+    IncompleteExportError
+        When the export is not complete and ``require_complete`` is true.
+    """
+    root = Path(path)
+    manifest = read_manifest(root)
+    if require_complete and not manifest.complete:
+        raise IncompleteExportError(
+            f"export {root} is not complete (interrupted?); re-run the export to finish it",
+            path=str(root),
+        )
+    export = Export(root, manifest)
+    if verify:
+        export.verify()
+    return export
+
+
+def remove_unlisted_parts(root: str | os.PathLike[str], keep: Iterable[str]) -> list[str]:
+    """Delete parts under ``data/`` not named in ``keep`` (left by a crash); return them."""
+    wanted = set(keep)
+    removed = []
+    data = Path(root) / DATA_DIR
+    if data.is_dir():
+        for part in sorted(data.iterdir()):
+            relative = f"{DATA_DIR}/{part.name}"
+            if relative not in wanted:
+                part.unlink()
+                removed.append(relative)
+    return removed

@@ -1,0 +1,260 @@
+"""Rendering only: messages, rich tables and progress on the terminal, JSON for ``--json``.
+
+Data goes to stdout (a table, or exactly one JSON document with ``--json``);
+messages, warnings and progress go to stderr. Nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    SpinnerColumn,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import (
+    Progress as RichProgressBar,
+)
+from rich.table import Table
+
+from pitrdiff.progress import SILENT, Progress
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    if isinstance(value, bytes):
+        import base64
+
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    raise TypeError(f"cannot render {type(value).__name__} as JSON")
+
+
+def to_json(document: Any) -> str:
+    """Serialise a result document (dataclasses with ``to_dict``, Decimals, sets) as JSON."""
+    return orjson.dumps(
+        document, default=_json_default, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+    ).decode("utf-8")
+
+
+def human_bytes(count: float) -> str:
+    """``1536`` → ``1.5 KB`` (decimal units, as AWS bills)."""
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(value) < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"  # pragma: no cover
+
+
+def human_duration(seconds: float) -> str:
+    """``75.2`` → ``1m 15s``."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+class RichProgress:
+    """A :class:`~pitrdiff.progress.Progress` drawn as a rich progress bar on stderr."""
+
+    def __init__(self, console: Console) -> None:
+        self._bar = RichProgressBar(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[extra]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+            refresh_per_second=8,
+        )
+        self._task: TaskID | None = None
+        self._unit = "items"
+        self._fields: dict[str, float] = {}
+
+    def __enter__(self) -> RichProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.finish()
+        self._bar.stop()
+
+    def start(self, task: str, total: float | None = None, unit: str = "items") -> None:
+        """Begin a task."""
+        self.finish()
+        self._unit = unit
+        self._fields = {}
+        self._task = self._bar.add_task(task, total=total, extra="")
+
+    def advance(self, amount: float = 1, **fields: float) -> None:
+        """Advance the current task and update its counters."""
+        if self._task is None:
+            return
+        for name, value in fields.items():
+            self._fields[name] = self._fields.get(name, 0) + value
+        self._bar.update(self._task, advance=amount, extra=self._describe_fields())
+
+    def status(self, message: str) -> None:
+        """Show a status message beside the task."""
+        if self._task is not None:
+            self._bar.update(self._task, extra=escape(message))
+
+    def finish(self) -> None:
+        """Stop the current task's clock."""
+        if self._task is not None:
+            self._bar.stop_task(self._task)
+            self._task = None
+
+    def _describe_fields(self) -> str:
+        parts = []
+        for name, value in self._fields.items():
+            if name == "bytes":
+                parts.append(human_bytes(value))
+            elif value:
+                parts.append(f"{int(value):,} {name}")
+        return "  ".join(parts)
+
+
+class _StderrLogHandler(logging.Handler):
+    def __init__(self, renderer: Renderer) -> None:
+        super().__init__()
+        self._renderer = renderer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            self._renderer.warn(message)
+        else:
+            self._renderer.info(message)
+
+
+class Renderer:
+    """Everything the CLI shows, in one place.
+
+    Parameters
+    ----------
+    json_mode
+        Print exactly one JSON document on stdout instead of tables.
+    quiet
+        Suppress progress and informational messages (errors and warnings stay).
+    """
+
+    def __init__(self, *, json_mode: bool = False, quiet: bool = False) -> None:
+        self.json_mode = json_mode
+        self.quiet = quiet
+        self.out = Console(file=sys.stdout, soft_wrap=True, highlight=False)
+        self.err = Console(file=sys.stderr, highlight=False)
+
+    # messages -----------------------------------------------------------------
+    def error(self, message: str) -> None:
+        """One-line error on stderr."""
+        self.err.print(f"[bold red]error:[/] {escape(message)}")
+
+    def warn(self, message: str) -> None:
+        """A warning on stderr."""
+        self.err.print(f"[yellow]warning:[/] {escape(message)}")
+
+    def info(self, message: str) -> None:
+        """An informational line on stderr (silenced by ``--quiet`` and ``--json``)."""
+        if not self.quiet and not self.json_mode:
+            self.err.print(escape(message))
+
+    def markup(self, message: str) -> None:
+        """An informational line with rich markup on stderr (silenced like :meth:`info`)."""
+        if not self.quiet and not self.json_mode:
+            self.err.print(message)
+
+    # data ---------------------------------------------------------------------
+    def json(self, document: Any) -> None:
+        """Print one JSON document on stdout."""
+        sys.stdout.write(to_json(document) + "\n")
+        sys.stdout.flush()
+
+    def print(self, renderable: Any) -> None:
+        """Print a rich renderable (table, text) on stdout."""
+        self.out.print(renderable)
+
+    def key_value_table(self, title: str, rows: Sequence[tuple[str, Any]]) -> Table:
+        """A two-column table of labels and values."""
+        table = Table(
+            title=title, show_header=False, title_justify="left", box=None, pad_edge=False
+        )
+        table.add_column(style="bold")
+        table.add_column()
+        for label, value in rows:
+            table.add_row(label, escape(str(value)))
+        return table
+
+    def records_table(
+        self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> Table:
+        """A table with a header row."""
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(escape(str(v)) for v in row))
+        return table
+
+    # progress -----------------------------------------------------------------
+    @contextmanager
+    def progress(self) -> Iterator[Progress]:
+        """A progress display on stderr, or a silent one with ``--quiet``."""
+        if self.quiet or (not self.err.is_terminal and not _force_progress()):
+            yield SILENT
+            return
+        with RichProgress(self.err) as bar:
+            yield bar
+
+    # logging ------------------------------------------------------------------
+    def install_log_handler(self, level: int = logging.WARNING) -> None:
+        """Show the library's log records (warnings by default) on stderr."""
+        logger = logging.getLogger("pitrdiff")
+        logger.handlers = [_StderrLogHandler(self)]
+        logger.setLevel(level)
+        logger.propagate = False
+
+
+def _force_progress() -> bool:
+    import os
+
+    return os.environ.get("PITRDIFF_PROGRESS") == "1"
+
+
+def mapping_rows(document: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Rows for :meth:`Renderer.key_value_table` from a flat mapping."""
+    return [(key.replace("_", " "), value) for key, value in document.items()]

@@ -1,0 +1,151 @@
+"""Test servers on loopback, started by the tests themselves.
+
+- ``moto_server``: moto's ``ThreadedMotoServer`` (DynamoDB with PITR and
+  restores, S3), in this process.
+- ``dynalite_server``: dynalite (npm, an independent DynamoDB implementation),
+  as a Node.js subprocess; installed with ``npm ci`` into ``tests/servers`` if
+  the test command has not done so already.
+- ``ddb``: parametrised over both, for data-plane tests.
+
+No test reaches AWS: credentials are fake, config files are hidden, and every
+client is pointed at a loopback endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Server
+
+SERVERS_DIR = Path(__file__).parent / "servers"
+DYNALITE_BIN = SERVERS_DIR / "node_modules" / ".bin" / "dynalite"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline_aws_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fake credentials, no config files, no instance metadata: nothing reaches AWS."""
+    home = tmp_path_factory.mktemp("aws-home")
+    saved = dict(os.environ)
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            del os.environ[name]
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": str(home / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[Server]:
+    """moto's server on a free loopback port, for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    wait_for_port(port)
+    yield Server("moto", f"http://127.0.0.1:{port}")
+    server.stop()
+
+
+def ensure_dynalite() -> Path:
+    """Install dynalite from the committed lock file if the test command has not."""
+    if not DYNALITE_BIN.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise RuntimeError("npm is needed to install dynalite (Node.js >= 20)")
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=SERVERS_DIR,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return DYNALITE_BIN
+
+
+def start_dynalite(port: int) -> subprocess.Popen[bytes]:
+    """Start dynalite (in memory, tables ACTIVE at once) on ``port``."""
+    binary = ensure_dynalite()
+    process = subprocess.Popen(
+        [
+            str(binary),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--createTableMs",
+            "0",
+            "--deleteTableMs",
+            "0",
+            "--updateTableMs",
+            "0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+    except RuntimeError:
+        process.kill()
+        raise
+    return process
+
+
+@pytest.fixture(scope="session")
+def dynalite_server() -> Iterator[Server]:
+    """dynalite on a free loopback port, for the whole session."""
+    port = free_port()
+    process = start_dynalite(port)
+    yield Server("dynalite", f"http://127.0.0.1:{port}")
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(params=["moto", "dynalite"])
+def ddb(request: pytest.FixtureRequest) -> Server:
+    """Each DynamoDB-protocol test server in turn (data-plane tests run on both)."""
+    return request.getfixturevalue(f"{request.param}_server")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def table_name() -> str:
+    """A table name no other test uses (the servers live for the whole session)."""
+    return f"t-{uuid.uuid4().hex[:12]}"
