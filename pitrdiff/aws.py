@@ -145,17 +145,25 @@ def dynamodb_client(config: AwsConfig, *, max_pool_connections: int = 10) -> Dyn
     return client
 
 
-def s3_client(config: AwsConfig, *, max_pool_connections: int = 10) -> S3Client:
+def s3_client(
+    config: AwsConfig, *, max_pool_connections: int = 10, endpoint_url: str | None = None
+) -> S3Client:
     """Make an S3 client (for native DynamoDB exports).
 
     The endpoint of ``config`` is a DynamoDB endpoint and is not reused for S3;
-    set ``AWS_ENDPOINT_URL_S3`` (or pass ``s3_endpoint_url`` where offered) instead.
+    pass ``endpoint_url`` (an S3-compatible endpoint, path-style addressing) or
+    set ``AWS_ENDPOINT_URL_S3`` instead.
     """
     sess = session(config)
+    client_config = _client_config(config, max_pool_connections)
+    if endpoint_url:
+        # Local S3-compatible servers rarely resolve bucket.host names.
+        client_config = client_config.merge(botocore.config.Config(s3={"addressing_style": "path"}))
     client: S3Client = sess.client(
         "s3",
         region_name=_region(sess, config),
-        config=_client_config(config, max_pool_connections),
+        endpoint_url=endpoint_url,
+        config=client_config,
     )
     return client
 
