@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "Manifest": "pitrdiff.dataset",
     "load_export": "pitrdiff.dataset",
     "write_export": "pitrdiff.dataset",
+    "export_table": "pitrdiff.scan",
     "canonical_json": "pitrdiff.codec",
     "content_hash": "pitrdiff.codec",
     "item_size": "pitrdiff.codec",
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     )
     from pitrdiff.dataset import Export, KeySchema, Manifest, load_export, write_export
     from pitrdiff.errors import PitrdiffError
+    from pitrdiff.scan import export_table
 
 __all__ = [
     "AwsConfig",
@@ -51,6 +53,7 @@ __all__ = [
     "PitrdiffError",
     "canonical_json",
     "content_hash",
+    "export_table",
     "item_from_python",
     "item_size",
     "item_to_python",

@@ -1,0 +1,684 @@
+"""Parallel segmented scan of a DynamoDB table into an export dataset.
+
+:func:`export_table` describes the table, then scans it with ``TotalSegments``
+segments in threads. Each segment streams its pages into its own
+:class:`~pitrdiff.dataset.PartBuffer` and flushes a Parquet part only at a page
+boundary; after every flush it writes a checkpoint (``state/seg-NNNN.json``:
+the page's ``LastEvaluatedKey``, the parts flushed so far, counts) atomically.
+
+Resume: running the export again on the same directory while its manifest is
+incomplete continues every segment from its checkpoint, deletes parts no
+checkpoint lists (written by a run killed between a part and its checkpoint)
+and keeps the recorded segment count. Each part is listed by exactly one
+checkpoint whose key is the last key of that part's last page, so a resumed
+export holds exactly the items of an uninterrupted one.
+
+Speed: botocore's response parsing (a Python walk over the output shape) costs
+most of a plain boto3 scan's CPU. For ``Scan`` responses with HTTP 200 this
+module parses the body with orjson in a ``before-parse`` handler and hands
+botocore an empty body, so the shape walk is skipped. Errors are left to
+botocore, so its retries, throttling back-off and error codes work unchanged.
+Binary values therefore arrive as base64 text, which :mod:`pitrdiff.codec`
+accepts.
+
+Test hooks (environment variables read by :func:`export_table`; for tests only):
+
+- ``PITRDIFF_TEST_SCAN_DELAY``: seconds to sleep after every page, so a test
+  can kill the process mid-way;
+- ``PITRDIFF_TEST_SCAN_LIMIT``: ``Limit`` (items) of every ``Scan`` request;
+- ``PITRDIFF_TEST_PART_BYTES``: the part flush threshold in bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from pitrdiff import codec
+from pitrdiff.aws import AwsConfig, count_retries, dynamodb_client, translate_errors
+from pitrdiff.dataset import (
+    MANIFEST_NAME,
+    STATE_DIR,
+    FileEntry,
+    KeySchema,
+    Manifest,
+    PartBuffer,
+    prepare_directory,
+    read_manifest,
+    remove_unlisted_parts,
+    utc_now,
+    write_manifest,
+)
+from pitrdiff.errors import CodecError, ExportError, InputError, RefusedError
+from pitrdiff.files import make_dir, write_json
+from pitrdiff.progress import SILENT, Progress
+
+logger = logging.getLogger(__name__)
+
+GIB = 1024**3
+SEGMENT_BYTES = GIB
+"""The default segment count is one segment per this many bytes of table."""
+MIN_DEFAULT_SEGMENTS = 4
+MAX_DEFAULT_SEGMENTS = 1000
+MAX_SEGMENTS = 1_000_000  # DynamoDB's own limit on TotalSegments
+MAX_THREADS = 16
+SCAN_PART_BYTES = 32 * 1024 * 1024
+RCU_BYTES = 4096  # one read capacity unit reads 4 KB strongly consistent (half eventually)
+_STATE_NAME = re.compile(r"seg-(\d{6})\.json")
+
+
+# --------------------------------------------------------------------------- fast parsing
+
+
+def _fast_scan_parse(
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+) -> None:
+    """Parse a successful Scan body with orjson; botocore then parses an empty body.
+
+    Error responses (status >= 300) and bodies that are not a JSON object are
+    left to botocore, so its error codes and retries are unchanged.
+    """
+    if response_dict.get("status_code") != 200:
+        return
+    body = response_dict.get("body")
+    if not body:
+        return
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return
+    if not isinstance(parsed, dict):
+        return
+    customized_response_dict.update(parsed)
+    response_dict["body"] = b""
+
+
+def install_fast_parse(client: Any, operations: Sequence[str] = ("Scan",)) -> None:
+    """Make a DynamoDB client parse the named operations' responses with orjson.
+
+    Parsed responses then carry binary values as base64 text (as on the wire)
+    and numbers in ``ConsumedCapacity`` as floats; everything else is as botocore
+    returns it. Error responses are parsed by botocore as usual.
+    """
+    for operation in operations:
+        client.meta.events.register(f"before-parse.dynamodb.{operation}", _fast_scan_parse)
+
+
+# --------------------------------------------------------------------------- describing
+
+
+@dataclass(frozen=True)
+class TableDescription:
+    """What an export needs to know about a table (from ``DescribeTable``).
+
+    Attributes
+    ----------
+    name
+        The table name.
+    key_schema
+        Its primary key with attribute types.
+    item_count
+        DynamoDB's estimate of the item count (updated about every six hours).
+    size_bytes
+        DynamoDB's estimate of the table size.
+    facts
+        The manifest's ``table`` section: ARN, indexes, estimates and, for a
+        PITR restore, ``restore`` (source table and restore time).
+    """
+
+    name: str
+    key_schema: KeySchema
+    item_count: int
+    size_bytes: int
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):
+        text = str(value.isoformat())
+        return text.replace("+00:00", "Z")
+    return str(value)
+
+
+def _index_facts(kind: str, index: Mapping[str, Any]) -> dict[str, Any]:
+    projection = index.get("Projection") or {}
+    return {
+        "name": index.get("IndexName"),
+        "kind": kind,
+        "key_schema": [dict(k) for k in index.get("KeySchema") or ()],
+        "projection": projection.get("ProjectionType"),
+    }
+
+
+def describe_table(client: Any, table: str) -> TableDescription:
+    """Describe ``table`` for an export.
+
+    Raises
+    ------
+    TableNotFoundError
+        When the table does not exist.
+    AwsError
+        When DynamoDB cannot be asked.
+    """
+    with translate_errors(table=table, action="describing the table"):
+        description = client.describe_table(TableName=table)["Table"]
+    key_schema = KeySchema.from_boto(
+        description["KeySchema"], description.get("AttributeDefinitions")
+    )
+    indexes = [_index_facts("GSI", i) for i in description.get("GlobalSecondaryIndexes") or ()]
+    indexes += [_index_facts("LSI", i) for i in description.get("LocalSecondaryIndexes") or ()]
+    item_count = int(description.get("ItemCount") or 0)
+    size_bytes = int(description.get("TableSizeBytes") or 0)
+    facts: dict[str, Any] = {
+        "arn": description.get("TableArn"),
+        "indexes": indexes,
+        "item_count_estimate": item_count,
+        "size_bytes_estimate": size_bytes,
+        "billing_mode": (description.get("BillingModeSummary") or {}).get("BillingMode"),
+    }
+    summary = description.get("RestoreSummary")
+    if summary:
+        source_arn = summary.get("SourceTableArn")
+        facts["restore"] = {
+            "source_table_name": source_arn.rsplit("/", 1)[-1] if source_arn else None,
+            "source_table_arn": source_arn,
+            "source_backup_arn": summary.get("SourceBackupArn"),
+            "restore_date_time": _iso(summary.get("RestoreDateTime")),
+            "restore_in_progress": bool(summary.get("RestoreInProgress")),
+        }
+    return TableDescription(table, key_schema, item_count, size_bytes, facts)
+
+
+def default_segments(size_bytes: int) -> int:
+    """The default segment count for a table of ``size_bytes``.
+
+    About one segment per GiB, at least 4 (some parallelism even for small
+    tables) and at most 1000.
+    """
+    wanted = math.ceil(max(0, size_bytes) / SEGMENT_BYTES)
+    return max(MIN_DEFAULT_SEGMENTS, min(MAX_DEFAULT_SEGMENTS, wanted))
+
+
+# --------------------------------------------------------------------------- rate limiting
+
+
+class CapacityLimiter:
+    """A token bucket of read capacity units shared by the segment threads.
+
+    Requests wait while the bucket is in debt; each response's measured
+    ``ConsumedCapacity`` is then taken from it. The bucket refills at ``rate``
+    units per second and holds at most one second's worth, so the long-run rate
+    stays at or below ``rate``.
+
+    Parameters
+    ----------
+    rate
+        Read capacity units per second.
+    """
+
+    def __init__(self, rate: float) -> None:
+        if rate <= 0:
+            raise InputError(f"--max-rcu must be positive, not {rate}")
+        self.rate = float(rate)
+        self._tokens = float(rate)
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(self.rate, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def acquire(self, stop: threading.Event) -> None:
+        """Wait until the bucket is not in debt (or ``stop`` is set)."""
+        while not stop.is_set():
+            with self._lock:
+                self._refill()
+                if self._tokens > 0:
+                    return
+                wait_s = -self._tokens / self.rate + 0.001
+            stop.wait(min(wait_s, 1.0))
+
+    def consume(self, units: float) -> None:
+        """Take ``units`` consumed by a request."""
+        with self._lock:
+            self._refill()
+            self._tokens -= units
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+@dataclass
+class SegmentState:
+    """A segment's progress, as its checkpoint file records it."""
+
+    segment: int
+    total_segments: int
+    last_evaluated_key: dict[str, Any] | None = None
+    done: bool = False
+    files: list[FileEntry] = field(default_factory=list)
+    items: int = 0
+    bytes: int = 0
+    pages: int = 0
+    consumed_rcu: float = 0.0
+    next_sequence: int = 0
+
+    @property
+    def prefix(self) -> str:
+        """Part file name prefix of this segment."""
+        return f"seg-{self.segment:04d}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The checkpoint document."""
+        return {
+            "segment": self.segment,
+            "total_segments": self.total_segments,
+            "last_evaluated_key": self.last_evaluated_key,
+            "done": self.done,
+            "files": [f.to_dict() for f in self.files],
+            "items": self.items,
+            "bytes": self.bytes,
+            "pages": self.pages,
+            "consumed_rcu": self.consumed_rcu,
+            "next_sequence": self.next_sequence,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> SegmentState:
+        """Parse a checkpoint document."""
+        return cls(
+            segment=int(doc["segment"]),
+            total_segments=int(doc["total_segments"]),
+            last_evaluated_key=doc.get("last_evaluated_key"),
+            done=bool(doc.get("done")),
+            files=[
+                FileEntry(str(f["path"]), int(f["rows"]), int(f["bytes"]), str(f["xxh3_128"]))
+                for f in doc.get("files") or ()
+            ],
+            items=int(doc.get("items", 0)),
+            bytes=int(doc.get("bytes", 0)),
+            pages=int(doc.get("pages", 0)),
+            consumed_rcu=float(doc.get("consumed_rcu", 0.0)),
+            next_sequence=int(doc.get("next_sequence", 0)),
+        )
+
+
+def _state_path(root: Path, segment: int) -> Path:
+    return root / STATE_DIR / f"seg-{segment:06d}.json"
+
+
+def _read_states(root: Path, total_segments: int) -> dict[int, SegmentState]:
+    states: dict[int, SegmentState] = {}
+    folder = root / STATE_DIR
+    if not folder.is_dir():
+        return states
+    for path in folder.iterdir():
+        match = _STATE_NAME.fullmatch(path.name)
+        if not match:
+            continue  # temporary files of an interrupted atomic write
+        try:
+            state = SegmentState.from_dict(orjson.loads(path.read_bytes()))
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ExportError(
+                f"checkpoint {path} is unreadable ({exc}); re-run with a new --out",
+                path=str(root),
+            ) from exc
+        if state.total_segments != total_segments or state.segment != int(match.group(1)):
+            raise ExportError(f"checkpoint {path} does not belong to this export", path=str(root))
+        states[state.segment] = state
+    return states
+
+
+# --------------------------------------------------------------------------- the scan
+
+
+@dataclass
+class _Shared:
+    """State shared by the segment threads of one export."""
+
+    client: Any
+    table: str
+    root: Path
+    key_schema: KeySchema
+    consistent_read: bool
+    limiter: CapacityLimiter | None
+    threads: int
+    progress: Progress
+    part_bytes: int
+    page_limit: int | None
+    page_delay: float
+    avg_item_bytes: float
+    stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    items: int = 0
+    bytes: int = 0
+
+    def report(self, items: int, size: int) -> None:
+        with self.lock:
+            self.items += items
+            self.bytes += size
+            self.progress.advance(items, bytes=size)
+
+
+def _estimate_rcu(page_bytes: int, consistent: bool) -> float:
+    units = math.ceil(page_bytes / RCU_BYTES) if page_bytes else 1
+    return float(units) if consistent else units / 2
+
+
+def _limit_for(shared: _Shared, rcu_per_item: float) -> int | None:
+    """Items per request: about one second's share of the RCU budget per thread."""
+    if shared.page_limit is not None:
+        return shared.page_limit
+    if shared.limiter is None:
+        return None
+    budget = shared.limiter.rate / max(1, shared.threads)
+    return max(1, min(10_000, int(budget / max(rcu_per_item, 1e-6))))
+
+
+def _scan_segment(shared: _Shared, state: SegmentState) -> SegmentState:
+    """Scan one segment to its end (or until stopped), checkpointing after each flush."""
+    if state.done:
+        return state
+    buffer = PartBuffer(
+        shared.root,
+        shared.key_schema,
+        state.prefix,
+        part_bytes=shared.part_bytes,
+        first_sequence=state.next_sequence,
+    )
+    key_names = shared.key_schema.names
+    encode = codec.encode_record
+    add = buffer.add
+    unit = 1.0 if shared.consistent_read else 0.5
+    rcu_per_item = max(shared.avg_item_bytes, 1.0) / RCU_BYTES * unit
+    start_key = state.last_evaluated_key
+    # Counts of pages read but not yet flushed (a crash loses them; the resume rereads them).
+    pending_items = pending_bytes = 0
+    pending_rcu = 0.0
+    while not shared.stop.is_set():
+        request: dict[str, Any] = {
+            "TableName": shared.table,
+            "Segment": state.segment,
+            "TotalSegments": state.total_segments,
+            "ReturnConsumedCapacity": "TOTAL",
+        }
+        if shared.consistent_read:
+            request["ConsistentRead"] = True
+        limit = _limit_for(shared, rcu_per_item)
+        if limit is not None:
+            request["Limit"] = limit
+        if start_key is not None:
+            request["ExclusiveStartKey"] = codec.to_botocore(start_key)
+        if shared.limiter is not None:
+            shared.limiter.acquire(shared.stop)
+            if shared.stop.is_set():
+                break
+        with translate_errors(table=shared.table, action=f"scanning segment {state.segment}"):
+            page = shared.client.scan(**request)
+        items = page.get("Items") or ()
+        page_bytes = 0
+        for item in items:
+            try:
+                record = encode(item, key_names)
+            except CodecError as exc:
+                raise CodecError(f"segment {state.segment}: {exc}") from exc
+            add(record)
+            page_bytes += record.size
+        consumed = (page.get("ConsumedCapacity") or {}).get("CapacityUnits")
+        rcu = float(consumed) if consumed is not None else _estimate_rcu(page_bytes, unit == 1.0)
+        if shared.limiter is not None:
+            shared.limiter.consume(rcu)
+        if items:
+            rcu_per_item = max(rcu / len(items), 1e-6)
+        pending_items += len(items)
+        pending_bytes += page_bytes
+        pending_rcu += rcu
+        state.pages += 1
+        shared.report(len(items), page_bytes)
+        start_key = page.get("LastEvaluatedKey")
+        finished = start_key is None
+        if buffer.full or finished:
+            entry = buffer.flush()
+            if entry is not None:
+                state.files.append(entry)
+            state.next_sequence = buffer.sequence
+            state.last_evaluated_key = start_key
+            state.done = finished
+            state.items += pending_items
+            state.bytes += pending_bytes
+            state.consumed_rcu += pending_rcu
+            pending_items = pending_bytes = 0
+            pending_rcu = 0.0
+            write_json(_state_path(shared.root, state.segment), state.to_dict())
+        if finished:
+            break
+        if shared.page_delay:
+            shared.stop.wait(shared.page_delay)
+    return state
+
+
+def _env_float(name: str) -> float | None:
+    text = os.environ.get(name)
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise InputError(f"{name} must be a number, not {text!r}") from exc
+
+
+def _resumable(root: Path, table: str) -> Manifest | None:
+    """The incomplete scan manifest at ``root`` to resume, if there is one."""
+    if not (root / MANIFEST_NAME).is_file():
+        return None
+    try:
+        manifest = read_manifest(root)
+    except ExportError:
+        return None  # prepare_directory refuses it with a message
+    if manifest.complete or manifest.source.get("kind") != "scan":
+        return None
+    if manifest.table_name != table:
+        raise RefusedError(
+            f"{root} holds an unfinished export of {manifest.table_name!r}, not {table!r}; "
+            "finish it or choose another --out"
+        )
+    return manifest
+
+
+def export_table(
+    table: str,
+    out: str | os.PathLike[str],
+    *,
+    segments: int | None = None,
+    consistent_read: bool = False,
+    max_rcu: float | None = None,
+    overwrite: bool = False,
+    aws: AwsConfig = AwsConfig(),  # noqa: B008 - frozen, shared safely
+    progress: Progress = SILENT,
+    part_bytes: int = SCAN_PART_BYTES,
+) -> Manifest:
+    """Export a DynamoDB table to a Parquet dataset with a parallel segmented scan.
+
+    Running it again on the same ``out`` after an interruption resumes: the
+    finished parts are kept and every segment continues from its checkpoint.
+
+    Parameters
+    ----------
+    table
+        The table name (or ARN).
+    out
+        The dataset directory (created; see ``docs/FORMAT.md``).
+    segments
+        ``TotalSegments`` of the scan; by default about one per GiB of table
+        (4 … 1000). A resumed export keeps the count it started with.
+    consistent_read
+        Strongly consistent reads (twice the read capacity).
+    max_rcu
+        Keep the scan under this many read capacity units per second, measured
+        from the responses' ``ConsumedCapacity``.
+    overwrite
+        Replace a complete export already at ``out``.
+    aws
+        Profile, region and endpoint.
+    progress
+        Receives item counts (with ``bytes``) as pages arrive.
+    part_bytes
+        Flush a segment's Parquet part at this many bytes of canonical items.
+
+    Returns
+    -------
+    Manifest
+        The manifest written, with ``complete=True`` and ``stats`` (elapsed
+        seconds, retries, throttles, consumed RCU, pages).
+
+    Raises
+    ------
+    TableNotFoundError
+        When the table does not exist.
+    RefusedError
+        When ``out`` holds a complete export and ``overwrite`` is false, or an
+        unfinished export of another table.
+    AwsError
+        When DynamoDB fails after botocore's retries (checkpoints are kept;
+        run again to resume).
+    CodecError
+        When the table returns an item that is not valid DynamoDB data.
+    """
+    if segments is not None and not 1 <= segments <= MAX_SEGMENTS:
+        raise InputError(f"--segments must be between 1 and {MAX_SEGMENTS}, not {segments}")
+    limiter = CapacityLimiter(max_rcu) if max_rcu is not None else None
+    page_delay = _env_float("PITRDIFF_TEST_SCAN_DELAY") or 0.0
+    page_limit_f = _env_float("PITRDIFF_TEST_SCAN_LIMIT")
+    page_limit = int(page_limit_f) if page_limit_f else None
+    part_bytes = int(_env_float("PITRDIFF_TEST_PART_BYTES") or part_bytes)
+
+    clock = time.monotonic()
+    root = Path(out)
+    resumed = _resumable(root, table)
+    probe = dynamodb_client(aws)
+    description = describe_table(probe, table)
+
+    if resumed is not None:
+        if not resumed.key_schema.same_keys(description.key_schema):
+            raise RefusedError(
+                f"{root} holds an unfinished export whose key ({resumed.key_schema.describe()}) "
+                f"differs from the table's ({description.key_schema.describe()}); "
+                "choose another --out"
+            )
+        total = int(resumed.source.get("segments") or 0)
+        if total < 1:
+            raise ExportError(f"{root}: unfinished export records no segment count")
+        if segments is not None and segments != total:
+            logger.warning(
+                "resuming an export of %d segments; --segments %d is ignored", total, segments
+            )
+        consistent_read = bool(resumed.source.get("consistent_read", consistent_read))
+        base = replace(
+            resumed,
+            source={**resumed.source, "resumes": int(resumed.source.get("resumes", 0)) + 1},
+        )
+        states = _read_states(root, total)
+        keep = [f.path for s in states.values() for f in s.files]
+        removed = remove_unlisted_parts(root, keep)
+        if removed:
+            logger.info("removed %d part(s) left by the interrupted run", len(removed))
+    else:
+        total = segments or default_segments(description.size_bytes)
+        prepare_directory(root, overwrite=overwrite)
+        base = Manifest(
+            table_name=table,
+            key_schema=description.key_schema,
+            source={
+                "kind": "scan",
+                "segments": total,
+                "consistent_read": consistent_read,
+                "max_rcu": max_rcu,
+                "started_at": utc_now(),
+            },
+            table=description.facts,
+        )
+        states = {}
+    make_dir(root / STATE_DIR)
+    write_manifest(root, base)
+    for segment in range(total):
+        states.setdefault(segment, SegmentState(segment, total))
+
+    threads = min(total, MAX_THREADS)
+    client = dynamodb_client(aws, max_pool_connections=threads + 2)
+    install_fast_parse(client)
+    counter = count_retries(client)
+    avg = description.size_bytes / description.item_count if description.item_count else 1024.0
+    shared = _Shared(
+        client=client,
+        table=table,
+        root=root,
+        key_schema=description.key_schema,
+        consistent_read=consistent_read,
+        limiter=limiter,
+        threads=threads,
+        progress=progress,
+        part_bytes=part_bytes,
+        page_limit=page_limit,
+        page_delay=page_delay,
+        avg_item_bytes=avg,
+    )
+    already_items = sum(s.items for s in states.values())
+    already_bytes = sum(s.bytes for s in states.values())
+    progress.start(f"export {table}", total=description.item_count or None, unit="items")
+    if already_items:
+        progress.advance(already_items, bytes=already_bytes)
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pitrdiff-scan")
+    futures: list[Future[SegmentState]] = [
+        executor.submit(_scan_segment, shared, states[s]) for s in range(total)
+    ]
+    try:
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in done:
+            error = future.exception()
+            if error is not None:
+                raise error
+        finished = [f.result() for f in futures]
+    except BaseException:
+        shared.stop.set()
+        for future in futures:
+            future.cancel()
+        raise
+    finally:
+        shared.stop.set()
+        executor.shutdown(wait=True, cancel_futures=True)
+        progress.finish()
+
+    files = tuple(f for s in sorted(finished, key=lambda s: s.segment) for f in s.files)
+    manifest = replace(
+        base,
+        source={**base.source, "finished_at": utc_now()},
+        complete=True,
+        files=files,
+        items=sum(s.items for s in finished),
+        bytes=sum(s.bytes for s in finished),
+        stats={
+            "elapsed_s": round(time.monotonic() - clock, 3),
+            "retries": counter.retries,
+            "throttles": counter.throttles,
+            "consumed_rcu": round(sum(s.consumed_rcu for s in finished), 3),
+            "pages": sum(s.pages for s in finished),
+        },
+    )
+    write_manifest(root, manifest)
+    shutil.rmtree(root / STATE_DIR, ignore_errors=True)
+    return manifest
