@@ -283,7 +283,8 @@ def error_from_client_error(
     error = exc.response.get("Error", {})
     code = str(error.get("Code", "Unknown"))
     message = str(error.get("Message", "")).strip()
-    if code == "ResourceNotFoundException" and table is not None:
+    # DescribeContinuousBackups and the restore APIs say TableNotFoundException.
+    if code in ("ResourceNotFoundException", "TableNotFoundException") and table is not None:
         return TableNotFoundError(table)
     if code in _CREDENTIAL_CODES:
         return CredentialsError(f"AWS refused the credentials{where}: {code}")
