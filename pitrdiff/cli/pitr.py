@@ -1,0 +1,381 @@
+"""Commands around the restore itself: ``window``, ``restore``, ``cleanup``, ``recover``."""
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pitrdiff import pitr
+from pitrdiff.cli.app import Common, command
+from pitrdiff.errors import InputError, RefusedError
+from pitrdiff.output import Renderer
+
+PANEL = "PITR"
+
+
+def span(seconds: float) -> str:
+    """A duration for people: ``45s``, ``4m 48s``, ``3h 05m``, ``6d 23h``."""
+    seconds = abs(seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours:02d}h"
+
+
+def ago(value: dt.datetime | None, now: dt.datetime) -> str:
+    """``2026-10-27T13:55:12Z (4m 48s ago)``."""
+    if value is None:
+        return "-"
+    delta = (now - value).total_seconds()
+    when = f"{span(delta)} ago" if delta >= 0 else f"in {span(delta)}"
+    return f"{pitr.format_time(value)}  ({when})"
+
+
+def common_args(common: Common) -> str:
+    """The common options to repeat in a suggested next command."""
+    parts = []
+    if common.endpoint_url:
+        parts.append(f"--endpoint-url {common.endpoint_url}")
+    if common.region:
+        parts.append(f"--region {common.region}")
+    if common.profile:
+        parts.append(f"--profile {common.profile}")
+    return (" " + " ".join(parts)) if parts else ""
+
+
+def confirm(renderer: Renderer, question: str, yes: bool) -> bool:
+    """Ask ``question`` on the terminal; ``--yes`` answers for the user.
+
+    Raises
+    ------
+    RefusedError
+        When nobody can answer (no terminal) and ``--yes`` was not given.
+    """
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise RefusedError(f"{question} — no terminal to ask on: pass --yes to confirm")
+    return typer.confirm(question, default=False, err=True)
+
+
+def show_window(renderer: Renderer, window: pitr.PitrWindow) -> None:
+    """Render a PITR window (stdout) and what it means (stderr)."""
+    if renderer.json_mode:
+        renderer.json(window)
+        return
+    now = window.checked_at
+    if not window.enabled:
+        renderer.print(
+            renderer.key_value_table(
+                f"{window.table}: point-in-time recovery is OFF", [("status", window.status)]
+            )
+        )
+        renderer.markup(
+            "Nothing can be restored. Turn PITR on with "
+            f"[bold]pitrdiff window {window.table} --enable[/] (changes from then on become "
+            "restorable; the window grows up to 35 days)."
+        )
+        return
+    length = window.length
+    rows = [
+        ("status", "ENABLED"),
+        ("earliest restorable", ago(window.earliest, now)),
+        ("latest restorable", ago(window.latest, now)),
+        ("window length", span(length.total_seconds()) if length is not None else "-"),
+    ]
+    if window.recovery_period_days is not None:
+        rows.append(("recovery period", f"{window.recovery_period_days} days"))
+    renderer.print(renderer.key_value_table(f"{window.table}: point-in-time recovery", rows))
+    renderer.info(
+        "The latest restorable time trails now by a few minutes (AWS keeps it about "
+        "5 minutes behind); `pitrdiff restore TABLE --latest` restores it."
+    )
+
+
+@command("window")
+def window_command(
+    common: Common,
+    table: Annotated[str, typer.Argument(help="The table.")],
+    enable: Annotated[
+        bool, typer.Option("--enable", help="Turn point-in-time recovery on (asks first).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Show PITR status and the restorable window (earliest, latest, how long ago)."""
+    renderer = common.renderer
+    current = pitr.window(table, aws=common.aws)
+    if enable and not current.enabled:
+        question = (
+            f"Turn on point-in-time recovery for {table}? (AWS bills it per GB-month of table size)"
+        )
+        if not confirm(renderer, question, yes):
+            renderer.info("PITR left off.")
+            raise typer.Exit(0)
+        current = pitr.enable_pitr(table, aws=common.aws)
+        renderer.info(f"Point-in-time recovery is now on for {table}.")
+    elif enable:
+        renderer.info(f"Point-in-time recovery is already on for {table}.")
+    show_window(renderer, current)
+
+
+@command("restore")
+def restore_command(
+    common: Common,
+    table: Annotated[
+        str | None,
+        typer.Argument(help="The live table to restore from.", metavar="TABLE", show_default=False),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="Restore time, ISO 8601 with a zone (2026-10-27T14:00:00Z). Must be inside "
+            "the window shown by `pitrdiff window`.",
+        ),
+    ] = None,
+    latest: Annotated[
+        bool, typer.Option("--latest", help="Restore the latest restorable time.")
+    ] = False,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="New table name (default: TABLE-pitr-<UTC timestamp of the restore time>).",
+        ),
+    ] = None,
+    no_indexes: Annotated[
+        bool,
+        typer.Option(
+            "--no-indexes",
+            help="Restore without secondary indexes: the restore is faster and cheaper, and "
+            "the diff reads only the base table.",
+        ),
+    ] = False,
+    no_wait: Annotated[
+        bool,
+        typer.Option(
+            "--no-wait",
+            help="Return as soon as the restore has started (resume with --wait TARGET).",
+        ),
+    ] = False,
+    reuse: Annotated[
+        bool,
+        typer.Option("--reuse", help="Use the target if it exists and is a restore of TABLE."),
+    ] = False,
+    wait_for: Annotated[
+        str | None,
+        typer.Option(
+            "--wait",
+            metavar="TARGET",
+            help="Wait for a restore already started (with --no-wait) to finish.",
+        ),
+    ] = None,
+) -> None:
+    """Restore TABLE as it was at --at (or --latest) into a NEW table, then wait for it.
+
+    The live table is never touched. Real restores take minutes to hours; the
+    wait shows the elapsed time and the table status.
+    """
+    renderer = common.renderer
+    if wait_for is not None:
+        if table is not None or at is not None or latest:
+            raise InputError("--wait TARGET takes no TABLE, --at or --latest")
+        with renderer.progress() as progress:
+            info, waited = pitr.wait_for_table(wait_for, aws=common.aws, progress=progress)
+        if renderer.json_mode:
+            renderer.json({"table": info.to_dict(), "waited_s": round(waited, 3)})
+            return
+        renderer.print(
+            renderer.key_value_table(
+                f"{wait_for} is ready",
+                [
+                    ("status", info.status),
+                    ("restore of", info.restore_source_arn or "-"),
+                    ("restored time", pitr.format_time(info.restore_date_time) or "-"),
+                    ("waited", span(waited)),
+                ],
+            )
+        )
+        return
+    if table is None:
+        raise InputError("give the TABLE to restore (or --wait TARGET)")
+    with renderer.progress() as progress:
+        result = pitr.restore(
+            table,
+            at=at,
+            latest=latest,
+            target=target,
+            no_indexes=no_indexes,
+            reuse=reuse,
+            wait=not no_wait,
+            aws=common.aws,
+            progress=progress,
+        )
+    if renderer.json_mode:
+        renderer.json(result)
+        return
+    title = f"{result.target}: {'reused restore' if result.reused else 'restore'} of {table}"
+    renderer.print(
+        renderer.key_value_table(
+            title,
+            [
+                ("restored time", pitr.format_time(result.requested_at) or "-"),
+                ("AWS reports", pitr.format_time(result.restore_date_time) or "-"),
+                ("status", result.status + ("" if result.ready else " (not ready yet)")),
+                ("indexes", ", ".join(result.indexes) or "none"),
+                ("left out", ", ".join(result.dropped_indexes) or "-"),
+                ("items (estimate)", "-" if result.item_count is None else result.item_count),
+                ("waited", span(result.waited_s)),
+            ],
+        )
+    )
+    opts = common_args(common)
+    at_text = pitr.format_time(result.requested_at) or "TIME"
+    if not result.ready:
+        renderer.markup(
+            "The restore goes on in AWS. Wait for it with "
+            f"[bold]pitrdiff restore --wait {result.target}{opts}[/]"
+        )
+    renderer.markup(
+        "Next:\n"
+        f"  pitrdiff recover {table} --at {at_text} --restored {result.target} "
+        f"--workdir incident{opts}\n"
+        "or step by step:\n"
+        f"  pitrdiff export {result.target} --out incident/restored{opts}\n"
+        f"  pitrdiff export {table} --out incident/live{opts}\n"
+        "  pitrdiff diff incident/live incident/restored --out incident/diff\n"
+        f"When done (restored tables are billed): pitrdiff cleanup {result.target}{opts}"
+    )
+
+
+@command("cleanup")
+def cleanup_command(
+    common: Common,
+    table: Annotated[str, typer.Argument(help="The restored table to delete.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a restored table — only if DescribeTable shows it is a restore.
+
+    A table without a RestoreSummary (a live table) is never deleted.
+    """
+    renderer = common.renderer
+
+    def ask(info: pitr.TableInfo) -> bool:
+        restored = pitr.format_time(info.restore_date_time) or "an unknown time"
+        question = (
+            f"Delete {info.name} (a restore of {info.restore_source_arn} at {restored}, "
+            f"~{info.item_count if info.item_count is not None else '?'} items)?"
+        )
+        return confirm(renderer, question, yes)
+
+    result = pitr.cleanup(table, aws=common.aws, confirm=ask)
+    if renderer.json_mode:
+        renderer.json(result)
+        return
+    if result.deleted:
+        renderer.print(
+            f"Deleted restored table {table} (restore of {result.info.restore_source_arn})."
+        )
+    else:
+        renderer.info(f"{table} kept.")
+
+
+@command("recover")
+def recover_command(
+    common: Common,
+    table: Annotated[str, typer.Argument(help="The live table.")],
+    at: Annotated[
+        str, typer.Option("--at", help="Restore time, ISO 8601 with a zone.", show_default=False)
+    ],
+    workdir: Annotated[
+        Path,
+        typer.Option(
+            "--workdir",
+            help="Directory for the exports, diff, plan and the stage state (re-run resumes).",
+            show_default=False,
+        ),
+    ],
+    restored: Annotated[
+        str | None,
+        typer.Option("--restored", help="Use this existing restored table instead of restoring."),
+    ] = None,
+    include: Annotated[
+        str,
+        typer.Option("--include", help="Classes to put in the plan: deleted,changed,added."),
+    ] = "deleted",
+    where: Annotated[
+        str | None,
+        typer.Option("--where", help="SQL condition selecting rows of the diff for the plan."),
+    ] = None,
+    segments: Annotated[
+        int | None,
+        typer.Option("--segments", help="Parallel scan segments for both exports."),
+    ] = None,
+    no_indexes: Annotated[
+        bool,
+        typer.Option("--no-indexes", help="Restore without secondary indexes (faster)."),
+    ] = False,
+) -> None:
+    """Restore + export both + diff + plan, in one command. Never applies.
+
+    Prints the summary and the exact `pitrdiff apply` command to run. Re-running
+    it with the same --workdir skips the stages already complete.
+    """
+    from pitrdiff import recover as recover_mod
+
+    renderer = common.renderer
+    classes = tuple(c.strip() for c in include.split(",") if c.strip())
+    with renderer.progress() as progress:
+        result = recover_mod.recover(
+            table,
+            at=at,
+            workdir=workdir,
+            restored=restored,
+            include=classes,
+            where=where,
+            segments=segments,
+            no_indexes=no_indexes,
+            aws=common.aws,
+            progress=progress,
+        )
+    if renderer.json_mode:
+        renderer.json(result)
+        return
+    renderer.print(
+        renderer.key_value_table(
+            f"recover {table} at {pitr.format_time(result.at)}",
+            [(stage.name, stage.describe()) for stage in result.stages],
+        )
+    )
+    counts = result.counts
+    renderer.print(
+        renderer.records_table(
+            "diff (live vs restored)",
+            ["deleted", "changed", "added", "unchanged"],
+            [[counts.get(k, 0) for k in ("deleted", "changed", "added", "unchanged")]],
+        )
+    )
+    if result.top_signatures:
+        renderer.print(
+            renderer.records_table(
+                "top change signatures", ["signature", "items"], list(result.top_signatures)
+            )
+        )
+    renderer.print(
+        renderer.key_value_table(
+            "plan", [("file", result.plan_path), ("operations", result.plan_operations)]
+        )
+    )
+    renderer.markup(
+        "Nothing was written to the live table. Review the plan, then run:\n"
+        f"  [bold]{result.apply_command}{common_args(common)} --dry-run[/]\n"
+        f"  [bold]{result.apply_command}{common_args(common)}[/]"
+    )
