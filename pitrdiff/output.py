@@ -6,6 +6,7 @@ messages, warnings and progress go to stderr. Nothing here decides anything.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import sys
@@ -52,13 +53,18 @@ def _json_default(value: Any) -> Any:
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict):
         return to_dict()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
     raise TypeError(f"cannot render {type(value).__name__} as JSON")
 
 
 def to_json(document: Any) -> str:
     """Serialise a result document (dataclasses with ``to_dict``, Decimals, sets) as JSON."""
     return orjson.dumps(
-        document, default=_json_default, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+        document,
+        default=_json_default,
+        # Pass dataclasses to _json_default so a result's to_dict() decides its JSON.
+        option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS,
     ).decode("utf-8")
 
 

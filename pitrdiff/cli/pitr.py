@@ -51,6 +51,12 @@ def common_args(common: Common) -> str:
     return (" " + " ".join(parts)) if parts else ""
 
 
+def say(renderer: Renderer, message: str) -> None:
+    """Guidance with rich markup on stderr, never wrapped inside a command line."""
+    if not renderer.quiet and not renderer.json_mode:
+        renderer.err.print(message, soft_wrap=True)
+
+
 def confirm(renderer: Renderer, question: str, yes: bool) -> bool:
     """Ask ``question`` on the terminal; ``--yes`` answers for the user.
 
@@ -78,10 +84,11 @@ def show_window(renderer: Renderer, window: pitr.PitrWindow) -> None:
                 f"{window.table}: point-in-time recovery is OFF", [("status", window.status)]
             )
         )
-        renderer.markup(
+        say(
+            renderer,
             "Nothing can be restored. Turn PITR on with "
             f"[bold]pitrdiff window {window.table} --enable[/] (changes from then on become "
-            "restorable; the window grows up to 35 days)."
+            "restorable; the window grows up to 35 days).",
         )
         return
     length = window.length
@@ -240,11 +247,13 @@ def restore_command(
     opts = common_args(common)
     at_text = pitr.format_time(result.requested_at) or "TIME"
     if not result.ready:
-        renderer.markup(
+        say(
+            renderer,
             "The restore goes on in AWS. Wait for it with "
-            f"[bold]pitrdiff restore --wait {result.target}{opts}[/]"
+            f"[bold]pitrdiff restore --wait {result.target}{opts}[/]",
         )
-    renderer.markup(
+    say(
+        renderer,
         "Next:\n"
         f"  pitrdiff recover {table} --at {at_text} --restored {result.target} "
         f"--workdir incident{opts}\n"
@@ -252,7 +261,7 @@ def restore_command(
         f"  pitrdiff export {result.target} --out incident/restored{opts}\n"
         f"  pitrdiff export {table} --out incident/live{opts}\n"
         "  pitrdiff diff incident/live incident/restored --out incident/diff\n"
-        f"When done (restored tables are billed): pitrdiff cleanup {result.target}{opts}"
+        f"When done (restored tables are billed): pitrdiff cleanup {result.target}{opts}",
     )
 
 
@@ -374,8 +383,9 @@ def recover_command(
             "plan", [("file", result.plan_path), ("operations", result.plan_operations)]
         )
     )
-    renderer.markup(
+    say(
+        renderer,
         "Nothing was written to the live table. Review the plan, then run:\n"
         f"  [bold]{result.apply_command}{common_args(common)} --dry-run[/]\n"
-        f"  [bold]{result.apply_command}{common_args(common)}[/]"
+        f"  [bold]{result.apply_command}{common_args(common)}[/]",
     )
