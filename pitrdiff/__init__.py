@@ -30,9 +30,22 @@ _EXPORTS: dict[str, str] = {
     "item_size": "pitrdiff.codec",
     "item_to_python": "pitrdiff.codec",
     "item_from_python": "pitrdiff.codec",
+    "Diff": "pitrdiff.diff",
+    "DiffSummary": "pitrdiff.diff",
+    "diff_exports": "pitrdiff.diff",
+    "load_diff": "pitrdiff.diff",
+    "write_diff_dataset": "pitrdiff.diff",
+    "Operation": "pitrdiff.plan",
+    "Plan": "pitrdiff.plan",
+    "PlanSummary": "pitrdiff.plan",
+    "load_plan": "pitrdiff.plan",
+    "write_plan": "pitrdiff.plan",
+    "ApplyReport": "pitrdiff.apply",
+    "apply_plan": "pitrdiff.apply",
 }
 
 if TYPE_CHECKING:
+    from pitrdiff.apply import ApplyReport, apply_plan
     from pitrdiff.aws import AwsConfig
     from pitrdiff.codec import (
         canonical_json,
@@ -42,23 +55,37 @@ if TYPE_CHECKING:
         item_to_python,
     )
     from pitrdiff.dataset import Export, KeySchema, Manifest, load_export, write_export
+    from pitrdiff.diff import Diff, DiffSummary, diff_exports, load_diff, write_diff_dataset
     from pitrdiff.errors import PitrdiffError
+    from pitrdiff.plan import Operation, Plan, PlanSummary, load_plan, write_plan
     from pitrdiff.scan import export_table
 
 __all__ = [
+    "ApplyReport",
     "AwsConfig",
+    "Diff",
+    "DiffSummary",
     "Export",
     "KeySchema",
     "Manifest",
+    "Operation",
     "PitrdiffError",
+    "Plan",
+    "PlanSummary",
+    "apply_plan",
     "canonical_json",
     "content_hash",
+    "diff_exports",
     "export_table",
     "item_from_python",
     "item_size",
     "item_to_python",
+    "load_diff",
     "load_export",
+    "load_plan",
+    "write_diff_dataset",
     "write_export",
+    "write_plan",
 ]
 
 

@@ -1,0 +1,427 @@
+"""The forensic summary of a diff: what it holds, how it is computed, its Markdown form.
+
+The summary answers the first questions after an incident: how many items were
+deleted, changed and added (and how many bytes); which change signatures
+dominate ("4,812 items changed; 4,800 of them only in ``price``"); which
+attributes were most often added, removed or modified; which partition-key
+values (tenants, customers) were hit; and a few sample keys per class.
+
+It is computed by DuckDB over the diff dataset's Parquet files (bounded memory),
+stored in the diff's ``manifest.json`` and rendered as ``report.md`` beside it.
+Terminal rendering lives in the CLI (:mod:`pitrdiff.cli.diff`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
+
+CLASSES = ("deleted", "changed", "added")
+TOP_SIGNATURES = 10
+TOP_ATTRIBUTES = 10
+TOP_PARTITIONS = 10
+SAMPLE_KEYS = 5
+
+
+@dataclass(frozen=True)
+class SignatureCount:
+    """How many changed items share one change signature."""
+
+    signature: str
+    items: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"signature": self.signature, "items": self.items}
+
+
+@dataclass(frozen=True)
+class AttributeCount:
+    """How many changed items had one (folded) path changed in one way."""
+
+    path: str
+    kind: str
+    items: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"path": self.path, "kind": self.kind, "items": self.items}
+
+
+@dataclass(frozen=True)
+class PartitionCount:
+    """Affected items of one partition-key value, per class.
+
+    ``value`` is the key value as text (``B`` keys as base64).
+    """
+
+    value: str
+    deleted: int
+    changed: int
+    added: int
+
+    @property
+    def items(self) -> int:
+        """All affected items of this partition."""
+        return self.deleted + self.changed + self.added
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "value": self.value,
+            "items": self.items,
+            "deleted": self.deleted,
+            "changed": self.changed,
+            "added": self.added,
+        }
+
+
+@dataclass(frozen=True)
+class DiffSummary:
+    """What a diff found, ready to render (terminal, JSON, Markdown).
+
+    Attributes
+    ----------
+    table_name
+        The (live) table diffed.
+    live_table, restored_table
+        The two inputs' table names.
+    partition_key
+        The partition key attribute's name.
+    deleted, changed, added, unchanged
+        Item counts per class.
+    deleted_bytes, changed_bytes, added_bytes, unchanged_bytes
+        Item sizes (AWS rules) per class: deleted and changed count the
+        restored version (what putting back would write), added the live one.
+        ``unchanged_bytes`` is ``None`` when not known.
+    top_signatures
+        The most common change signatures, most items first.
+    top_attributes
+        The (folded) paths most often added / removed / modified / type-changed.
+    top_partitions
+        Partition-key values with the most affected items.
+    samples
+        A few keys (canonical key JSON) per class, in key order.
+    """
+
+    table_name: str
+    live_table: str
+    restored_table: str
+    partition_key: str
+    deleted: int
+    changed: int
+    added: int
+    unchanged: int
+    deleted_bytes: int = 0
+    changed_bytes: int = 0
+    added_bytes: int = 0
+    unchanged_bytes: int | None = None
+    top_signatures: tuple[SignatureCount, ...] = ()
+    top_attributes: tuple[AttributeCount, ...] = ()
+    top_partitions: tuple[PartitionCount, ...] = ()
+    samples: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def same(self) -> bool:
+        """``True`` when the two tables hold the same items."""
+        return not (self.deleted or self.changed or self.added)
+
+    @property
+    def differing(self) -> int:
+        """Items that differ (deleted + changed + added)."""
+        return self.deleted + self.changed + self.added
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (also stored in the diff's ``manifest.json``)."""
+        return {
+            "table_name": self.table_name,
+            "live_table": self.live_table,
+            "restored_table": self.restored_table,
+            "partition_key": self.partition_key,
+            "same": self.same,
+            "counts": {
+                "deleted": self.deleted,
+                "changed": self.changed,
+                "added": self.added,
+                "unchanged": self.unchanged,
+            },
+            "bytes": {
+                "deleted": self.deleted_bytes,
+                "changed": self.changed_bytes,
+                "added": self.added_bytes,
+                "unchanged": self.unchanged_bytes,
+            },
+            "top_signatures": [s.to_dict() for s in self.top_signatures],
+            "top_attributes": [a.to_dict() for a in self.top_attributes],
+            "top_partitions": [p.to_dict() for p in self.top_partitions],
+            "samples": {name: list(keys) for name, keys in self.samples.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> DiffSummary:
+        """Inverse of :meth:`to_dict`."""
+        counts = doc.get("counts") or {}
+        sizes = doc.get("bytes") or {}
+        return cls(
+            table_name=str(doc.get("table_name", "")),
+            live_table=str(doc.get("live_table", "")),
+            restored_table=str(doc.get("restored_table", "")),
+            partition_key=str(doc.get("partition_key", "")),
+            deleted=int(counts.get("deleted", 0)),
+            changed=int(counts.get("changed", 0)),
+            added=int(counts.get("added", 0)),
+            unchanged=int(counts.get("unchanged", 0)),
+            deleted_bytes=int(sizes.get("deleted") or 0),
+            changed_bytes=int(sizes.get("changed") or 0),
+            added_bytes=int(sizes.get("added") or 0),
+            unchanged_bytes=None if sizes.get("unchanged") is None else int(sizes["unchanged"]),
+            top_signatures=tuple(
+                SignatureCount(str(s["signature"]), int(s["items"]))
+                for s in doc.get("top_signatures") or ()
+            ),
+            top_attributes=tuple(
+                AttributeCount(str(a["path"]), str(a["kind"]), int(a["items"]))
+                for a in doc.get("top_attributes") or ()
+            ),
+            top_partitions=tuple(
+                PartitionCount(
+                    str(p["value"]), int(p["deleted"]), int(p["changed"]), int(p["added"])
+                )
+                for p in doc.get("top_partitions") or ()
+            ),
+            samples={
+                str(name): tuple(str(k) for k in keys)
+                for name, keys in (doc.get("samples") or {}).items()
+            },
+        )
+
+    def headline(self) -> str:
+        """One sentence: ``3 deleted, 2 changed, 1 added, 10 unchanged``."""
+        if self.same:
+            return f"no differences: {self.unchanged:,} items are the same"
+        return (
+            f"{self.deleted:,} deleted, {self.changed:,} changed, {self.added:,} added, "
+            f"{self.unchanged:,} unchanged"
+        )
+
+    def signature_sentence(self) -> str | None:
+        """``4,812 items changed; 4,800 of them only in `price`.`` (``None`` if none changed)."""
+        if not self.changed or not self.top_signatures:
+            return None
+        top = self.top_signatures[0]
+        what = "only in" if ", " not in top.signature else "in exactly"
+        return f"{self.changed:,} items changed; {top.items:,} of them {what} `{top.signature}`."
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def summarize(
+    con: duckdb.DuckDBPyConnection,
+    files: Mapping[str, str],
+    *,
+    table_name: str,
+    live_table: str,
+    restored_table: str,
+    partition_key: str,
+    partition_key_type: str | None,
+    counts: Mapping[str, int],
+    sizes: Mapping[str, int | None],
+) -> DiffSummary:
+    """Compute the summary of a written diff dataset with DuckDB.
+
+    Parameters
+    ----------
+    con
+        A DuckDB connection (its memory limit bounds the work).
+    files
+        Parquet path per class (``deleted``, ``changed``, ``added``).
+    table_name, live_table, restored_table
+        Names for the header.
+    partition_key, partition_key_type
+        The partition key attribute and its type (``B`` is shown as base64).
+    counts, sizes
+        Items and bytes per class (``unchanged`` included).
+    """
+
+    def scan(name: str) -> str:
+        return "read_parquet(" + _literal(files[name]) + ")"
+
+    signatures: tuple[SignatureCount, ...] = ()
+    attributes: tuple[AttributeCount, ...] = ()
+    if counts.get("changed"):
+        rows = con.execute(
+            f"SELECT signature, count(*) AS n FROM {scan('changed')} "
+            f"GROUP BY signature ORDER BY n DESC, signature LIMIT {TOP_SIGNATURES}"
+        ).fetchall()
+        signatures = tuple(SignatureCount(str(s), int(n)) for s, n in rows)
+        rows = con.execute(
+            "SELECT regexp_replace(c.path, '\\[[0-9]+\\]', '[*]', 'g') AS path, c.kind AS kind, "
+            "count(DISTINCT _key) AS n "
+            f"FROM (SELECT _key, unnest(changes) AS c FROM {scan('changed')}) "
+            f"GROUP BY ALL ORDER BY n DESC, path, kind LIMIT {TOP_ATTRIBUTES}"
+        ).fetchall()
+        attributes = tuple(AttributeCount(str(p), str(k), int(n)) for p, k, n in rows)
+
+    partitions: tuple[PartitionCount, ...] = ()
+    if any(counts.get(name) for name in CLASSES):
+        column = _quote(partition_key)
+        value = f"base64({column})" if partition_key_type == "B" else f"CAST({column} AS VARCHAR)"
+        union = " UNION ALL ".join(
+            f"SELECT {value} AS v, '{name}' AS cls FROM {scan(name)}"
+            for name in CLASSES
+            if counts.get(name)
+        )
+        rows = con.execute(
+            "SELECT v, count(*) FILTER (cls = 'deleted'), count(*) FILTER (cls = 'changed'), "
+            f"count(*) FILTER (cls = 'added'), count(*) AS n FROM ({union}) "
+            f"GROUP BY v ORDER BY n DESC, v LIMIT {TOP_PARTITIONS}"
+        ).fetchall()
+        partitions = tuple(PartitionCount(str(v), int(d), int(c), int(a)) for v, d, c, a, _ in rows)
+
+    samples: dict[str, tuple[str, ...]] = {}
+    for name in CLASSES:
+        if counts.get(name):
+            rows = con.execute(
+                f"SELECT _key FROM {scan(name)} ORDER BY _key LIMIT {SAMPLE_KEYS}"
+            ).fetchall()
+            samples[name] = tuple(str(r[0]) for r in rows)
+
+    unchanged_bytes = sizes.get("unchanged")
+    return DiffSummary(
+        table_name=table_name,
+        live_table=live_table,
+        restored_table=restored_table,
+        partition_key=partition_key,
+        deleted=int(counts.get("deleted", 0)),
+        changed=int(counts.get("changed", 0)),
+        added=int(counts.get("added", 0)),
+        unchanged=int(counts.get("unchanged", 0)),
+        deleted_bytes=int(sizes.get("deleted") or 0),
+        changed_bytes=int(sizes.get("changed") or 0),
+        added_bytes=int(sizes.get("added") or 0),
+        unchanged_bytes=None if unchanged_bytes is None else int(unchanged_bytes),
+        top_signatures=signatures,
+        top_attributes=attributes,
+        top_partitions=partitions,
+        samples=samples,
+    )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _md_cell(value: Any) -> str:
+    text = str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return text.replace("`", "\\`")
+
+
+def _md_code(value: str) -> str:
+    fence = "``" if "`" in value else "`"
+    pad = " " if "`" in value else ""
+    body = value.replace("|", "\\|")
+    return f"{fence}{pad}{body}{pad}{fence}"
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |"]
+    lines.append("|" + "|".join("---:" if a == "r" else "---" for a in align) + "|")
+    lines.extend("| " + " | ".join(row) + " |" for row in rows)
+    return lines
+
+
+def _size(count: int | None) -> str:
+    if count is None:
+        return "?"
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(value) < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"  # pragma: no cover
+
+
+def render_markdown(summary: DiffSummary, *, live: str = "", restored: str = "") -> str:
+    """The summary as a Markdown report (``report.md`` in the diff directory).
+
+    Parameters
+    ----------
+    summary
+        What the diff found.
+    live, restored
+        How to name the two inputs (their paths or URLs) in the header.
+    """
+    s = summary
+    lines = [f"# pitrdiff report: {_md_cell(s.table_name)}", ""]
+    lines.append(f"- live: `{_md_cell(s.live_table)}`" + (f" ({_md_cell(live)})" if live else ""))
+    lines.append(
+        f"- restored: `{_md_cell(s.restored_table)}`"
+        + (f" ({_md_cell(restored)})" if restored else "")
+    )
+    lines.append(f"- result: **{s.headline()}**")
+    sentence = s.signature_sentence()
+    if sentence:
+        lines.append(f"- {sentence}")
+    lines += ["", "## Items per class", ""]
+    meaning = {
+        "deleted": "in restored, not in live (lost since T)",
+        "changed": "in both, different content",
+        "added": "in live, not in restored (created since T)",
+        "unchanged": "in both, same content (counted, not stored)",
+    }
+    count_rows = [
+        [name, f"{count:,}", _size(size), meaning[name]]
+        for name, count, size in (
+            ("deleted", s.deleted, s.deleted_bytes),
+            ("changed", s.changed, s.changed_bytes),
+            ("added", s.added, s.added_bytes),
+            ("unchanged", s.unchanged, s.unchanged_bytes),
+        )
+    ]
+    lines += _md_table(["class", "items", "bytes", "meaning"], count_rows, "lrrl")
+    if s.top_signatures:
+        lines += ["", "## Change signatures", ""]
+        lines += _md_table(
+            ["items", "changed paths"],
+            [[f"{x.items:,}", _md_code(x.signature)] for x in s.top_signatures],
+            "rl",
+        )
+    if s.top_attributes:
+        lines += ["", "## Attributes changed most often", ""]
+        lines += _md_table(
+            ["items", "path", "change"],
+            [[f"{x.items:,}", _md_code(x.path), x.kind] for x in s.top_attributes],
+            "rll",
+        )
+    if s.top_partitions:
+        lines += ["", f"## Most affected `{_md_cell(s.partition_key)}` values", ""]
+        lines += _md_table(
+            [_md_cell(s.partition_key), "items", "deleted", "changed", "added"],
+            [
+                [
+                    _md_code(p.value),
+                    f"{p.items:,}",
+                    f"{p.deleted:,}",
+                    f"{p.changed:,}",
+                    f"{p.added:,}",
+                ]
+                for p in s.top_partitions
+            ],
+            "lrrrr",
+        )
+    if s.samples:
+        lines += ["", "## Sample keys", ""]
+        for name in CLASSES:
+            keys = s.samples.get(name)
+            if keys:
+                lines.append(f"- {name}: " + ", ".join(_md_code(k) for k in keys))
+    return "\n".join(lines) + "\n"
