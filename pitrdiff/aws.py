@@ -168,6 +168,18 @@ def s3_client(
     return client
 
 
+# 4xx codes botocore's standard mode retries besides the throttling ones.
+_RETRIED_4XX = frozenset(
+    {
+        "TransactionConflictException",
+        "TransactionInProgressException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+    }
+)
+
+
 class RetryCounter:
     """Counts the retries botocore makes on a client, thread-safely.
 
@@ -187,6 +199,10 @@ class RetryCounter:
         code = (parsed or {}).get("Error", {}).get("Code") if isinstance(parsed, dict) else None
         status = getattr(http, "status_code", 200)
         if status < 400 and code is None:
+            return
+        # A 4xx that is not a throttle (a failed condition, a validation error)
+        # is the request's answer, never retried: not a retry.
+        if 400 <= status < 500 and code not in THROTTLING_CODES and code not in _RETRIED_4XX:
             return
         with self._lock:
             self.retries += 1

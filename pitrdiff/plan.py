@@ -68,6 +68,13 @@ CLASSES = ("deleted", "changed", "added")
 DEFAULT_INCLUDE = ("deleted",)
 _OPERATION_OF_CLASS = {"deleted": "put", "changed": "put", "added": "delete"}
 _BATCH_ROWS = 2048
+_ALL_COLUMNS = (
+    "SELECT NULL::VARCHAR AS class, NULL::VARCHAR AS _key, NULL::VARCHAR AS live_item, "
+    "NULL::VARCHAR AS restored_item, NULL::UBIGINT AS live_hash, NULL::UBIGINT AS restored_hash, "
+    "NULL::INTEGER AS live_size, NULL::INTEGER AS restored_size, "
+    "NULL::STRUCT(path VARCHAR, kind VARCHAR, old VARCHAR, new VARCHAR)[] AS changes, "
+    "NULL::VARCHAR AS signature WHERE false"
+)
 
 
 # --------------------------------------------------------------------------- model
@@ -557,6 +564,9 @@ def _connect(diff: _DiffInput, include: Sequence[str], keys: Iterable[str] | Non
         # after external access is switched off.
         con.register(name, pads.dataset(str(diff.files[item_class]), format="parquet"))
         parts.append(f"SELECT '{item_class}' AS class, * FROM {name}")
+    # Every column exists for every class (NULL where a class has no value), so
+    # one expression works whatever the classes included.
+    parts.insert(0, _ALL_COLUMNS)
     con.execute("CREATE VIEW rows AS " + " UNION ALL BY NAME ".join(parts))
     if keys is not None:
         con.execute("CREATE TABLE _keys (_key VARCHAR)")
