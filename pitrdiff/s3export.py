@@ -7,10 +7,9 @@ DynamoDB's ``ExportTableToPointInTime`` writes, for each export::
                                                              etag, dataFileS3Key per data file
     <prefix>/AWSDynamoDB/<export-id>/manifest-*.checksum     (MD5 of the manifests)
     <prefix>/AWSDynamoDB/<export-id>/data/*.json.gz          full export: {"Item": {...}} per line
-    <prefix>/AWSDynamoDB/data/...json.gz                     incremental export (a shared folder):
-                                                             {"Metadata": {"WriteTimestampMicros":
-                                                              ...}, "Keys": {...}, "NewImage": {...},
-                                                              "OldImage": {...}} per line
+    <prefix>/AWSDynamoDB/data/...json.gz                     incremental export (shared folder):
+        {"Metadata": {"WriteTimestampMicros": {"N": "..."}}, "Keys": {...},
+         "NewImage": {...}, "OldImage": {...}} per line
 
 A *source* is ``s3://bucket/<prefix>/AWSDynamoDB/<export-id>`` or a local
 directory with the same layout (data files are found relative to the
@@ -56,11 +55,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pitrdiff import aws as aws_module
-from pitrdiff.aws import AwsConfig, client_error_code, translate_errors
-from pitrdiff.codec import CodecError, Record, encode_record
+from pitrdiff.aws import AwsConfig, translate_errors
+from pitrdiff.codec import Record, encode_record
 from pitrdiff.dataset import (
     FileEntry,
-    KeyAttribute,
     KeySchema,
     Manifest,
     PartBuffer,
@@ -68,12 +66,14 @@ from pitrdiff.dataset import (
     utc_now,
     write_manifest,
 )
-from pitrdiff.errors import AwsError, ExportError, InputError, PitrdiffError
+from pitrdiff.errors import AwsError, CodecError, ExportError, InputError, PitrdiffError
 from pitrdiff.files import make_dir
 from pitrdiff.progress import SILENT, Progress
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from pitrdiff.diff import Diff
 
 log = logging.getLogger(__name__)
 
@@ -459,9 +459,7 @@ def _read_summary(reader: _Reader) -> ExportSummary:
         item_count = int(summary["itemCount"])
         export_arn = str(summary["exportArn"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ExportError(
-            f"{location.url}: {SUMMARY_NAME} lacks exportArn or itemCount"
-        ) from exc
+        raise ExportError(f"{location.url}: {SUMMARY_NAME} lacks exportArn or itemCount") from exc
     listed = sum(f.item_count for f in files)
     if listed != item_count:
         raise ExportError(
@@ -519,14 +517,13 @@ def key_schema_from_spec(spec: str) -> KeySchema:
     return KeySchema.from_list(attributes)
 
 
-def _describe_table(
-    table: str, aws: AwsConfig
-) -> tuple[str, KeySchema, dict[str, Any]]:
+def _describe_table(table: str, aws: AwsConfig) -> tuple[str, KeySchema, dict[str, Any]]:
     client = aws_module.dynamodb_client(aws)
     with translate_errors(table=table, action="describing the table"):
         description = client.describe_table(TableName=table)["Table"]
+    boto_description: Any = description  # TypedDicts are Mappings of str at run time
     schema = KeySchema.from_boto(
-        description["KeySchema"], description.get("AttributeDefinitions")
+        boto_description["KeySchema"], boto_description.get("AttributeDefinitions")
     )
     facts: dict[str, Any] = {
         "arn": description.get("TableArn"),
@@ -643,11 +640,9 @@ def _process_file(task: _FileTask) -> _FileOutcome:
     where = reader.location.describe_ref(ref)
     digest = hashlib.md5(usedforsecurity=False)
     chunks = reader.chunks(ref)
-    sink: _FullSink | _IncrementalSink
-    if task.mode == "full":
-        sink = _FullSink(task)
-    else:
-        sink = _IncrementalSink(task)
+    sink: _FullSink | _IncrementalSink = (
+        _FullSink(task) if task.mode == "full" else _IncrementalSink(task)
+    )
     lines = 0
     failure: Exception | None = None
     try:
@@ -669,8 +664,7 @@ def _process_file(task: _FileTask) -> _FileOutcome:
         raise ExportError(f"{where}: {what}: {failure}", path=where) from failure
     if lines != task.file.item_count:
         raise ExportError(
-            f"{where} holds {lines:,} items but manifest-files.json says "
-            f"{task.file.item_count:,}",
+            f"{where} holds {lines:,} items but manifest-files.json says {task.file.item_count:,}",
             path=where,
         )
     return sink.finish()
@@ -879,10 +873,9 @@ def ingest_export(
             "state): use `pitrdiff diff --incremental` / diff_incremental()"
         )
     if _table_facts is not None and key_schema is not None:
-        schema, facts = (
-            key_schema if isinstance(key_schema, KeySchema) else key_schema_from_spec(str(key_schema)),
-            dict(_table_facts),
-        )
+        given = key_schema
+        schema = given if isinstance(given, KeySchema) else key_schema_from_spec(str(given))
+        facts = dict(_table_facts)
     else:
         schema, facts = _resolve_key_schema(summary, key_schema, aws)
     schema = _peek_key_types(reader, summary, schema)
@@ -1282,9 +1275,7 @@ class _IncrementalSink:
         keys = _image(document, "Keys") or new or old
         if keys is None:
             raise _BadRecord("record has no Keys")
-        key_record = encode_record(
-            {n: keys[n] for n in self.names if n in keys}, self.names
-        )
+        key_record = encode_record({n: keys[n] for n in self.names if n in keys}, self.names)
         old_record = encode_record(old, self.names) if old is not None else None
         new_record = encode_record(new, self.names) if new is not None else None
         for image in (old_record, new_record):
@@ -1337,6 +1328,7 @@ DELETED, CHANGED, ADDED, UNCHANGED = "deleted", "changed", "added", "unchanged"
 TRANSIENT = "transient"  # absent at both ends (created and deleted inside the window)
 UNKNOWN_PRESENT = "present-unknown"  # NEW_IMAGE view: present at the end, start unknown
 DELETED_NO_IMAGE = "deleted-no-image"  # deleted, but the export holds no old image
+ALL_CLASSES = (DELETED, CHANGED, ADDED, UNCHANGED, TRANSIENT, UNKNOWN_PRESENT, DELETED_NO_IMAGE)
 
 
 @dataclass(frozen=True)
@@ -1395,8 +1387,10 @@ def _classification_sql(staging: Sequence[str], view: str, key_names: Sequence[s
     WITH r AS (SELECT * FROM read_parquet([{files}])),
     ranked AS (
         SELECT *,
-            row_number() OVER (PARTITION BY _key ORDER BY ts ASC NULLS FIRST, seq ASC) AS first_rank,
-            row_number() OVER (PARTITION BY _key ORDER BY ts DESC NULLS LAST, seq DESC) AS last_rank,
+            row_number() OVER (PARTITION BY _key ORDER BY ts ASC NULLS FIRST, seq ASC)
+                AS first_rank,
+            row_number() OVER (PARTITION BY _key ORDER BY ts DESC NULLS LAST, seq DESC)
+                AS last_rank,
             count(*) OVER (PARTITION BY _key) AS records
         FROM r)
     SELECT l._key AS _key, {keys},
@@ -1480,7 +1474,8 @@ def classify_incremental(
                 [
                     "CAST(NULL AS VARCHAR) AS _key",
                     *(
-                        f'CAST(NULL AS {"BLOB" if a.attribute_type == "B" else "VARCHAR"}) AS "{a.name}"'
+                        f"CAST(NULL AS {'BLOB' if a.attribute_type == 'B' else 'VARCHAR'}) "
+                        f'AS "{a.name}"'
                         for a in schema.attributes
                     ),
                     "CAST(NULL AS VARCHAR) AS class",
@@ -1500,10 +1495,7 @@ def classify_incremental(
         several = con.execute("SELECT count(*) FROM classified WHERE records > 1").fetchone()
     finally:
         con.close()
-    all_counts = {
-        name: int(counts.get(name, 0))
-        for name in (DELETED, CHANGED, ADDED, UNCHANGED, TRANSIENT, UNKNOWN_PRESENT, DELETED_NO_IMAGE)
-    }
+    all_counts = {name: int(counts.get(name, 0)) for name in ALL_CLASSES}
     if view == NEW_IMAGE:
         log.warning(
             "%s has view type NEW_IMAGE: without old images nothing can be put back and "
@@ -1538,12 +1530,150 @@ def classify_incremental(
 def _staging_workdir(out: Path) -> Path:
     parent = out.resolve().parent
     make_dir(parent)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.incremental-", dir=parent))
+    # Beside the output (same file system, owner-only): staging holds table data.
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.incremental-", dir=parent))
+    work.chmod(0o700)
+    return work
 
 
-def remove_tree(path: str | os.PathLike[str]) -> None:
-    """Remove a staging directory, ignoring what is already gone."""
-    shutil.rmtree(path, ignore_errors=True)
+def _class_batches(database: str, klass: str, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+    """Stream one class's rows out of the classification database, sorted by key."""
+    import duckdb
+
+    selected = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+    con = duckdb.connect(database, read_only=True)
+    try:
+        # klass is one of this module's class constants, never user text.
+        reader = con.sql(
+            f"SELECT {selected} FROM classified WHERE class = '{klass}' ORDER BY _key"
+        ).to_arrow_reader(8192)
+        yield from reader
+    finally:
+        con.close()
+
+
+def diff_incremental(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    aws: AwsConfig | None = None,
+    s3_endpoint_url: str | None = None,
+    key_schema: KeySchema | Sequence[Mapping[str, str]] | str | None = None,
+    table_name: str | None = None,
+    workers: int | None = None,
+    executor: str = "auto",
+    overwrite: bool = False,
+    progress: Progress = SILENT,
+) -> Diff:
+    """Turn an incremental export (the change log of T1..T2) into a diff dataset.
+
+    *restored* is the table at the window's start (T1, ``exportFromTime``) and
+    *live* the table at its end (T2, ``exportToTime``): **deleted** items were
+    present at T1 and gone at T2 (their old image is what a plan puts back),
+    **added** ones were created in the window, **changed** ones differ; items
+    that changed and changed back count as unchanged. The dataset is the one
+    ``pitrdiff diff`` writes (attribute-level changes and signatures
+    included), so ``plan`` and ``apply`` work on it unchanged.
+
+    Exports with view type ``NEW_IMAGE`` carry no old images: nothing can be
+    put back and added cannot be told from changed. Those items are counted
+    (``present-unknown``, ``deleted-no-image`` in the manifest's ``live``
+    input) and a warning says so; the classes stay empty.
+
+    Parameters
+    ----------
+    source
+        ``s3://bucket/prefix/AWSDynamoDB/<export-id>`` or a local directory.
+    out
+        The diff directory to create.
+    key_schema
+        The table's key (``"pk[:TYPE][,sk[:TYPE]]"`` or a :class:`KeySchema`);
+        by default from ``DescribeTable`` of the export's table.
+    table_name
+        The table name recorded (default: from the export's table ARN).
+    workers, executor
+        Parallelism over data files (see :func:`ingest_export`).
+    overwrite
+        Replace a diff already at ``out``.
+
+    Returns
+    -------
+    Diff
+        The diff dataset written.
+
+    Raises
+    ------
+    ExportError
+        When the export does not verify against its manifests.
+    InputError
+        A full or ION export, or a key schema that cannot be learned.
+    RefusedError
+        When ``out`` holds something else, or a diff and ``overwrite`` is false.
+    """
+    from pitrdiff.diff import _prepare_out, write_diff_dataset
+
+    clock = time.monotonic()
+    target = Path(out)
+    _prepare_out(target, overwrite=overwrite, check_only=True)  # refuse before the work
+    work = _staging_workdir(target)
+    try:
+        classification, database = classify_incremental(
+            source,
+            work,
+            aws=aws,
+            s3_endpoint_url=s3_endpoint_url,
+            key_schema=key_schema,
+            workers=workers,
+            executor=executor,
+            progress=progress,
+        )
+        read_s = time.monotonic() - clock
+        summary = classification.summary
+        schema = classification.key_schema
+        name = table_name or summary.table_name or summary.location.export_id
+        common = {
+            "kind": "s3-incremental-export",
+            "url": summary.location.url,
+            "export_arn": summary.export_arn,
+            "table_name": name,
+            "table_arn": summary.table_arn,
+            "output_view": summary.output_view,
+        }
+        inputs: dict[str, dict[str, Any]] = {
+            "live": {
+                **common,
+                "state_at": summary.export_to_time,
+                "records": classification.records,
+                "counts": classification.counts,
+                "items_with_several_records": classification.items_with_several_records,
+            },
+            "restored": {**common, "state_at": summary.export_from_time},
+        }
+        keys = ["_key", *schema.names]
+        restored_cols = ["restored_item", "restored_hash", "restored_size"]
+        live_cols = ["live_item", "live_hash", "live_size"]
+        return write_diff_dataset(
+            target,
+            key_schema=schema,
+            table_name=name,
+            deleted=_class_batches(database, DELETED, keys + restored_cols),
+            changed=_class_batches(database, CHANGED, keys + live_cols + restored_cols),
+            added=_class_batches(database, ADDED, keys + live_cols),
+            unchanged_count=classification.counts[UNCHANGED],
+            inputs=inputs,
+            timings={"read_s": round(read_s, 3)},
+            overwrite=overwrite,
+            temp_dir=work,
+            progress=progress,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def unclassified_count(diff: Diff) -> int:
+    """Items of an incremental diff that could not be classified (no old images)."""
+    counts = (diff.manifest.live or {}).get("counts") or {}
+    return int(counts.get(UNKNOWN_PRESENT, 0)) + int(counts.get(DELETED_NO_IMAGE, 0))
 
 
 __all__ = [
@@ -1556,9 +1686,9 @@ __all__ = [
     "ExportLocation",
     "ExportSummary",
     "IncrementalClassification",
-    "KeyAttribute",
     "NativeExport",
     "classify_incremental",
+    "diff_incremental",
     "export_native",
     "ingest_export",
     "key_schema_from_spec",
