@@ -214,6 +214,10 @@ class DiffSummary:
             return None
         top = self.top_signatures[0]
         what = "only in" if ", " not in top.signature else "in exactly"
+        if self.changed == 1:
+            return f"1 item changed, in `{top.signature}`."
+        if top.items == self.changed:
+            return f"{self.changed:,} items changed, all of them {what} `{top.signature}`."
         return f"{self.changed:,} items changed; {top.items:,} of them {what} `{top.signature}`."
 
 

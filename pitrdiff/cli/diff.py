@@ -1,0 +1,178 @@
+"""``pitrdiff diff``: diff two exports into a diff dataset and show the summary.
+
+Exit codes: ``0`` the tables hold the same items; ``1`` differences found
+(:data:`~pitrdiff.errors.EXIT_DIFFERENCES`); ``2`` bad input (not an export,
+an incomplete export, different key schemas, an ``--out`` that holds something
+else); ``3`` an I/O failure.
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Group, RenderableType
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from pitrdiff.cli.app import Common, command
+from pitrdiff.diff import REPORT_NAME, Diff, diff_exports
+from pitrdiff.errors import EXIT_DIFFERENCES, EXIT_OK
+from pitrdiff.output import Renderer, human_bytes
+from pitrdiff.report import DiffSummary
+
+MEANING = {
+    "deleted": "in restored, not in live (lost since T)",
+    "changed": "in both, different content",
+    "added": "in live, not in restored (created since T)",
+    "unchanged": "in both, same content (counted, not stored)",
+}
+
+
+def _table(title: str) -> Table:
+    return Table(title=title, title_justify="left", title_style="bold", show_edge=False)
+
+
+def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
+    """The summary as rich renderables, in display order (terminal output of ``diff``)."""
+    s = summary
+    out: list[RenderableType] = []
+    out.append(
+        Text.assemble(
+            ("Diff of ", "bold"),
+            (s.table_name, "bold"),
+            f"  (live {s.live_table!s}, restored {s.restored_table!s})",
+        )
+    )
+    counts = _table("Items per class")
+    counts.add_column("class")
+    counts.add_column("items", justify="right")
+    counts.add_column("bytes", justify="right")
+    counts.add_column("meaning")
+    for name, items, size in (
+        ("deleted", s.deleted, s.deleted_bytes),
+        ("changed", s.changed, s.changed_bytes),
+        ("added", s.added, s.added_bytes),
+        ("unchanged", s.unchanged, s.unchanged_bytes),
+    ):
+        counts.add_row(
+            name, f"{items:,}", "?" if size is None else human_bytes(size), MEANING[name]
+        )
+    out.append(counts)
+    sentence = s.signature_sentence()
+    if sentence:
+        out.append(Text(sentence))
+    if s.top_signatures:
+        table = _table("Change signatures")
+        table.add_column("items", justify="right")
+        table.add_column("changed paths")
+        for sig in s.top_signatures:
+            table.add_row(f"{sig.items:,}", escape(sig.signature))
+        out.append(table)
+    if s.top_attributes:
+        table = _table("Attributes changed most often")
+        table.add_column("items", justify="right")
+        table.add_column("path")
+        table.add_column("change")
+        for attr in s.top_attributes:
+            table.add_row(f"{attr.items:,}", escape(attr.path), attr.kind)
+        out.append(table)
+    if s.top_partitions:
+        table = _table(f"Most affected {escape(s.partition_key)} values")
+        table.add_column(escape(s.partition_key))
+        for column in ("items", "deleted", "changed", "added"):
+            table.add_column(column, justify="right")
+        for part in s.top_partitions:
+            table.add_row(
+                escape(part.value),
+                *(f"{n:,}" for n in (part.items, part.deleted, part.changed, part.added)),
+            )
+        out.append(table)
+    if s.samples:
+        table = _table("Sample keys")
+        table.add_column("class")
+        table.add_column("keys")
+        for name, keys in s.samples.items():
+            table.add_row(name, escape("\n".join(keys)))
+        out.append(table)
+    out.append(Text(s.headline(), style="bold"))
+    return out
+
+
+def show_diff(renderer: Renderer, diff: Diff) -> int:
+    """Render a diff (table or JSON on stdout) and return the exit code it means."""
+    summary = diff.summary
+    if renderer.json_mode:
+        renderer.json(
+            {
+                "diff": str(diff.path),
+                "report": str(diff.path / REPORT_NAME),
+                "same": summary.same,
+                "timings": diff.manifest.timings,
+                "summary": summary.to_dict(),
+            }
+        )
+    else:
+        renderer.print(Group(*_spaced(summary_renderables(summary))))
+        renderer.info(f"diff written to {diff.path} (report: {diff.path / REPORT_NAME})")
+    return EXIT_OK if summary.same else EXIT_DIFFERENCES
+
+
+def _spaced(renderables: list[RenderableType]) -> list[RenderableType]:
+    out: list[RenderableType] = []
+    for index, item in enumerate(renderables):
+        if index:
+            out.append(Text(""))
+        out.append(item)
+    return out
+
+
+@command(
+    "diff",
+    help=(
+        "Diff the export of the live table against the export of the restored table "
+        "into deleted / changed / added.\n\nExit codes: 0 same items; 1 differences "
+        "found; 2 bad input; 3 I/O failure."
+    ),
+)
+def diff_command(
+    common: Common,
+    live: Annotated[
+        Path,
+        typer.Argument(help="Export of the live table (`pitrdiff export`).", metavar="LIVE_EXPORT"),
+    ],
+    restored: Annotated[
+        Path,
+        typer.Argument(
+            help="Export of the restored table (state at T).", metavar="RESTORED_EXPORT"
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the diff dataset to.")],
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--memory-limit",
+            help="DuckDB memory limit, e.g. 1GB; beyond it the diff spills to disk.",
+        ),
+    ] = None,
+    temp_dir: Annotated[
+        Path | None,
+        typer.Option("--temp-dir", help="Where to spill (default: the system temp directory)."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a diff already at --out.")
+    ] = False,
+) -> None:
+    """Diff two exports."""
+    renderer = common.renderer
+    with renderer.progress() as progress:
+        diff = diff_exports(
+            live,
+            restored,
+            out,
+            memory_limit=memory_limit,
+            temp_dir=temp_dir,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    raise typer.Exit(show_diff(renderer, diff))
