@@ -284,11 +284,18 @@ def slow_dynalite() -> Iterator[Server]:
     """dynalite whose tables stay CREATING for a moment, to watch a wait."""
     port = free_port()
     process = subprocess.Popen(
-        [str(ensure_dynalite()), "--host", "127.0.0.1", "--port", str(port),
-         "--createTableMs", "1500"],
+        [
+            str(ensure_dynalite()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--createTableMs",
+            "1500",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     try:
         wait_for_port(port)
         yield Server("dynalite-slow", f"http://127.0.0.1:{port}")
