@@ -673,7 +673,9 @@ def write_plan(
         relation = _selected(con, expression, keys is not None)
         counted = dict(relation.aggregate("class, count(*)", "class").fetchall())
         counts = {c: int(counted.get(c, 0)) for c in classes}
-        keys_listed = int(con.execute("SELECT count(*) FROM _keys").fetchone()[0]) if keys else None
+        keys_listed = (
+            int(con.execute("SELECT count(*) FROM _keys").fetchall()[0][0]) if keys else None
+        )
         available = {c: int(v) for c, v in (source.manifest.get("counts") or {}).items()}
         selection: dict[str, Any] = {"include": list(classes), "where": expression}
         if keys is not None:
@@ -714,7 +716,9 @@ def write_plan(
             line = orjson.dumps(header, default=str) + b"\n"
             digest.update(line)
             handle.write(line)
-            reader = ordered.fetch_arrow_reader(_BATCH_ROWS)
+            # DuckDB 2 renamed fetch_arrow_reader to to_arrow_reader
+            to_reader = getattr(ordered, "to_arrow_reader", None) or ordered.fetch_arrow_reader
+            reader = to_reader(_BATCH_ROWS)
             for batch in reader:
                 columns = batch.to_pydict()
                 for item_class, key, live, restored in zip(
