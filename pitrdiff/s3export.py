@@ -554,14 +554,18 @@ def _resolve_key_schema(
         return key_schema_from_spec(key_schema), table_facts
     if key_schema is not None:
         return KeySchema.from_list(list(key_schema)), table_facts
-    target = summary.table_arn or summary.table_name
+    target = summary.table_name
     if not target:
         raise InputError(
             f"{summary.location.url}: the manifests do not name the table; pass --key PK[,SK]"
         )
+    config = aws or AwsConfig()
+    arn_parts = (summary.table_arn or "").split(":")
+    if config.region is None and len(arn_parts) > 3 and arn_parts[3]:
+        config = replace(config, region=arn_parts[3])  # the table's own region
     try:
         # Few attempts: a table we cannot reach should not hold up a local ingest.
-        _, schema, facts = _describe_table(target, replace(aws or AwsConfig(), max_attempts=2))
+        _, schema, facts = _describe_table(target, replace(config, max_attempts=2))
     except PitrdiffError as exc:
         raise InputError(
             f"cannot learn the key schema of {summary.table_name or target!r} ({exc}); "

@@ -1,0 +1,561 @@
+"""Native DynamoDB exports to S3: ingestion, verification, incremental diffs, native export.
+
+Fixtures live in ``tests/data/s3exports`` in DynamoDB's documented layout (an
+S3 prefix ``exports``), built by ``tests/data/s3exports/build.py``; the
+expected classification of the incremental export is written beside it
+(``expected-incremental.json``). They are read from the local directory and
+from moto's S3 on loopback.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import importlib.util
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from pitrdiff import codec
+from pitrdiff.aws import AwsConfig, s3_client
+from pitrdiff.dataset import load_export, read_manifest, write_export
+from pitrdiff.errors import EXIT_BAD_INPUT, ExportError, InputError
+from pitrdiff.s3export import (
+    ExportLocation,
+    diff_incremental,
+    export_native,
+    ingest_export,
+    key_schema_from_spec,
+    read_summary,
+    start_native_export,
+    wait_native_export,
+)
+from tests.helpers import PK_SK, Server
+
+DATA = Path(__file__).parent / "data" / "s3exports"
+EXPORTS = DATA / "exports" / "AWSDynamoDB"
+_spec = importlib.util.spec_from_file_location("s3export_fixtures", DATA / "build.py")
+assert _spec and _spec.loader
+build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build)
+
+FULL = EXPORTS / build.FULL_ID
+INCREMENTAL = EXPORTS / build.INCREMENTAL_ID
+NEW_IMAGE = EXPORTS / build.NEW_IMAGE_ID
+KEY = "pk:S,sk:N"
+
+
+def canonical_items(items: list[dict[str, Any]]) -> dict[str, str]:
+    return {codec.canonical_key(i, ["pk", "sk"]): codec.canonical_json(i) for i in items}
+
+
+def dataset_items(path: Path) -> dict[str, str]:
+    table = load_export(path, verify=True).arrow(["_key", "_item"]).to_pydict()
+    return dict(zip(table["_key"], table["_item"], strict=True))
+
+
+def copy_exports(tmp_path: Path) -> Path:
+    """A writable copy of the fixture tree; returns its ``AWSDynamoDB`` directory."""
+    shutil.copytree(DATA / "exports", tmp_path / "exports")
+    return tmp_path / "exports" / "AWSDynamoDB"
+
+
+@pytest.fixture(scope="module")
+def s3_bucket(moto_server: Server) -> str:
+    """A moto S3 bucket holding the fixture tree under the prefix ``exports/``."""
+    bucket = f"exports-{uuid.uuid4().hex[:10]}"
+    client = s3_client(AwsConfig(region="us-east-1"), endpoint_url=moto_server.endpoint)
+    client.create_bucket(Bucket=bucket)
+    for path in sorted((DATA / "exports").rglob("*")):
+        if path.is_file():
+            key = path.relative_to(DATA).as_posix()
+            client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+    return bucket
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def test_committed_fixtures_equal_a_fresh_deterministic_build(tmp_path: Path) -> None:
+    build.build(tmp_path)
+    committed = sorted(p.relative_to(DATA) for p in DATA.rglob("*") if p.is_file())
+    fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert [p for p in committed if p.name != "build.py"] == fresh
+    for relative in fresh:
+        assert (tmp_path / relative).read_bytes() == (DATA / relative).read_bytes(), relative
+
+
+def test_location_resolves_data_keys_relative_to_the_export() -> None:
+    s3 = ExportLocation.parse("s3://b/some/prefix/AWSDynamoDB/01-ab/")
+    assert (s3.bucket, s3.root, s3.export_id) == ("b", "some/prefix/AWSDynamoDB/01-ab", "01-ab")
+    # a key written under another prefix (the export was copied) still resolves here
+    assert s3.data_ref("old/AWSDynamoDB/01-ab/data/x.json.gz") == (
+        "some/prefix/AWSDynamoDB/01-ab/data/x.json.gz"
+    )
+    assert s3.data_ref("some/prefix/AWSDynamoDB/data/y.json.gz") == (
+        "some/prefix/AWSDynamoDB/data/y.json.gz"
+    )
+    local = ExportLocation.parse("/x/AWSDynamoDB/01-ab/manifest-summary.json")
+    assert local.bucket is None and local.root == "/x/AWSDynamoDB/01-ab"
+    assert local.data_ref("p/AWSDynamoDB/data/y.json.gz") == "/x/AWSDynamoDB/data/y.json.gz"
+    with pytest.raises(ExportError):
+        local.data_ref("p/AWSDynamoDB/../../etc/passwd")
+    with pytest.raises(InputError):
+        ExportLocation.parse("s3://bucket-only")
+
+
+def test_key_spec_parsing() -> None:
+    schema = key_schema_from_spec("pk:S,sk:N")
+    assert schema.to_list() == [
+        {"AttributeName": "pk", "KeyType": "HASH", "AttributeType": "S"},
+        {"AttributeName": "sk", "KeyType": "RANGE", "AttributeType": "N"},
+    ]
+    assert key_schema_from_spec("id").names == ("id",)
+    for bad in ("", "a,b,c", "pk:X"):
+        with pytest.raises(InputError):
+            key_schema_from_spec(bad)
+
+
+# --------------------------------------------------------------------------- full exports
+
+
+def test_full_export_from_a_local_directory(tmp_path: Path) -> None:
+    manifest = ingest_export(FULL, tmp_path / "out", key_schema="pk,sk", workers=2)
+    assert manifest.complete and manifest.items == 7
+    assert manifest.table_name == "Orders"
+    assert manifest.key_schema.describe() == "pk (HASH, S), sk (RANGE, N)"  # types learned
+    source = manifest.source
+    assert source["kind"] == "s3-export"
+    assert source["export_arn"].endswith(f"/export/{build.FULL_ID}")
+    assert source["export_time"] == "2026-10-27T14:00:00.000Z"
+    assert source["data_files"] == 3
+    expected = canonical_items([i for f in build.FULL_ITEMS for i in f])
+    assert dataset_items(tmp_path / "out") == expected
+    assert read_manifest(tmp_path / "out").to_dict()["source"]["kind"] == "s3-export"
+
+
+def test_full_export_from_moto_s3_matches_the_local_one(
+    moto_server: Server, s3_bucket: str, tmp_path: Path
+) -> None:
+    url = f"s3://{s3_bucket}/exports/AWSDynamoDB/{build.FULL_ID}"
+    manifest = ingest_export(
+        url,
+        tmp_path / "s3",
+        key_schema=KEY,
+        s3_endpoint_url=moto_server.endpoint,
+        aws=AwsConfig(region="us-east-1"),
+    )
+    assert manifest.source["location"] == url
+    ingest_export(FULL, tmp_path / "local", key_schema=KEY)
+    assert dataset_items(tmp_path / "s3") == dataset_items(tmp_path / "local")
+
+
+def test_full_export_ingested_equals_a_scan_export_of_the_same_table(
+    ddb: Server, table_name: str, tmp_path: Path
+) -> None:
+    """The same items, loaded into a table and scanned, diff to nothing against the export."""
+    from pitrdiff.diff import diff_exports
+    from pitrdiff.scan import export_table
+
+    ddb.create_table(table_name, PK_SK, {"pk": "S", "sk": "N"})
+    # canonical forms: DynamoDB refuses sets with duplicates such as NS ["2", "2.0"]
+    items = [orjson.loads(codec.canonical_json(i)) for f in build.FULL_ITEMS for i in f]
+    ddb.put_items(table_name, items)
+    export_table(table_name, tmp_path / "scan", aws=ddb.aws, segments=2)
+    ingest_export(FULL, tmp_path / "native", key_schema=KEY)
+    diff = diff_exports(tmp_path / "scan", tmp_path / "native", tmp_path / "diff")
+    assert diff.same, diff.manifest.counts
+    assert diff.manifest.counts == {"deleted": 0, "changed": 0, "added": 0, "unchanged": 7}
+
+
+def test_key_schema_comes_from_describe_table(
+    moto_server: Server, table_name: str, tmp_path: Path
+) -> None:
+    moto_server.create_table(table_name, PK_SK, {"pk": "S", "sk": "N"})
+    arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{table_name}"
+    export_dir = build.write_full_export(
+        tmp_path / "src", build.FULL_ITEMS, table_arn=arn, export_id="01700000000000-c3c3c3c3"
+    )
+    manifest = ingest_export(export_dir, tmp_path / "out", aws=moto_server.aws)
+    assert manifest.table_name == table_name
+    assert manifest.key_schema.describe() == "pk (HASH, S), sk (RANGE, N)"
+    assert manifest.table["arn"].endswith(f"table/{table_name}")
+
+
+def test_unknown_table_without_key_asks_for_key(moto_server: Server, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="--key") as caught:
+        ingest_export(FULL, tmp_path / "out", aws=moto_server.aws)
+    assert caught.value.exit_code == EXIT_BAD_INPUT
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def _manifest_lines(export_dir: Path) -> list[dict[str, Any]]:
+    text = (export_dir / "manifest-files.json").read_text()
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
+def _write_manifest_lines(export_dir: Path, lines: list[dict[str, Any]]) -> None:
+    data = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in lines).encode()
+    (export_dir / "manifest-files.json").write_bytes(data)
+    (export_dir / "manifest-files.checksum").write_text(hashlib.md5(data).hexdigest())
+
+
+def _set_summary(export_dir: Path, **fields: Any) -> None:
+    summary = json.loads((export_dir / "manifest-summary.json").read_text())
+    summary.update(fields)
+    data = json.dumps(summary, indent=2).encode()
+    (export_dir / "manifest-summary.json").write_bytes(data)
+    (export_dir / "manifest-summary.checksum").write_text(hashlib.md5(data).hexdigest())
+
+
+def _first_data_file(export_dir: Path) -> tuple[Path, int]:
+    lines = _manifest_lines(export_dir)
+    index = next(i for i, e in enumerate(lines) if e["itemCount"] > 0)
+    key = lines[index]["dataFileS3Key"]
+    return export_dir.parent / key.split("AWSDynamoDB/", 1)[1], index
+
+
+def _wrong_count(export_dir: Path) -> None:
+    lines = _manifest_lines(export_dir)
+    _, index = _first_data_file(export_dir)
+    lines[index]["itemCount"] += 1
+    _write_manifest_lines(export_dir, lines)
+    _set_summary(export_dir, itemCount=sum(e["itemCount"] for e in lines))
+
+
+def _wrong_md5(export_dir: Path) -> None:
+    path, _ = _first_data_file(export_dir)
+    lines = gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+    path.write_bytes(gzip.compress(b"".join(lines[:-1] + lines[-1:]), mtime=1))
+
+
+def _missing_file(export_dir: Path) -> None:
+    path, _ = _first_data_file(export_dir)
+    path.unlink()
+
+
+def _truncated_gzip(export_dir: Path) -> None:
+    path, index = _first_data_file(export_dir)
+    data = path.read_bytes()[:-12]
+    path.write_bytes(data)
+    lines = _manifest_lines(export_dir)
+    lines[index]["md5Checksum"] = base64.b64encode(hashlib.md5(data).digest()).decode()
+    _write_manifest_lines(export_dir, lines)
+
+
+def _summary_count(export_dir: Path) -> None:
+    _set_summary(export_dir, itemCount=999)
+
+
+def _edited_manifest(export_dir: Path) -> None:
+    lines = _manifest_lines(export_dir)
+    lines[0]["etag"] = "edited"
+    data = "".join(json.dumps(e) + "\n" for e in lines).encode()
+    (export_dir / "manifest-files.json").write_bytes(data)  # .checksum left stale
+
+
+def _not_an_export(export_dir: Path) -> None:
+    (export_dir / "manifest-summary.json").unlink()
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_wrong_count, "holds 4 items but manifest-files.json says 5"),
+        (_wrong_md5, "MD5 .* does not match manifest-files.json"),
+        (_missing_file, "is missing"),
+        (_truncated_gzip, "corrupt gzip"),
+        (_summary_count, "lists 7 items but manifest-summary.json says 999"),
+        (_edited_manifest, "does not match its .checksum"),
+        (_not_an_export, "is not a DynamoDB export"),
+    ],
+)
+def test_manifest_and_data_mismatch_is_refused(
+    tmp_path: Path, damage: Any, message: str
+) -> None:
+    export_dir = copy_exports(tmp_path) / build.FULL_ID
+    damage(export_dir)
+    with pytest.raises(ExportError, match=message) as caught:
+        ingest_export(export_dir, tmp_path / "out", key_schema=KEY, workers=1)
+    assert caught.value.exit_code == EXIT_BAD_INPUT
+    out = tmp_path / "out"
+    if (out / "manifest.json").exists():  # started: left visibly incomplete
+        assert not read_manifest(out).complete
+
+
+def test_mismatch_is_refused_from_s3_too(moto_server: Server, tmp_path: Path) -> None:
+    client = s3_client(AwsConfig(region="us-east-1"), endpoint_url=moto_server.endpoint)
+    bucket = f"bad-{uuid.uuid4().hex[:10]}"
+    client.create_bucket(Bucket=bucket)
+    root = copy_exports(tmp_path)
+    _wrong_md5(root / build.FULL_ID)
+    for path in (root / build.FULL_ID).rglob("*"):
+        if path.is_file():
+            key = "exports/" + path.relative_to(root.parent).as_posix()
+            client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+    with pytest.raises(ExportError, match="MD5"):
+        ingest_export(
+            f"s3://{bucket}/exports/AWSDynamoDB/{build.FULL_ID}",
+            tmp_path / "out",
+            key_schema=KEY,
+            s3_endpoint_url=moto_server.endpoint,
+            aws=AwsConfig(region="us-east-1"),
+        )
+
+
+def test_ion_exports_are_refused_naming_dynamodb_json(tmp_path: Path) -> None:
+    export_dir = copy_exports(tmp_path) / build.FULL_ID
+    _set_summary(export_dir, outputFormat="ION")
+    with pytest.raises(InputError, match="DYNAMODB_JSON"):
+        ingest_export(export_dir, tmp_path / "out", key_schema=KEY)
+    with pytest.raises(InputError, match="DYNAMODB_JSON"):
+        start_native_export("t", at="2026-10-27T14:00:00Z", s3_bucket="b", export_format="ION")
+
+
+def test_full_and_incremental_are_not_confused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="incremental"):
+        ingest_export(INCREMENTAL, tmp_path / "a", key_schema=KEY)
+    with pytest.raises(InputError, match="full export"):
+        diff_incremental(FULL, tmp_path / "b", key_schema=KEY)
+
+
+def test_naive_time_is_refused() -> None:
+    with pytest.raises(InputError, match="time zone"):
+        start_native_export("t", at="2026-10-27T14:00:00", s3_bucket="b")
+
+
+# --------------------------------------------------------------------------- incremental
+
+
+def _expected(name: str) -> dict[str, Any]:
+    return json.loads((DATA / name).read_text())
+
+
+def _check_incremental(diff: Any) -> None:
+    expected = _expected("expected-incremental.json")
+    deleted = diff.deleted(decode=False)
+    assert list(deleted["_key"]) == [
+        codec.canonical_json(e["key"]) for e in expected["deleted"]
+    ]
+    assert list(deleted["restored_item"]) == [
+        codec.canonical_json(e["restored"]) for e in expected["deleted"]
+    ]
+    added = diff.added(decode=False)
+    assert list(added["live_item"]) == [codec.canonical_json(e["live"]) for e in expected["added"]]
+    changed = diff.changed(decode=False)
+    assert list(changed["_key"]) == [codec.canonical_json(e["key"]) for e in expected["changed"]]
+    assert list(changed["restored_item"]) == [
+        codec.canonical_json(e["restored"]) for e in expected["changed"]
+    ]
+    assert list(changed["live_item"]) == [
+        codec.canonical_json(e["live"]) for e in expected["changed"]
+    ]
+    assert list(changed["signature"]) == [e["signature"] for e in expected["changed"]]
+    counts = diff.manifest.counts
+    assert counts["unchanged"] == expected["unchanged"]
+    live = diff.manifest.live
+    assert live["counts"]["transient"] == expected["transient"]
+    assert live["records"] == expected["records"]
+    assert live["items_with_several_records"] == expected["items_with_several_records"]
+    assert live["state_at"] == "2026-10-27T15:00:00.000Z"
+    assert diff.manifest.restored["state_at"] == "2026-10-27T14:00:00.000Z"
+
+
+def test_incremental_export_classification_from_a_local_directory(tmp_path: Path) -> None:
+    diff = diff_incremental(INCREMENTAL, tmp_path / "diff", key_schema=KEY, workers=2)
+    _check_incremental(diff)
+    assert not list(tmp_path.glob(".diff.incremental-*"))  # staging removed
+
+
+def test_incremental_export_classification_from_moto_s3(
+    moto_server: Server, s3_bucket: str, tmp_path: Path
+) -> None:
+    diff = diff_incremental(
+        f"s3://{s3_bucket}/exports/AWSDynamoDB/{build.INCREMENTAL_ID}",
+        tmp_path / "diff",
+        key_schema=KEY,
+        s3_endpoint_url=moto_server.endpoint,
+        aws=AwsConfig(region="us-east-1"),
+    )
+    _check_incremental(diff)
+
+
+def test_incremental_diff_feeds_plan_unchanged(tmp_path: Path) -> None:
+    """deleted items come back with their old image; changed ones expect the window-end state."""
+    from pitrdiff.plan import load_plan, write_plan
+
+    diff = diff_incremental(INCREMENTAL, tmp_path / "diff", key_schema=KEY)
+    write_plan(diff, tmp_path / "plan.jsonl", include="deleted,changed")
+    plan = load_plan(tmp_path / "plan.jsonl")
+    operations = list(plan.operations())
+    by_key = {codec.canonical_json(op.key): op for op in operations}
+    bob = by_key[codec.canonical_json(build.key("bob", 1))]
+    assert bob.op == "put" and codec.canonical_json(bob.item) == codec.canonical_json(build.B1)
+    alice = by_key[codec.canonical_json(build.key("alice", 1))]
+    assert codec.canonical_json(alice.item) == codec.canonical_json(build.A1)
+    assert codec.canonical_json(alice.expected) == codec.canonical_json(build.A1_PAID)
+    assert len(operations) == 4
+
+
+def test_new_image_exports_say_what_cannot_be_classified(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    expected = _expected("expected-new-image.json")
+    with caplog.at_level(logging.WARNING, logger="pitrdiff.s3export"):
+        diff = diff_incremental(NEW_IMAGE, tmp_path / "diff", key_schema=KEY)
+    assert "NEW_IMAGE" in caplog.text and "nothing can be put back" in caplog.text
+    counts = diff.manifest.live["counts"]
+    assert counts["present-unknown"] == expected["present-unknown"]
+    assert counts["deleted-no-image"] == expected["deleted-no-image"]
+    assert diff.manifest.counts == {"deleted": 0, "changed": 0, "added": 0, "unchanged": 0}
+
+
+def test_read_summary_reports_the_window() -> None:
+    summary = read_summary(INCREMENTAL)
+    assert summary.export_type == "INCREMENTAL_EXPORT"
+    assert summary.output_view == "NEW_AND_OLD_IMAGES"
+    assert (summary.export_from_time, summary.export_to_time) == (
+        "2026-10-27T14:00:00.000Z",
+        "2026-10-27T15:00:00.000Z",
+    )
+    assert summary.item_count == 12 and len(summary.files) == 2
+
+
+# --------------------------------------------------------------------------- native export
+
+
+def test_native_export_on_moto_runs_until_moto_s_missing_manifests(
+    moto_server: Server, table_name: str, tmp_path: Path
+) -> None:
+    """moto 5 runs ExportTableToPointInTime but writes no manifests: refused, clearly.
+
+    The request, the wait and the location are exercised against moto; the
+    ingestion of a real export is covered by the fixtures above.
+    """
+    moto_server.create_table(table_name, PK_SK, {"pk": "S", "sk": "N"})
+    client = moto_server.client()
+    client.update_continuous_backups(
+        TableName=table_name,
+        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+    )
+    moto_server.put_items(table_name, [build.A1, build.B1])
+    bucket = f"native-{uuid.uuid4().hex[:10]}"
+    s3 = s3_client(AwsConfig(region="us-east-1"), endpoint_url=moto_server.endpoint)
+    s3.create_bucket(Bucket=bucket)
+
+    started = start_native_export(
+        table_name, at="2026-10-27T14:00:00Z", s3_bucket=bucket, s3_prefix="p", aws=moto_server.aws
+    )
+    assert started.status == "IN_PROGRESS" or started.status == "COMPLETED"
+    done = wait_native_export(started, aws=moto_server.aws, poll_seconds=0.05, timeout_seconds=30)
+    assert done.status == "COMPLETED"
+    assert done.location.startswith(f"s3://{bucket}/p/AWSDynamoDB/")
+    description = client.describe_export(ExportArn=done.export_arn)["ExportDescription"]
+    assert description["ExportFormat"] == "DYNAMODB_JSON"
+    assert description["ExportType"] == "FULL_EXPORT"
+    written = s3.list_objects_v2(Bucket=bucket, Prefix="p/AWSDynamoDB/")["Contents"]
+    assert written  # moto wrote its (manifest-less) data file
+
+    with pytest.raises(ExportError, match="not a DynamoDB export"):
+        export_native(
+            table_name,
+            at="2026-10-27T14:00:00Z",
+            s3_bucket=bucket,
+            s3_prefix="p",
+            out=tmp_path / "out",
+            aws=moto_server.aws,
+            s3_endpoint_url=moto_server.endpoint,
+            poll_seconds=0.05,
+            timeout_seconds=30,
+        )
+
+
+def test_native_export_of_a_missing_table(moto_server: Server) -> None:
+    from pitrdiff.errors import TableNotFoundError
+
+    with pytest.raises(TableNotFoundError):
+        start_native_export(
+            f"missing-{uuid.uuid4().hex[:8]}",
+            at="2026-10-27T14:00:00Z",
+            s3_bucket="b",
+            aws=moto_server.aws,
+        )
+
+
+# --------------------------------------------------------------------------- memory
+
+
+_MEMORY_CHILD = textwrap.dedent(
+    """
+    import resource, sys
+    from pitrdiff.s3export import ingest_export
+    import pyarrow, duckdb, orjson  # loaded before the baseline
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    ingest_export(sys.argv[1], sys.argv[2], key_schema="pk:S,sk:N", workers=1,
+                  part_bytes=1 << 20)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(after - before)
+    """
+)
+
+
+def _generated_items(start: int, count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "pk": {"S": f"tenant-{n % 97}"},
+            "sk": {"N": str(n)},
+            "status": {"S": "open" if n % 3 else "paid"},
+            "price": {"N": f"{n % 1000}.{n % 100:02d}"},
+            "tags": {"SS": [f"t{n % 7}", f"t{n % 11}x"]},
+            "note": {"S": "x" * (n % 40)},
+        }
+        for n in range(start, start + count)
+    ]
+
+
+def _peak_growth_kib(tmp_path: Path, items: int) -> int:
+    files = 4
+    per_file = items // files
+    source = build.write_full_export(
+        tmp_path / f"src-{items}",
+        [_generated_items(i * per_file, per_file) for i in range(files)],
+        export_id=f"01700000000000-{items:08d}",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", _MEMORY_CHILD, str(source), str(tmp_path / f"out-{items}")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    return int(result.stdout.strip())
+
+
+@pytest.mark.slow
+def test_memory_stays_bounded_on_a_large_export(tmp_path: Path) -> None:
+    """Ten times the items must not take anywhere near ten times the memory."""
+    small = _peak_growth_kib(tmp_path, 20_000)
+    large = _peak_growth_kib(tmp_path, 200_000)
+    assert load_export(tmp_path / "out-200000").manifest.items == 200_000
+    # Proportional growth would be ~10x; allow noise of allocator arenas (16 MiB).
+    assert large < 2 * small + 16 * 1024, (small, large)
+
+
+def test_write_export_and_ingest_agree_on_every_type(tmp_path: Path) -> None:
+    """The same items through write_export (the scan path's writer) and through ingestion."""
+    items = [i for f in build.FULL_ITEMS for i in f]
+    write_export(items, tmp_path / "w", table_name="Orders", key_schema=PK_SK)
+    ingest_export(FULL, tmp_path / "i", key_schema=KEY)
+    assert dataset_items(tmp_path / "w") == dataset_items(tmp_path / "i")
