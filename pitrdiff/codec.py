@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 import xxhash
+from xxhash import xxh3_64_intdigest
 
 from pitrdiff.errors import CodecError
 
@@ -50,6 +51,21 @@ _NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 # Most numbers in real tables are already in canonical spelling; up to 38
 # characters such a spelling cannot exceed 38 digits or DynamoDB's range.
 _CANONICAL_SHORT_RE = re.compile(r"-?(?:[1-9]\d*(?:\.\d*[1-9])?|0\.\d*[1-9])|0")
+_canonical_short = _CANONICAL_SHORT_RE.fullmatch
+_SHORT_NUMBER_CACHE_SIZE = 1 << 16
+
+
+# Canonical number spellings seen recently → their item-size bytes. A lookup is
+# cheaper than validating again; only normalize_number's outputs (valid and
+# canonical) are entered, so a hit means "valid and canonical". Cleared when full.
+_short_number_sizes: dict[str, int] = {}
+
+
+def _remember_short_number(number: str) -> None:
+    if len(number) <= MAX_SIGNIFICANT_DIGITS:
+        if len(_short_number_sizes) >= _SHORT_NUMBER_CACHE_SIZE:
+            _short_number_sizes.clear()
+        _short_number_sizes[number] = _number_size(number)
 _DUMPS_OPTIONS = orjson.OPT_SORT_KEYS
 
 
@@ -109,8 +125,8 @@ def normalize_number(text: str) -> str:
 
 def _number_size(canonical: str) -> int:
     # AWS: about 1 byte per two significant digits, plus 1 byte.
-    digits = canonical.lstrip("-").replace(".", "").strip("0") or "0"
-    return (len(digits) + 1) // 2 + 1
+    digits = len(canonical.lstrip("-0.").replace(".", "").rstrip("0")) or 1
+    return (digits + 1) // 2 + 1
 
 
 # --------------------------------------------------------------------------- binary
@@ -135,7 +151,12 @@ def _b64(data: bytes) -> str:
 
 
 def _canon_value(typed: Any, depth: int) -> tuple[dict[str, Any], int]:
-    """Return ``(canonical typed value, size in bytes)`` of one typed value."""
+    """Return ``(canonical typed value, size in bytes)`` of one typed value.
+
+    This is the hot loop of every export: the common cases (a ``dict`` holding
+    an ``S``, an already canonical ``N``, ``BOOL``, ``M``, ``L``) come first and
+    return the input object itself when it is already canonical.
+    """
     if type(typed) is not dict or len(typed) != 1:
         if isinstance(typed, Mapping) and len(typed) == 1:
             typed = dict(typed)
@@ -143,43 +164,73 @@ def _canon_value(typed: Any, depth: int) -> tuple[dict[str, Any], int]:
             raise CodecError(
                 f"a DynamoDB value must be a one-key mapping {{tag: value}}: {typed!r:.80}"
             )
-    ((tag, value),) = typed.items()
+    for tag in typed:
+        value = typed[tag]
     if tag == S:
         if type(value) is not str:
             raise CodecError(f"S value must be a string, not {type(value).__name__}")
-        return typed, len(value.encode("utf-8"))
+        # isascii() is O(1) in CPython; only non-ASCII text needs encoding to count bytes.
+        return typed, (len(value) if value.isascii() else len(value.encode("utf-8")))
     if tag == N:
+        size = _short_number_sizes.get(value) if type(value) is str else None
+        if size is not None:
+            return typed, size
         number = normalize_number(value)
+        _remember_short_number(number)
         return ({N: number} if number is not value else typed), _number_size(number)
     if tag == M:
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):
             raise CodecError(f"M value must be a mapping, not {type(value).__name__}")
         if depth >= 32:
             raise CodecError("item nests deeper than DynamoDB's 32 levels")
         out: dict[str, Any] = {}
-        size = 3
+        size = 3 + len(value)
         for name, inner in value.items():
             if type(name) is not str:
                 raise CodecError(f"map keys must be strings, not {type(name).__name__}")
-            canon, inner_size = _canon_value(inner, depth + 1)
-            out[name] = canon
-            size += len(name.encode("utf-8")) + inner_size + 1
+            size += len(name) if name.isascii() else len(name.encode("utf-8"))
+            if type(inner) is dict and len(inner) == 1:  # inline S and canonical N
+                text = inner.get(S)
+                if type(text) is str:
+                    out[name] = inner
+                    size += len(text) if text.isascii() else len(text.encode("utf-8"))
+                    continue
+                text = inner.get(N)
+                if type(text) is str:
+                    inner_size = _short_number_sizes.get(text)
+                    if inner_size is not None:
+                        out[name] = inner
+                        size += inner_size
+                        continue
+            out[name], inner_size = _canon_value(inner, depth + 1)
+            size += inner_size
         return {M: out}, size
     if tag == L:
-        if not isinstance(value, (list, tuple)):
+        if type(value) is not list and not isinstance(value, tuple):
             raise CodecError(f"L value must be a list, not {type(value).__name__}")
         if depth >= 32:
             raise CodecError("item nests deeper than DynamoDB's 32 levels")
-        elements = []
-        size = 3
+        elements: list[Any] = []
+        size = 3 + len(value)
+        append = elements.append
         for inner in value:
+            if type(inner) is dict and len(inner) == 1:  # inline S and canonical N
+                text = inner.get(S)
+                if type(text) is str:
+                    append(inner)
+                    size += len(text) if text.isascii() else len(text.encode("utf-8"))
+                    continue
+                text = inner.get(N)
+                if type(text) is str:
+                    inner_size = _short_number_sizes.get(text)
+                    if inner_size is not None:
+                        append(inner)
+                        size += inner_size
+                        continue
             canon, inner_size = _canon_value(inner, depth + 1)
-            elements.append(canon)
-            size += inner_size + 1
+            append(canon)
+            size += inner_size
         return {L: elements}, size
-    if tag == B:
-        raw = _to_bytes(value)
-        return {B: _b64(raw)}, len(raw)
     if tag == BOOL:
         if type(value) is not bool:
             raise CodecError(f"BOOL value must be true or false, not {value!r:.40}")
@@ -188,16 +239,41 @@ def _canon_value(typed: Any, depth: int) -> tuple[dict[str, Any], int]:
         if value is not True:
             raise CodecError(f"NULL value must be true, not {value!r:.40}")
         return typed, 1
+    if tag == B:
+        if type(value) is str:
+            # Fast path: text that decodes and re-encodes to itself is valid canonical base64.
+            try:
+                raw = binascii.a2b_base64(value)
+            except (binascii.Error, ValueError):
+                raw = None
+            if raw is not None and binascii.b2a_base64(raw, newline=False) == value.encode():
+                return typed, len(raw)
+        raw = _to_bytes(value)
+        return {B: _b64(raw)}, len(raw)
     if tag == SS:
-        strings = _set_elements(tag, value)
-        if any(type(s) is not str for s in strings):
-            raise CodecError("SS elements must be strings")
+        strings = value if type(value) is list and value else _set_elements(tag, value)
+        size = 0
+        for text in strings:
+            if type(text) is not str:
+                raise CodecError("SS elements must be strings")
         unique = sorted(set(strings))
-        return {SS: unique}, sum(len(s.encode("utf-8")) for s in unique)
+        for text in unique:
+            size += len(text) if text.isascii() else len(text.encode("utf-8"))
+        return {SS: unique}, size
     if tag == NS:
-        numbers = {normalize_number(n) for n in _set_elements(tag, value)}
-        ordered = sorted(numbers, key=Decimal)
-        return {NS: ordered}, sum(_number_size(n) for n in ordered)
+        numbers: set[str] = set()
+        for text in value if type(value) is list and value else _set_elements(tag, value):
+            if type(text) is not str or text not in _short_number_sizes:
+                text = normalize_number(text)
+                _remember_short_number(text)
+            numbers.add(text)
+        ordered = list(numbers)
+        if len(ordered) > 1:
+            try:  # canonical integers order as ints, far cheaper than Decimal
+                ordered.sort(key=int)
+            except ValueError:
+                ordered.sort(key=Decimal)
+        return {NS: ordered}, sum(map(_number_size, ordered))
     if tag == BS:
         blobs = sorted({_to_bytes(b) for b in _set_elements(tag, value)})
         return {BS: [_b64(b) for b in blobs]}, sum(len(b) for b in blobs)
@@ -240,9 +316,23 @@ def canonicalize(item: Mapping[str, Any]) -> tuple[Item, int]:
     for name, typed in item.items():
         if type(name) is not str or not name:
             raise CodecError(f"attribute names must be non-empty strings: {name!r:.40}")
-        canon, value_size = _canon_value(typed, 1)
-        out[name] = canon
-        size += len(name.encode("utf-8")) + value_size
+        size += len(name) if name.isascii() else len(name.encode("utf-8"))
+        # Inline fast path for the commonest values (S, canonical N): no call.
+        if type(typed) is dict and len(typed) == 1:
+            value = typed.get(S)
+            if type(value) is str:
+                out[name] = typed
+                size += len(value) if value.isascii() else len(value.encode("utf-8"))
+                continue
+            value = typed.get(N)
+            if type(value) is str:
+                value_size = _short_number_sizes.get(value)
+                if value_size is not None:
+                    out[name] = typed
+                    size += value_size
+                    continue
+        out[name], value_size = _canon_value(typed, 1)
+        size += value_size
     return out, size
 
 
@@ -362,20 +452,27 @@ def encode_record(item: Mapping[str, Any], key_names: Sequence[str]) -> Record:
     """
     canon, size = canonicalize(item)
     key: Item = {}
+    key_values: list[str | bytes] = []
     for name in key_names:
         typed = canon.get(name)
         if typed is None:
             raise CodecError(f"item has no key attribute {name!r}")
-        if next(iter(typed)) not in KEY_TYPES:
+        for tag in typed:
+            value = typed[tag]
+        if tag == B:
+            key_values.append(_to_bytes(value))
+        elif tag in (S, N):
+            key_values.append(value)
+        else:
             raise CodecError(f"key attribute {name!r} is not of type S, N or B")
         key[name] = typed
     text = orjson.dumps(canon, option=_DUMPS_OPTIONS)
     return Record(
-        key=orjson.dumps(key, option=_DUMPS_OPTIONS).decode("utf-8"),
-        item=text.decode("utf-8"),
-        hash=int(xxhash.xxh3_64_intdigest(text)),
-        size=size,
-        key_values=tuple(key_column_value(key[name]) for name in key_names),
+        orjson.dumps(key, option=_DUMPS_OPTIONS).decode("utf-8"),
+        text.decode("utf-8"),
+        xxh3_64_intdigest(text),
+        size,
+        tuple(key_values),
     )
 
 
