@@ -1,0 +1,389 @@
+"""Apply: the recovery story, refusals, resume after kill -9, dry run, CLI exit codes.
+
+The recovery story (on moto and dynalite), keys ``pk`` = ``k`` + ``sk`` = N:
+
+- seed: items 0..11 with every DynamoDB type and awkward attribute names;
+  the restored table is a copy of the seed (the state at T);
+- incident on live: delete 0..5; modify 6..10; add 100..102 (legitimate writes);
+- diff + plan (deleted and changed);
+- concurrent writer before apply:
+  - 0 re-created with other content        -> conflict, untouched
+  - 1 re-created exactly as restored        -> already done
+  - 6 modified again                        -> conflict, untouched
+  - 7 gets a new attribute (not observed)   -> conflict (the write is undone)
+  - 8 put back as restored by someone else  -> already done
+- apply: 2..5 and 9, 10 applied (6); 1 and 8 already done (2); 3 conflicts;
+  every other item ends canonically equal to the restored version; 100..102 survive.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from pitrdiff import codec
+from pitrdiff.apply import apply_plan, match_condition
+from pitrdiff.cli.app import load_commands
+from pitrdiff.dataset import write_export
+from pitrdiff.diff import diff_exports
+from pitrdiff.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_DIFFERENCES,
+    EXIT_OK,
+    PlanError,
+    SchemaMismatchError,
+    TableNotFoundError,
+)
+from pitrdiff.plan import load_plan, write_plan
+from pitrdiff.scan import export_table
+from tests.helpers import Server
+
+KEYS = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+TYPES = {"pk": "S", "sk": "N"}
+
+
+def seed_item(n: int) -> dict[str, Any]:
+    """An item with every type, nested documents and names that need placeholders."""
+    return {
+        "pk": {"S": "k"},
+        "sk": {"N": str(n)},
+        "s": {"S": f"text é {n}"},
+        "n": {"N": f"{n}.50"},
+        "big": {"N": "12345678901234567890123456789012345678"},
+        "b": {"B": base64.b64encode(bytes([n, 0, 255])).decode()},
+        "t": {"BOOL": n % 2 == 0},
+        "nul": {"NULL": True},
+        "m": {
+            "M": {
+                "k": {"S": "v"},
+                "a.b": {"N": str(n)},
+                "deep": {"M": {"l": {"L": [{"N": "1"}, {"S": "x"}, {"SS": ["q", "p"]}]}}},
+                "empty": {"M": {}},
+            }
+        },
+        "l": {"L": [{"N": "1"}, {"BOOL": False}, {"M": {}}, {"L": []}, {"NS": ["2", "1"]}]},
+        "ss": {"SS": ["b", "a"]},
+        "ns": {"NS": ["10", "2", "3.5"]},
+        "bs": {"BS": ["AQ==", "AA=="]},
+        "status": {"S": "ok"},
+        "#x": {"S": "hash"},
+        "with space": {"S": "sp"},
+    }
+
+
+def key(n: int) -> dict[str, Any]:
+    return {"pk": {"S": "k"}, "sk": {"N": str(n)}}
+
+
+def ckey(n: int) -> str:
+    return codec.canonical_key(key(n), ["pk", "sk"])
+
+
+def canon(item: dict[str, Any]) -> str:
+    return codec.canonical_json(item)
+
+
+def damaged(n: int) -> dict[str, Any]:
+    item = seed_item(n)
+    item["s"] = {"S": "corrupted"}
+    item["m"]["M"]["k"] = {"S": "bad"}
+    del item["l"]
+    return item
+
+
+def added(n: int) -> dict[str, Any]:
+    return {"pk": {"S": "k"}, "sk": {"N": str(n)}, "s": {"S": "written after T"}}
+
+
+def put(server: Server, table: str, item: dict[str, Any]) -> None:
+    server.client().put_item(TableName=table, Item=codec.to_botocore(item))
+
+
+def delete(server: Server, table: str, n: int) -> None:
+    server.client().delete_item(TableName=table, Key=codec.to_botocore(key(n)))
+
+
+def export_and_diff(server: Server, live: str, restored: str, work: Path) -> Path:
+    export_table(live, work / "live", aws=server.aws, segments=2)
+    export_table(restored, work / "restored", aws=server.aws, segments=2)
+    diff_exports(work / "live", work / "restored", work / "diff")
+    return work / "diff"
+
+
+def incident(server: Server, table: str) -> None:
+    for n in range(6):
+        delete(server, table, n)
+    for n in range(6, 11):
+        put(server, table, damaged(n))
+    for n in (100, 101, 102):
+        put(server, table, added(n))
+
+
+def seed(server: Server, live: str, restored: str) -> None:
+    for name in (live, restored):
+        server.create_table(name, KEYS, TYPES)
+        server.put_items(name, [seed_item(n) for n in range(12)])
+
+
+CONCURRENT_0 = {"pk": {"S": "k"}, "sk": {"N": "0"}, "s": {"S": "re-created by the app"}}
+
+
+def concurrent_writer(server: Server, table: str) -> dict[str, str]:
+    """Writes made after the diff; returns the states that must survive."""
+    put(server, table, CONCURRENT_0)
+    put(server, table, seed_item(1))
+    again = damaged(6)
+    again["s"] = {"S": "edited again"}
+    put(server, table, again)
+    extra = damaged(7)
+    extra["extra"] = {"S": "new attribute"}
+    put(server, table, extra)
+    put(server, table, seed_item(8))
+    return {ckey(0): canon(CONCURRENT_0), ckey(6): canon(again), ckey(7): canon(extra)}
+
+
+def expected_final(survivors: dict[str, str]) -> dict[str, str]:
+    state = {ckey(n): canon(seed_item(n)) for n in range(12)}
+    state.update({ckey(n): canon(added(n)) for n in (100, 101, 102)})
+    state.update(survivors)
+    return state
+
+
+@pytest.fixture
+def story(ddb: Server, table_name: str, tmp_path: Path) -> tuple[Server, str, Path, dict[str, str]]:
+    """Seeded, damaged, diffed, planned and concurrently written; not yet applied."""
+    restored = f"{table_name}-restored"
+    seed(ddb, table_name, restored)
+    incident(ddb, table_name)
+    diff = export_and_diff(ddb, table_name, restored, tmp_path)
+    plan = tmp_path / "plan.jsonl"
+    summary = write_plan(diff, plan, include="deleted,changed")
+    assert summary.counts["deleted"] == 6 and summary.counts["changed"] == 5
+    assert summary.table == table_name
+    survivors = concurrent_writer(ddb, table_name)
+    return ddb, table_name, plan, survivors
+
+
+def test_recovery_story(story: tuple[Server, str, Path, dict[str, str]]) -> None:
+    server, table, plan, survivors = story
+    report = apply_plan(plan, aws=server.aws, workers=4)
+    assert (report.applied, report.already_done, report.conflicts, report.failed) == (6, 2, 3, 0)
+    assert not report.clean
+    assert server.scan_canonical(table) == expected_final(survivors)
+    # the conflict file names each conflict with its key and current state
+    lines = [orjson.loads(x) for x in Path(f"{plan}.conflicts.jsonl").read_bytes().splitlines()]
+    assert {codec.canonical_key(x["key"], ["pk", "sk"]) for x in lines} == set(survivors)
+    assert {canon(x["current"]) for x in lines} == set(survivors.values())
+    assert all(x["outcome"] == "conflict" for x in lines)
+    assert oct(Path(f"{plan}.conflicts.jsonl").stat().st_mode & 0o777) == "0o600"
+    assert oct(Path(f"{plan}.journal").stat().st_mode & 0o777) == "0o600"
+
+    # a second apply is a no-op: everything done is already done, conflicts stay
+    again = apply_plan(plan, aws=server.aws)
+    assert (again.applied, again.already_done, again.from_journal) == (0, 8, 8)
+    assert again.conflicts == 3
+    # even without the journal the conditions classify every operation
+    Path(f"{plan}.journal").unlink()
+    fresh = apply_plan(plan, aws=server.aws)
+    assert (fresh.applied, fresh.already_done, fresh.conflicts, fresh.from_journal) == (0, 8, 3, 0)
+    assert server.scan_canonical(table) == expected_final(survivors)
+
+
+def test_dry_run_writes_nothing(story: tuple[Server, str, Path, dict[str, str]]) -> None:
+    server, table, plan, _ = story
+    before = server.scan_canonical(table)
+    report = apply_plan(plan, aws=server.aws, dry_run=True)
+    assert report.dry_run
+    assert (report.applied, report.already_done, report.conflicts) == (6, 2, 3)
+    assert server.scan_canonical(table) == before
+    assert not Path(f"{plan}.journal").exists()
+    assert not Path(f"{plan}.conflicts.jsonl").exists()
+
+
+def test_refusals_write_nothing(ddb: Server, table_name: str, tmp_path: Path) -> None:
+    restored = f"{table_name}-restored"
+    seed(ddb, table_name, restored)
+    incident(ddb, table_name)
+    plan = tmp_path / "plan.jsonl"
+    write_plan(export_and_diff(ddb, table_name, restored, tmp_path), plan)
+    before = ddb.scan_canonical(table_name)
+
+    other_schema = f"{table_name}-hash-only"
+    ddb.create_table(other_schema, [{"AttributeName": "pk", "KeyType": "HASH"}])
+    with pytest.raises(SchemaMismatchError):
+        apply_plan(plan, table=other_schema, aws=ddb.aws)
+    other_types = f"{table_name}-sk-string"
+    ddb.create_table(other_types, KEYS, {"pk": "S", "sk": "S"})
+    with pytest.raises(SchemaMismatchError):
+        apply_plan(plan, table=other_types, aws=ddb.aws)
+    with pytest.raises(TableNotFoundError):
+        apply_plan(plan, table=f"{table_name}-missing", aws=ddb.aws)
+
+    data = plan.read_bytes()
+    at = data.index(b'"text')
+    plan.write_bytes(data[:at] + b'"TEXT' + data[at + 5 :])
+    with pytest.raises(PlanError, match="line"):
+        apply_plan(plan, aws=ddb.aws)
+    plan.write_bytes(data[: len(data) // 2])
+    with pytest.raises(PlanError, match="truncated"):
+        apply_plan(plan, aws=ddb.aws)
+
+    assert ddb.scan_canonical(table_name) == before
+    assert ddb.scan_canonical(other_types) == {}
+    assert not Path(f"{plan}.journal").exists()
+
+
+def test_plan_goes_to_another_table_only_when_named(
+    ddb: Server, table_name: str, tmp_path: Path
+) -> None:
+    restored = f"{table_name}-restored"
+    seed(ddb, table_name, restored)
+    incident(ddb, table_name)
+    plan = tmp_path / "plan.jsonl"
+    write_plan(export_and_diff(ddb, table_name, restored, tmp_path), plan)
+    copy = f"{table_name}-copy"
+    ddb.create_table(copy, KEYS, TYPES)
+    report = apply_plan(plan, table=copy, aws=ddb.aws)
+    assert report.table == copy and report.applied == 6
+    assert set(ddb.scan_canonical(copy)) == {ckey(n) for n in range(6)}
+    # the journal ties the plan to that table: resuming elsewhere is refused
+    with pytest.raises(PlanError, match="journal"):
+        apply_plan(plan, aws=ddb.aws)
+
+
+def test_items_near_and_over_400kb(ddb: Server, table_name: str, tmp_path: Path) -> None:
+    """A deleted and a changed item near 400 KB are restored; one over it is reported."""
+    near = 390 * 1024  # moto counts a little more than AWS near the limit
+    big = {"pk": {"S": "k"}, "sk": {"N": "1"}, "blob": {"S": "x" * near}}
+    big_live = {"pk": {"S": "k"}, "sk": {"N": "2"}, "blob": {"S": "y" * near}}
+    big_restored = {"pk": {"S": "k"}, "sk": {"N": "2"}, "blob": {"S": "z" * near}}
+    too_big = {"pk": {"S": "k"}, "sk": {"N": "3"}, "blob": {"S": "w" * (401 * 1024)}}
+    ddb.create_table(table_name, KEYS, TYPES)
+    put(ddb, table_name, big_live)
+    restored = [big, big_restored, too_big]
+    write_export(
+        [big_live], tmp_path / "live", table_name=table_name, key_schema=KEYS,
+        attribute_definitions=[{"AttributeName": k, "AttributeType": t} for k, t in TYPES.items()],
+    )
+    write_export(
+        restored, tmp_path / "restored", table_name="r", key_schema=KEYS,
+        attribute_definitions=[{"AttributeName": k, "AttributeType": t} for k, t in TYPES.items()],
+    )
+    diff_exports(tmp_path / "live", tmp_path / "restored", tmp_path / "diff")
+    plan = tmp_path / "plan.jsonl"
+    write_plan(tmp_path / "diff", plan, include="deleted,changed")
+    report = apply_plan(plan, aws=ddb.aws)
+    assert (report.applied, report.failed) == (2, 1)
+    (issue,) = report.issues
+    assert issue["key"] == key(3) and "400 KB" in issue["reason"]
+    assert ddb.scan_canonical(table_name) == {ckey(1): canon(big), ckey(2): canon(big_restored)}
+
+
+def test_condition_uses_placeholders_for_every_name_and_value() -> None:
+    condition, names, values = match_condition(seed_item(3))
+    assert set(names.values()) >= {"status", "#x", "with space", "a.b", "deep"}
+    for name in ("status", "with space", "a.b", "text"):
+        assert name not in condition
+    assert all(placeholder in condition for placeholder in names)
+    assert all(placeholder in condition for placeholder in values)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def cli() -> CliRunner:
+    load_commands()
+    return CliRunner()
+
+
+def test_cli_plan_and_apply_exit_codes(
+    story: tuple[Server, str, Path, dict[str, str]], cli: CliRunner, tmp_path: Path
+) -> None:
+    from pitrdiff.cli.app import app
+
+    server, table, plan, survivors = story
+    endpoint = ["--endpoint-url", server.endpoint, "--region", "us-east-1"]
+    diff = tmp_path / "diff"
+    other = tmp_path / "other.jsonl"
+    result = cli.invoke(app, ["plan", str(diff), "--out", str(other), "--json", "--include",
+                              "changed", "--where", "sk = '9'"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert orjson.loads(result.stdout)["operations"] == 1
+    result = cli.invoke(app, ["plan", str(diff), "--out", str(other), "--where", "1;"])
+    assert result.exit_code == EXIT_BAD_INPUT
+
+    # no terminal and no --yes: refused, nothing written
+    before = server.scan_canonical(table)
+    result = cli.invoke(app, ["apply", str(plan), *endpoint])
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "--yes" in result.stderr
+    assert server.scan_canonical(table) == before
+
+    result = cli.invoke(app, ["apply", str(plan), "--dry-run", "--json", *endpoint])
+    assert result.exit_code == EXIT_DIFFERENCES
+    assert orjson.loads(result.stdout)["dry_run"] is True
+    assert server.scan_canonical(table) == before
+
+    result = cli.invoke(app, ["apply", str(plan), "--yes", "--json", "--max-wcu", "1000", *endpoint])
+    assert result.exit_code == EXIT_DIFFERENCES  # conflicts remain
+    document = orjson.loads(result.stdout)
+    assert (document["applied"], document["conflicts"]) == (6, 3)
+    assert server.scan_canonical(table) == expected_final(survivors)
+
+    # a plan without conflicts ends with exit 0
+    result = cli.invoke(app, ["apply", str(other), "--yes", "--quiet", *endpoint])
+    assert result.exit_code == EXIT_OK, result.output
+
+
+# --------------------------------------------------------------------------- kill -9
+
+
+def test_kill_and_resume_gives_the_uninterrupted_result(
+    ddb: Server, table_name: str, tmp_path: Path
+) -> None:
+    restored = f"{table_name}-restored"
+    ddb.create_table(table_name, KEYS, TYPES)
+    ddb.create_table(restored, KEYS, TYPES)
+    items = [seed_item(n) for n in range(40)]
+    ddb.put_items(restored, items)
+    diff = export_and_diff(ddb, table_name, restored, tmp_path)
+    plan = tmp_path / "plan.jsonl"
+    write_plan(diff, plan)
+    journal = Path(f"{plan}.journal")
+    command = [sys.executable, "-m", "pitrdiff", "apply", str(plan), "--yes", "--quiet",
+               "--workers", "2", "--endpoint-url", ddb.endpoint, "--region", "us-east-1"]
+    env = {**os.environ, "PITRDIFF_APPLY_DELAY_S": "0.05"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if journal.exists() and len(journal.read_bytes().splitlines()) >= 10:
+                break
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    done_before = len(ddb.scan_canonical(table_name))
+    assert 0 < done_before < 40  # killed mid-way
+
+    resumed = subprocess.run([*command, "--json"], capture_output=True, check=False)
+    assert resumed.returncode == EXIT_OK, resumed.stderr
+    report = orjson.loads(resumed.stdout)
+    assert report["applied"] + report["already_done"] == 40
+    assert report["from_journal"] >= 1
+    assert (report["conflicts"], report["failed"]) == (0, 0)
+    assert ddb.scan_canonical(table_name) == {ckey(n): canon(seed_item(n)) for n in range(40)}
+    assert load_plan(plan).operation_count == 40
