@@ -99,6 +99,11 @@ def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
     return out
 
 
+def summary_group(summary: DiffSummary) -> Group:
+    """The summary as one rich renderable, blocks separated by blank lines."""
+    return Group(*_spaced(summary_renderables(summary)))
+
+
 def show_diff(renderer: Renderer, diff: Diff) -> int:
     """Render a diff (table or JSON on stdout) and return the exit code it means."""
     summary = diff.summary
@@ -113,7 +118,7 @@ def show_diff(renderer: Renderer, diff: Diff) -> int:
             }
         )
     else:
-        renderer.print(Group(*_spaced(summary_renderables(summary))))
+        renderer.print(summary_group(summary))
         renderer.info(f"diff written to {diff.path} (report: {diff.path / REPORT_NAME})")
     return EXIT_OK if summary.same else EXIT_DIFFERENCES
 
