@@ -1,0 +1,132 @@
+"""``pitrdiff export``: export a table to a Parquet dataset and show a summary.
+
+The command is one library call per source (today a parallel scan,
+:func:`pitrdiff.scan.export_table`) followed by :func:`show_export`, which
+renders any export manifest, whatever its source.
+
+Exit codes: ``0`` done; ``2`` bad input or refused (no such table, ``--out``
+holds a complete export and ``--overwrite`` is not given); ``3`` an AWS or I/O
+failure (checkpoints are kept: run the same command again to resume);
+``130`` interrupted (resumable too).
+"""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pitrdiff.cli.app import Common, command
+from pitrdiff.dataset import Manifest
+from pitrdiff.output import Renderer, human_bytes, human_duration
+from pitrdiff.scan import export_table
+
+
+def export_summary(manifest: Manifest, out: Path) -> dict[str, Any]:
+    """The figures a finished export reports (the ``--json`` document)."""
+    source = manifest.source
+    stats = manifest.stats
+    return {
+        "out": str(out),
+        "table_name": manifest.table_name,
+        "complete": manifest.complete,
+        "source": source.get("kind"),
+        "items": manifest.items,
+        "bytes": manifest.bytes,
+        "parts": len(manifest.files),
+        "segments": source.get("segments"),
+        "resumes": source.get("resumes", 0),
+        "retries": stats.get("retries", 0),
+        "throttles": stats.get("throttles", 0),
+        "consumed_rcu": stats.get("consumed_rcu"),
+        "elapsed_s": stats.get("elapsed_s"),
+        "restore": manifest.table.get("restore"),
+        "manifest": manifest.to_dict(),
+    }
+
+
+def show_export(renderer: Renderer, manifest: Manifest, out: Path) -> None:
+    """Render a finished export: one JSON document, or a summary table."""
+    summary = export_summary(manifest, out)
+    if renderer.json_mode:
+        renderer.json(summary)
+        return
+    rows: list[tuple[str, Any]] = [
+        ("table", manifest.table_name),
+        ("items", f"{manifest.items:,}"),
+        ("size", human_bytes(manifest.bytes)),
+        ("parts", f"{len(manifest.files):,}"),
+    ]
+    if summary["segments"] is not None:
+        rows.append(("segments", summary["segments"]))
+    if summary["resumes"]:
+        rows.append(("resumed", f"{summary['resumes']} time(s)"))
+    rows.append(("retries", f"{summary['retries']:,} ({summary['throttles']:,} throttled)"))
+    if summary["consumed_rcu"] is not None:
+        rows.append(("read capacity", f"{summary['consumed_rcu']:,} RCU"))
+    if summary["elapsed_s"] is not None:
+        rows.append(("time", human_duration(float(summary["elapsed_s"]))))
+    restore = summary["restore"]
+    if restore:
+        rows.append(
+            (
+                "restored from",
+                f"{restore.get('source_table_name')} at {restore.get('restore_date_time')}",
+            )
+        )
+    rows.append(("dataset", str(out)))
+    renderer.print(renderer.key_value_table("Export complete", rows))
+
+
+@command(
+    "export",
+    help=(
+        "Export a table to a Parquet dataset with a parallel segmented scan. Re-run the "
+        "same command after an interruption to resume.\n\nExit codes: 0 done; 2 bad input "
+        "or refused; 3 AWS or I/O failure; 130 interrupted."
+    ),
+)
+def export_command(
+    common: Common,
+    table: Annotated[str, typer.Argument(help="The table to export (name or ARN).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the export dataset to.")],
+    segments: Annotated[
+        int | None,
+        typer.Option(
+            "--segments",
+            min=1,
+            help="Parallel scan segments (default: about one per GB of table, 4 to 1000).",
+        ),
+    ] = None,
+    consistent_read: Annotated[
+        bool,
+        typer.Option(
+            "--consistent-read",
+            help="Strongly consistent reads (twice the read capacity of the default).",
+        ),
+    ] = False,
+    max_rcu: Annotated[
+        float | None,
+        typer.Option(
+            "--max-rcu",
+            min=0.5,
+            help="Stay under this many read capacity units per second (measured).",
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a complete export already at --out.")
+    ] = False,
+) -> None:
+    """Export a table."""
+    renderer = common.renderer
+    with renderer.progress() as progress:
+        manifest = export_table(
+            table,
+            out,
+            segments=segments,
+            consistent_read=consistent_read,
+            max_rcu=max_rcu,
+            overwrite=overwrite,
+            aws=common.aws,
+            progress=progress,
+        )
+    show_export(renderer, manifest, out)
