@@ -32,6 +32,9 @@ dot in the ``X-Amz-Target`` header); others are always forwarded.
 first N eligible requests untouched. Rates can be changed while running with
 :meth:`FaultProxy.configure`.
 
+Retries wait up to 20 s each in botocore; in-process tests call
+:func:`fast_backoff` (with pytest's ``monkeypatch``) to keep them short.
+
 Counters (:attr:`FaultProxy.counts`, a snapshot dict): ``requests`` (all),
 ``forwarded`` (reached the server), and one per fault kind: ``throttle``,
 ``throttling``, ``http500``, ``http503``, ``reset``, ``drop_response``, ``slow``.
@@ -270,6 +273,18 @@ class FaultProxy:
 
     def _connect(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection(self._upstream_host, self._upstream_port, timeout=60)
+
+
+def fast_backoff(monkeypatch: Any, seconds: float = 0.01) -> None:
+    """Make botocore's retry back-off wait ``seconds`` (tests only).
+
+    Retries still happen for real, through botocore's own retry logic; only the
+    waits between attempts (up to 20 s each) are shortened so tests stay fast.
+    Pass pytest's ``monkeypatch``; the change is undone after the test.
+    """
+    import botocore.retries.standard as standard
+
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: seconds)
 
 
 class _QuietServer(ThreadingHTTPServer):

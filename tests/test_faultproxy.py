@@ -6,8 +6,13 @@ import botocore.exceptions
 import pytest
 
 from pitrdiff.aws import AwsConfig, count_retries, dynamodb_client
-from tests.faultproxy import FaultProxy
+from tests.faultproxy import FaultProxy, fast_backoff
 from tests.helpers import Server
+
+
+@pytest.fixture(autouse=True)
+def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_backoff(monkeypatch)
 
 
 def _client(url: str, attempts: int = 10):  # type: ignore[no-untyped-def]
