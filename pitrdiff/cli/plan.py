@@ -1,7 +1,5 @@
 """Commands ``plan`` (write a selective re-put plan) and ``apply`` (execute it)."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated
