@@ -12,6 +12,7 @@ tree with a one-line message that never contains credentials.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,7 +66,9 @@ class AwsConfig:
         A DynamoDB-protocol endpoint (a local server, a VPC endpoint); ``None``
         for boto3's resolution, which honours ``AWS_ENDPOINT_URL_DYNAMODB``.
     max_attempts
-        Attempts per request, including the first, before a failure is raised.
+        Attempts per request, including the first, before a failure is raised;
+        ``None`` for ``AWS_MAX_ATTEMPTS`` from the environment, else 12 (an
+        unreachable endpoint then takes about two minutes to be reported).
     retry_mode
         botocore's retry mode: ``standard`` or ``adaptive``.
     """
@@ -73,7 +76,7 @@ class AwsConfig:
     profile: str | None = None
     region: str | None = None
     endpoint_url: str | None = None
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_attempts: int | None = None
     retry_mode: str = "standard"
 
     def with_endpoint(self, endpoint_url: str | None) -> AwsConfig:
@@ -110,8 +113,25 @@ def session(config: AwsConfig) -> boto3.session.Session:
     return sess
 
 
+def max_attempts(config: AwsConfig) -> int:
+    """Attempts per request: ``config.max_attempts``, ``AWS_MAX_ATTEMPTS``, or 12.
+
+    botocore reads ``AWS_MAX_ATTEMPTS`` only when the client's configuration
+    names no attempt count; ours always names one, so the variable is read here.
+    """
+    if config.max_attempts is not None:
+        return max(1, config.max_attempts)
+    text = os.environ.get("AWS_MAX_ATTEMPTS", "").strip()
+    if text:
+        try:
+            return max(1, int(text))
+        except ValueError as exc:
+            raise InputError(f"AWS_MAX_ATTEMPTS must be a whole number, not {text!r}") from exc
+    return DEFAULT_MAX_ATTEMPTS
+
+
 def _client_config(config: AwsConfig, max_pool_connections: int) -> botocore.config.Config:
-    retries: Any = {"max_attempts": config.max_attempts, "mode": config.retry_mode}
+    retries: Any = {"total_max_attempts": max_attempts(config), "mode": config.retry_mode}
     return botocore.config.Config(
         retries=retries,
         max_pool_connections=max(10, max_pool_connections),

@@ -187,12 +187,12 @@ class Renderer:
 
     # messages -----------------------------------------------------------------
     def error(self, message: str) -> None:
-        """One-line error on stderr."""
-        self.err.print(f"[bold red]error:[/] {escape(message)}")
+        """One-line error on stderr (never wrapped: scripts grep it)."""
+        self.err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
 
     def warn(self, message: str) -> None:
-        """A warning on stderr."""
-        self.err.print(f"[yellow]warning:[/] {escape(message)}")
+        """A warning on stderr (one line, never wrapped)."""
+        self.err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
     def info(self, message: str) -> None:
         """An informational line on stderr (silenced by ``--quiet`` and ``--json``)."""
