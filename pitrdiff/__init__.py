@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "item_from_python": "pitrdiff.codec",
     "Diff": "pitrdiff.diff",
     "DiffSummary": "pitrdiff.diff",
+    "Explanation": "pitrdiff.diff",
     "diff_exports": "pitrdiff.diff",
     "load_diff": "pitrdiff.diff",
     "write_diff_dataset": "pitrdiff.diff",
@@ -55,7 +56,14 @@ if TYPE_CHECKING:
         item_to_python,
     )
     from pitrdiff.dataset import Export, KeySchema, Manifest, load_export, write_export
-    from pitrdiff.diff import Diff, DiffSummary, diff_exports, load_diff, write_diff_dataset
+    from pitrdiff.diff import (
+        Diff,
+        DiffSummary,
+        Explanation,
+        diff_exports,
+        load_diff,
+        write_diff_dataset,
+    )
     from pitrdiff.errors import PitrdiffError
     from pitrdiff.plan import Operation, Plan, PlanSummary, load_plan, write_plan
     from pitrdiff.scan import export_table
@@ -65,6 +73,7 @@ __all__ = [
     "AwsConfig",
     "Diff",
     "DiffSummary",
+    "Explanation",
     "Export",
     "KeySchema",
     "Manifest",

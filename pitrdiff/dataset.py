@@ -21,6 +21,7 @@ import shutil
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -712,10 +713,99 @@ class Export:
             for text in batch.column(0).to_pylist():
                 yield orjson.loads(text)
 
-    def to_pandas(self) -> pd.DataFrame:
-        """The raw dataset as a DataFrame (canonical JSON strings, key columns)."""
+    def to_pandas(self, *, decode: bool = True) -> pd.DataFrame:
+        """The dataset as a DataFrame, one row per item.
+
+        Parameters
+        ----------
+        decode
+            ``True``: key attributes first (``N`` keys as ``Decimal``), then one
+            column per other top-level attribute decoded to Python values
+            (``Decimal``, ``bytes``, ``set``, ``dict``, ``list``, ``None``; absent
+            attributes are ``None`` too), then the raw columns ``_key``,
+            ``_item``, ``_hash``, ``_size``. ``False``: the raw columns only, as
+            stored (see :meth:`arrow` for an Arrow table).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The same layout as :meth:`pitrdiff.diff.Diff.deleted` and friends.
+        """
         frame: pd.DataFrame = self.arrow().to_pandas()
-        return frame
+        if not decode:
+            return frame
+        return decoded_frame(frame, self.key_schema, ITEM_COLUMN)
+
+
+def key_column_value(attribute_type: str | None, value: Any) -> Any:
+    """A key column's stored value as a Python value (``N`` text to ``Decimal``)."""
+    if attribute_type == "N" and value is not None:
+        return Decimal(value)
+    return value
+
+
+def decoded_frame(
+    raw: pd.DataFrame,
+    key_schema: KeySchema,
+    item_column: str,
+    *,
+    lead: Sequence[str] = (),
+    decode: bool = True,
+) -> pd.DataFrame:
+    """Lay out raw rows for people: keys, ``lead``, decoded attributes, raw columns.
+
+    Shared by :meth:`Export.to_pandas` and the class tables of a diff, so both
+    come out with the same columns.
+
+    Parameters
+    ----------
+    raw
+        Rows as stored: key attribute columns and canonical item JSON in ``item_column``.
+    key_schema
+        The table's key; its attributes become the first columns, decoded.
+    item_column
+        The column holding the canonical item to decode.
+    lead
+        Raw columns to show right after the keys (a diff's ``signature``, ``changes``).
+    decode
+        Add one column per top-level non-key attribute, decoded with
+        :func:`pitrdiff.codec.to_python` (``None`` where absent). A name that
+        clashes with a raw column gets the suffix ``_attr``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Keys, ``lead``, decoded attributes (sorted by name), then the other raw columns.
+    """
+    import pandas as pd
+
+    from pitrdiff.codec import loads, to_python
+
+    keys = pd.DataFrame(
+        {
+            a.name: [key_column_value(a.attribute_type, v) for v in raw[a.name]]
+            for a in key_schema.attributes
+        },
+        index=raw.index,
+    )
+    parts = [keys]
+    if lead:
+        parts.append(raw[list(lead)])
+    if decode:
+        decoded = [
+            {n: to_python(t) for n, t in loads(text).items() if n not in key_schema.names}
+            for text in raw[item_column]
+        ]
+        names = sorted({n for row in decoded for n in row})
+        taken = set(raw.columns) | set(key_schema.names)
+        columns = {
+            (f"{n}_attr" if n in taken else n): [row.get(n) for row in decoded] for n in names
+        }
+        parts.append(pd.DataFrame(columns, index=raw.index, dtype=object))
+    rest = [c for c in raw.columns if c not in key_schema.names and c not in lead]
+    parts.append(raw[rest])
+    frame: pd.DataFrame = pd.concat(parts, axis=1)
+    return frame
 
 
 def load_export(

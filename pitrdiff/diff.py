@@ -38,7 +38,6 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +54,7 @@ from pitrdiff.dataset import (
     FileEntry,
     KeyAttribute,
     KeySchema,
+    decoded_frame,
     file_checksum,
     load_export,
     utc_now,
@@ -1155,40 +1155,10 @@ class Diff:
         table = self.arrow(name)
         if arrow:
             return table
-        import pandas as pd
-
-        raw = table.to_pandas()
-        keys = pd.DataFrame(
-            {
-                a.name: [_key_value(a.attribute_type, v) for v in raw[a.name]]
-                for a in self.key_schema.attributes
-            },
-            index=raw.index,
+        lead = ("signature", "changes") if name == "changed" else ()
+        return decoded_frame(
+            table.to_pandas(), self.key_schema, item_column, lead=lead, decode=decode
         )
-        parts = [keys]
-        if name == "changed":
-            parts.append(raw[["signature", "changes"]])
-        if decode:
-            decoded = [
-                {
-                    n: codec.to_python(t)
-                    for n, t in codec.loads(text).items()
-                    if n not in self.key_schema.names
-                }
-                for text in raw[item_column]
-            ]
-            names = sorted({n for row in decoded for n in row})
-            taken = set(raw.columns) | set(self.key_schema.names)
-            columns = {
-                (f"{n}_attr" if n in taken else n): [row.get(n) for row in decoded] for n in names
-            }
-            parts.append(pd.DataFrame(columns, index=raw.index, dtype=object))
-        rest = [c for c in raw.columns if c not in self.key_schema.names]
-        if name == "changed":
-            rest = [c for c in rest if c not in ("signature", "changes")]
-        parts.append(raw[rest])
-        frame: pd.DataFrame = pd.concat(parts, axis=1)
-        return frame
 
     # SQL ----------------------------------------------------------------------
     def connect(
@@ -1221,10 +1191,17 @@ class Diff:
         where = info.get("path")
         if not where:
             return None
-        try:
-            return load_export(where)
-        except ExportError:
-            return None
+        # A relative path is tried from the working directory, then from the diff
+        # directory (a diff shipped beside its exports records ``../live``).
+        candidates = [Path(where)]
+        if not Path(where).is_absolute():
+            candidates.append(self.path / where)
+        for candidate in candidates:
+            try:
+                return load_export(candidate)
+            except ExportError:
+                continue
+        return None
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         """Run DuckDB SQL over the diff and return a DataFrame.
@@ -1372,12 +1349,6 @@ class Diff:
 
 def _is_typed(value: Any) -> bool:
     return isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in codec.TYPE_TAGS
-
-
-def _key_value(attribute_type: str | None, value: Any) -> Any:
-    if attribute_type == "N" and value is not None:
-        return Decimal(value)
-    return value
 
 
 __all__ = [
