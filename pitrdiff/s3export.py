@@ -580,8 +580,10 @@ def _resolve_key_schema(
 def _gzip_lines(chunks: Iterator[bytes], digest: Any) -> Iterator[bytes]:
     """Decompress a gzip stream (possibly multi-member) and yield its non-empty lines.
 
-    ``digest`` is updated with every compressed byte read, so the caller can
-    check the file's MD5 once the generator is exhausted.
+    Output is produced at most ``_CHUNK`` bytes at a time (gzip of repetitive
+    data expands a thousandfold: memory must not follow). ``digest`` is
+    updated with every compressed byte read, so the caller can check the
+    file's MD5 once the generator is exhausted.
     """
     decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
     pending = b""
@@ -591,21 +593,23 @@ def _gzip_lines(chunks: Iterator[bytes], digest: Any) -> Iterator[bytes]:
         if not chunk:
             continue
         seen_input = True
-        data = decompressor.decompress(chunk)
-        while decompressor.eof and decompressor.unused_data:
-            rest = decompressor.unused_data
-            decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
-            data += decompressor.decompress(rest)
-        if data:
-            lines = (pending + data).split(b"\n")
-            pending = lines.pop()
-            for line in lines:
-                if line.strip():
-                    yield line
-    if seen_input:
-        pending += decompressor.flush()
-        if not decompressor.eof:
-            raise zlib.error("the gzip stream is truncated")
+        data = chunk
+        more = True
+        while more:
+            if decompressor.eof:  # the previous gzip member ended; another follows
+                decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            out = decompressor.decompress(data, _CHUNK)
+            data = decompressor.unused_data if decompressor.eof else decompressor.unconsumed_tail
+            if out:
+                lines = (pending + out).split(b"\n")
+                pending = lines.pop()
+                for line in lines:
+                    if line.strip():
+                        yield line
+            # a full output buffer may leave output pending inside zlib
+            more = bool(data) or (len(out) == _CHUNK and not decompressor.eof)
+    if seen_input and not decompressor.eof:
+        raise zlib.error("the gzip stream is truncated")
     if pending.strip():
         yield pending
 
