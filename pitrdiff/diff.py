@@ -47,7 +47,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pitrdiff import __version__, codec
-from pitrdiff.changes import Change, diff_json
+from pitrdiff.changes import Change, ChangeColumns
 from pitrdiff.dataset import (
     KEY_COLUMN,
     Export,
@@ -412,13 +412,11 @@ def _changes_columns(batch: pa.RecordBatch) -> tuple[pa.Array, pa.Array]:
     """Attribute-level changes and signatures of a batch of changed rows."""
     lives = batch.column(batch.schema.get_field_index("live_item")).to_pylist()
     restoreds = batch.column(batch.schema.get_field_index("restored_item")).to_pylist()
-    all_changes: list[list[dict[str, Any]]] = []
-    signatures: list[str] = []
+    columns = ChangeColumns()
     for live, restored in zip(lives, restoreds, strict=True):
-        changes, signature = diff_json(restored, live)
-        all_changes.append([c.to_dict() for c in changes])
-        signatures.append(signature)
-    return pa.array(all_changes, type=CHANGE_TYPE), pa.array(signatures, type=pa.string())
+        columns.add_json(restored, live)
+    changes, signatures = columns.arrays(CHANGE_TYPE)
+    return changes, signatures
 
 
 class _ClassWriter:
@@ -1191,16 +1189,20 @@ class Diff:
         where = info.get("path")
         if not where:
             return None
-        # A relative path is tried from the working directory, then from the diff
-        # directory (a diff shipped beside its exports records ``../live``).
-        candidates = [Path(where)]
-        if not Path(where).is_absolute():
-            candidates.append(self.path / where)
-        for candidate in candidates:
+        try:
+            return load_export(where)
+        except ExportError:
+            pass
+        # Moved or shipped elsewhere with its exports (``sample_data/``, a copied
+        # workdir): try beside the diff, and accept only the very export recorded.
+        for candidate in (self.path / where, self.path.parent / Path(where).name):
             try:
-                return load_export(candidate)
+                export = load_export(candidate)
             except ExportError:
                 continue
+            recorded = (info.get("table_name"), info.get("created_at"))
+            if (export.table_name, export.manifest.created_at) == recorded:
+                return export
         return None
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
