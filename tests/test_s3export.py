@@ -567,3 +567,75 @@ def test_write_export_and_ingest_agree_on_every_type(tmp_path: Path) -> None:
     write_export(items, tmp_path / "w", table_name="Orders", key_schema=PK_SK)
     ingest_export(FULL, tmp_path / "i", key_schema=KEY)
     assert dataset_items(tmp_path / "w") == dataset_items(tmp_path / "i")
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from pitrdiff.cli.app import load_commands
+
+    return CliRunner().invoke(load_commands(), list(args))
+
+
+def test_cli_export_from_s3_local_and_moto(
+    moto_server: Server, s3_bucket: str, tmp_path: Path
+) -> None:
+    result = cli("export", "--from-s3", str(FULL), "--key", KEY, "--out", str(tmp_path / "a"))
+    assert result.exit_code == 0, result.output
+    assert load_export(tmp_path / "a").manifest.items == 7
+    url = f"s3://{s3_bucket}/exports/AWSDynamoDB/{build.FULL_ID}"
+    result = cli(
+        "export",
+        "--from-s3",
+        url,
+        "--key",
+        KEY,
+        "--s3-endpoint-url",
+        moto_server.endpoint,
+        "--region",
+        "us-east-1",
+        "--workers",
+        "1",
+        "--out",
+        str(tmp_path / "b"),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["source"] == "s3-export" and document["items"] == 7
+    assert document["manifest"]["source"]["location"] == url
+
+
+def test_cli_export_refuses_damaged_exports_and_bad_option_mixes(tmp_path: Path) -> None:
+    export_dir = copy_exports(tmp_path) / build.FULL_ID
+    _wrong_md5(export_dir)
+    result = cli("export", "--from-s3", str(export_dir), "--key", KEY, "--out", str(tmp_path / "o"))
+    assert result.exit_code == EXIT_BAD_INPUT and "MD5" in result.output
+    for args in (
+        ["--native", "--from-s3", str(FULL)],
+        ["--native", "Orders"],  # no --at / --s3-bucket
+        ["--from-s3", str(FULL), "--at", "2026-10-27T14:00:00Z"],
+    ):
+        result = cli("export", *args, "--out", str(tmp_path / "x"))
+        assert result.exit_code == EXIT_BAD_INPUT, (args, result.output)
+
+
+def test_cli_diff_incremental_exit_codes(tmp_path: Path) -> None:
+    from pitrdiff.errors import EXIT_DIFFERENCES
+
+    result = cli(
+        "diff", "--incremental", str(INCREMENTAL), "--key", KEY, "--out", str(tmp_path / "d")
+    )
+    assert result.exit_code == EXIT_DIFFERENCES, result.output
+    assert "1 deleted" in result.output and "3 changed" in result.output
+    # NEW_IMAGE: nothing classified, but changes exist: still exit 1, with a warning
+    result = cli(
+        "diff", "--incremental", str(NEW_IMAGE), "--key", KEY, "--out", str(tmp_path / "n")
+    )
+    assert result.exit_code == EXIT_DIFFERENCES, result.output
+    assert "NEW_IMAGE" in result.output
+    result = cli("diff", str(FULL), "--incremental", str(INCREMENTAL), "--out", str(tmp_path / "z"))
+    assert result.exit_code == EXIT_BAD_INPUT

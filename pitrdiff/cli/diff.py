@@ -15,9 +15,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from pitrdiff.cli import s3export as s3cli
 from pitrdiff.cli.app import Common, command
 from pitrdiff.diff import REPORT_NAME, Diff, diff_exports
-from pitrdiff.errors import EXIT_DIFFERENCES, EXIT_OK
+from pitrdiff.errors import EXIT_DIFFERENCES, EXIT_OK, InputError
 from pitrdiff.output import Renderer, human_bytes
 from pitrdiff.report import DiffSummary
 
@@ -143,16 +144,18 @@ def _spaced(renderables: list[RenderableType]) -> list[RenderableType]:
 def diff_command(
     common: Common,
     live: Annotated[
-        Path,
+        Path | None,
         typer.Argument(help="Export of the live table (`pitrdiff export`).", metavar="LIVE_EXPORT"),
-    ],
+    ] = None,
     restored: Annotated[
-        Path,
+        Path | None,
         typer.Argument(
             help="Export of the restored table (state at T).", metavar="RESTORED_EXPORT"
         ),
-    ],
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the diff dataset to.")],
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory to write the diff dataset to.")
+    ] = None,
     memory_limit: Annotated[
         str | None,
         typer.Option(
@@ -167,9 +170,40 @@ def diff_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a diff already at --out.")
     ] = False,
+    incremental: Annotated[
+        str | None,
+        typer.Option(
+            "--incremental",
+            help="Instead of two exports: a native incremental export (s3://B/P/AWSDynamoDB/ID "
+            "or a local copy); restored = the window's start, live = its end.",
+            rich_help_panel=s3cli.PANEL,
+        ),
+    ] = None,
+    s3_endpoint_url: s3cli.S3EndpointOption = None,
+    key: s3cli.KeyOption = None,
+    workers: s3cli.WorkersOption = None,
 ) -> None:
     """Diff two exports."""
     renderer = common.renderer
+    if out is None:
+        raise InputError("--out DIR is required")
+    if incremental is not None:
+        if live is not None or restored is not None:
+            raise InputError("--incremental replaces LIVE_EXPORT and RESTORED_EXPORT: give one")
+        with renderer.progress() as progress:
+            diff = s3cli.incremental_diff(
+                common,
+                source=incremental,
+                out=out,
+                s3_endpoint_url=s3_endpoint_url,
+                key=key,
+                workers=workers,
+                overwrite=overwrite,
+                progress=progress,
+            )
+        raise typer.Exit(s3cli.incremental_exit_code(diff, show_diff(renderer, diff)))
+    if live is None or restored is None:
+        raise InputError("give LIVE_EXPORT and RESTORED_EXPORT (or --incremental URL)")
     with renderer.progress() as progress:
         diff = diff_exports(
             live,

@@ -15,8 +15,10 @@ from typing import Annotated, Any
 
 import typer
 
+from pitrdiff.cli import s3export as s3cli
 from pitrdiff.cli.app import Common, command
 from pitrdiff.dataset import Manifest
+from pitrdiff.errors import InputError
 from pitrdiff.output import Renderer, human_bytes, human_duration
 from pitrdiff.scan import export_table
 
@@ -87,8 +89,13 @@ def show_export(renderer: Renderer, manifest: Manifest, out: Path) -> None:
 )
 def export_command(
     common: Common,
-    table: Annotated[str, typer.Argument(help="The table to export (name or ARN).")],
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the export dataset to.")],
+    table: Annotated[
+        str | None,
+        typer.Argument(help="The table to export (name or ARN); optional with --from-s3."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory to write the export dataset to.")
+    ] = None,
     segments: Annotated[
         int | None,
         typer.Option(
@@ -115,9 +122,75 @@ def export_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a complete export already at --out.")
     ] = False,
+    native: Annotated[
+        bool,
+        typer.Option(
+            "--native",
+            help="Use DynamoDB's own export to S3 at --at (no restore, no read capacity).",
+            rich_help_panel=s3cli.PANEL,
+        ),
+    ] = False,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="With --native: the point in time (ISO 8601, e.g. 2026-10-27T14:00:00Z).",
+            rich_help_panel=s3cli.PANEL,
+        ),
+    ] = None,
+    s3_bucket: Annotated[
+        str | None,
+        typer.Option(
+            "--s3-bucket",
+            help="With --native: the bucket DynamoDB exports to.",
+            rich_help_panel=s3cli.PANEL,
+        ),
+    ] = None,
+    s3_prefix: Annotated[
+        str | None,
+        typer.Option(
+            "--s3-prefix",
+            help="With --native: the key prefix in the bucket.",
+            rich_help_panel=s3cli.PANEL,
+        ),
+    ] = None,
+    from_s3: Annotated[
+        str | None,
+        typer.Option(
+            "--from-s3",
+            help="Read an existing native export: s3://B/P/AWSDynamoDB/ID or a local copy.",
+            rich_help_panel=s3cli.PANEL,
+        ),
+    ] = None,
+    s3_endpoint_url: s3cli.S3EndpointOption = None,
+    key: s3cli.KeyOption = None,
+    workers: s3cli.WorkersOption = None,
 ) -> None:
     """Export a table."""
     renderer = common.renderer
+    if out is None:
+        raise InputError("--out DIR is required")
+    if native or from_s3:
+        with renderer.progress() as progress:
+            manifest = s3cli.s3_export(
+                common,
+                table=table,
+                out=out,
+                native=native,
+                from_s3=from_s3,
+                at=at,
+                s3_bucket=s3_bucket,
+                s3_prefix=s3_prefix,
+                s3_endpoint_url=s3_endpoint_url,
+                key=key,
+                workers=workers,
+                overwrite=overwrite,
+                progress=progress,
+            )
+        show_export(renderer, manifest, out)
+        return
+    if table is None:
+        raise InputError("TABLE is required (or --from-s3 URL)")
     with renderer.progress() as progress:
         manifest = export_table(
             table,

@@ -1,0 +1,129 @@
+"""The native-S3-export side of ``pitrdiff export`` and ``pitrdiff diff``.
+
+``pitrdiff export --native`` / ``--from-s3`` and ``pitrdiff diff --incremental``
+are options of those commands (``cli/export.py``, ``cli/diff.py``); the work
+they do is here, one library call each (:mod:`pitrdiff.s3export`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pitrdiff.cli.app import Common
+from pitrdiff.dataset import Manifest
+from pitrdiff.errors import EXIT_DIFFERENCES, InputError
+from pitrdiff.s3export import diff_incremental, export_native, ingest_export, unclassified_count
+
+PANEL = "Native S3 exports"
+
+S3EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--s3-endpoint-url",
+        help="S3-compatible endpoint for reading exports (AWS_ENDPOINT_URL_S3 works too).",
+        rich_help_panel=PANEL,
+    ),
+]
+KeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--key",
+        help="The table's key, PK[:TYPE][,SK[:TYPE]] (e.g. pk:S,sk:N); default: DescribeTable "
+        "of the exported table (the export's manifests do not record it).",
+        rich_help_panel=PANEL,
+    ),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Export data files read at once (default: one per CPU core).",
+        rich_help_panel=PANEL,
+    ),
+]
+
+
+def s3_export(
+    common: Common,
+    *,
+    table: str | None,
+    out: Path,
+    native: bool,
+    from_s3: str | None,
+    at: str | None,
+    s3_bucket: str | None,
+    s3_prefix: str | None,
+    s3_endpoint_url: str | None,
+    key: str | None,
+    workers: int | None,
+    overwrite: bool,
+    progress: Any,
+) -> Manifest:
+    """Run ``export --native`` or ``export --from-s3``; return the dataset's manifest."""
+    if native and from_s3:
+        raise InputError("--native starts a new export, --from-s3 reads one: give only one")
+    if from_s3:
+        if at or s3_bucket or s3_prefix:
+            raise InputError("--at, --s3-bucket and --s3-prefix go with --native, not --from-s3")
+        return ingest_export(
+            from_s3,
+            out,
+            aws=common.aws,
+            s3_endpoint_url=s3_endpoint_url,
+            key_schema=key,
+            table_name=table,
+            workers=workers,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    if not table:
+        raise InputError("--native needs the TABLE to export")
+    if not at or not s3_bucket:
+        raise InputError("--native needs --at TIME and --s3-bucket BUCKET")
+    if key:
+        raise InputError("--key goes with --from-s3; --native learns the key from the table")
+    return export_native(
+        table,
+        at=at,
+        s3_bucket=s3_bucket,
+        s3_prefix=s3_prefix,
+        out=out,
+        aws=common.aws,
+        s3_endpoint_url=s3_endpoint_url,
+        workers=workers,
+        overwrite=overwrite,
+        progress=progress,
+    )
+
+
+def incremental_diff(
+    common: Common,
+    *,
+    source: str,
+    out: Path,
+    s3_endpoint_url: str | None,
+    key: str | None,
+    workers: int | None,
+    overwrite: bool,
+    progress: Any,
+) -> Any:
+    """Run ``diff --incremental``; return the :class:`~pitrdiff.diff.Diff` written."""
+    return diff_incremental(
+        source,
+        out,
+        aws=common.aws,
+        s3_endpoint_url=s3_endpoint_url,
+        key_schema=key,
+        workers=workers,
+        overwrite=overwrite,
+        progress=progress,
+    )
+
+
+def incremental_exit_code(diff: Any, code: int) -> int:
+    """Items an incremental export left unclassified (NEW_IMAGE view) are differences too."""
+    return EXIT_DIFFERENCES if unclassified_count(diff) else code
