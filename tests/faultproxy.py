@@ -32,6 +32,10 @@ dot in the ``X-Amz-Target`` header); others are always forwarded.
 first N eligible requests untouched. Rates can be changed while running with
 :meth:`FaultProxy.configure`.
 
+``access_key`` makes the proxy check credentials as AWS does (moto and dynalite
+accept any): a request signed with another access key id is answered
+``400 UnrecognizedClientException`` and counted as ``unauthorized``.
+
 Retries wait up to 20 s each in botocore; in-process tests call
 :func:`fast_backoff` (with pytest's ``monkeypatch``) to keep them short.
 
@@ -109,6 +113,9 @@ class FaultProxy:
         Stop injecting after this many faults (``None``: no cap).
     skip_first
         Forward the first N eligible requests untouched.
+    access_key
+        Answer requests signed with any other access key id as AWS does
+        (``UnrecognizedClientException``); ``None``: no check.
     """
 
     def __init__(
@@ -126,6 +133,7 @@ class FaultProxy:
         operations: Collection[str] | None = None,
         max_faults: int | None = None,
         skip_first: int = 0,
+        access_key: str | None = None,
     ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname:
@@ -141,6 +149,7 @@ class FaultProxy:
         self.operations = frozenset(operations) if operations is not None else None
         self.max_faults = max_faults
         self.skip_first = skip_first
+        self.access_key = access_key
         self._rates: dict[str, float] = {}
         self.configure(
             throttle_rate=throttle_rate,
@@ -218,7 +227,7 @@ class FaultProxy:
     def counts(self) -> dict[str, int]:
         """A snapshot of the counters (``requests``, ``forwarded``, one per fault kind)."""
         with self._lock:
-            snapshot = {kind: 0 for kind in ("requests", "forwarded", *FAULT_KINDS)}
+            snapshot = {kind: 0 for kind in ("requests", "forwarded", "unauthorized", *FAULT_KINDS)}
             snapshot.update(self._counts)
             return snapshot
 
@@ -320,6 +329,15 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         target = self.headers.get("X-Amz-Target") or ""
         operation = target.rsplit(".", 1)[-1] if target else None
+        if proxy.access_key is not None and not self._signed_by(proxy.access_key):
+            proxy._count("requests")
+            proxy._count("unauthorized")
+            self._send_error(
+                400,
+                "com.amazon.coral.service#UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            )
+            return
         fault = proxy._choose(operation)
         if fault in _ERRORS:
             self._send_error(*_ERRORS[fault])
@@ -360,6 +378,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _signed_by(self, access_key: str) -> bool:
+        """Whether the SigV4 ``Authorization`` header names ``access_key``."""
+        authorization = self.headers.get("Authorization") or ""
+        credential = authorization.partition("Credential=")[2]
+        return credential.split("/", 1)[0] == access_key
 
     def _send_error(self, status: int, error_type: str, message: str) -> None:
         body = ('{"__type":"' + error_type + '","message":"' + message + ' (injected)"}').encode()
