@@ -43,6 +43,11 @@ _EXPORTS: dict[str, str] = {
     "write_plan": "pitrdiff.plan",
     "ApplyReport": "pitrdiff.apply",
     "apply_plan": "pitrdiff.apply",
+    "ExportSummary": "pitrdiff.s3export",
+    "diff_incremental": "pitrdiff.s3export",
+    "export_native": "pitrdiff.s3export",
+    "ingest_export": "pitrdiff.s3export",
+    "read_summary": "pitrdiff.s3export",
 }
 
 if TYPE_CHECKING:
@@ -66,6 +71,13 @@ if TYPE_CHECKING:
     )
     from pitrdiff.errors import PitrdiffError
     from pitrdiff.plan import Operation, Plan, PlanSummary, load_plan, write_plan
+    from pitrdiff.s3export import (
+        ExportSummary,
+        diff_incremental,
+        export_native,
+        ingest_export,
+        read_summary,
+    )
     from pitrdiff.scan import export_table
 
 __all__ = [
@@ -75,6 +87,7 @@ __all__ = [
     "DiffSummary",
     "Explanation",
     "Export",
+    "ExportSummary",
     "KeySchema",
     "Manifest",
     "Operation",
@@ -85,13 +98,17 @@ __all__ = [
     "canonical_json",
     "content_hash",
     "diff_exports",
+    "diff_incremental",
+    "export_native",
     "export_table",
+    "ingest_export",
     "item_from_python",
     "item_size",
     "item_to_python",
     "load_diff",
     "load_export",
     "load_plan",
+    "read_summary",
     "write_diff_dataset",
     "write_export",
     "write_plan",
