@@ -35,7 +35,10 @@ key columns    one per key attribute (``S``/``N`` as text, ``B`` as blob)
 ============== ======================================================
 
 Attribute values are reached by JSON path into either version, e.g.
-``json_extract_string(restored_item, '$.tenant.S') = 'acme'``.
+``json_extract_string(restored_item, '$.tenant.S') = 'acme'``, or with the
+macros :meth:`pitrdiff.diff.Diff.sql` documents (``attr``, ``attr_type``,
+``attr_text``, ``attr_num``), e.g.
+``attr_text(restored_item, 'updated_at') >= '2026-10-20'``.
 
 The expression is parsed as an expression (never a statement), and it runs
 with DuckDB's external access switched off and the configuration locked, so it
@@ -556,7 +559,11 @@ def _connect(diff: _DiffInput, include: Sequence[str], keys: Iterable[str] | Non
     import pyarrow as pa
     import pyarrow.dataset as pads
 
+    from pitrdiff.diff import SQL_MACROS
+
     con = duckdb.connect(config={"threads": 2})
+    for macro in SQL_MACROS:  # attr(), attr_text() ... as in Diff.sql
+        con.execute(macro)
     parts = []
     for item_class in include:
         name = f"_diff_{item_class}"
