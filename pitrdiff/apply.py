@@ -38,10 +38,11 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -409,7 +410,7 @@ class _Executor:
             time.sleep(self.delay)
         if self.dry_run:
             return self._predict(op)
-        if op.op == "put":
+        if op.op == "put" and (op.line_bytes == 0 or op.line_bytes > codec.MAX_ITEM_SIZE):
             assert op.item is not None
             size = codec.item_size(op.item)
             if size > codec.MAX_ITEM_SIZE:
@@ -683,20 +684,22 @@ def apply_plan(
             journal.record(result.seq, result.outcome)
         progress.advance(1)
 
+    # Workers hand finished futures back through a queue: waiting on one queue
+    # costs the same whatever the number in flight (wait() on a set does not).
     window = workers * 4
-    in_flight: set[Future[_Outcome]] = set()
+    finished: queue.SimpleQueue[Future[_Outcome]] = queue.SimpleQueue()
+    in_flight = 0
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pitrdiff-apply")
     try:
         for op in _pending(loaded, done):
-            if len(in_flight) >= window:
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    in_flight.discard(future)
-                    settle(future.result())
-            in_flight.add(pool.submit(executor.run, op))
-        for future in list(in_flight):
-            in_flight.discard(future)
-            settle(future.result())
+            while in_flight >= window:
+                settle(finished.get().result())
+                in_flight -= 1
+            pool.submit(executor.run, op).add_done_callback(finished.put)
+            in_flight += 1
+        while in_flight:
+            settle(finished.get().result())
+            in_flight -= 1
     except KeyboardInterrupt as exc:
         raise Interrupted("apply interrupted; re-run it to resume from the journal") from exc
     except PitrdiffError:
@@ -706,12 +709,11 @@ def apply_plan(
             raise exc
         raise  # pragma: no cover - translate_errors always raises
     finally:
-        for future in in_flight:
-            future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
         # Outcomes of operations that finished before the failure stay journaled.
-        for future in in_flight:
-            if future.done() and not future.cancelled() and future.exception() is None:
+        while not finished.empty():
+            future = finished.get()
+            if not future.cancelled() and future.exception() is None:
                 settle(future.result())
         if journal is not None:
             journal.close()

@@ -101,6 +101,9 @@ class Operation:
         The item to put (``None`` for a delete).
     expected
         The item as the diff observed it in the live table; ``None``: must be absent.
+    line_bytes
+        Length of the operation's plan line: an upper bound of the item's size
+        (JSON text is never shorter than DynamoDB's size of the same item).
     """
 
     seq: int
@@ -109,6 +112,7 @@ class Operation:
     key: dict[str, Any]
     item: dict[str, Any] | None
     expected: dict[str, Any] | None
+    line_bytes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The operation as its plan line has it."""
@@ -269,6 +273,7 @@ def _parse_operation(line: bytes, number: int, seq: int) -> Operation:
         key=key,
         item=item if op == "put" else None,
         expected=expected,
+        line_bytes=len(line),
     )
 
 
