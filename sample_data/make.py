@@ -39,7 +39,7 @@ import xxhash
 
 from pitrdiff import demo
 from pitrdiff.dataset import Export, load_export, read_manifest, write_export, write_manifest
-from pitrdiff.diff import DiffManifest, diff_exports, load_diff
+from pitrdiff.diff import diff_exports, load_diff
 from pitrdiff.files import write_bytes, write_json
 from pitrdiff.plan import load_plan, write_plan
 
