@@ -346,6 +346,21 @@ def test_cli_plan_and_apply_exit_codes(
     assert orjson.loads(result.stdout)["operations"] == 1
     result = cli.invoke(app, ["plan", str(diff), "--out", str(other), "--where", "1;"])
     assert result.exit_code == EXIT_BAD_INPUT
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text('{"pk": "k", "sk": 2}\n')
+    by_keys = tmp_path / "by-keys.jsonl"
+    result = cli.invoke(
+        app, ["plan", str(diff), "--out", str(by_keys), "--keys", str(keys), "--table", "Else"]
+    )
+    assert result.exit_code == EXIT_OK, result.output
+    assert load_plan(by_keys).operation_count == 1 and load_plan(by_keys).table == "Else"
+    nothing = tmp_path / "nothing.jsonl"
+    result = cli.invoke(app, ["plan", str(diff), "--out", str(nothing), "--where", "false"])
+    assert result.exit_code == EXIT_OK and "selects nothing" in result.stderr
+    result = cli.invoke(
+        app, ["apply", str(nothing), "--table", table, "--yes", "--workers", "2", *endpoint]
+    )
+    assert result.exit_code == EXIT_OK, result.output
 
     # no terminal and no --yes: refused, nothing written
     before = server.scan_canonical(table)
