@@ -562,6 +562,13 @@ def run_demo(
             "Point-in-time recovery turned on",
             t,
             f"restorable window: {window.describe()}",
+            *(
+                (
+                    "(moto freezes the window at the moment PITR was turned on; AWS's moves with time)",
+                )
+                if window.earliest == window.latest
+                else ()
+            ),
         )
         t = time.monotonic()
         restored = pitr.restore(
