@@ -563,9 +563,7 @@ def run_demo(
             t,
             f"restorable window: {window.describe()}",
             *(
-                (
-                    "(moto freezes the window at the moment PITR was turned on; AWS's moves with time)",
-                )
+                ("(moto freezes the window when PITR is turned on; AWS's moves with time)",)
                 if window.earliest == window.latest
                 else ()
             ),
