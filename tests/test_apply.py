@@ -208,6 +208,18 @@ def test_recovery_story(story: tuple[Server, str, Path, dict[str, str]]) -> None
     assert (fresh.applied, fresh.already_done, fresh.conflicts, fresh.from_journal) == (0, 8, 3, 0)
     assert server.scan_canonical(table) == expected_final(survivors)
 
+    # conflicts are retried on every run: once resolved (the app's item 0 is
+    # removed), the next run puts the restored item 0 back. A torn last journal
+    # line (a crash mid-write) is ignored.
+    with Path(f"{plan}.journal").open("ab") as journal:
+        journal.write(b'{"seq":3,"outc')
+    delete(server, table, 0)
+    resolved = apply_plan(plan, aws=server.aws)
+    assert (resolved.applied, resolved.conflicts, resolved.from_journal) == (1, 2, 8)
+    del survivors[ckey(0)]
+    assert server.scan_canonical(table) == expected_final(survivors)
+    assert len(Path(f"{plan}.conflicts.jsonl").read_bytes().splitlines()) == 2
+
 
 def test_dry_run_writes_nothing(story: tuple[Server, str, Path, dict[str, str]]) -> None:
     server, table, plan, _ = story

@@ -152,6 +152,13 @@ def test_where_selects_by_json_path_of_either_version(diff_dir: Path, tmp_path: 
     assert op_keys(out) == [("changed", "acme", "3")]
 
 
+def test_plan_from_a_diff_object(diff_dir: Path, tmp_path: Path) -> None:
+    from pitrdiff.diff import load_diff
+
+    summary = write_plan(load_diff(diff_dir), tmp_path / "plan.jsonl", include=["added"])
+    assert summary.counts == {"added": 1, "put": 0, "delete": 1}
+
+
 def test_selection_of_nothing_is_an_empty_plan(diff_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "plan.jsonl"
     summary = write_plan(diff_dir, out, where="pk = 'nobody'")
