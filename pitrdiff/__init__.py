@@ -48,6 +48,17 @@ _EXPORTS: dict[str, str] = {
     "export_native": "pitrdiff.s3export",
     "ingest_export": "pitrdiff.s3export",
     "read_summary": "pitrdiff.s3export",
+    "PitrWindow": "pitrdiff.pitr",
+    "RestoreResult": "pitrdiff.pitr",
+    "cleanup": "pitrdiff.pitr",
+    "enable_pitr": "pitrdiff.pitr",
+    "restore": "pitrdiff.pitr",
+    "wait_for_table": "pitrdiff.pitr",
+    "window": "pitrdiff.pitr",
+    "RecoverResult": "pitrdiff.recover",
+    "recover": "pitrdiff.recover",
+    "DemoResult": "pitrdiff.demo",
+    "run_demo": "pitrdiff.demo",
 }
 
 if TYPE_CHECKING:
@@ -61,6 +72,7 @@ if TYPE_CHECKING:
         item_to_python,
     )
     from pitrdiff.dataset import Export, KeySchema, Manifest, load_export, write_export
+    from pitrdiff.demo import DemoResult, run_demo
     from pitrdiff.diff import (
         Diff,
         DiffSummary,
@@ -70,7 +82,17 @@ if TYPE_CHECKING:
         write_diff_dataset,
     )
     from pitrdiff.errors import PitrdiffError
+    from pitrdiff.pitr import (
+        PitrWindow,
+        RestoreResult,
+        cleanup,
+        enable_pitr,
+        restore,
+        wait_for_table,
+        window,
+    )
     from pitrdiff.plan import Operation, Plan, PlanSummary, load_plan, write_plan
+    from pitrdiff.recover import RecoverResult, recover
     from pitrdiff.s3export import (
         ExportSummary,
         diff_incremental,
@@ -83,6 +105,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ApplyReport",
     "AwsConfig",
+    "DemoResult",
     "Diff",
     "DiffSummary",
     "Explanation",
@@ -91,14 +114,19 @@ __all__ = [
     "KeySchema",
     "Manifest",
     "Operation",
+    "PitrWindow",
     "PitrdiffError",
     "Plan",
     "PlanSummary",
+    "RecoverResult",
+    "RestoreResult",
     "apply_plan",
     "canonical_json",
+    "cleanup",
     "content_hash",
     "diff_exports",
     "diff_incremental",
+    "enable_pitr",
     "export_native",
     "export_table",
     "ingest_export",
@@ -109,6 +137,11 @@ __all__ = [
     "load_export",
     "load_plan",
     "read_summary",
+    "recover",
+    "restore",
+    "run_demo",
+    "wait_for_table",
+    "window",
     "write_diff_dataset",
     "write_export",
     "write_plan",
