@@ -84,29 +84,32 @@ def _dump(typed: Any) -> str:
 
 
 class _Walk:
-    """Collects changes and folded paths of one item pair."""
+    """Appends the changes of item pairs to flat columns (path, kind, old, new)."""
 
-    __slots__ = ("changes", "folded")
+    __slots__ = ("folded", "kinds", "news", "olds", "paths")
 
     def __init__(self) -> None:
-        self.changes: list[Change] = []
+        self.paths: list[str] = []
+        self.kinds: list[str] = []
+        self.olds: list[str | None] = []
+        self.news: list[str | None] = []
         self.folded: set[str] = set()
 
     def add(self, path: str, folded: str, kind: str, old: Any, new: Any) -> None:
-        self.changes.append(
-            Change(
-                path,
-                kind,
-                None if old is None else _dump(old),
-                None if new is None else _dump(new),
-            )
-        )
+        self.paths.append(path)
+        self.kinds.append(kind)
+        self.olds.append(None if old is None else _dump(old))
+        self.news.append(None if new is None else _dump(new))
         self.folded.add(folded)
 
     def mapping(
         self, restored: Mapping[str, Any], live: Mapping[str, Any], prefix: str, fprefix: str
     ) -> None:
-        for name in sorted(restored.keys() | live.keys()):
+        # The usual case (same names on both sides) needs no set union; sorting
+        # names already in order (parsed canonical JSON) is a linear check.
+        both = restored.keys()
+        names = sorted(both if both == live.keys() else both | live.keys())
+        for name in names:
             old = restored.get(name)
             new = live.get(name)
             if old == new:
@@ -142,6 +145,50 @@ class _Walk:
         for index in range(common, len(new)):
             self.add(f"{path}[{index}]", folded, "added", None, new[index])
 
+    def signature(self) -> str:
+        signature = signature_of(self.folded)
+        self.folded = set()
+        return signature
+
+
+class ChangeColumns:
+    """Attribute-level changes of many item pairs, collected as Arrow columns.
+
+    The diff writer feeds it one batch of changed rows at a time, then takes
+    :meth:`arrays`: a ``list<struct<path, kind, old, new>>`` column and a
+    signature column, built without a Python object per change.
+    """
+
+    def __init__(self) -> None:
+        self._walk = _Walk()
+        self._offsets = [0]
+        self._signatures: list[str] = []
+
+    def add_json(self, restored: str | bytes, live: str | bytes) -> None:
+        """Add one pair given as canonical JSON strings."""
+        self._walk.mapping(orjson.loads(restored), orjson.loads(live), "", "")
+        self._offsets.append(len(self._walk.paths))
+        self._signatures.append(self._walk.signature())
+
+    def arrays(self, change_type: Any) -> tuple[Any, Any]:
+        """``(changes, signatures)`` as Arrow arrays; ``change_type`` is the list type."""
+        import pyarrow as pa
+
+        w = self._walk
+        structs = pa.StructArray.from_arrays(
+            [
+                pa.array(w.paths, pa.string()),
+                pa.array(w.kinds, pa.string()),
+                pa.array(w.olds, pa.string()),
+                pa.array(w.news, pa.string()),
+            ],
+            fields=list(change_type.value_type),
+        )
+        changes = pa.ListArray.from_arrays(
+            pa.array(self._offsets, pa.int32()), structs, type=change_type
+        )
+        return changes, pa.array(self._signatures, pa.string())
+
 
 def diff_items(restored: Mapping[str, Any], live: Mapping[str, Any]) -> tuple[list[Change], str]:
     """Compare two versions of one item (canonical wire form).
@@ -170,7 +217,11 @@ def diff_items(restored: Mapping[str, Any], live: Mapping[str, Any]) -> tuple[li
     """
     walk = _Walk()
     walk.mapping(restored, live, "", "")
-    return walk.changes, signature_of(walk.folded)
+    changes = [
+        Change(path, kind, old, new)
+        for path, kind, old, new in zip(walk.paths, walk.kinds, walk.olds, walk.news, strict=True)
+    ]
+    return changes, walk.signature()
 
 
 def diff_json(restored: str | bytes, live: str | bytes) -> tuple[list[Change], str]:

@@ -518,7 +518,12 @@ def connect(
     """
     import duckdb
 
-    config: dict[str, Any] = {"threads": threads, "preserve_insertion_order": False}
+    # No progress bar: in Jupyter DuckDB would want ipywidgets to draw one.
+    config: dict[str, Any] = {
+        "threads": threads,
+        "preserve_insertion_order": False,
+        "enable_progress_bar": False,
+    }
     if memory_limit:
         config["memory_limit"] = memory_limit
     if temp_dir is not None:
@@ -527,6 +532,8 @@ def connect(
         con = duckdb.connect(config=config)
     except duckdb.Error as exc:
         raise InputError(f"cannot set up DuckDB ({exc}); check --memory-limit") from exc
+    # No progress bar: the library never prints (DuckDB would draw one on stderr).
+    con.execute("SET enable_progress_bar = false")
     for macro in SQL_MACROS:
         con.execute(macro)
     return con
