@@ -56,7 +56,6 @@ _EXPORTS: dict[str, str] = {
     "wait_for_table": "pitrdiff.pitr",
     "window": "pitrdiff.pitr",
     "RecoverResult": "pitrdiff.recover",
-    "recover": "pitrdiff.recover",
     "DemoResult": "pitrdiff.demo",
     "run_demo": "pitrdiff.demo",
 }
@@ -92,7 +91,7 @@ if TYPE_CHECKING:
         window,
     )
     from pitrdiff.plan import Operation, Plan, PlanSummary, load_plan, write_plan
-    from pitrdiff.recover import RecoverResult, recover
+    from pitrdiff.recover import RecoverResult
     from pitrdiff.s3export import (
         ExportSummary,
         diff_incremental,
@@ -137,7 +136,6 @@ __all__ = [
     "load_export",
     "load_plan",
     "read_summary",
-    "recover",
     "restore",
     "run_demo",
     "wait_for_table",

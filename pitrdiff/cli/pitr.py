@@ -338,12 +338,12 @@ def recover_command(
     Prints the summary and the exact `pitrdiff apply` command to run. Re-running
     it with the same --workdir skips the stages already complete.
     """
-    from pitrdiff import recover as recover_mod
+    from pitrdiff.recover import recover
 
     renderer = common.renderer
     classes = tuple(c.strip() for c in include.split(",") if c.strip())
     with renderer.progress() as progress:
-        result = recover_mod.recover(
+        result = recover(
             table,
             at=at,
             workdir=workdir,
