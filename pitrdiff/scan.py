@@ -35,6 +35,7 @@ import gc
 import logging
 import math
 import os
+import random
 import re
 import shutil
 import threading
@@ -48,7 +49,13 @@ from typing import Any
 import orjson
 
 from pitrdiff import codec
-from pitrdiff.aws import AwsConfig, count_retries, dynamodb_client, translate_errors
+from pitrdiff.aws import (
+    THROTTLING_CODES,
+    AwsConfig,
+    count_retries,
+    dynamodb_client,
+    translate_errors,
+)
 from pitrdiff.dataset import (
     MANIFEST_NAME,
     STATE_DIR,
@@ -62,7 +69,14 @@ from pitrdiff.dataset import (
     utc_now,
     write_manifest,
 )
-from pitrdiff.errors import CodecError, ExportError, InputError, RefusedError
+from pitrdiff.errors import (
+    AwsError,
+    CodecError,
+    EndpointError,
+    ExportError,
+    InputError,
+    RefusedError,
+)
 from pitrdiff.files import make_dir, write_json
 from pitrdiff.progress import SILENT, Progress
 
@@ -77,6 +91,20 @@ MAX_SEGMENTS = 1_000_000  # DynamoDB's own limit on TotalSegments
 MAX_THREADS = 16
 SCAN_PART_BYTES = 32 * 1024 * 1024
 RCU_BYTES = 4096  # one read capacity unit reads 4 KB strongly consistent (half eventually)
+# After botocore's own retries are exhausted: this many more tries, waiting
+# OUTER_BASE_WAIT_S * 2**n (capped, jittered) between them.
+OUTER_ATTEMPTS = 6
+OUTER_BASE_WAIT_S = 2.0
+OUTER_MAX_WAIT_S = 60.0
+_RETRYABLE_CODES = THROTTLING_CODES | {
+    "InternalServerError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "TransactionInProgressException",
+}
 _STATE_NAME = re.compile(r"seg-(\d{6})\.json")
 
 
@@ -369,6 +397,14 @@ class _Shared:
     items: int = 0
     bytes: int = 0
 
+    outer_retries: int = 0
+    outer_throttles: int = 0
+
+    def count_outer_retry(self, throttle: bool) -> None:
+        with self.lock:
+            self.outer_retries += 1
+            self.outer_throttles += int(throttle)
+
     def report(self, items: int, size: int) -> None:
         with self.lock:
             self.items += items
@@ -389,6 +425,35 @@ def _limit_for(shared: _Shared, rcu_per_item: float) -> int | None:
         return None
     budget = shared.limiter.rate / max(1, shared.threads)
     return max(1, min(10_000, int(budget / max(rcu_per_item, 1e-6))))
+
+
+def _retryable(error: AwsError) -> bool:
+    return isinstance(error, EndpointError) or error.code in _RETRYABLE_CODES
+
+
+def _scan_page(shared: _Shared, request: dict[str, Any], segment: int) -> dict[str, Any]:
+    """One ``Scan`` request; when botocore gives up on a transient error, wait and go again.
+
+    botocore already retried the request with back-off (and may stop early when
+    its retry quota runs dry under sustained throttling); a scan should not fail
+    for that, so transient failures get a few more, longer waits here.
+    """
+    action = f"scanning segment {segment}"
+    for attempt in range(OUTER_ATTEMPTS + 1):
+        try:
+            with translate_errors(table=shared.table, action=action):
+                page: dict[str, Any] = shared.client.scan(**request)
+            return page
+        except AwsError as exc:
+            if attempt == OUTER_ATTEMPTS or not _retryable(exc) or shared.stop.is_set():
+                raise
+            delay = min(OUTER_MAX_WAIT_S, OUTER_BASE_WAIT_S * 2**attempt) * (
+                0.5 + random.random() / 2
+            )
+            logger.warning("%s; waiting %.0f s before trying again", exc, delay)
+            shared.count_outer_retry(exc.code in THROTTLING_CODES)
+            shared.stop.wait(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _scan_segment(shared: _Shared, state: SegmentState) -> SegmentState:
@@ -429,8 +494,7 @@ def _scan_segment(shared: _Shared, state: SegmentState) -> SegmentState:
             shared.limiter.acquire(shared.stop)
             if shared.stop.is_set():
                 break
-        with translate_errors(table=shared.table, action=f"scanning segment {state.segment}"):
-            page = shared.client.scan(**request)
+        page = _scan_page(shared, request, state.segment)
         items = page.get("Items") or ()
         page_bytes = 0
         for item in items:
@@ -702,8 +766,8 @@ def export_table(
         bytes=sum(s.bytes for s in finished),
         stats={
             "elapsed_s": round(time.monotonic() - clock, 3),
-            "retries": counter.retries,
-            "throttles": counter.throttles,
+            "retries": counter.retries + shared.outer_retries,
+            "throttles": counter.throttles + shared.outer_throttles,
             "consumed_rcu": round(sum(s.consumed_rcu for s in finished), 3),
             "pages": sum(s.pages for s in finished),
         },

@@ -90,7 +90,7 @@ def test_same_seed_same_faults(dynalite_server: Server) -> None:
     def run() -> dict[str, int]:
         with FaultProxy(dynalite_server.endpoint, seed=7, throttle_rate=0.3, error_rate=0.2) as p:
             client = _client(p.url, attempts=30)
-            for _ in range(10):
+            for _ in range(5):
                 client.list_tables()
             return p.counts
 
