@@ -63,10 +63,18 @@ from pitrdiff.dataset import (
     Manifest,
     PartBuffer,
     prepare_directory,
+    read_manifest,
     utc_now,
     write_manifest,
 )
-from pitrdiff.errors import AwsError, CodecError, ExportError, InputError, PitrdiffError
+from pitrdiff.errors import (
+    AwsError,
+    CodecError,
+    ExportError,
+    InputError,
+    PitrdiffError,
+    RefusedError,
+)
 from pitrdiff.files import make_dir
 from pitrdiff.progress import SILENT, Progress
 
@@ -783,8 +791,9 @@ def _run_files(
             progress.advance(outcome.lines, files=1)
         return outcomes
     pool = _make_executor(kind, workers)
+    futures: list[Future[_FileOutcome]] = []
     try:
-        futures: list[Future[_FileOutcome]] = [pool.submit(_process_file, t) for t in tasks]
+        futures.extend(pool.submit(_process_file, t) for t in tasks)
         for future in _as_completed(futures):
             outcome = future.result()
             outcomes.append(outcome)
@@ -1130,6 +1139,25 @@ def wait_native_export(
         progress.finish()
 
 
+def _check_out(out: Path, *, overwrite: bool) -> None:
+    """Refuse an ``out`` that :func:`prepare_directory` would refuse, touching nothing."""
+    if out.exists() and not out.is_dir():
+        raise RefusedError(f"{out} exists and is not a directory")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not (out / "manifest.json").exists():
+        raise RefusedError(f"{out} is not empty and is not an export; choose another --out")
+    try:
+        existing = read_manifest(out)
+    except ExportError as exc:
+        raise RefusedError(f"{out} holds an unreadable export ({exc}); remove it first") from exc
+    if existing.complete and not overwrite:
+        raise RefusedError(
+            f"{out} already holds a complete export of {existing.table_name!r}; "
+            "pass --overwrite to replace it"
+        )
+
+
 def export_native(
     table: str,
     *,
@@ -1181,11 +1209,7 @@ def export_native(
     ExportError
         When the finished export does not verify.
     """
-    if not overwrite:
-        prepare_check = Path(out)
-        if (prepare_check / "manifest.json").exists():
-            # Refuse before paying for an export whose result could not be written.
-            prepare_directory(out, overwrite=False)
+    _check_out(Path(out), overwrite=overwrite)  # refuse before paying for an export
     started = start_native_export(
         table,
         at=at,
@@ -1473,6 +1497,7 @@ def classify_incremental(
     con = duckdb.connect(database)
     try:
         con.execute(f"SET temp_directory = '{Path(workdir) / 'spill'}'")
+        con.execute("SET enable_progress_bar = false")  # the library never prints
         if staging:
             con.execute(
                 "CREATE TABLE classified AS " + _classification_sql(staging, view, schema.names)

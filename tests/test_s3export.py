@@ -144,6 +144,22 @@ def test_full_export_from_a_local_directory(tmp_path: Path) -> None:
     assert read_manifest(tmp_path / "out").to_dict()["source"]["kind"] == "s3-export"
 
 
+def test_worker_processes_give_the_same_dataset(tmp_path: Path) -> None:
+    ingest_export(FULL, tmp_path / "p", key_schema=KEY, workers=2, executor="process")
+    ingest_export(FULL, tmp_path / "t", key_schema=KEY, workers=1, executor="thread")
+    assert dataset_items(tmp_path / "p") == dataset_items(tmp_path / "t")
+
+
+def test_native_export_refuses_a_complete_out_before_exporting(tmp_path: Path) -> None:
+    from pitrdiff.errors import RefusedError
+
+    ingest_export(FULL, tmp_path / "out", key_schema=KEY)
+    with pytest.raises(RefusedError, match="--overwrite"):
+        # no server is needed: the refusal comes before any request
+        export_native("t", at="2026-10-27T14:00:00Z", s3_bucket="b", out=tmp_path / "out")
+    assert load_export(tmp_path / "out").manifest.complete  # untouched
+
+
 def test_full_export_from_moto_s3_matches_the_local_one(
     moto_server: Server, s3_bucket: str, tmp_path: Path
 ) -> None:
@@ -172,7 +188,7 @@ def test_full_export_ingested_equals_a_scan_export_of_the_same_table(
     items = [orjson.loads(codec.canonical_json(i)) for f in build.FULL_ITEMS for i in f]
     ddb.put_items(table_name, items)
     export_table(table_name, tmp_path / "scan", aws=ddb.aws, segments=2)
-    ingest_export(FULL, tmp_path / "native", key_schema=KEY)
+    ingest_export(FULL, tmp_path / "native", key_schema=KEY, table_name=table_name)
     diff = diff_exports(tmp_path / "scan", tmp_path / "native", tmp_path / "diff")
     assert diff.same, diff.manifest.counts
     assert diff.manifest.counts == {"deleted": 0, "changed": 0, "added": 0, "unchanged": 7}
