@@ -655,3 +655,36 @@ def test_cli_diff_incremental_exit_codes(tmp_path: Path) -> None:
     assert "NEW_IMAGE" in result.output
     result = cli("diff", str(FULL), "--incremental", str(INCREMENTAL), "--out", str(tmp_path / "z"))
     assert result.exit_code == EXIT_BAD_INPUT
+
+
+def test_binary_keys_types_learned_from_the_data(tmp_path: Path) -> None:
+    """``--key id`` without a type: the first record says B, and the column is binary."""
+    items = [
+        {"id": {"B": base64.b64encode(bytes([n, 0, 255])).decode()}, "n": {"N": str(n)}}
+        for n in range(5)
+    ]
+    export_dir = build.write_full_export(
+        tmp_path / "src", [items[:2], items[2:]], export_id="01700000000000-d4d4d4d4"
+    )
+    manifest = ingest_export(export_dir, tmp_path / "out", key_schema="id")
+    assert manifest.key_schema.describe() == "id (HASH, B)"
+    write_export(
+        items,
+        tmp_path / "w",
+        table_name="Orders",
+        key_schema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+    assert dataset_items(tmp_path / "out") == dataset_items(tmp_path / "w")
+    ids = load_export(tmp_path / "out").arrow(["id"]).column("id").to_pylist()
+    assert sorted(ids) == [bytes([n, 0, 255]) for n in range(5)]
+
+
+def test_missing_bucket_is_an_export_error(moto_server: Server, tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="does not exist"):
+        ingest_export(
+            f"s3://no-such-bucket-{uuid.uuid4().hex[:8]}/p/AWSDynamoDB/01-x",
+            tmp_path / "out",
+            key_schema=KEY,
+            s3_endpoint_url=moto_server.endpoint,
+            aws=AwsConfig(region="us-east-1"),
+        )
