@@ -518,12 +518,7 @@ def connect(
     """
     import duckdb
 
-    # No progress bar: in Jupyter DuckDB would want ipywidgets to draw one.
-    config: dict[str, Any] = {
-        "threads": threads,
-        "preserve_insertion_order": False,
-        "enable_progress_bar": False,
-    }
+    config: dict[str, Any] = {"threads": threads, "preserve_insertion_order": False}
     if memory_limit:
         config["memory_limit"] = memory_limit
     if temp_dir is not None:
