@@ -138,7 +138,9 @@ def step_datacompy(pair: Path, memory_limit: str) -> dict[str, Any]:
     import datacompy
 
     live, restored = _frames(pair)
-    compare = datacompy.PandasCompare(restored, live, join_columns=["_key"])
+    # datacompy >= 1.0 calls it PandasCompare; earlier versions Compare.
+    compare_class = getattr(datacompy, "PandasCompare", None) or datacompy.Compare
+    compare = compare_class(restored, live, join_columns=["_key"])
     compare.report()
     return {
         "deleted": len(compare.df1_unq_rows),
