@@ -47,10 +47,11 @@ MAX_ITEM_SIZE = 400 * 1024
 Item = dict[str, Any]
 """An item in low-level DynamoDB JSON: attribute name → ``{tag: value}``."""
 
-_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# re.ASCII: \d must not match other scripts' digits ("١" is not a DynamoDB number).
+_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 # Most numbers in real tables are already in canonical spelling; up to 38
 # characters such a spelling cannot exceed 38 digits or DynamoDB's range.
-_CANONICAL_SHORT_RE = re.compile(r"-?(?:[1-9]\d*(?:\.\d*[1-9])?|0\.\d*[1-9])|0")
+_CANONICAL_SHORT_RE = re.compile(r"-?(?:[1-9]\d*(?:\.\d*[1-9])?|0\.\d*[1-9])|0", re.ASCII)
 _canonical_short = _CANONICAL_SHORT_RE.fullmatch
 _SHORT_NUMBER_CACHE_SIZE = 1 << 16
 
