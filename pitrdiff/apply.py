@@ -481,19 +481,19 @@ class _Executor:
     # outcomes -------------------------------------------------------------------
     def _classify(self, op: Operation, returned: dict[str, Any] | None) -> _Outcome:
         # Servers that do not return the item on a failed condition: read it.
-        current = returned if returned else self._current_or_raise(op)
+        if returned:
+            current: dict[str, Any] | None = returned
+        else:
+            try:
+                current = self._current(op)
+            except botocore.exceptions.ClientError as exc:
+                return self._failure(op, exc)
         target = op.item if op.op == "put" else None
         if _same(current, target):
             return self._outcome(op, ALREADY_DONE)
         return self._outcome(
             op, CONFLICT, "the item changed since the diff; left untouched", current=current
         )
-
-    def _current_or_raise(self, op: Operation) -> dict[str, Any] | None:
-        try:
-            return self._current(op)
-        except botocore.exceptions.ClientError as exc:
-            raise error_from_client_error(exc, table=self.table, where=" reading") from exc
 
     def _predict(self, op: Operation) -> _Outcome:
         with translate_errors(table=self.table, action="reading the current item"):

@@ -46,10 +46,12 @@ from pitrdiff.errors import (
 )
 from pitrdiff.plan import load_plan, write_plan
 from pitrdiff.scan import export_table
+from tests.faultproxy import FaultProxy, fast_backoff
 from tests.helpers import Server
 
 KEYS = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
 TYPES = {"pk": "S", "sk": "N"}
+DEFINITIONS = [{"AttributeName": k, "AttributeType": t} for k, t in TYPES.items()]
 
 
 def seed_item(n: int) -> dict[str, Any]:
@@ -320,6 +322,67 @@ def test_condition_uses_placeholders_for_every_name_and_value() -> None:
         assert name not in condition
     assert all(placeholder in condition for placeholder in names)
     assert all(placeholder in condition for placeholder in values)
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def test_apply_under_throttling_5xx_and_resets(
+    story: tuple[Server, str, Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same outcome as without faults; every retry is counted."""
+    server, table, plan, survivors = story
+    fast_backoff(monkeypatch)
+    with FaultProxy(
+        server.endpoint,
+        seed=7,
+        throttle_rate=0.2,
+        throttling_rate=0.05,
+        error_rate=0.05,
+        reset_rate=0.05,
+        operations={"PutItem", "DeleteItem", "GetItem"},
+    ) as proxy:
+        report = apply_plan(plan, aws=server.aws.with_endpoint(proxy.url), workers=3)
+    assert (report.applied, report.already_done, report.conflicts, report.failed) == (6, 2, 3, 0)
+    assert proxy.injected >= 3
+    assert report.retries == proxy.injected
+    assert report.throttles == proxy.counts["throttle"] + proxy.counts["throttling"]
+    assert server.scan_canonical(table) == expected_final(survivors)
+
+
+def test_lost_responses_are_applied_exactly_once(
+    ddb: Server, table_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server applies a put, the answer is lost, botocore retries: already done."""
+    restored = f"{table_name}-restored"
+    ddb.create_table(table_name, KEYS, TYPES)
+    items = [seed_item(n) for n in range(20)]
+    write_export(
+        [],
+        tmp_path / "live",
+        table_name=table_name,
+        key_schema=KEYS,
+        attribute_definitions=DEFINITIONS,
+    )
+    write_export(
+        items,
+        tmp_path / "restored",
+        table_name=restored,
+        key_schema=KEYS,
+        attribute_definitions=DEFINITIONS,
+    )
+    diff_exports(tmp_path / "live", tmp_path / "restored", tmp_path / "diff")
+    plan = tmp_path / "plan.jsonl"
+    write_plan(tmp_path / "diff", plan, table=table_name)
+    fast_backoff(monkeypatch)
+    with FaultProxy(ddb.endpoint, seed=3, drop_response_rate=0.3, operations={"PutItem"}) as proxy:
+        report = apply_plan(plan, aws=ddb.aws.with_endpoint(proxy.url), workers=2)
+    assert proxy.counts["drop_response"] >= 2
+    assert report.applied + report.already_done == 20
+    # an operation whose answer was lost ends "already done" (its retry may lose one too)
+    assert 1 <= report.already_done <= proxy.counts["drop_response"]
+    assert (report.conflicts, report.failed) == (0, 0)
+    assert ddb.scan_canonical(table_name) == {ckey(n): canon(seed_item(n)) for n in range(20)}
 
 
 # --------------------------------------------------------------------------- CLI
