@@ -528,7 +528,10 @@ def connect(
     except duckdb.Error as exc:
         raise InputError(f"cannot set up DuckDB ({exc}); check --memory-limit") from exc
     # No progress bar: the library never prints (DuckDB would draw one on stderr).
-    con.execute("SET enable_progress_bar = false")
+    # In Jupyter without ipywidgets DuckDB refuses any change to the setting
+    # (and draws no bar there), so a refusal is fine.
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.execute("SET enable_progress_bar = false")
     for macro in SQL_MACROS:
         con.execute(macro)
     return con
