@@ -491,9 +491,12 @@ class _Executor:
         target = op.item if op.op == "put" else None
         if _same(current, target):
             return self._outcome(op, ALREADY_DONE)
-        return self._outcome(
-            op, CONFLICT, "the item changed since the diff; left untouched", current=current
+        reason = (
+            "an item with this key was written since the diff; left untouched"
+            if op.expected is None
+            else "the item changed since the diff; left untouched"
         )
+        return self._outcome(op, CONFLICT, reason, current=current)
 
     def _predict(self, op: Operation) -> _Outcome:
         with translate_errors(table=self.table, action="reading the current item"):
