@@ -1,0 +1,151 @@
+"""The export dataset: write_export / load_export, verification, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from pitrdiff import codec
+from pitrdiff.dataset import (
+    MANIFEST_NAME,
+    KeySchema,
+    load_export,
+    read_manifest,
+    remove_unlisted_parts,
+    write_export,
+)
+from pitrdiff.errors import (
+    CodecError,
+    ExportError,
+    IncompleteExportError,
+    InputError,
+    RefusedError,
+)
+
+PK_SK = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+
+# Ten items: every key distinct; item 3 spells a number non-canonically ("2.50"),
+# which the dataset stores as "2.5".
+ITEMS: list[dict[str, Any]] = [
+    {"pk": {"S": f"p{i % 3}"}, "sk": {"N": str(i)}, "v": {"S": "x" * (i * 10)}} for i in range(10)
+]
+ITEMS[3]["price"] = {"N": "2.50"}
+
+
+def write(out: Path, **kwargs: Any) -> Any:
+    return write_export(ITEMS, out, table_name="Orders", key_schema=PK_SK, **kwargs)
+
+
+def test_write_then_load_round_trip(tmp_path: Path) -> None:
+    manifest = write(tmp_path / "e", part_bytes=200)
+    assert manifest.complete and manifest.items == 10 and len(manifest.files) > 1
+    assert manifest.bytes == sum(codec.item_size(i) for i in ITEMS)
+    export = load_export(tmp_path / "e", verify=True)
+    assert export.table_name == "Orders"
+    assert export.key_schema.names == ("pk", "sk")
+    assert [a.attribute_type for a in export.key_schema.attributes] == ["S", "N"]
+    assert sorted(codec.canonical_json(i) for i in export.items()) == sorted(
+        codec.canonical_json(i) for i in ITEMS
+    )
+    rows = export.arrow().to_pylist()
+    assert set(rows[0]) == {"_key", "_item", "_hash", "_size", "pk", "sk"}
+    (row,) = [r for r in rows if r["sk"] == "3"]
+    assert '"price":{"N":"2.5"}' in row["_item"]
+    assert row["_key"] == '{"pk":{"S":"p0"},"sk":{"N":"3"}}'
+    assert row["_hash"] == codec.content_hash(row["_item"])
+    assert read_manifest(tmp_path / "e").to_dict() == manifest.to_dict()
+
+
+def test_verify_catches_a_truncated_part(tmp_path: Path) -> None:
+    manifest = write(tmp_path / "e", part_bytes=200)
+    part = tmp_path / "e" / manifest.files[0].path
+    part.write_bytes(part.read_bytes()[:-10])
+    with pytest.raises(ExportError, match="truncated"):
+        load_export(tmp_path / "e", verify=True)
+
+
+def test_verify_catches_an_edited_part(tmp_path: Path) -> None:
+    manifest = write(tmp_path / "e")
+    part = tmp_path / "e" / manifest.files[0].path
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, different bytes
+    part.write_bytes(bytes(data))
+    with pytest.raises(ExportError, match="checksum"):
+        load_export(tmp_path / "e", verify=True)
+
+
+def test_verify_catches_a_missing_part(tmp_path: Path) -> None:
+    manifest = write(tmp_path / "e")
+    (tmp_path / "e" / manifest.files[0].path).unlink()
+    with pytest.raises(ExportError, match="missing"):
+        load_export(tmp_path / "e", verify=True)
+
+
+def test_incomplete_export_is_refused(tmp_path: Path) -> None:
+    write(tmp_path / "e")
+    path = tmp_path / "e" / MANIFEST_NAME
+    doc = orjson.loads(path.read_bytes())
+    doc["complete"] = False
+    path.write_bytes(orjson.dumps(doc))
+    with pytest.raises(IncompleteExportError):
+        load_export(tmp_path / "e")
+    assert load_export(tmp_path / "e", require_complete=False).manifest.items == 10
+
+
+def test_second_export_is_refused_unless_overwrite(tmp_path: Path) -> None:
+    write(tmp_path / "e")
+    with pytest.raises(RefusedError, match="--overwrite"):
+        write(tmp_path / "e")
+    manifest = write_export(
+        ITEMS[:2], tmp_path / "e", table_name="Orders", key_schema=PK_SK, overwrite=True
+    )
+    assert manifest.items == 2
+    assert load_export(tmp_path / "e", verify=True).manifest.items == 2
+
+
+def test_a_directory_that_is_not_an_export_is_never_touched(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("precious")
+    with pytest.raises(RefusedError, match="not an export"):
+        write(tmp_path / "mine", overwrite=True)
+    assert (tmp_path / "mine" / "keep.txt").read_text() == "precious"
+    with pytest.raises(ExportError, match=r"no manifest\.json"):
+        load_export(tmp_path / "mine")
+
+
+def test_invalid_item_is_named_and_nothing_is_complete(tmp_path: Path) -> None:
+    bad = [*ITEMS[:2], {"pk": {"S": "p"}, "sk": {"N": "1E-131"}}]
+    with pytest.raises(CodecError, match="item 2"):
+        write_export(bad, tmp_path / "e", table_name="Orders", key_schema=PK_SK)
+    assert not read_manifest(tmp_path / "e").complete
+
+
+def test_key_schema_checks() -> None:
+    with pytest.raises(InputError, match="HASH"):
+        KeySchema.from_boto([{"AttributeName": "sk", "KeyType": "RANGE"}])
+    with pytest.raises(InputError, match="clashes"):
+        KeySchema.from_boto([{"AttributeName": "_key", "KeyType": "HASH"}])
+    schema = KeySchema.from_boto(
+        list(reversed(PK_SK)), [{"AttributeName": "sk", "AttributeType": "N"}]
+    )
+    assert schema.names == ("pk", "sk") and schema.to_boto() == PK_SK
+    assert KeySchema.from_list(schema.to_list()) == schema
+
+
+def test_remove_unlisted_parts(tmp_path: Path) -> None:
+    manifest = write(tmp_path / "e", part_bytes=200)
+    stray = tmp_path / "e" / "data" / "seg-0001-000007.parquet"
+    stray.write_bytes(b"left by a crash")
+    removed = remove_unlisted_parts(tmp_path / "e", [f.path for f in manifest.files])
+    assert removed == ["data/seg-0001-000007.parquet"]
+    load_export(tmp_path / "e", verify=True)
+
+
+def test_files_are_owner_only(tmp_path: Path) -> None:
+    manifest = write(tmp_path / "e")
+    assert (tmp_path / "e" / MANIFEST_NAME).stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "e" / manifest.files[0].path).stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "e" / "data").stat().st_mode & 0o777 == 0o700
