@@ -607,7 +607,7 @@ def apply_plan(
     dry_run: bool = False,
     max_wcu: float | None = None,
     workers: int = 8,
-    aws: AwsConfig | None = None,
+    aws: AwsConfig = AwsConfig(),  # noqa: B008 - frozen, shared safely
     progress: Progress = SILENT,
 ) -> ApplyReport:
     """Apply a plan to a table with conditional writes; resume from its journal.
@@ -655,7 +655,7 @@ def apply_plan(
     target = table or loaded.table
     if table is not None and table != loaded.table:
         log.warning("applying plan for table %r to table %r, as asked", loaded.table, table)
-    client = dynamodb_client(aws or AwsConfig(), max_pool_connections=workers + 2)
+    client = dynamodb_client(aws, max_pool_connections=workers + 2)
     counter = count_retries(client)
     _check_table(client, target, loaded.key_schema)
 
