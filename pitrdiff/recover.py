@@ -74,11 +74,28 @@ class StageResult:
     elapsed_s: float
     detail: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def status(self) -> str:
+        """``done in 1.2s`` or ``already done``."""
+        return "already done" if self.skipped else f"done in {self.elapsed_s:.1f}s"
+
     def describe(self) -> str:
-        """One line for people."""
-        what = ", ".join(f"{k} {v}" for k, v in self.detail.items() if not isinstance(v, dict))
-        when = "already done" if self.skipped else f"done in {self.elapsed_s:.1f}s"
-        return f"{when}; {what}" if what else when
+        """What the stage produced, in one line for people."""
+        d = self.detail
+        if self.name == "restore":
+            how = "given with --restored" if d.get("provided") else "restored by this run"
+            return f"{d.get('table')}  ({how})"
+        if self.name.startswith("export"):
+            items = d.get("items")
+            count = f"{items:,}" if isinstance(items, int) else "?"
+            return f"{count} items -> {d.get('path')}  (finished {d.get('finished_at')})"
+        if self.name == "diff":
+            return ", ".join(
+                f"{d.get(k, 0):,} {k}" for k in ("deleted", "changed", "added", "unchanged")
+            )
+        if self.name == "plan":
+            return f"{d.get('operations', 0):,} operations -> {d.get('path')}"
+        return ", ".join(f"{k} {v}" for k, v in d.items())
 
     def to_dict(self) -> dict[str, Any]:
         """The stage as plain JSON values."""

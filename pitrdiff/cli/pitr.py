@@ -338,6 +338,11 @@ def recover_command(
     Prints the summary and the exact `pitrdiff apply` command to run. Re-running
     it with the same --workdir skips the stages already complete.
     """
+    from rich.console import Group
+    from rich.text import Text
+
+    from pitrdiff.cli.diff import summary_renderables
+    from pitrdiff.diff import load_diff
     from pitrdiff.recover import recover
 
     renderer = common.renderer
@@ -359,28 +364,23 @@ def recover_command(
         renderer.json(result)
         return
     renderer.print(
-        renderer.key_value_table(
-            f"recover {table} at {pitr.format_time(result.at)}",
-            [(stage.name, stage.describe()) for stage in result.stages],
-        )
-    )
-    counts = result.counts
-    renderer.print(
         renderer.records_table(
-            "diff (live vs restored)",
-            ["deleted", "changed", "added", "unchanged"],
-            [[counts.get(k, 0) for k in ("deleted", "changed", "added", "unchanged")]],
+            f"recover {table} at {pitr.format_time(result.at)}",
+            ["stage", "status", "result"],
+            [(stage.name, stage.status, stage.describe()) for stage in result.stages],
         )
     )
-    if result.top_signatures:
-        renderer.print(
-            renderer.records_table(
-                "top change signatures", ["signature", "items"], list(result.top_signatures)
-            )
-        )
+    parts = summary_renderables(load_diff(result.diff_path).summary)
+    renderer.print(Group(*(r for part in parts for r in (Text(""), part))))
     renderer.print(
         renderer.key_value_table(
-            "plan", [("file", result.plan_path), ("operations", result.plan_operations)]
+            "Plan (nothing applied)",
+            [
+                ("file", result.plan_path),
+                ("operations", result.plan_operations),
+                ("include", ", ".join(classes)),
+                ("where", where or "-"),
+            ],
         )
     )
     say(
