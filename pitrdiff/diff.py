@@ -350,7 +350,8 @@ def _prepare_out(out: str | os.PathLike[str], *, overwrite: bool, check_only: bo
             existing = _read_diff_manifest(root)
         except DiffError as exc:
             raise RefusedError(f"{root} is not empty and is not a usable diff ({exc})") from exc
-        if not overwrite:
+        # An interrupted (incomplete) diff holds nothing worth keeping.
+        if existing.complete and not overwrite:
             raise RefusedError(
                 f"{root} already holds a diff of {existing.table_name!r}; "
                 "pass --overwrite to replace it"
@@ -360,6 +361,8 @@ def _prepare_out(out: str | os.PathLike[str], *, overwrite: bool, check_only: bo
             for name in (*FILE_NAMES.values(), REPORT_NAME):
                 with contextlib.suppress(FileNotFoundError):
                     (root / name).unlink()
+            for leftover in root.glob(".*.parquet.*.tmp"):  # from an interrupted run
+                leftover.unlink()
     if not check_only:
         make_dir(root)
     return root

@@ -416,6 +416,25 @@ def test_refuses_to_overwrite_unless_asked(tmp_path: Path) -> None:
     assert (tmp_path / "stuff" / "notes.txt").read_text() == "mine"
 
 
+def test_an_interrupted_diff_is_replaced_without_overwrite(tmp_path: Path) -> None:
+    live, restored = build(tmp_path, load_case("every_class"))
+    out = tmp_path / "diff"
+    diff_exports(live, restored, out)
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
+    manifest["complete"] = False
+    (out / "manifest.json").write_bytes(orjson.dumps(manifest))
+    (out / ".changed.parquet.abc.tmp").write_bytes(b"partial")
+    diff = diff_exports(live, restored, out)
+    assert diff.manifest.complete
+    assert sorted(p.name for p in out.iterdir()) == [
+        "added.parquet",
+        "changed.parquet",
+        "deleted.parquet",
+        "manifest.json",
+        "report.md",
+    ]
+
+
 def test_load_diff_refuses_broken_datasets(tmp_path: Path) -> None:
     live, restored = build(tmp_path, load_case("every_class"))
     out = tmp_path / "diff"
