@@ -22,7 +22,9 @@ from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
+    ProgressColumn,
     SpinnerColumn,
+    Task,
     TaskID,
     TaskProgressColumn,
     TextColumn,
@@ -33,6 +35,7 @@ from rich.progress import (
     Progress as RichProgressBar,
 )
 from rich.table import Table
+from rich.text import Text
 
 from pitrdiff.progress import SILENT, Progress
 
@@ -90,6 +93,16 @@ def human_duration(seconds: float) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
+class _RateColumn(ProgressColumn):
+    """Throughput of a task, e.g. ``12,345 items/s``."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if not speed:
+            return Text("")
+        return Text(f"{speed:,.0f} {task.fields.get('unit', 'items')}/s")
+
+
 class RichProgress:
     """A :class:`~pitrdiff.progress.Progress` drawn as a rich progress bar on stderr."""
 
@@ -100,6 +113,7 @@ class RichProgress:
             BarColumn(),
             MofNCompleteColumn(),
             TaskProgressColumn(),
+            _RateColumn(),
             TextColumn("{task.fields[extra]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
@@ -124,7 +138,7 @@ class RichProgress:
         self.finish()
         self._unit = unit
         self._fields = {}
-        self._task = self._bar.add_task(task, total=total, extra="")
+        self._task = self._bar.add_task(task, total=total, extra="", unit=unit)
 
     def advance(self, amount: float = 1, **fields: float) -> None:
         """Advance the current task and update its counters."""
