@@ -72,6 +72,7 @@ from pitrdiff.errors import (
     CodecError,
     ExportError,
     InputError,
+    Interrupted,
     PitrdiffError,
     RefusedError,
 )
@@ -1135,6 +1136,11 @@ def wait_native_export(
                     f"{elapsed:.0f}s; ingest it later with --from-s3 {export.location}"
                 )
             sleep(poll_seconds)
+    except KeyboardInterrupt as exc:
+        raise Interrupted(
+            f"interrupted; the DynamoDB export {export.export_arn} goes on: once it has "
+            f"completed, read it with --from-s3 {export.location}"
+        ) from exc
     finally:
         progress.finish()
 
