@@ -688,3 +688,39 @@ def test_missing_bucket_is_an_export_error(moto_server: Server, tmp_path: Path) 
             s3_endpoint_url=moto_server.endpoint,
             aws=AwsConfig(region="us-east-1"),
         )
+
+
+def test_cli_export_native_reaches_moto_and_reports_its_missing_manifests(
+    moto_server: Server, table_name: str, tmp_path: Path
+) -> None:
+    moto_server.create_table(table_name, PK_SK, {"pk": "S", "sk": "N"})
+    moto_server.client().update_continuous_backups(
+        TableName=table_name,
+        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+    )
+    bucket = f"cli-{uuid.uuid4().hex[:10]}"
+    s3_client(AwsConfig(region="us-east-1"), endpoint_url=moto_server.endpoint).create_bucket(
+        Bucket=bucket
+    )
+    result = cli(
+        "export",
+        table_name,
+        "--native",
+        "--at",
+        "2026-10-27T14:00:00Z",
+        "--s3-bucket",
+        bucket,
+        "--s3-prefix",
+        "cli",
+        "--endpoint-url",
+        moto_server.endpoint,
+        "--s3-endpoint-url",
+        moto_server.endpoint,
+        "--region",
+        "us-east-1",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert f"s3://{bucket}/cli/AWSDynamoDB/" in result.output
+    assert "not a DynamoDB export" in result.output
