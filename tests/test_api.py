@@ -56,6 +56,19 @@ def test_sample_data_is_intact_and_as_documented(diff: pitrdiff.Diff) -> None:
     assert plan.counts["deleted"] == 500 and plan.counts["changed"] == 115
 
 
+def test_sample_data_tells_the_demo_story() -> None:
+    from pitrdiff import demo
+
+    assert EXPECTED["cleaned_tenant"] == demo.CLEANED_TENANT
+    assert EXPECTED["corrupted_tenants"] == list(demo.CORRUPTED_TENANTS)
+    assert EXPECTED["corrupted_attribute"] == demo.CORRUPTED_ATTRIBUTE
+    assert EXPECTED["repair_where"] == demo.REPAIR_WHERE
+    # The restore was taken right after seeding: the restored export is the seed.
+    seed = {codec.canonical_json(i) for i in demo.seed_items(SAMPLE / "seed_items.jsonl.gz")}
+    restored = pitrdiff.load_export(SAMPLE / "restored").arrow(["_item"]).column(0).to_pylist()
+    assert set(restored) == seed and len(restored) == len(seed) == 3000
+
+
 def test_sample_data_is_small() -> None:
     total = sum(p.stat().st_size for p in SAMPLE.rglob("*") if p.is_file())
     assert total < 4 * 1024 * 1024
