@@ -125,6 +125,46 @@ def delete(server: Server, table: str, n: int) -> None:
     client(server).delete_item(TableName=table, Key=codec.to_botocore(key(n)))
 
 
+def scan(server: Server, table: str) -> dict[str, str]:
+    """Every item as {canonical key: canonical item} (plain boto3, a cached client)."""
+    out: dict[str, str] = {}
+    for page in client(server).get_paginator("scan").paginate(TableName=table):
+        for found in page["Items"]:
+            out[codec.canonical_key(found, ["pk", "sk"])] = codec.canonical_json(found)
+    return out
+
+
+def create(
+    server: Server,
+    table: str,
+    key_schema: list[dict[str, str]] = KEYS,
+    types: dict[str, str] = TYPES,
+) -> None:
+    names = [k["AttributeName"] for k in key_schema]
+    client(server).create_table(
+        TableName=table,
+        KeySchema=key_schema,
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": types[n]} for n in names],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client(server).get_waiter("table_exists").wait(
+        TableName=table, WaiterConfig={"Delay": 0.05, "MaxAttempts": 200}
+    )
+
+
+def put_all(server: Server, table: str, items: list[dict[str, Any]]) -> None:
+    for start in range(0, len(items), 25):
+        pending: dict[str, Any] = {
+            table: [
+                {"PutRequest": {"Item": codec.to_botocore(i)}} for i in items[start : start + 25]
+            ]
+        }
+        while pending:
+            pending = (
+                client(server).batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            )
+
+
 def export_and_diff(server: Server, live: str, restored: str, work: Path) -> Path:
     export_table(live, work / "live", aws=server.aws, segments=2)
     export_table(restored, work / "restored", aws=server.aws, segments=2)
@@ -143,8 +183,8 @@ def incident(server: Server, table: str) -> None:
 
 def seed(server: Server, live: str, restored: str) -> None:
     for name in (live, restored):
-        server.create_table(name, KEYS, TYPES)
-        server.put_items(name, [seed_item(n) for n in range(12)])
+        create(server, name, KEYS, TYPES)
+        put_all(server, name, [seed_item(n) for n in range(12)])
 
 
 CONCURRENT_0 = {"pk": {"S": "k"}, "sk": {"N": "0"}, "s": {"S": "re-created by the app"}}
@@ -191,7 +231,7 @@ def test_recovery_story(story: tuple[Server, str, Path, dict[str, str]]) -> None
     report = apply_plan(plan, aws=server.aws, workers=4)
     assert (report.applied, report.already_done, report.conflicts, report.failed) == (6, 2, 3, 0)
     assert not report.clean
-    assert server.scan_canonical(table) == expected_final(survivors)
+    assert scan(server, table) == expected_final(survivors)
     # the conflict file names each conflict with its key and current state
     lines = [orjson.loads(x) for x in Path(f"{plan}.conflicts.jsonl").read_bytes().splitlines()]
     assert {codec.canonical_key(x["key"], ["pk", "sk"]) for x in lines} == set(survivors)
@@ -208,7 +248,7 @@ def test_recovery_story(story: tuple[Server, str, Path, dict[str, str]]) -> None
     Path(f"{plan}.journal").unlink()
     fresh = apply_plan(plan, aws=server.aws)
     assert (fresh.applied, fresh.already_done, fresh.conflicts, fresh.from_journal) == (0, 8, 3, 0)
-    assert server.scan_canonical(table) == expected_final(survivors)
+    assert scan(server, table) == expected_final(survivors)
 
     # conflicts are retried on every run: once resolved (the app's item 0 is
     # removed), the next run puts the restored item 0 back. A torn last journal
@@ -219,17 +259,17 @@ def test_recovery_story(story: tuple[Server, str, Path, dict[str, str]]) -> None
     resolved = apply_plan(plan, aws=server.aws)
     assert (resolved.applied, resolved.conflicts, resolved.from_journal) == (1, 2, 8)
     del survivors[ckey(0)]
-    assert server.scan_canonical(table) == expected_final(survivors)
+    assert scan(server, table) == expected_final(survivors)
     assert len(Path(f"{plan}.conflicts.jsonl").read_bytes().splitlines()) == 2
 
 
 def test_dry_run_writes_nothing(story: tuple[Server, str, Path, dict[str, str]]) -> None:
     server, table, plan, _ = story
-    before = server.scan_canonical(table)
+    before = scan(server, table)
     report = apply_plan(plan, aws=server.aws, dry_run=True)
     assert report.dry_run
     assert (report.applied, report.already_done, report.conflicts) == (6, 2, 3)
-    assert server.scan_canonical(table) == before
+    assert scan(server, table) == before
     assert not Path(f"{plan}.journal").exists()
     assert not Path(f"{plan}.conflicts.jsonl").exists()
 
@@ -242,14 +282,14 @@ def test_refusals_write_nothing_and_explicit_table(
     incident(ddb, table_name)
     plan = tmp_path / "plan.jsonl"
     write_plan(export_and_diff(ddb, table_name, restored, tmp_path), plan)
-    before = ddb.scan_canonical(table_name)
+    before = scan(ddb, table_name)
 
     other_schema = f"{table_name}-hash-only"
-    ddb.create_table(other_schema, [{"AttributeName": "pk", "KeyType": "HASH"}])
+    create(ddb, other_schema, [{"AttributeName": "pk", "KeyType": "HASH"}])
     with pytest.raises(SchemaMismatchError):
         apply_plan(plan, table=other_schema, aws=ddb.aws)
     other_types = f"{table_name}-sk-string"
-    ddb.create_table(other_types, KEYS, {"pk": "S", "sk": "S"})
+    create(ddb, other_types, KEYS, {"pk": "S", "sk": "S"})
     with pytest.raises(SchemaMismatchError):
         apply_plan(plan, table=other_types, aws=ddb.aws)
     with pytest.raises(TableNotFoundError):
@@ -264,18 +304,18 @@ def test_refusals_write_nothing_and_explicit_table(
     with pytest.raises(PlanError, match="truncated"):
         apply_plan(plan, aws=ddb.aws)
 
-    assert ddb.scan_canonical(table_name) == before
-    assert ddb.scan_canonical(other_types) == {}
+    assert scan(ddb, table_name) == before
+    assert scan(ddb, other_types) == {}
     assert not Path(f"{plan}.journal").exists()
 
     # another table of the same key schema, only when named explicitly
     plan.write_bytes(data)
     copy = f"{table_name}-copy"
-    ddb.create_table(copy, KEYS, TYPES)
+    create(ddb, copy, KEYS, TYPES)
     report = apply_plan(plan, table=copy, aws=ddb.aws)
     assert report.table == copy and report.applied == 6
-    assert set(ddb.scan_canonical(copy)) == {ckey(n) for n in range(6)}
-    assert ddb.scan_canonical(table_name) == before
+    assert set(scan(ddb, copy)) == {ckey(n) for n in range(6)}
+    assert scan(ddb, table_name) == before
     # the journal ties the plan to that table: resuming on another is refused
     with pytest.raises(PlanError, match="journal"):
         apply_plan(plan, aws=ddb.aws)
@@ -288,7 +328,7 @@ def test_items_near_and_over_400kb(ddb: Server, table_name: str, tmp_path: Path)
     big_live = {"pk": {"S": "k"}, "sk": {"N": "2"}, "blob": {"S": "y" * near}}
     big_restored = {"pk": {"S": "k"}, "sk": {"N": "2"}, "blob": {"S": "z" * near}}
     too_big = {"pk": {"S": "k"}, "sk": {"N": "3"}, "blob": {"S": "w" * (401 * 1024)}}
-    ddb.create_table(table_name, KEYS, TYPES)
+    create(ddb, table_name, KEYS, TYPES)
     put(ddb, table_name, big_live)
     restored = [big, big_restored, too_big]
     write_export(
@@ -312,7 +352,7 @@ def test_items_near_and_over_400kb(ddb: Server, table_name: str, tmp_path: Path)
     assert (report.applied, report.failed) == (2, 1)
     (issue,) = report.issues
     assert issue["key"] == key(3) and "400 KB" in issue["reason"]
-    assert ddb.scan_canonical(table_name) == {ckey(1): canon(big), ckey(2): canon(big_restored)}
+    assert scan(ddb, table_name) == {ckey(1): canon(big), ckey(2): canon(big_restored)}
 
 
 def test_condition_uses_placeholders_for_every_name_and_value() -> None:
@@ -347,7 +387,7 @@ def test_apply_under_throttling_5xx_and_resets(
     assert proxy.injected >= 3
     assert report.retries == proxy.injected
     assert report.throttles == proxy.counts["throttle"] + proxy.counts["throttling"]
-    assert server.scan_canonical(table) == expected_final(survivors)
+    assert scan(server, table) == expected_final(survivors)
 
 
 def test_lost_responses_are_applied_exactly_once(
@@ -355,7 +395,7 @@ def test_lost_responses_are_applied_exactly_once(
 ) -> None:
     """The server applies a put, the answer is lost, botocore retries: already done."""
     restored = f"{table_name}-restored"
-    ddb.create_table(table_name, KEYS, TYPES)
+    create(ddb, table_name, KEYS, TYPES)
     items = [seed_item(n) for n in range(20)]
     write_export(
         [],
@@ -382,7 +422,7 @@ def test_lost_responses_are_applied_exactly_once(
     # an operation whose answer was lost ends "already done" (its retry may lose one too)
     assert 1 <= report.already_done <= proxy.counts["drop_response"]
     assert (report.conflicts, report.failed) == (0, 0)
-    assert ddb.scan_canonical(table_name) == {ckey(n): canon(seed_item(n)) for n in range(20)}
+    assert scan(ddb, table_name) == {ckey(n): canon(seed_item(n)) for n in range(20)}
 
 
 # --------------------------------------------------------------------------- CLI
@@ -438,16 +478,16 @@ def test_cli_plan_and_apply_exit_codes(
     assert result.exit_code == EXIT_OK, result.output
 
     # no terminal and no --yes: refused, nothing written
-    before = server.scan_canonical(table)
+    before = scan(server, table)
     result = cli.invoke(app, ["apply", str(plan), *endpoint])
     assert result.exit_code == EXIT_BAD_INPUT
     assert "--yes" in result.stderr
-    assert server.scan_canonical(table) == before
+    assert scan(server, table) == before
 
     result = cli.invoke(app, ["apply", str(plan), "--dry-run", "--json", *endpoint])
     assert result.exit_code == EXIT_DIFFERENCES
     assert orjson.loads(result.stdout)["dry_run"] is True
-    assert server.scan_canonical(table) == before
+    assert scan(server, table) == before
 
     result = cli.invoke(
         app, ["apply", str(plan), "--yes", "--json", "--max-wcu", "1000", *endpoint]
@@ -455,7 +495,7 @@ def test_cli_plan_and_apply_exit_codes(
     assert result.exit_code == EXIT_DIFFERENCES  # conflicts remain
     document = orjson.loads(result.stdout)
     assert (document["applied"], document["conflicts"]) == (6, 3)
-    assert server.scan_canonical(table) == expected_final(survivors)
+    assert scan(server, table) == expected_final(survivors)
 
     # a plan without conflicts ends with exit 0
     result = cli.invoke(app, ["apply", str(other), "--yes", "--quiet", *endpoint])
@@ -469,10 +509,10 @@ def test_kill_and_resume_gives_the_uninterrupted_result(
     ddb: Server, table_name: str, tmp_path: Path
 ) -> None:
     restored = f"{table_name}-restored"
-    ddb.create_table(table_name, KEYS, TYPES)
-    ddb.create_table(restored, KEYS, TYPES)
+    create(ddb, table_name, KEYS, TYPES)
+    create(ddb, restored, KEYS, TYPES)
     items = [seed_item(n) for n in range(40)]
-    ddb.put_items(restored, items)
+    put_all(ddb, restored, items)
     diff = export_and_diff(ddb, table_name, restored, tmp_path)
     plan = tmp_path / "plan.jsonl"
     write_plan(diff, plan)
@@ -506,7 +546,7 @@ def test_kill_and_resume_gives_the_uninterrupted_result(
     finally:
         process.wait()
     assert process.returncode == -signal.SIGKILL
-    done_before = len(ddb.scan_canonical(table_name))
+    done_before = len(scan(ddb, table_name))
     assert 0 < done_before < 40  # killed mid-way
 
     resumed = subprocess.run([*command, "--json"], capture_output=True, check=False)
@@ -515,5 +555,5 @@ def test_kill_and_resume_gives_the_uninterrupted_result(
     assert report["applied"] + report["already_done"] == 40
     assert report["from_journal"] >= 1
     assert (report["conflicts"], report["failed"]) == (0, 0)
-    assert ddb.scan_canonical(table_name) == {ckey(n): canon(seed_item(n)) for n in range(40)}
+    assert scan(ddb, table_name) == {ckey(n): canon(seed_item(n)) for n in range(40)}
     assert load_plan(plan).operation_count == 40
