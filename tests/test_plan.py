@@ -150,6 +150,11 @@ def test_where_selects_by_json_path_of_either_version(diff_dir: Path, tmp_path: 
     assert op_keys(out) == [("changed", "zeta", "2")]
     write_plan(diff_dir, out, include="changed", where="len(changes) = 1 AND sk = '3'")
     assert op_keys(out) == [("changed", "acme", "3")]
+    # the attr macros Diff.sql has work in --where too
+    write_plan(diff_dir, out, where="attr_text(restored_item, 'tenant') = 'zeta'")
+    assert op_keys(out) == [("deleted", "zeta", "1")]
+    write_plan(diff_dir, out, include="changed", where="attr_type(live_item, 'tags') = 'SS'")
+    assert op_keys(out) == [("changed", "zeta", "2")]
 
 
 def test_plan_from_a_diff_object(diff_dir: Path, tmp_path: Path) -> None:
