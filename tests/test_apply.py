@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -362,6 +363,70 @@ def test_condition_uses_placeholders_for_every_name_and_value() -> None:
         assert name not in condition
     assert all(placeholder in condition for placeholder in names)
     assert all(placeholder in condition for placeholder in values)
+
+
+def random_value(rng: random.Random, depth: int = 0) -> dict[str, Any]:
+    """A random typed value, numbers and sets in non-canonical spellings."""
+    kinds = ["S", "N", "B", "BOOL", "NULL", "SS", "NS", "BS"] + (["M", "L"] if depth < 3 else [])
+    kind = rng.choice(kinds)
+    if kind == "S":
+        return {"S": rng.choice(["", "a", "é ü", "x" * 40, "#:."])}
+    if kind == "N":
+        return {
+            "N": rng.choice(
+                ["1.50", "15E-1", "-0", "007", "1E+3", "123456789012345678901234567890"]
+            )
+        }
+    if kind == "B":
+        return {"B": rng.choice([b"\x00", b"\xff\x00", b"abc"])}
+    if kind == "BOOL":
+        return {"BOOL": rng.random() < 0.5}
+    if kind == "NULL":
+        return {"NULL": True}
+    if kind == "SS":
+        return {"SS": rng.sample(["b", "a", "c", "é"], rng.randint(1, 4))}
+    if kind == "NS":
+        return {"NS": rng.sample(["10", "2", "3.50", "-1"], rng.randint(1, 4))}
+    if kind == "BS":
+        return {"BS": rng.sample([b"\x02", b"\x01", b"\x00\x00"], rng.randint(1, 3))}
+    size = rng.randint(0, 3)
+    if kind == "M":
+        names = rng.sample(["k", "a.b", "#h", "with space", "status", "[0]"], size)
+        return {"M": {name: random_value(rng, depth + 1) for name in names}}
+    return {"L": [random_value(rng, depth + 1) for _ in range(size)]}
+
+
+def test_match_condition_is_exact_on_the_server(ddb: Server, table_name: str) -> None:
+    """The observed-state condition holds for the item as stored, and fails after any change."""
+    create(ddb, table_name, KEYS, TYPES)
+    rng = random.Random(42)
+    for n in range(25):
+        names = rng.sample(["a", "b", "status", "x.y", "#z", "sp ace", "size"], 4)
+        stored = {**key(n), **{name: random_value(rng) for name in names}}
+        client(ddb).put_item(TableName=table_name, Item=codec.to_botocore(stored))
+        observed = codec.loads(canon(stored))
+        condition, names_, values = match_condition(observed)
+        request = {
+            "TableName": table_name,
+            "Key": codec.to_botocore(key(n)),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names_,
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        changes = [{**observed, names[0]: {"S": "something else"}}]
+        for name, typed in observed.items():  # one element more inside a document
+            if "M" in typed:
+                changes.append({**observed, name: {"M": {**typed["M"], "more": {"N": "1"}}}})
+            if "L" in typed:
+                changes.append({**observed, name: {"L": [*typed["L"], {"N": "1"}]}})
+        for changed in changes:
+            client(ddb).put_item(TableName=table_name, Item=codec.to_botocore(changed))
+            with pytest.raises(client(ddb).exceptions.ConditionalCheckFailedException):
+                client(ddb).delete_item(**request)
+        client(ddb).put_item(TableName=table_name, Item=codec.to_botocore(stored))
+        client(ddb).delete_item(**request)  # holds: the item is as observed
+    assert scan(ddb, table_name) == {}
 
 
 # --------------------------------------------------------------------------- faults
