@@ -83,7 +83,8 @@ def show_export(renderer: Renderer, manifest: Manifest, out: Path) -> None:
     "export",
     help=(
         "Export a table to a Parquet dataset with a parallel segmented scan. Re-run the "
-        "same command after an interruption to resume.\n\nExit codes: 0 done; 2 bad input "
+        "same command after an interruption to resume. With --native or --from-s3, read "
+        "DynamoDB's own export to S3 instead (no scan).\n\nExit codes: 0 done; 2 bad input "
         "or refused; 3 AWS or I/O failure; 130 interrupted."
     ),
 )
