@@ -163,6 +163,8 @@ class PitrWindow:
 
     def describe(self) -> str:
         """``2026-10-20T14:00:00Z … 2026-10-27T13:55:00Z`` or ``PITR is off``."""
+        if self.status == "ENABLED" and not self.enabled:
+            return f"point-in-time recovery was just turned on for {self.table}; no window yet"
         if not self.enabled:
             return f"point-in-time recovery is off for {self.table}"
         return f"{format_time(self.earliest)} … {format_time(self.latest)}"
@@ -399,6 +401,8 @@ def validate_restore_time(at: dt.datetime, pitr_window: PitrWindow, *, now: dt.d
         When PITR is off, or ``at`` is in the future or outside the window.
     """
     shown = format_time(at)
+    if pitr_window.status == "ENABLED" and not pitr_window.enabled:
+        raise PitrError(f"{pitr_window.describe()}: try again in a few minutes")
     if not pitr_window.enabled:
         raise PitrError(
             f"point-in-time recovery is off for {pitr_window.table}: nothing to restore; "

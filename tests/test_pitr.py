@@ -357,3 +357,27 @@ def test_cleanup_deletes_a_restore_after_confirmation(moto_server: Server, pitr_
     assert result.exit_code == EXIT_OK, result.output
     assert target not in table_names(moto_server)
     assert pitr_table in table_names(moto_server)
+
+
+def test_validate_restore_time_follows_aws_semantics() -> None:
+    """AWS's window moves and its latest time trails now; moto's does neither."""
+    now = dt.datetime(2026, 10, 27, 14, 0, tzinfo=dt.timezone.utc)
+    window = pitr.PitrWindow(
+        table="Orders",
+        status="ENABLED",
+        earliest=now - dt.timedelta(days=35),
+        latest=now - dt.timedelta(minutes=5),
+        recovery_period_days=35,
+        checked_at=now,
+    )
+    pitr.validate_restore_time(now - dt.timedelta(hours=1), window, now=now)  # inside: fine
+    with pytest.raises(PitrError, match="trails now by a few minutes"):
+        pitr.validate_restore_time(now - dt.timedelta(minutes=2), window, now=now)
+    with pytest.raises(PitrError, match="in the future"):
+        pitr.validate_restore_time(now + dt.timedelta(seconds=1), window, now=now)
+    with pytest.raises(PitrError, match="outside the restorable window"):
+        pitr.validate_restore_time(now - dt.timedelta(days=36), window, now=now)
+    assert window.latest_lag == dt.timedelta(minutes=5)
+    just_enabled = pitr.PitrWindow("Orders", "ENABLED", None, None, None, now)
+    with pytest.raises(PitrError, match="no window yet"):
+        pitr.validate_restore_time(now, just_enabled, now=now)

@@ -78,6 +78,14 @@ def show_window(renderer: Renderer, window: pitr.PitrWindow) -> None:
         renderer.json(window)
         return
     now = window.checked_at
+    if window.status == "ENABLED" and not window.enabled:
+        renderer.print(
+            renderer.key_value_table(
+                f"{window.table}: point-in-time recovery", [("status", "ENABLED")]
+            )
+        )
+        renderer.info(f"{window.describe()}; AWS reports it within a few minutes.")
+        return
     if not window.enabled:
         renderer.print(
             renderer.key_value_table(
