@@ -36,6 +36,7 @@ operation sleep that many seconds first (used by the crash-and-resume test).
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import queue
@@ -65,6 +66,7 @@ from pitrdiff.errors import (
     Interrupted,
     PitrdiffError,
     PlanError,
+    RefusedError,
     SchemaMismatchError,
     TableNotFoundError,
 )
@@ -278,6 +280,14 @@ class _Journal:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
         except OSError as exc:
             raise storage_error(exc, path, "write journal") from exc
+        try:
+            # One apply per plan at a time; the lock dies with its process (kill -9 too).
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            raise RefusedError(
+                f"another apply of this plan is running (journal {path} is locked)"
+            ) from exc
         self._handle: IO[bytes] = os.fdopen(fd, "ab")
         self._pending = 0
         self._last = time.monotonic()

@@ -19,6 +19,7 @@ The recovery story (on moto and dynalite), keys ``pk`` = ``k`` + ``sk`` = N:
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import random
 import signal
@@ -42,6 +43,7 @@ from pitrdiff.errors import (
     EXIT_DIFFERENCES,
     EXIT_OK,
     PlanError,
+    RefusedError,
     SchemaMismatchError,
     TableNotFoundError,
 )
@@ -309,8 +311,16 @@ def test_refusals_write_nothing_and_explicit_table(
     assert scan(ddb, other_types) == {}
     assert not Path(f"{plan}.journal").exists()
 
-    # another table of the same key schema, only when named explicitly
+    # one apply per plan at a time: a running one holds the journal's lock
     plan.write_bytes(data)
+    with open(f"{plan}.journal", "ab") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(RefusedError, match="running"):
+            apply_plan(plan, aws=ddb.aws)
+    Path(f"{plan}.journal").unlink()
+    assert scan(ddb, table_name) == before
+
+    # another table of the same key schema, only when named explicitly
     copy = f"{table_name}-copy"
     create(ddb, copy, KEYS, TYPES)
     report = apply_plan(plan, table=copy, aws=ddb.aws)
