@@ -128,19 +128,22 @@ def test_recover_rerun_skips_complete_stages(
     )
     assert fourth.skipped == ("restore", "export-restored", "export-live")
     assert fourth.plan_operations == 3
+    # the workdir belongs to this recovery only
+    with pytest.raises(RefusedError, match="holds a recovery of"):
+        recover(f"{table}-other", at=at, workdir=workdir, aws=moto_server.aws)
+    with pytest.raises(RefusedError, match="was started with restored table"):
+        recover(table, at=at, workdir=workdir, restored=f"{restored}-x", aws=moto_server.aws)
 
 
-def test_recover_refuses_a_workdir_of_another_recovery(
+def test_recover_refuses_a_workdir_that_is_not_its_own(
     moto_server: Server, incident: tuple[str, str, str], tmp_path: Path
 ) -> None:
     table, restored, at = incident
-    recover(table, at=at, workdir=tmp_path / "w", restored=restored, aws=moto_server.aws)
-    with pytest.raises(RefusedError, match="holds a recovery of"):
-        recover(f"{table}-other", at=at, workdir=tmp_path / "w", aws=moto_server.aws)
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     with pytest.raises(RefusedError, match="not empty"):
         recover(table, at=at, workdir=tmp_path / "busy", restored=restored, aws=moto_server.aws)
+    assert sorted(p.name for p in (tmp_path / "busy").iterdir()) == ["notes.txt"]
 
 
 def test_recover_refuses_a_restored_table_of_another_source(
