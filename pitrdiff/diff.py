@@ -39,7 +39,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import orjson
 import pyarrow as pa
@@ -1110,7 +1110,12 @@ class Diff:
             raise InputError(f"unknown class {name!r}; choose deleted, changed or added")
         return pq.read_table(self.file_path(name))
 
-    def deleted(self, *, arrow: bool = False, decode: bool = True) -> Any:
+    # Typed for notebooks: a DataFrame unless arrow=True.
+    @overload
+    def deleted(self, *, arrow: Literal[False] = False, decode: bool = True) -> pd.DataFrame: ...
+    @overload
+    def deleted(self, *, arrow: bool, decode: bool = True) -> pd.DataFrame | pa.Table: ...
+    def deleted(self, *, arrow: bool = False, decode: bool = True) -> pd.DataFrame | pa.Table:
         """Items in restored, not in live (lost since T).
 
         Parameters
@@ -1129,11 +1134,25 @@ class Diff:
         """
         return self._frame("deleted", "restored_item", arrow=arrow, decode=decode)
 
-    def added(self, *, arrow: bool = False, decode: bool = True) -> Any:
+    @overload
+    def added(self, *, arrow: Literal[False] = False, decode: bool = True) -> pd.DataFrame: ...
+    @overload
+    def added(self, *, arrow: bool, decode: bool = True) -> pd.DataFrame | pa.Table: ...
+    def added(self, *, arrow: bool = False, decode: bool = True) -> pd.DataFrame | pa.Table:
         """Items in live, not in restored (created since T); see :meth:`deleted`."""
         return self._frame("added", "live_item", arrow=arrow, decode=decode)
 
-    def changed(self, *, arrow: bool = False, decode: bool = True, side: str = "restored") -> Any:
+    @overload
+    def changed(
+        self, *, arrow: Literal[False] = False, decode: bool = True, side: str = "restored"
+    ) -> pd.DataFrame: ...
+    @overload
+    def changed(
+        self, *, arrow: bool, decode: bool = True, side: str = "restored"
+    ) -> pd.DataFrame | pa.Table: ...
+    def changed(
+        self, *, arrow: bool = False, decode: bool = True, side: str = "restored"
+    ) -> pd.DataFrame | pa.Table:
         """Items in both with different content.
 
         Parameters
@@ -1157,7 +1176,9 @@ class Diff:
             raise InputError("side is 'restored' or 'live'")
         return self._frame("changed", f"{side}_item", arrow=arrow, decode=decode)
 
-    def _frame(self, name: str, item_column: str, *, arrow: bool, decode: bool) -> Any:
+    def _frame(
+        self, name: str, item_column: str, *, arrow: bool, decode: bool
+    ) -> pd.DataFrame | pa.Table:
         table = self.arrow(name)
         if arrow:
             return table
