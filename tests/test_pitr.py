@@ -21,8 +21,10 @@ from pitrdiff import pitr
 from pitrdiff.cli.app import load_commands
 from pitrdiff.errors import (
     EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     InputError,
+    Interrupted,
     PitrError,
     RefusedError,
     TableNotFoundError,
@@ -381,3 +383,19 @@ def test_validate_restore_time_follows_aws_semantics() -> None:
     just_enabled = pitr.PitrWindow("Orders", "ENABLED", None, None, None, now)
     with pytest.raises(PitrError, match="no window yet"):
         pitr.validate_restore_time(now, just_enabled, now=now)
+
+
+def test_ctrl_c_while_waiting_says_how_to_resume(slow_dynalite: Server, table_name: str) -> None:
+    slow_dynalite.client().create_table(
+        TableName=table_name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted, match=f"pitrdiff restore --wait {table_name}") as caught:
+        pitr.wait_for_table(table_name, aws=slow_dynalite.aws, sleep=interrupt)
+    assert caught.value.exit_code == EXIT_INTERRUPTED
