@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from pitrdiff import pitr
 from pitrdiff.apply import apply_plan
 from pitrdiff.cli.app import load_commands
-from pitrdiff.errors import EXIT_OK, RefusedError
+from pitrdiff.errors import EXIT_OK, RefusedError, TableNotFoundError
 from pitrdiff.recover import STAGES, STATE_NAME, recover
 from tests.helpers import Server
 
@@ -186,3 +186,33 @@ def test_recover_command(
     assert document["applied"] is False
     assert [s["skipped"] for s in document["stages"]] == [True] * 5
     assert document["counts"]["deleted"] == 2
+
+
+def test_recover_resumes_a_restore_started_by_an_interrupted_run(
+    moto_server: Server, table_name: str, tmp_path: Path
+) -> None:
+    """The first run started the restore and was stopped while waiting for it."""
+    moto_server.create_table(table_name)
+    moto_server.put_items(table_name, BEFORE)
+    window = pitr.enable_pitr(table_name, aws=moto_server.aws)
+    at = pitr.format_time(window.latest)
+    assert at is not None and window.latest is not None
+    started = pitr.restore(
+        table_name, latest=True, target=f"{table_name}-started", wait=False, aws=moto_server.aws
+    )
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    state = {
+        "format": "pitrdiff-recover-state",
+        "format_version": 1,
+        "table": table_name,
+        "at": at,
+        "restored_table": started.target,
+        "stages": {"restore": {"complete": False, "target": started.target}},
+    }
+    (workdir / STATE_NAME).write_bytes(orjson.dumps(state))
+    result = recover(table_name, at=at, workdir=workdir, aws=moto_server.aws)
+    assert result.restored_table == started.target
+    assert result.skipped == ()
+    with pytest.raises(TableNotFoundError):  # no second restore was started
+        pitr.describe_table(pitr.default_target(table_name, window.latest), aws=moto_server.aws)
