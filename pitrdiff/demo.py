@@ -157,7 +157,6 @@ class DemoResult:
     top_signature: str | None
     kept: Path | None
     elapsed_s: float
-    notes: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
         """The result as plain JSON values."""
@@ -170,7 +169,6 @@ class DemoResult:
             "top_signature": self.top_signature,
             "kept": None if self.kept is None else str(self.kept),
             "elapsed_s": round(self.elapsed_s, 3),
-            "notes": list(self.notes),
         }
 
 
