@@ -229,7 +229,8 @@ def describe_table(client: Any, table: str) -> TableDescription:
             "restore_date_time": _iso(summary.get("RestoreDateTime")),
             "restore_in_progress": bool(summary.get("RestoreInProgress")),
         }
-    return TableDescription(table, key_schema, item_count, size_bytes, facts)
+    name = str(description.get("TableName") or table)  # the name, also when given an ARN
+    return TableDescription(name, key_schema, item_count, size_bytes, facts)
 
 
 def default_segments(size_bytes: int) -> int:
@@ -661,11 +662,11 @@ def export_table(
 
     clock = time.monotonic()
     root = Path(out)
-    resumed = _resumable(root, table)
     client = dynamodb_client(aws, max_pool_connections=MAX_THREADS + 2)
     install_fast_parse(client)
     counter = count_retries(client)
     description = describe_table(client, table)
+    resumed = _resumable(root, description.name)
 
     if resumed is not None:
         if not resumed.key_schema.same_keys(description.key_schema):
@@ -695,7 +696,7 @@ def export_table(
         total = segments or default_segments(description.size_bytes)
         prepare_directory(root, overwrite=overwrite)
         base = Manifest(
-            table_name=table,
+            table_name=description.name,
             key_schema=description.key_schema,
             source={
                 "kind": "scan",
