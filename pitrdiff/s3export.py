@@ -64,12 +64,14 @@ from pitrdiff.dataset import (
     PartBuffer,
     prepare_directory,
     read_manifest,
+    remove_unlisted_parts,
     utc_now,
     write_manifest,
 )
 from pitrdiff.errors import (
     AwsError,
     CodecError,
+    CredentialsError,
     ExportError,
     InputError,
     Interrupted,
@@ -650,7 +652,37 @@ class _FileOutcome:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+_FILE_ATTEMPTS = 4
+
+
 def _process_file(task: _FileTask) -> _FileOutcome:
+    """Process one data file; read it again from the start if the transfer breaks.
+
+    botocore retries a failed request, but not a response body that breaks
+    off mid-stream (a reset connection on a large object): that is retried
+    here, a few times with backoff. What a broken attempt wrote is replaced by
+    the next attempt (same part names) or removed at the end (unlisted parts).
+    """
+    for attempt in range(1, _FILE_ATTEMPTS + 1):
+        try:
+            return _process_file_once(task)
+        except CredentialsError:
+            raise
+        except AwsError as exc:
+            if attempt == _FILE_ATTEMPTS:
+                raise
+            log.warning(
+                "%s: %s; reading the file again (attempt %d of %d)",
+                task.reader.location.describe_ref(task.reader.location.data_ref(task.file.key)),
+                exc,
+                attempt + 1,
+                _FILE_ATTEMPTS,
+            )
+            time.sleep(0.5 * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _process_file_once(task: _FileTask) -> _FileOutcome:
     """Stream one data file, verify it against the manifest, write its output."""
     reader = task.reader
     ref = reader.location.data_ref(task.file.key)
@@ -663,13 +695,19 @@ def _process_file(task: _FileTask) -> _FileOutcome:
     lines = 0
     failure: Exception | None = None
     try:
-        for line in _gzip_lines(chunks, digest):
-            lines += 1
-            sink.add(line, lines)
-    except (zlib.error, orjson.JSONDecodeError, CodecError, _BadRecord) as exc:
-        failure = exc
-        _drain(chunks, digest)  # a corrupt file is better reported by its checksum
+        try:
+            for line in _gzip_lines(chunks, digest):
+                lines += 1
+                sink.add(line, lines)
+        except (zlib.error, orjson.JSONDecodeError, CodecError, _BadRecord) as exc:
+            failure = exc
+            _drain(chunks, digest)  # a corrupt file is better reported by its checksum
+    except BaseException:
+        sink.abort()
+        raise
     md5 = base64.b64encode(digest.digest()).decode("ascii")
+    if md5 != task.file.md5 or failure is not None:
+        sink.abort()
     if md5 != task.file.md5:
         raise ExportError(
             f"{where}: MD5 {md5} does not match manifest-files.json ({task.file.md5}): "
@@ -715,6 +753,9 @@ class _FullSink:
             entry = self.buffer.flush()
             if entry:
                 self.parts.append(entry)
+
+    def abort(self) -> None:
+        """Nothing to release: parts already written are replaced or removed."""
 
     def finish(self) -> _FileOutcome:
         entry = self.buffer.flush()
@@ -926,6 +967,7 @@ def ingest_export(
     finally:
         progress.finish()
     parts = tuple(p for o in outcomes for p in o.parts)
+    remove_unlisted_parts(root, [p.path for p in parts])  # left by re-read files
     items = sum(o.items for o in outcomes)
     if items != summary.item_count:  # pragma: no cover - each file was checked
         raise ExportError(f"{summary.location.url}: read {items} items, expected more")
@@ -1340,6 +1382,12 @@ class _IncrementalSink:
         self.writer.write_table(table)
         for values in self.rows.values():
             values.clear()
+
+    def abort(self) -> None:
+        """Close the staging file (the next attempt rewrites it)."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
     def finish(self) -> _FileOutcome:
         self._flush()

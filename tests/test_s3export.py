@@ -736,3 +736,90 @@ def test_cli_export_native_reaches_moto_and_reports_its_missing_manifests(
     assert result.exit_code == EXIT_BAD_INPUT, result.output
     assert f"s3://{bucket}/cli/AWSDynamoDB/" in result.output
     assert "not a DynamoDB export" in result.output
+
+
+class _TruncatingProxy:
+    """Forwards HTTP to moto; breaks off the body of the first N data-file GETs halfway."""
+
+    def __init__(self, upstream: str, breaks: int) -> None:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        target = urlsplit(upstream)
+        proxy = self
+        self.breaks = breaks
+        self.broken = 0
+        self.lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._forward()
+
+            def do_HEAD(self) -> None:
+                self._forward()
+
+            def _forward(self) -> None:
+                connection = http.client.HTTPConnection(target.hostname, target.port)
+                connection.request(self.command, self.path, headers=dict(self.headers))
+                response = connection.getresponse()
+                body = response.read()
+                with proxy.lock:
+                    cut = (
+                        self.command == "GET"
+                        and "/data/" in self.path
+                        and proxy.broken < proxy.breaks
+                    )
+                    proxy.broken += cut
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in ("connection", "transfer-encoding"):
+                        self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2] if cut else body)
+                if cut:
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+
+        import socket
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_transfer_broken_mid_file_is_read_again(
+    moto_server: Server, s3_bucket: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    proxy = _TruncatingProxy(moto_server.endpoint, breaks=2)
+    try:
+        with caplog.at_level(logging.WARNING, logger="pitrdiff.s3export"):
+            manifest = ingest_export(
+                f"s3://{s3_bucket}/exports/AWSDynamoDB/{build.FULL_ID}",
+                tmp_path / "out",
+                key_schema=KEY,
+                s3_endpoint_url=proxy.url,
+                aws=AwsConfig(region="us-east-1"),
+                workers=1,
+                part_bytes=64,  # several parts per file: a broken attempt leaves some behind
+            )
+    finally:
+        proxy.close()
+    assert proxy.broken == 2
+    assert "reading the file again" in caplog.text
+    assert manifest.items == 7
+    expected = canonical_items([i for f in build.FULL_ITEMS for i in f])
+    assert dataset_items(tmp_path / "out") == expected
+    listed = {f.path for f in manifest.files}
+    assert {f"data/{p.name}" for p in (tmp_path / "out" / "data").iterdir()} == listed
