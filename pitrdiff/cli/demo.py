@@ -12,7 +12,7 @@ from pitrdiff.cli.app import Common, command
 from pitrdiff.errors import EXIT_FAILURE
 from pitrdiff.output import Renderer, human_duration
 
-PANEL = "PITR"
+PANEL = "Demo"
 
 
 def _summary_table(summary: Any) -> Table:

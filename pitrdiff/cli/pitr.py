@@ -12,7 +12,7 @@ from pitrdiff.cli.app import Common, command
 from pitrdiff.errors import InputError, RefusedError
 from pitrdiff.output import Renderer
 
-PANEL = "PITR"
+PANEL = "PITR and recovery"
 
 
 def span(seconds: float) -> str:
@@ -115,7 +115,7 @@ def show_window(renderer: Renderer, window: pitr.PitrWindow) -> None:
     )
 
 
-@command("window")
+@command("window", rich_help_panel=PANEL)
 def window_command(
     common: Common,
     table: Annotated[str, typer.Argument(help="The table.")],
@@ -141,7 +141,7 @@ def window_command(
     show_window(renderer, current)
 
 
-@command("restore")
+@command("restore", rich_help_panel=PANEL)
 def restore_command(
     common: Common,
     table: Annotated[
@@ -273,7 +273,7 @@ def restore_command(
     )
 
 
-@command("cleanup")
+@command("cleanup", rich_help_panel=PANEL)
 def cleanup_command(
     common: Common,
     table: Annotated[str, typer.Argument(help="The restored table to delete.")],
@@ -305,7 +305,7 @@ def cleanup_command(
         renderer.info(f"{table} kept.")
 
 
-@command("recover")
+@command("recover", rich_help_panel=PANEL)
 def recover_command(
     common: Common,
     table: Annotated[str, typer.Argument(help="The live table.")],
