@@ -70,6 +70,17 @@ def copy_exports(tmp_path: Path) -> Path:
     return tmp_path / "exports" / "AWSDynamoDB"
 
 
+@pytest.fixture(autouse=True)
+def _restore_pitrdiff_logger() -> Any:
+    """The CLI installs a stderr handler on the ``pitrdiff`` logger (and stops
+    propagation); under CliRunner that stream is closed afterwards, so put the
+    logger back as it was after each test."""
+    logger = logging.getLogger("pitrdiff")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers, logger.level, logger.propagate = saved
+
+
 @pytest.fixture(scope="module")
 def s3_bucket(moto_server: Server) -> str:
     """A moto S3 bucket holding the fixture tree under the prefix ``exports/``."""
