@@ -47,9 +47,12 @@ cannot read or write files or reach the network.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -558,15 +561,24 @@ def check_where(where: str) -> str:
     return text
 
 
-def _connect(diff: _DiffInput, include: Sequence[str], keys: Iterable[str] | None) -> Any:
-    """A DuckDB connection with the ``rows`` view, then locked against external access."""
+def _connect(
+    diff: _DiffInput, include: Sequence[str], keys: Iterable[str] | None, spill: str
+) -> Any:
+    """A DuckDB connection with the ``rows`` view, then locked against external access.
+
+    ``spill`` is an owner-only directory for DuckDB's temporary files (its
+    default, ``./.tmp``, would leave table data readable by others).
+    """
     import duckdb
     import pyarrow as pa
     import pyarrow.dataset as pads
 
     from pitrdiff.diff import SQL_MACROS
 
-    con = duckdb.connect(config={"threads": 2})
+    con = duckdb.connect(config={"threads": 2, "temp_directory": spill})
+    # The library never prints: no DuckDB progress bar (Jupyter may refuse the setting).
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.execute("SET enable_progress_bar = false")
     for macro in SQL_MACROS:  # attr(), attr_text() ... as in Diff.sql
         con.execute(macro)
     parts = []
@@ -677,10 +689,15 @@ def write_plan(
     source = _open_diff(diff)
     target = table or source.table
     keys_iter = read_keys_file(keys, source.key_schema) if keys is not None else None
+    spill = tempfile.mkdtemp(prefix="pitrdiff-plan-")
     try:
-        con = _connect(source, classes, keys_iter)
+        con = _connect(source, classes, keys_iter, spill)
     except duckdb.Error as exc:
+        shutil.rmtree(spill, ignore_errors=True)
         raise DiffError(f"cannot read diff {source.root}: {_first_line(str(exc))}") from exc
+    except BaseException:
+        shutil.rmtree(spill, ignore_errors=True)
+        raise
     try:
         relation = _selected(con, expression, keys is not None)
         counted = dict(relation.aggregate("class, count(*)", "class").fetchall())
@@ -749,10 +766,17 @@ def write_plan(
             checksum = digest.hexdigest()
             trailer = {"kind": "trailer", "operations": written, "xxh3_128": checksum}
             handle.write(orjson.dumps(trailer) + b"\n")
+    except duckdb.PermissionException as exc:
+        # Only --where can ask for files (the diff is read through Arrow datasets);
+        # some table functions are refused when they run, not when bound.
+        raise InputError(
+            "--where cannot read files or reach the network: " + _first_line(str(exc))
+        ) from exc
     except duckdb.Error as exc:
         raise DiffError(f"cannot read diff {source.root}: {_first_line(str(exc))}") from exc
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
     return PlanSummary(
         path=str(out),
         table=target,
