@@ -31,6 +31,7 @@ Test hooks (environment variables read by :func:`export_table`; for tests only):
 
 from __future__ import annotations
 
+import base64
 import gc
 import logging
 import math
@@ -461,6 +462,19 @@ def _scan_page(shared: _Shared, request: dict[str, Any], segment: int) -> dict[s
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _wire_key(key: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A ``LastEvaluatedKey`` in wire form (binary as base64 text), fit for a JSON checkpoint."""
+    if key is None:
+        return None
+    return {
+        name: {tag: base64.b64encode(value).decode("ascii")}
+        if isinstance(value, (bytes, bytearray))
+        else {tag: value}
+        for name, typed in key.items()
+        for tag, value in typed.items()
+    }
+
+
 def _scan_segment(shared: _Shared, state: SegmentState) -> SegmentState:
     """Scan one segment to its end (or until stopped), checkpointing after each flush."""
     if state.done:
@@ -527,7 +541,7 @@ def _scan_segment(shared: _Shared, state: SegmentState) -> SegmentState:
             if entry is not None:
                 state.files.append(entry)
             state.next_sequence = buffer.sequence
-            state.last_evaluated_key = start_key
+            state.last_evaluated_key = _wire_key(start_key)
             state.done = finished
             state.items += pending_items
             state.bytes += pending_bytes

@@ -483,6 +483,37 @@ def test_interrupted_export_resumes_in_process(
     assert exported(out) == server.scan_canonical(table)
 
 
+def test_binary_keys_resume_from_checkpoint(
+    dynalite_server: Server, table_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint's LastEvaluatedKey with binary keys survives JSON and the next request.
+
+    dynalite only: moto 5.1 answers HTTP 500 to a segmented Scan whose
+    ExclusiveStartKey holds binary (a plain boto3 paginator fails the same way).
+    """
+    ddb = dynalite_server
+    key_schema = [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    ddb.create_table(table_name, key_schema, {"pk": "B", "sk": "B"})
+    items = [
+        {"pk": {"B": b64(bytes([i % 3, 0]))}, "sk": {"B": b64(bytes([0, i, 255]))}}
+        for i in range(30)
+    ]
+    ddb.put_items(table_name, items)
+    monkeypatch.setenv("PITRDIFF_TEST_SCAN_LIMIT", "4")
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        export_table(
+            table_name, out, segments=1, aws=ddb.aws, part_bytes=1, progress=_InterruptAfter(3)
+        )
+    (checkpoint,) = (out / STATE_DIR).glob("seg-*.json")
+    assert "B" in orjson.loads(checkpoint.read_bytes())["last_evaluated_key"]["pk"]
+    export_table(table_name, out, aws=ddb.aws)
+    assert exported(out) == expected(items, ("pk", "sk")) == ddb.scan_canonical(table_name)
+
+
 # --------------------------------------------------------------------------- CLI
 
 
