@@ -63,6 +63,22 @@ def item(n: int, **extra: Any) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- the case context
 
+# The diff most rows share: items 0..2 were deleted from the live table.
+SHARED_LIVE = [item(3), item(4)]
+SHARED_RESTORED = [item(n) for n in range(5)]
+
+
+@pytest.fixture(scope="module")
+def shared_diff(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("shared")
+    for name, items in (("live", SHARED_LIVE), ("restored", SHARED_RESTORED)):
+        write_export(
+            items, work / name, table_name="Orders", key_schema=KEYS,
+            attribute_definitions=DEFINITIONS,
+        )  # fmt: skip
+    diff_exports(work / "live", work / "restored", work / "diff")
+    return work / "diff"
+
 
 @dataclass
 class Case:
@@ -75,6 +91,7 @@ class Case:
     absent: list[Path] = field(default_factory=list)
     env: dict[str, str | None] = field(default_factory=dict)
     endpoint: str | None = None
+    shared_diff: Path | None = None  # SHARED_LIVE vs SHARED_RESTORED, made once per module
 
     def name(self, suffix: str = "") -> str:
         return f"bad-{uuid.uuid4().hex[:10]}{suffix}"
@@ -106,13 +123,11 @@ class Case:
         diff_exports(live_dir, restored_dir, self.tmp / "diff")
         return self.tmp / "diff"
 
-    def plan(self, table: str, n: int = 3) -> Path:
-        """A plan putting back items 0..n-1 (deleted from the live table)."""
-        restored = [item(i) for i in range(n + 2)]
-        live = [item(i) for i in range(n, n + 2)]
-        diff = self.diff(live, restored, table)
+    def plan(self, table: str) -> Path:
+        """A plan for ``table`` putting back items 0..2 (deleted from the live table)."""
+        assert self.shared_diff is not None
         out = self.tmp / "plan.jsonl"
-        write_plan(diff, out)
+        write_plan(self.shared_diff, out, table=table)
         return out
 
 
@@ -288,7 +303,7 @@ def _apply_args(case: Case, plan: Path, *extra: str) -> None:
 
 
 def plan_truncated(case: Case) -> None:
-    table = case.table([item(3), item(4)])
+    table = case.table(SHARED_LIVE)
     plan = case.plan(table)
     data = plan.read_bytes()
     plan.write_bytes(data[: len(data) * 2 // 3])
@@ -297,7 +312,7 @@ def plan_truncated(case: Case) -> None:
 
 
 def plan_edited(case: Case) -> None:
-    table = case.table([item(3), item(4)])
+    table = case.table(SHARED_LIVE)
     plan = case.plan(table)
     plan.write_bytes(plan.read_bytes().replace(b"value 1", b"value X"))
     _apply_args(case, plan)
@@ -305,7 +320,7 @@ def plan_edited(case: Case) -> None:
 
 
 def plan_other_table(case: Case) -> None:
-    table = case.table([item(3), item(4)])
+    table = case.table(SHARED_LIVE)
     other = case.table()
     plan = case.plan(table)
     # applied to another table (named explicitly) first: the journal records it
@@ -314,7 +329,7 @@ def plan_other_table(case: Case) -> None:
 
 
 def plan_other_key_schema(case: Case) -> None:
-    table = case.table([item(3), item(4)])
+    table = case.table(SHARED_LIVE)
     hash_only = case.table(key_schema=HASH_ONLY)
     plan = case.plan(table)
     _apply_args(case, plan, "--table", hash_only)
@@ -331,7 +346,8 @@ def item_over_400kb(case: Case) -> None:
 
 
 def invalid_where(case: Case) -> None:
-    diff = case.diff([item(2)], [item(1), item(2)], "Orders")
+    diff = case.shared_diff
+    assert diff is not None
     out = case.tmp / "plan.jsonl"
     case.args = ["plan", str(diff), "--out", str(out), "--where", "nosuchcolumn = 1"]
     case.absent = [out]
@@ -351,7 +367,8 @@ def full_disk_diff(case: Case) -> None:
 
 
 def full_disk_plan(case: Case) -> None:
-    diff = case.diff([item(2)], [item(1), item(2)], "Orders")
+    diff = case.shared_diff
+    assert diff is not None
     out = _mounted(case, "size=64k", fill=True) / "plan.jsonl"
     case.args = ["plan", str(diff), "--out", str(out)]
     case.absent = [out]
@@ -365,7 +382,8 @@ def read_only_export(case: Case) -> None:
 
 
 def read_only_plan(case: Case) -> None:
-    diff = case.diff([item(2)], [item(1), item(2)], "Orders")
+    diff = case.shared_diff
+    assert diff is not None
     out = _mounted(case, "size=64k,ro") / "plan.jsonl"
     case.args = ["plan", str(diff), "--out", str(out)]
     case.absent = [out]
@@ -492,10 +510,11 @@ def test_bad_input_gets_one_line_and_its_exit_code_and_writes_nothing(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
+    shared_diff: Path,
 ) -> None:
     row = ROWS[symptom]
     server: Server = request.getfixturevalue(f"{row.server}_server")
-    case = Case(server, tmp_path)
+    case = Case(server, tmp_path, shared_diff=shared_diff)
     row.setup(case)
     before = snapshot(server, case.tables)
 
