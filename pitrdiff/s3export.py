@@ -40,6 +40,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -797,11 +798,31 @@ def _peek_key_types(reader: _Reader, summary: ExportSummary, schema: KeySchema) 
     return schema
 
 
+def _processes_are_safe() -> bool:
+    """Whether worker processes can start without re-running the caller's script.
+
+    multiprocessing's ``spawn`` imports the main module again in every worker:
+    harmless for the ``pitrdiff`` command, ``python -m pitrdiff``, a notebook or
+    a REPL, but a script without an ``if __name__ == "__main__":`` guard would
+    run again. ``executor="auto"`` therefore uses processes only there;
+    ``executor="process"`` is the caller's explicit choice.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None:
+        return True  # interactive: nothing to re-run
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and str(spec.name).split(".")[0] == "pitrdiff":
+        return True
+    return Path(path).name == "pitrdiff"
+
+
 def _choose_executor(executor: str, workers: int, items: int) -> str:
     if executor not in ("auto", "process", "thread"):
         raise InputError(f"executor must be auto, process or thread, not {executor!r}")
     if executor == "auto":
-        return "process" if workers > 1 and items >= PROCESS_THRESHOLD else "thread"
+        large = workers > 1 and items >= PROCESS_THRESHOLD
+        return "process" if large and _processes_are_safe() else "thread"
     return executor
 
 
@@ -897,8 +918,11 @@ def ingest_export(
     workers
         Data files processed at once (default: one per CPU core).
     executor
-        ``"process"``, ``"thread"`` or ``"auto"`` (processes for large exports:
-        parsing and canonicalising is CPU-bound Python).
+        ``"process"``, ``"thread"`` or ``"auto"``: processes for large exports
+        (parsing and canonicalising is CPU-bound Python) when run from the
+        ``pitrdiff`` command, a notebook or a REPL; threads otherwise. A script
+        passing ``"process"`` needs the usual ``if __name__ == "__main__":``
+        guard (workers are spawned and import the main module).
     overwrite
         Replace a complete export already at ``out``.
     part_bytes

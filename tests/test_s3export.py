@@ -840,3 +840,26 @@ def test_a_transfer_broken_mid_file_is_read_again(
     assert dataset_items(tmp_path / "out") == expected
     listed = {f.path for f in manifest.files}
     assert {f"data/{p.name}" for p in (tmp_path / "out" / "data").iterdir()} == listed
+
+
+def test_auto_executor_spawns_processes_only_where_that_is_safe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Spawned workers import ``__main__`` again: only for pitrdiff's own command or a REPL."""
+    import types
+
+    from pitrdiff.s3export import PROCESS_THRESHOLD, _choose_executor
+
+    script = types.ModuleType("__main__")
+    script.__file__ = "/home/me/unguarded_script.py"
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    assert _choose_executor("auto", 2, PROCESS_THRESHOLD) == "thread"
+    assert _choose_executor("process", 2, 10) == "process"  # the caller's explicit choice
+    script.__file__ = "/usr/local/bin/pitrdiff"
+    assert _choose_executor("auto", 2, PROCESS_THRESHOLD) == "process"
+    assert _choose_executor("auto", 2, PROCESS_THRESHOLD - 1) == "thread"
+    assert _choose_executor("auto", 1, PROCESS_THRESHOLD) == "thread"
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))  # a REPL
+    assert _choose_executor("auto", 2, PROCESS_THRESHOLD) == "process"
+    with pytest.raises(InputError):
+        _choose_executor("fork", 2, 10)
