@@ -8,7 +8,8 @@ What is checked, and why it proves the point:
   exactly the table's, each key once; every failed attempt is counted in the
   manifest's ``stats`` and the CLI summary; each retry waited through
   botocore's back-off (a recorder counts the waits); the proxy saw exactly
-  ``pages + 1 + retries`` requests, so nothing loops;
+  ``pages + 1 + retries`` requests, so nothing loops; one test keeps
+  botocore's real back-off and checks that time passed between throttles;
 - apply under the same faults, with lost responses (the server wrote, the
   client never heard): every operation takes effect exactly once — puts of
   deleted and changed items, deletes of added ones — and none is a conflict;
@@ -214,6 +215,33 @@ def test_export_survives_resets_lost_responses_and_slow_answers(
     assert manifest.stats["retries"] == counts["reset"] + counts["drop_response"]
     assert backoff.waits == manifest.stats["retries"]
     assert manifest.stats["throttles"] == 0
+
+
+def test_real_backoff_waits_between_attempts(
+    dynalite_server: Server, table_name: str, tmp_path: Path
+) -> None:
+    """botocore's own back-off (full jitter: up to 1, 2, 4 s) separates three throttles.
+
+    A sanity bound only: the three waits sum to under 50 ms with a probability
+    of about 3e-6; a retry loop of our own would not wait at all.
+    """
+    dynalite_server.create_table(table_name, KEYS, TYPES)
+    dynalite_server.put_items(table_name, ITEMS[:5])
+    with FaultProxy(
+        dynalite_server.endpoint, throttle_rate=1.0, max_faults=3, operations={"Scan"}
+    ) as proxy:
+        started = time.monotonic()
+        manifest = export_table(
+            table_name,
+            tmp_path / "out",
+            segments=1,
+            aws=dynalite_server.aws.with_endpoint(proxy.url),
+        )
+        elapsed = time.monotonic() - started
+    assert proxy.counts["throttle"] == manifest.stats["throttles"] == 3
+    assert elapsed > 0.05
+    assert manifest.stats["elapsed_s"] > 0.05
+    assert manifest.items == 5
 
 
 # --------------------------------------------------------------------------- apply under faults
