@@ -345,7 +345,7 @@ def scramble_item(item: dict[str, Any], seed: int) -> dict[str, Any]:
     return {name: scramble(item[name], rng) for name in names}
 
 
-_settings = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_settings = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @_settings
