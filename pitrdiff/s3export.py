@@ -1522,6 +1522,7 @@ def classify_incremental(
     key_schema: KeySchema | Sequence[Mapping[str, str]] | str | None = None,
     workers: int | None = None,
     executor: str = "auto",
+    memory_limit: str | None = None,
     progress: Progress = SILENT,
 ) -> tuple[IncrementalClassification, str]:
     """Read an incremental export and classify its items (a DuckDB table in ``workdir``).
@@ -1576,6 +1577,11 @@ def classify_incremental(
     try:
         con.execute(f"SET temp_directory = '{Path(workdir) / 'spill'}'")
         con.execute("SET enable_progress_bar = false")  # the library never prints
+        if memory_limit:
+            try:
+                con.execute("SET memory_limit = ?", [memory_limit])
+            except duckdb.Error as exc:
+                raise InputError(f"invalid memory limit {memory_limit!r} ({exc})") from exc
         if staging:
             con.execute(
                 "CREATE TABLE classified AS " + _classification_sql(staging, view, schema.names)
@@ -1674,6 +1680,7 @@ def diff_incremental(
     workers: int | None = None,
     executor: str = "auto",
     overwrite: bool = False,
+    memory_limit: str | None = None,
     progress: Progress = SILENT,
 ) -> Diff:
     """Turn an incremental export (the change log of T1..T2) into a diff dataset.
@@ -1706,6 +1713,9 @@ def diff_incremental(
         Parallelism over data files (see :func:`ingest_export`).
     overwrite
         Replace a diff already at ``out``.
+    memory_limit
+        DuckDB's memory limit (e.g. ``"1GB"``) for classifying; beyond it DuckDB
+        spills to a directory beside ``out``.
 
     Returns
     -------
@@ -1736,6 +1746,7 @@ def diff_incremental(
             key_schema=key_schema,
             workers=workers,
             executor=executor,
+            memory_limit=memory_limit,
             progress=progress,
         )
         read_s = time.monotonic() - clock
@@ -1774,6 +1785,7 @@ def diff_incremental(
             inputs=inputs,
             timings={"read_s": round(read_s, 3)},
             overwrite=overwrite,
+            memory_limit=memory_limit,
             temp_dir=work,
             progress=progress,
         )

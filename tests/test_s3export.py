@@ -863,3 +863,10 @@ def test_auto_executor_spawns_processes_only_where_that_is_safe(
     assert _choose_executor("auto", 2, PROCESS_THRESHOLD) == "process"
     with pytest.raises(InputError):
         _choose_executor("fork", 2, 10)
+
+
+def test_incremental_diff_with_a_memory_limit(tmp_path: Path) -> None:
+    diff = diff_incremental(INCREMENTAL, tmp_path / "d", key_schema=KEY, memory_limit="256MB")
+    _check_incremental(diff)
+    with pytest.raises(InputError, match="memory limit"):
+        diff_incremental(INCREMENTAL, tmp_path / "e", key_schema=KEY, memory_limit="lots")

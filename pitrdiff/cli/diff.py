@@ -199,6 +199,7 @@ def diff_command(
                 key=key,
                 workers=workers,
                 overwrite=overwrite,
+                memory_limit=memory_limit,
                 progress=progress,
             )
         raise typer.Exit(s3cli.incremental_exit_code(diff, show_diff(renderer, diff)))

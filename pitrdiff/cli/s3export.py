@@ -109,6 +109,7 @@ def incremental_diff(
     key: str | None,
     workers: int | None,
     overwrite: bool,
+    memory_limit: str | None,
     progress: Any,
 ) -> Any:
     """Run ``diff --incremental``; return the :class:`~pitrdiff.diff.Diff` written."""
@@ -120,6 +121,7 @@ def incremental_diff(
         key_schema=key,
         workers=workers,
         overwrite=overwrite,
+        memory_limit=memory_limit,
         progress=progress,
     )
 
