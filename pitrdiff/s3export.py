@@ -99,7 +99,7 @@ NEW_AND_OLD_IMAGES = "NEW_AND_OLD_IMAGES"
 NEW_IMAGE = "NEW_IMAGE"
 _CHUNK = 1024 * 1024
 # Below this many items, starting worker processes costs more than it saves.
-PROCESS_THRESHOLD = 250_000
+PROCESS_THRESHOLD = 1_000_000
 
 
 # --------------------------------------------------------------------------- locations
