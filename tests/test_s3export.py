@@ -870,3 +870,16 @@ def test_incremental_diff_with_a_memory_limit(tmp_path: Path) -> None:
     _check_incremental(diff)
     with pytest.raises(InputError, match="memory limit"):
         diff_incremental(INCREMENTAL, tmp_path / "e", key_schema=KEY, memory_limit="lots")
+
+
+def test_an_empty_partition_may_be_a_zero_byte_file(tmp_path: Path) -> None:
+    """DynamoDB writes an empty file for an empty partition: 0 bytes or an empty gzip."""
+    export_dir = copy_exports(tmp_path) / build.FULL_ID
+    lines = _manifest_lines(export_dir)
+    index = next(i for i, e in enumerate(lines) if e["itemCount"] == 0)
+    path = export_dir.parent / lines[index]["dataFileS3Key"].split("AWSDynamoDB/", 1)[1]
+    path.write_bytes(b"")
+    lines[index]["md5Checksum"] = base64.b64encode(hashlib.md5(b"").digest()).decode()
+    _write_manifest_lines(export_dir, lines)
+    manifest = ingest_export(export_dir, tmp_path / "out", key_schema=KEY)
+    assert manifest.items == 7
