@@ -470,7 +470,7 @@ def prepare_directory(out: str | os.PathLike[str], *, overwrite: bool) -> Path:
     root = Path(out)
     if root.exists() and not root.is_dir():
         raise RefusedError(f"{root} exists and is not a directory")
-    if root.is_dir() and any(root.iterdir()):
+    if root.is_dir() and any(root.iterdir()) and not _empty_skeleton(root):
         if not (root / MANIFEST_NAME).exists():
             raise RefusedError(f"{root} is not empty and is not an export; choose another --out")
         try:
@@ -490,6 +490,18 @@ def prepare_directory(out: str | os.PathLike[str], *, overwrite: bool) -> Path:
     make_dir(root)
     make_dir(root / DATA_DIR)
     return root
+
+
+def _empty_skeleton(root: Path) -> bool:
+    """Whether ``root`` holds only empty ``data``/``state`` directories.
+
+    That is what an export that failed before its first manifest (a full disk)
+    leaves behind; it must not block running the same command again.
+    """
+    for child in root.iterdir():
+        if child.name not in (DATA_DIR, STATE_DIR) or not child.is_dir() or any(child.iterdir()):
+            return False
+    return True
 
 
 def _infer_key_types(key_schema: KeySchema, item: Item) -> KeySchema:

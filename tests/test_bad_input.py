@@ -43,7 +43,7 @@ from pitrdiff.apply import apply_plan
 from pitrdiff.cli.app import load_commands
 from pitrdiff.dataset import write_export
 from pitrdiff.diff import diff_exports
-from pitrdiff.errors import EXIT_BAD_INPUT, EXIT_DIFFERENCES, EXIT_FAILURE
+from pitrdiff.errors import EXIT_BAD_INPUT, EXIT_DIFFERENCES, EXIT_FAILURE, EXIT_OK
 from pitrdiff.plan import write_plan
 from tests.conftest import free_port
 from tests.faultproxy import FaultProxy
@@ -374,6 +374,23 @@ def full_disk_plan(case: Case) -> None:
     case.absent = [out]
 
 
+def full_disk_apply(case: Case) -> None:
+    table = case.table(SHARED_LIVE)
+    mount = _mounted(case, "size=64k")
+    plan = mount / "plan.jsonl"
+    plan.write_bytes(case.plan(table).read_bytes())
+    _fill(mount)  # the journal beside the plan cannot be written
+    _apply_args(case, plan)
+
+
+def read_only_diff(case: Case) -> None:
+    live = case.export("live", [item(n) for n in range(5)])
+    restored = case.export("restored", [item(n) for n in range(3, 9)])
+    out = _mounted(case, "size=64k,ro") / "diff"
+    case.args = ["diff", str(live), str(restored), "--out", str(out)]
+    case.absent = [out]
+
+
 def read_only_export(case: Case) -> None:
     table = case.table([item(n) for n in range(5)])
     out = _mounted(case, "size=64k,ro") / "export"
@@ -433,7 +450,9 @@ ROWS: dict[str, Row] = {
     "export --out on a full disk": Row(full_disk_export, EXIT_FAILURE, "no space left"),
     "diff --out on a full disk": Row(full_disk_diff, EXIT_FAILURE, "no space left"),
     "plan --out on a full disk": Row(full_disk_plan, EXIT_FAILURE, "no space left"),
+    "apply with the plan on a full disk": Row(full_disk_apply, EXIT_FAILURE, "no space left"),
     "export --out on a read-only disk": Row(read_only_export, EXIT_FAILURE, "read-only"),
+    "diff --out on a read-only disk": Row(read_only_diff, EXIT_FAILURE, "read-only"),
     "plan --out on a read-only disk": Row(read_only_plan, EXIT_FAILURE, "read-only"),
 }
 
@@ -561,3 +580,30 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert without.stderr.decode().count("\n") == 1
     assert "Traceback" not in without.stderr.decode()
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_after_a_full_disk_the_same_commands_succeed_once_space_is_freed(
+    dynalite_server: Server, tmp_path: Path
+) -> None:
+    """What a full disk leaves behind never blocks re-running the same command."""
+    case = Case(dynalite_server, tmp_path)
+    table = case.table([item(n) for n in range(5)])
+    live = case.export("live", [item(n) for n in range(5)])
+    restored = case.export("restored", [item(n) for n in range(3, 9)])
+    mount = _mounted(case, "size=256k")
+    _fill(mount)
+    endpoint = ["--endpoint-url", dynalite_server.endpoint, "--region", "us-east-1"]
+    commands = [
+        ["export", table, "--out", str(mount / "export"), *endpoint],
+        ["diff", str(live), str(restored), "--out", str(mount / "diff")],
+    ]
+    try:
+        for args in commands:
+            assert runner.invoke(load_commands(), args).exit_code == EXIT_FAILURE
+        (mount / "filler").unlink()
+        for args, code in zip(commands, (EXIT_OK, EXIT_DIFFERENCES), strict=True):
+            result = runner.invoke(load_commands(), args)
+            assert result.exit_code == code, result.stderr
+    finally:
+        logging.getLogger("pitrdiff").handlers = []
+    assert len(dynalite_server.scan_canonical(table)) == 5
