@@ -21,9 +21,11 @@ where mounting is not permitted they are skipped, saying so.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import logging
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -38,10 +40,10 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from pitrdiff import pitr
+from pitrdiff import codec, pitr
 from pitrdiff.apply import apply_plan
 from pitrdiff.cli.app import load_commands
-from pitrdiff.dataset import write_export
+from pitrdiff.dataset import load_export, write_export
 from pitrdiff.diff import diff_exports
 from pitrdiff.errors import EXIT_BAD_INPUT, EXIT_DIFFERENCES, EXIT_FAILURE, EXIT_OK
 from pitrdiff.plan import write_plan
@@ -607,3 +609,36 @@ def test_after_a_full_disk_the_same_commands_succeed_once_space_is_freed(
     finally:
         logging.getLogger("pitrdiff").handlers = []
     assert len(dynalite_server.scan_canonical(table)) == 5
+
+
+def test_export_that_fills_the_disk_midway_resumes_exactly_after_freeing_space(
+    dynalite_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts and checkpoints written before the disk filled are kept; the rest is read again."""
+    case = Case(dynalite_server, tmp_path)
+    rng = random.Random(8)
+    items = [
+        item(n, blob={"B": base64.b64encode(rng.randbytes(1000)).decode()}) for n in range(200)
+    ]
+    table = case.table(items)
+    mount = _mounted(case, "size=1m")
+    (mount / "filler").write_bytes(b"\0" * (920 * 1024))  # ~100 KB left: part of the export fits
+    monkeypatch.setenv("PITRDIFF_TEST_PART_BYTES", "20000")
+    monkeypatch.setenv("PITRDIFF_TEST_SCAN_LIMIT", "10")
+    out = mount / "export"
+    args = ["export", table, "--out", str(out), "--segments", "2", "--json"]
+    args += ["--endpoint-url", dynalite_server.endpoint, "--region", "us-east-1"]
+    try:
+        full = runner.invoke(load_commands(), args)
+        assert full.exit_code == EXIT_FAILURE, full.output
+        assert "no space left" in full.stderr
+        assert any((out / "data").glob("*.parquet"))  # it failed midway, not at the start
+        (mount / "filler").unlink()
+        resumed = runner.invoke(load_commands(), args)
+        assert resumed.exit_code == EXIT_OK, resumed.stderr
+    finally:
+        logging.getLogger("pitrdiff").handlers = []
+    assert orjson.loads(resumed.stdout)["resumes"] == 1
+    exported = [codec.canonical_json(i) for i in load_export(out).items()]
+    assert len(exported) == len(set(exported)) == 200  # each item once
+    assert set(exported) == set(dynalite_server.scan_canonical(table).values())
