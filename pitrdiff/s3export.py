@@ -78,6 +78,7 @@ from pitrdiff.errors import (
     Interrupted,
     PitrdiffError,
     RefusedError,
+    SchemaMismatchError,
 )
 from pitrdiff.files import make_dir
 from pitrdiff.progress import SILENT, Progress
@@ -1478,23 +1479,61 @@ class IncrementalClassification:
         }
 
 
-def _classification_sql(staging: Sequence[str], view: str, key_names: Sequence[str]) -> str:
-    files = ", ".join("'" + path.replace("'", "''") + "'" for path in staging)
+def _same_time(a: str, b: str) -> bool:
+    try:
+        return parse_time(str(a)) == parse_time(str(b))
+    except InputError:
+        return str(a) == str(b)
+
+
+def _sql_list(paths: Sequence[str]) -> str:
+    return ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
+
+
+def _classification_sql(
+    staging: Sequence[str],
+    view: str,
+    key_names: Sequence[str],
+    start_parts: Sequence[str] | None = None,
+) -> str:
+    """One row per item: its class over the window, its start and end states.
+
+    ``f`` is an item's first record (its old image is the state at the start),
+    ``l`` its last (its new image is the state at the end). With
+    ``start_parts`` (a full export at the window's start), the start state
+    comes from that export instead: how NEW_IMAGE exports become classifiable.
+    """
     keys = ", ".join(f'l."{n}"' for n in (name.replace('"', '""') for name in key_names))
-    if view == NEW_IMAGE:
-        klass = f"""CASE WHEN l.has_new THEN '{UNKNOWN_PRESENT}' ELSE '{DELETED_NO_IMAGE}' END"""
-    else:
+    if start_parts is not None:
+        start = "b._key IS NOT NULL"
+        old = "b._item AS restored_item, b._hash AS restored_hash, b._size AS restored_size"
+        join = f"LEFT JOIN read_parquet([{_sql_list(start_parts)}]) b ON b._key = l._key"
         klass = f"""CASE
-            WHEN f.has_old AND l.has_new THEN
-                CASE WHEN f.old_hash = l.new_hash AND f.old_item = l.new_item
+            WHEN {start} AND l.has_new THEN
+                CASE WHEN b._hash = l.new_hash AND b._item = l.new_item
                      THEN '{UNCHANGED}' ELSE '{CHANGED}' END
-            WHEN f.has_old THEN '{DELETED}'
-            WHEN f.has_new AND l.has_new THEN '{ADDED}'
-            WHEN f.has_new THEN '{TRANSIENT}'
-            WHEN l.has_new THEN '{UNKNOWN_PRESENT}'
-            ELSE '{DELETED_NO_IMAGE}' END"""
+            WHEN {start} THEN '{DELETED}'
+            WHEN l.has_new THEN '{ADDED}'
+            ELSE '{TRANSIENT}' END"""
+    else:
+        old = (
+            "f.old_item AS restored_item, f.old_hash AS restored_hash, f.old_size AS restored_size"
+        )
+        join = ""
+        if view == NEW_IMAGE:
+            klass = f"CASE WHEN l.has_new THEN '{UNKNOWN_PRESENT}' ELSE '{DELETED_NO_IMAGE}' END"
+        else:
+            klass = f"""CASE
+                WHEN f.has_old AND l.has_new THEN
+                    CASE WHEN f.old_hash = l.new_hash AND f.old_item = l.new_item
+                         THEN '{UNCHANGED}' ELSE '{CHANGED}' END
+                WHEN f.has_old THEN '{DELETED}'
+                WHEN f.has_new AND l.has_new THEN '{ADDED}'
+                WHEN f.has_new THEN '{TRANSIENT}'
+                WHEN l.has_new THEN '{UNKNOWN_PRESENT}'
+                ELSE '{DELETED_NO_IMAGE}' END"""
     return f"""
-    WITH r AS (SELECT * FROM read_parquet([{files}])),
+    WITH r AS (SELECT * FROM read_parquet([{_sql_list(staging)}])),
     ranked AS (
         SELECT *,
             row_number() OVER (PARTITION BY _key ORDER BY ts ASC NULLS FIRST, seq ASC)
@@ -1505,11 +1544,11 @@ def _classification_sql(staging: Sequence[str], view: str, key_names: Sequence[s
         FROM r)
     SELECT l._key AS _key, {keys},
         {klass} AS class,
-        f.old_item AS restored_item, f.old_hash AS restored_hash, f.old_size AS restored_size,
+        {old},
         l.new_item AS live_item, l.new_hash AS live_hash, l.new_size AS live_size,
         f.records AS records
-    FROM ranked f JOIN ranked l ON f._key = l._key
-    WHERE f.first_rank = 1 AND l.last_rank = 1
+    FROM ranked f JOIN ranked l ON f._key = l._key AND f.first_rank = 1 AND l.last_rank = 1
+    {join}
     """
 
 
@@ -1523,6 +1562,7 @@ def classify_incremental(
     workers: int | None = None,
     executor: str = "auto",
     memory_limit: str | None = None,
+    start_export: str | os.PathLike[str] | None = None,
     progress: Progress = SILENT,
 ) -> tuple[IncrementalClassification, str]:
     """Read an incremental export and classify its items (a DuckDB table in ``workdir``).
@@ -1535,6 +1575,10 @@ def classify_incremental(
     compacts them to one), the old image of its earliest record and the new
     image of its latest (by ``WriteTimestampMicros``) decide.
 
+    ``start_export`` (an export dataset of the table at the window's start,
+    e.g. ``pitrdiff export --native --at T1``) supplies the start state
+    instead of the old images: what makes a ``NEW_IMAGE`` export classifiable.
+
     Returns
     -------
     tuple
@@ -1542,6 +1586,8 @@ def classify_incremental(
         holding table ``classified`` (one row per item).
     """
     import duckdb
+
+    from pitrdiff.dataset import load_export
 
     reader = _Reader(ExportLocation.parse(source), aws or AwsConfig(), s3_endpoint_url)
     summary = _read_summary(reader)
@@ -1555,6 +1601,28 @@ def classify_incremental(
     view = summary.output_view or NEW_AND_OLD_IMAGES
     if view.startswith("NEW_IMAGE"):  # the API also spells it NEW_IMAGES
         view = NEW_IMAGE
+    start_parts: list[str] | None = None
+    if start_export is not None:
+        start = load_export(start_export, verify=True)
+        if not start.key_schema.same_keys(schema):
+            raise SchemaMismatchError(
+                f"the start export's key ({start.key_schema.describe()}) is not the "
+                f"incremental export's ({schema.describe()})"
+            )
+        start_parts = start.parquet_files
+        restore = start.manifest.table.get("restore") or {}
+        at = (
+            start.manifest.source.get("export_time")
+            or restore.get("restore_date_time")
+            or start.manifest.source.get("started_at")
+        )
+        if at and summary.export_from_time and not _same_time(at, summary.export_from_time):
+            log.warning(
+                "the start export is of %s, the window starts at %s: classes are relative "
+                "to the start export",
+                at,
+                summary.export_from_time,
+            )
     staging_dir = make_dir(Path(workdir) / "records")
     tasks = [
         _FileTask(i, reader, f, str(staging_dir), schema, 0, "incremental")
@@ -1584,7 +1652,8 @@ def classify_incremental(
                 raise InputError(f"invalid memory limit {memory_limit!r} ({exc})") from exc
         if staging:
             con.execute(
-                "CREATE TABLE classified AS " + _classification_sql(staging, view, schema.names)
+                "CREATE TABLE classified AS "
+                + _classification_sql(staging, view, schema.names, start_parts)
             )
         else:
             empty = ", ".join(
@@ -1613,11 +1682,12 @@ def classify_incremental(
     finally:
         con.close()
     all_counts = {name: int(counts.get(name, 0)) for name in ALL_CLASSES}
-    if view == NEW_IMAGE:
+    if view == NEW_IMAGE and start_parts is None:
         log.warning(
             "%s has view type NEW_IMAGE: without old images nothing can be put back and "
             "added cannot be told from changed (%d items present at the end, %d deleted); "
-            "export with NEW_AND_OLD_IMAGES to restore",
+            "pass a full export of the window's start (--start-export), or export with "
+            "NEW_AND_OLD_IMAGES",
             summary.location.url,
             all_counts[UNKNOWN_PRESENT],
             all_counts[DELETED_NO_IMAGE],
@@ -1681,6 +1751,7 @@ def diff_incremental(
     executor: str = "auto",
     overwrite: bool = False,
     memory_limit: str | None = None,
+    start_export: str | os.PathLike[str] | None = None,
     progress: Progress = SILENT,
 ) -> Diff:
     """Turn an incremental export (the change log of T1..T2) into a diff dataset.
@@ -1716,6 +1787,10 @@ def diff_incremental(
     memory_limit
         DuckDB's memory limit (e.g. ``"1GB"``) for classifying; beyond it DuckDB
         spills to a directory beside ``out``.
+    start_export
+        An export dataset of the table at the window's start: the start state
+        comes from it rather than from old images (needed for ``NEW_IMAGE``
+        exports; e.g. ``pitrdiff export --native --at T1``).
 
     Returns
     -------
@@ -1747,6 +1822,7 @@ def diff_incremental(
             workers=workers,
             executor=executor,
             memory_limit=memory_limit,
+            start_export=start_export,
             progress=progress,
         )
         read_s = time.monotonic() - clock
@@ -1769,7 +1845,11 @@ def diff_incremental(
                 "counts": classification.counts,
                 "items_with_several_records": classification.items_with_several_records,
             },
-            "restored": {**common, "state_at": summary.export_from_time},
+            "restored": {
+                **common,
+                "state_at": summary.export_from_time,
+                "start_export": os.fspath(start_export) if start_export is not None else None,
+            },
         }
         keys = ["_key", *schema.names]
         restored_cols = ["restored_item", "restored_hash", "restored_size"]

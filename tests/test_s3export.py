@@ -883,3 +883,54 @@ def test_an_empty_partition_may_be_a_zero_byte_file(tmp_path: Path) -> None:
     _write_manifest_lines(export_dir, lines)
     manifest = ingest_export(export_dir, tmp_path / "out", key_schema=KEY)
     assert manifest.items == 7
+
+
+def test_new_image_export_with_a_start_export_is_classified(tmp_path: Path) -> None:
+    """The state at the window's start comes from a full export of that time.
+
+    Start: alice (open), bob, carol (untouched, not in the change log).
+    Change log (NEW_IMAGE): dave created, alice paid, bob deleted (keys only).
+    """
+    write_export(
+        [build.A1, build.B1, build.C1], tmp_path / "start", table_name="Orders", key_schema=PK_SK
+    )
+    diff = diff_incremental(
+        NEW_IMAGE, tmp_path / "diff", key_schema=KEY, start_export=tmp_path / "start"
+    )
+    assert diff.manifest.counts == {"deleted": 1, "changed": 1, "added": 1, "unchanged": 0}
+    deleted = diff.deleted(decode=False)
+    assert list(deleted["restored_item"]) == [codec.canonical_json(build.B1)]
+    changed = diff.changed(decode=False)
+    assert list(changed["restored_item"]) == [codec.canonical_json(build.A1)]
+    assert list(changed["live_item"]) == [codec.canonical_json(build.A1_PAID)]
+    assert list(changed["signature"]) == ["status"]
+    assert list(diff.added(decode=False)["live_item"]) == [codec.canonical_json(build.D1)]
+    assert diff.manifest.restored["start_export"] == str(tmp_path / "start")
+
+    result = cli(
+        "diff",
+        "--incremental",
+        str(NEW_IMAGE),
+        "--start-export",
+        str(tmp_path / "start"),
+        "--key",
+        KEY,
+        "--out",
+        str(tmp_path / "cli"),
+    )
+    assert result.exit_code == 1 and "1 deleted" in result.output, result.output
+
+
+def test_start_export_with_another_key_is_refused(tmp_path: Path) -> None:
+    from pitrdiff.errors import SchemaMismatchError
+
+    write_export(
+        [{"id": {"S": "x"}}],
+        tmp_path / "start",
+        table_name="Other",
+        key_schema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+    with pytest.raises(SchemaMismatchError):
+        diff_incremental(
+            NEW_IMAGE, tmp_path / "diff", key_schema=KEY, start_export=tmp_path / "start"
+        )

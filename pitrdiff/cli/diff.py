@@ -182,6 +182,7 @@ def diff_command(
     s3_endpoint_url: s3cli.S3EndpointOption = None,
     key: s3cli.KeyOption = None,
     workers: s3cli.WorkersOption = None,
+    start_export: s3cli.StartExportOption = None,
 ) -> None:
     """Diff two exports."""
     renderer = common.renderer
@@ -200,6 +201,7 @@ def diff_command(
                 workers=workers,
                 overwrite=overwrite,
                 memory_limit=memory_limit,
+                start_export=start_export,
                 progress=progress,
             )
         raise typer.Exit(s3cli.incremental_exit_code(diff, show_diff(renderer, diff)))

@@ -36,6 +36,15 @@ KeyOption = Annotated[
         rich_help_panel=PANEL,
     ),
 ]
+StartExportOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--start-export",
+        help="With --incremental: an export of the table at the window's start; the start "
+        "state comes from it (needed for NEW_IMAGE exports).",
+        rich_help_panel=PANEL,
+    ),
+]
 WorkersOption = Annotated[
     int | None,
     typer.Option(
@@ -110,6 +119,7 @@ def incremental_diff(
     workers: int | None,
     overwrite: bool,
     memory_limit: str | None,
+    start_export: Path | None,
     progress: Any,
 ) -> Any:
     """Run ``diff --incremental``; return the :class:`~pitrdiff.diff.Diff` written."""
@@ -122,6 +132,7 @@ def incremental_diff(
         workers=workers,
         overwrite=overwrite,
         memory_limit=memory_limit,
+        start_export=start_export,
         progress=progress,
     )
 
