@@ -261,12 +261,22 @@ class Renderer:
             yield bar
 
     # logging ------------------------------------------------------------------
-    def install_log_handler(self, level: int = logging.WARNING) -> None:
-        """Show the library's log records (warnings by default) on stderr."""
+    @contextmanager
+    def log_handler(self, level: int = logging.WARNING) -> Iterator[None]:
+        """Show the library's log records (warnings by default) on stderr while open.
+
+        The logger's previous handlers, level and propagation come back on exit,
+        so a command run in-process (tests, notebooks) leaves no handler behind.
+        """
         logger = logging.getLogger("pitrdiff")
+        saved = (logger.handlers, logger.level, logger.propagate)
         logger.handlers = [_StderrLogHandler(self)]
         logger.setLevel(level)
         logger.propagate = False
+        try:
+            yield
+        finally:
+            logger.handlers, logger.level, logger.propagate = saved
 
 
 def _force_progress() -> bool:

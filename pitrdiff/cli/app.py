@@ -187,9 +187,9 @@ def command(name: str | None = None, **typer_kwargs: Any) -> Callable[[F], F]:
 def run(common: Common, body: Callable[[], Any]) -> Any:
     """Run a command body; map errors to one-line messages and exit codes."""
     renderer = common.renderer
-    renderer.install_log_handler(logging.DEBUG if common.debug else logging.WARNING)
     try:
-        return body()
+        with renderer.log_handler(logging.DEBUG if common.debug else logging.WARNING):
+            return body()
     except typer.Exit:
         raise
     except PitrdiffError as exc:
