@@ -27,7 +27,7 @@ import binascii
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import xxhash
@@ -67,6 +67,8 @@ def _remember_short_number(number: str) -> None:
         if len(_short_number_sizes) >= _SHORT_NUMBER_CACHE_SIZE:
             _short_number_sizes.clear()
         _short_number_sizes[number] = _number_size(number)
+
+
 _DUMPS_OPTIONS = orjson.OPT_SORT_KEYS
 
 
@@ -184,7 +186,8 @@ def _canon_value(typed: Any, depth: int) -> tuple[dict[str, Any], int]:
             raise CodecError(f"M value must be a mapping, not {type(value).__name__}")
         if depth >= 32:
             raise CodecError("item nests deeper than DynamoDB's 32 levels")
-        out: dict[str, Any] = {}
+        # Copied only once an element changes: canonical input is returned as is.
+        out: dict[str, Any] | None = None if type(value) is dict else dict(value)
         size = 3 + len(value)
         for name, inner in value.items():
             if type(name) is not str:
@@ -193,45 +196,47 @@ def _canon_value(typed: Any, depth: int) -> tuple[dict[str, Any], int]:
             if type(inner) is dict and len(inner) == 1:  # inline S and canonical N
                 text = inner.get(S)
                 if type(text) is str:
-                    out[name] = inner
                     size += len(text) if text.isascii() else len(text.encode("utf-8"))
                     continue
                 text = inner.get(N)
                 if type(text) is str:
                     inner_size = _short_number_sizes.get(text)
                     if inner_size is not None:
-                        out[name] = inner
                         size += inner_size
                         continue
-            out[name], inner_size = _canon_value(inner, depth + 1)
+            canon, inner_size = _canon_value(inner, depth + 1)
             size += inner_size
-        return {M: out}, size
+            if canon is not inner:
+                if out is None:
+                    out = dict(value)
+                out[name] = canon
+        return (typed if out is None else {M: out}), size
     if tag == L:
         if type(value) is not list and not isinstance(value, tuple):
             raise CodecError(f"L value must be a list, not {type(value).__name__}")
         if depth >= 32:
             raise CodecError("item nests deeper than DynamoDB's 32 levels")
-        elements: list[Any] = []
+        elements: list[Any] | None = None if type(value) is list else list(value)
         size = 3 + len(value)
-        append = elements.append
-        for inner in value:
+        for index, inner in enumerate(value):
             if type(inner) is dict and len(inner) == 1:  # inline S and canonical N
                 text = inner.get(S)
                 if type(text) is str:
-                    append(inner)
                     size += len(text) if text.isascii() else len(text.encode("utf-8"))
                     continue
                 text = inner.get(N)
                 if type(text) is str:
                     inner_size = _short_number_sizes.get(text)
                     if inner_size is not None:
-                        append(inner)
                         size += inner_size
                         continue
             canon, inner_size = _canon_value(inner, depth + 1)
-            append(canon)
             size += inner_size
-        return {L: elements}, size
+            if canon is not inner:
+                if elements is None:
+                    elements = list(value)
+                elements[index] = canon
+        return (typed if elements is None else {L: elements}), size
     if tag == BOOL:
         if type(value) is not bool:
             raise CodecError(f"BOOL value must be true or false, not {value!r:.40}")
@@ -293,7 +298,9 @@ def _set_elements(tag: str, value: Any) -> Sequence[Any]:
 def canonicalize(item: Mapping[str, Any]) -> tuple[Item, int]:
     """Return the canonical wire form of an item and its size in bytes.
 
-    The returned mapping is not yet key-sorted; :func:`dumps` sorts keys.
+    The returned mapping is not yet key-sorted; :func:`dumps` sorts keys. It
+    shares unchanged parts with ``item`` (``item`` itself when already
+    canonical): treat it as read-only.
 
     Parameters
     ----------
@@ -312,7 +319,8 @@ def canonicalize(item: Mapping[str, Any]) -> tuple[Item, int]:
     """
     if not isinstance(item, Mapping):
         raise CodecError(f"an item must be a mapping, not {type(item).__name__}")
-    out: Item = {}
+    # Copied only once a value changes: a canonical item is returned as is.
+    out: Item | None = None if type(item) is dict else dict(item)
     size = 0
     for name, typed in item.items():
         if type(name) is not str or not name:
@@ -322,18 +330,22 @@ def canonicalize(item: Mapping[str, Any]) -> tuple[Item, int]:
         if type(typed) is dict and len(typed) == 1:
             value = typed.get(S)
             if type(value) is str:
-                out[name] = typed
                 size += len(value) if value.isascii() else len(value.encode("utf-8"))
                 continue
             value = typed.get(N)
             if type(value) is str:
                 value_size = _short_number_sizes.get(value)
                 if value_size is not None:
-                    out[name] = typed
                     size += value_size
                     continue
-        out[name], value_size = _canon_value(typed, 1)
+        canon, value_size = _canon_value(typed, 1)
         size += value_size
+        if canon is not typed:
+            if out is None:
+                out = dict(item)
+            out[name] = canon
+    if out is None:
+        return cast(Item, item), size
     return out, size
 
 
