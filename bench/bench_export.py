@@ -181,6 +181,7 @@ def child(variant: str, endpoint: str, segments: int) -> None:
             )
     else:
         raise SystemExit(f"unknown variant {variant}")
+    result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sys.stdout.write(json.dumps(result) + "\n")
 
 
@@ -239,7 +240,10 @@ def main() -> None:
         f"{items:,} items, {floor['wire_bytes'] / items:.0f} wire bytes/item, "
         f"{segments} segments, {os.cpu_count()} cores, best of {args.repeat}"
     )
-    print(f"{'variant':<34}{'client CPU s':>14}{'µs/item':>10}{'wall s':>9}{'ratio':>8}")
+    print(
+        f"{'variant':<38}{'client CPU s':>13}{'µs/item':>9}{'wall s':>8}{'ratio':>7}"
+        f"{'peak RSS MB':>13}"
+    )
     base = best["boto3"]["cpu"]
     rows = [
         ("boto3 client scan loop", best["boto3"]),
@@ -249,8 +253,8 @@ def main() -> None:
     for label, figures in rows:
         assert figures["items"] == items, (label, figures["items"], items)
         print(
-            f"{label:<34}{figures['cpu']:>14.2f}{figures['cpu'] / items * 1e6:>10.1f}"
-            f"{figures['wall']:>9.1f}{figures['cpu'] / base:>8.3f}"
+            f"{label:<38}{figures['cpu']:>13.2f}{figures['cpu'] / items * 1e6:>9.1f}"
+            f"{figures['wall']:>8.1f}{figures['cpu'] / base:>7.3f}{figures['maxrss_mb']:>13.0f}"
         )
     for label, key in (
         ("floor: json.loads", "json_loads_cpu"),
@@ -258,8 +262,7 @@ def main() -> None:
     ):
         seconds = floor[key]
         print(
-            f"{label:<34}{seconds:>14.2f}{seconds / items * 1e6:>10.1f}{'':>9}"
-            f"{seconds / base:>8.3f}"
+            f"{label:<38}{seconds:>13.2f}{seconds / items * 1e6:>9.1f}{'':>8}{seconds / base:>7.3f}"
         )
     print(f"ratio pitrdiff / boto3 = {best['pitrdiff']['cpu'] / base:.3f}")
 
