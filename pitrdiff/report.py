@@ -13,7 +13,7 @@ Terminal rendering lives in the CLI (:mod:`pitrdiff.cli.diff`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -208,17 +208,21 @@ class DiffSummary:
             f"{self.unchanged:,} unchanged"
         )
 
-    def signature_sentence(self) -> str | None:
-        """``4,812 items changed; 4,800 of them only in `price`.`` (``None`` if none changed)."""
+    def signature_sentence(self, code: Callable[[str], str] | None = None) -> str | None:
+        """``4,812 items changed; 4,800 of them only in `price`.`` (``None`` if none changed).
+
+        ``code`` formats the signature (default: in backticks).
+        """
         if not self.changed or not self.top_signatures:
             return None
         top = self.top_signatures[0]
+        sig = code(top.signature) if code else f"`{top.signature}`"
         what = "only in" if ", " not in top.signature else "in exactly"
         if self.changed == 1:
-            return f"1 item changed, in `{top.signature}`."
+            return f"1 item changed, in {sig}."
         if top.items == self.changed:
-            return f"{self.changed:,} items changed, all of them {what} `{top.signature}`."
-        return f"{self.changed:,} items changed; {top.items:,} of them {what} `{top.signature}`."
+            return f"{self.changed:,} items changed, all of them {what} {sig}."
+        return f"{self.changed:,} items changed; {top.items:,} of them {what} {sig}."
 
 
 def _quote(name: str) -> str:
@@ -324,16 +328,34 @@ def _literal(text: str) -> str:
 # --------------------------------------------------------------------------- Markdown
 
 
-def _md_cell(value: Any) -> str:
-    text = str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-    return text.replace("`", "\\`")
+def _md_text(value: Any) -> str:
+    """Plain Markdown text: punctuation that would format is backslash-escaped."""
+    text = str(value).replace("\n", " ")
+    return "".join("\\" + c if c in "\\`*_[]<>#|" else c for c in text)
 
 
-def _md_code(value: str) -> str:
-    fence = "``" if "`" in value else "`"
-    pad = " " if "`" in value else ""
-    body = value.replace("|", "\\|")
-    return f"{fence}{pad}{body}{pad}{fence}"
+def _md_code(value: str, *, table: bool = False) -> str:
+    """A code span that survives any backticks in ``value`` (and pipes in a table)."""
+    text = value.replace("\n", " ")
+    longest = max((len(run) for run in _runs(text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if "`" in text else ""
+    if table:
+        text = text.replace("|", "\\|")  # GFM lets a table cell's code span escape pipes
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _runs(text: str) -> list[str]:
+    runs, current = [], ""
+    for char in text:
+        if char == "`":
+            current += char
+        elif current:
+            runs.append(current)
+            current = ""
+    if current:
+        runs.append(current)
+    return runs
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> list[str]:
@@ -365,14 +387,14 @@ def render_markdown(summary: DiffSummary, *, live: str = "", restored: str = "")
         How to name the two inputs (their paths or URLs) in the header.
     """
     s = summary
-    lines = [f"# pitrdiff report: {_md_cell(s.table_name)}", ""]
-    lines.append(f"- live: `{_md_cell(s.live_table)}`" + (f" ({_md_cell(live)})" if live else ""))
+    lines = [f"# pitrdiff report: {_md_text(s.table_name)}", ""]
+    lines.append(f"- live: {_md_code(s.live_table)}" + (f" ({_md_code(live)})" if live else ""))
     lines.append(
-        f"- restored: `{_md_cell(s.restored_table)}`"
-        + (f" ({_md_cell(restored)})" if restored else "")
+        f"- restored: {_md_code(s.restored_table)}"
+        + (f" ({_md_code(restored)})" if restored else "")
     )
     lines.append(f"- result: **{s.headline()}**")
-    sentence = s.signature_sentence()
+    sentence = s.signature_sentence(code=_md_code)
     if sentence:
         lines.append(f"- {sentence}")
     lines += ["", "## Items per class", ""]
@@ -396,23 +418,23 @@ def render_markdown(summary: DiffSummary, *, live: str = "", restored: str = "")
         lines += ["", "## Change signatures", ""]
         lines += _md_table(
             ["items", "changed paths"],
-            [[f"{x.items:,}", _md_code(x.signature)] for x in s.top_signatures],
+            [[f"{x.items:,}", _md_code(x.signature, table=True)] for x in s.top_signatures],
             "rl",
         )
     if s.top_attributes:
         lines += ["", "## Attributes changed most often", ""]
         lines += _md_table(
             ["items", "path", "change"],
-            [[f"{x.items:,}", _md_code(x.path), x.kind] for x in s.top_attributes],
+            [[f"{x.items:,}", _md_code(x.path, table=True), x.kind] for x in s.top_attributes],
             "rll",
         )
     if s.top_partitions:
-        lines += ["", f"## Most affected `{_md_cell(s.partition_key)}` values", ""]
+        lines += ["", f"## Most affected {_md_code(s.partition_key)} values", ""]
         lines += _md_table(
-            [_md_cell(s.partition_key), "items", "deleted", "changed", "added"],
+            [_md_text(s.partition_key), "items", "deleted", "changed", "added"],
             [
                 [
-                    _md_code(p.value),
+                    _md_code(p.value, table=True),
                     f"{p.items:,}",
                     f"{p.deleted:,}",
                     f"{p.changed:,}",

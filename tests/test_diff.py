@@ -641,3 +641,29 @@ def test_cli_bad_memory_limit_is_bad_input(tmp_path: Path) -> None:
     )
     assert result.exit_code == EXIT_BAD_INPUT
     assert "memory-limit" in stderr_of(result)
+
+
+def test_report_md_escapes_names_and_values() -> None:
+    from pitrdiff.report import DiffSummary, PartitionCount, SignatureCount, render_markdown
+
+    summary = DiffSummary(
+        "T|x_y",
+        "T",
+        "T-r",
+        "p|k",
+        deleted=1,
+        changed=2,
+        added=0,
+        unchanged=0,
+        top_signatures=(SignatureCount('"a|b", x`y', 2),),
+        top_partitions=(PartitionCount("v|`1", 1, 2, 0),),
+        samples={"deleted": ('{"p|k":{"S":"v|``1"}}',)},
+    )
+    text = render_markdown(summary, live="exports/live")
+    assert "# pitrdiff report: T\\|x\\_y" in text
+    assert "- live: `T` (`exports/live`)" in text
+    assert 'all of them in exactly `` "a|b", x`y ``.' in text
+    assert '| 2 | `` "a\\|b", x`y `` |' in text
+    assert "| `` v\\|`1 `` | 3 | 1 | 2 | 0 |" in text
+    assert "## Most affected `p|k` values" in text
+    assert '- deleted: ``` {"p|k":{"S":"v|``1"}} ```' in text
