@@ -5,7 +5,8 @@
   recognisable fake credentials, every command with ``--debug`` and ``--json``:
   the credentials appear in no stdout, no stderr, no exception, no file.
 - Every file and directory that run writes is owner-only (``0600`` / ``0700``)
-  under a permissive umask (``022``).
+  under a permissive umask (``022``); so is what ingesting DynamoDB's own S3
+  exports (full and incremental) writes.
 - ``--where`` (already tried against file reads, ``COPY`` and ``;`` in
   ``test_plan.py``): here the network (a loopback listener sees no
   connection), statements smuggled through ``query()``, the environment
@@ -164,14 +165,40 @@ def test_full_run_leaks_no_credentials_and_writes_owner_only_files(
 
     for where, text in outputs:
         assert_no_secret(text, where)
-    for path in sorted(work.rglob("*")):
+    assert assert_owner_only(work) >= 15
+    for path in work.rglob("*"):
+        if path.is_file():
+            assert_no_secret(path.read_bytes(), str(path.relative_to(work)))
+
+
+def assert_owner_only(root: Path) -> int:
+    """Every file below ``root`` is 0600 and every directory 0700; returns the file count."""
+    files = 0
+    for path in sorted(root.rglob("*")):
         mode = stat.S_IMODE(path.lstat().st_mode)
-        relative = path.relative_to(work)
+        relative = path.relative_to(root)
         if path.is_dir():
             assert mode == 0o700, f"directory {relative} is {oct(mode)}"
         else:
             assert mode == 0o600, f"file {relative} is {oct(mode)}"
-            assert_no_secret(path.read_bytes(), str(relative))
+            files += 1
+    return files
+
+
+S3EXPORTS = Path(__file__).parent / "data" / "s3exports" / "exports" / "AWSDynamoDB"
+
+
+def test_native_export_ingestion_writes_owner_only_files(
+    tmp_path: Path, permissive_umask: None
+) -> None:
+    """Datasets made from DynamoDB's own S3 exports (full and incremental) are owner-only too."""
+    from pitrdiff.s3export import diff_incremental, ingest_export
+
+    work = tmp_path / "work"
+    work.mkdir(mode=0o700)
+    ingest_export(S3EXPORTS / "01761573600000-f0f0f0f0", work / "full", key_schema="pk:S,sk:N")
+    diff_incremental(S3EXPORTS / "01761577200000-a1a1a1a1", work / "incr", key_schema="pk:S,sk:N")
+    assert assert_owner_only(work) >= 6
 
 
 def test_refused_credentials_with_debug_leak_nothing(
