@@ -462,11 +462,11 @@ ROWS: dict[str, Row] = {
 # --------------------------------------------------------------------------- the README table
 
 
-def readme_rows() -> dict[str, int]:
-    """``{symptom: exit code}`` of the README's troubleshooting table."""
+def readme_rows() -> dict[str, tuple[int, str]]:
+    """``{symptom: (exit code, message)}`` of the README's troubleshooting table."""
     text = README.read_text(encoding="utf-8")
     section = text.split("\n## Troubleshooting\n", 1)[1].split("\n## ", 1)[0]
-    rows: dict[str, int] = {}
+    rows: dict[str, tuple[int, str]] = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if not line.startswith("|") or len(cells) < 4 or set(cells[0]) <= set("-: "):
@@ -475,7 +475,7 @@ def readme_rows() -> dict[str, int]:
             continue
         match = re.match(r"`?(\d+)`?", cells[2])
         assert match, f"README troubleshooting row {cells[0]!r}: no exit code in {cells[2]!r}"
-        rows[cells[0].replace("\\|", "|").strip("`")] = int(match.group(1))
+        rows[cells[0].replace("\\|", "|").strip("`")] = (int(match.group(1)), cells[1])
     return rows
 
 
@@ -486,7 +486,9 @@ def test_readme_rows_and_tests_are_the_same_list() -> None:
         f"tests without a README row: {sorted(set(ROWS) - set(documented))}"
     )
     for symptom, row in ROWS.items():
-        assert documented[symptom] == row.exit_code, f"README exit code of {symptom!r}"
+        exit_code, message = documented[symptom]
+        assert exit_code == row.exit_code, f"README exit code of {symptom!r}"
+        assert row.words in message, f"README message of {symptom!r} lacks {row.words!r}"
 
 
 # --------------------------------------------------------------------------- running a row
