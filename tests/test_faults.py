@@ -59,8 +59,8 @@ ROOT = Path(__file__).resolve().parent.parent
 KEYS = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
 TYPES = {"pk": "S", "sk": "N"}
 DEFINITIONS = [{"AttributeName": k, "AttributeType": t} for k, t in TYPES.items()]
-# The issue's fault mix: 20% throttling (both throttle codes), 5% 5xx.
-ISSUE_FAULTS = {"throttle_rate": 0.15, "throttling_rate": 0.05, "error_rate": 0.05}
+# The issue's fault mix, used below: 20% throttling (15% ProvisionedThroughput-
+# ExceededException + 5% ThrottlingException) and 5% 5xx.
 
 
 def make_item(n: int) -> dict[str, Any]:
@@ -165,7 +165,9 @@ def test_export_under_throttling_and_5xx_is_exact_and_counts_retries(
 ) -> None:
     server, table = source_table
     monkeypatch.setenv("PITRDIFF_TEST_SCAN_LIMIT", "2")  # ~30 pages: many chances to fail
-    with FaultProxy(server.endpoint, seed=20, **ISSUE_FAULTS) as proxy:
+    with FaultProxy(
+        server.endpoint, seed=20, throttle_rate=0.15, throttling_rate=0.05, error_rate=0.05
+    ) as proxy:
         result = CliRunner().invoke(
             load_commands(),
             [
@@ -283,7 +285,9 @@ def test_apply_under_faults_takes_every_operation_exactly_once(
         drop_response_rate=0.1,  # written, answer lost: the retry must not write twice
         slow_rate=0.05,
         slow_seconds=0.05,
-        **ISSUE_FAULTS,
+        throttle_rate=0.15,
+        throttling_rate=0.05,
+        error_rate=0.05,
     ) as proxy:
         report = apply_plan(plan, aws=ddb.aws.with_endpoint(proxy.url), workers=4)
     counts = proxy.counts
