@@ -23,11 +23,14 @@ from typing import Any
 import orjson
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 from typer.testing import CliRunner
 
 import pitrdiff
 from pitrdiff import codec
+from pitrdiff.changes import Change, diff_json
 from pitrdiff.cli.app import load_commands
 from pitrdiff.cli.diff import summary_group
 from pitrdiff.diff import CHANGE_TYPE, Diff, diff_exports, diff_schema, load_diff
@@ -667,3 +670,72 @@ def test_report_md_escapes_names_and_values() -> None:
     assert "| `` v\\|`1 `` | 3 | 1 | 2 | 0 |" in text
     assert "## Most affected `p|k` values" in text
     assert '- deleted: ``` {"p|k":{"S":"v|``1"}} ```' in text
+
+
+# --------------------------------------------------------------------------- property
+
+
+_values = st.one_of(
+    st.builds(lambda n: {"N": n}, st.sampled_from(["1", "1.0", "1.50", "15E-1", "2", "-0", "0"])),
+    st.builds(lambda s: {"S": s}, st.sampled_from(["a", "b", "é"])),
+    st.builds(lambda s: {"SS": s}, st.lists(st.sampled_from(["x", "y"]), min_size=1, max_size=3)),
+    st.builds(
+        lambda v: {"L": v},
+        st.lists(st.builds(lambda n: {"N": n}, st.sampled_from(["1", "2"])), max_size=2),
+    ),
+)
+_bodies = st.dictionaries(st.sampled_from(["v", "w", "a.b"]), _values, max_size=2)
+_keyed = st.dictionaries(
+    st.tuples(st.sampled_from(["p", "q"]), st.sampled_from(["1", "2", "3.0"])), _bodies, max_size=5
+)
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(live=_keyed, restored=_keyed)
+def test_classification_matches_a_reference(
+    tmp_path_factory: pytest.TempPathFactory,
+    live: dict[tuple[str, str], dict[str, Any]],
+    restored: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    """Any two small tables: classes as a plain Python comparison of canonical items says."""
+    tmp = tmp_path_factory.mktemp("prop")
+    schema = [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    defs = [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "N"},
+    ]
+
+    def items(table: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"pk": {"S": pk}, "sk": {"N": sk}, **body} for (pk, sk), body in table.items()]
+
+    pitrdiff.write_export(
+        items(live), tmp / "l", table_name="T", key_schema=schema, attribute_definitions=defs
+    )
+    pitrdiff.write_export(
+        items(restored), tmp / "r", table_name="T-r", key_schema=schema, attribute_definitions=defs
+    )
+    diff = diff_exports(tmp / "l", tmp / "r", tmp / "d")
+
+    names = ["pk", "sk"]
+    live_c = {codec.canonical_key(i, names): codec.canonical_json(i) for i in items(live)}
+    rest_c = {codec.canonical_key(i, names): codec.canonical_json(i) for i in items(restored)}
+    assert [r["_key"] for r in diff.arrow("deleted").to_pylist()] == sorted(
+        rest_c.keys() - live_c.keys()
+    )
+    assert [r["_key"] for r in diff.arrow("added").to_pylist()] == sorted(
+        live_c.keys() - rest_c.keys()
+    )
+    changed = sorted(k for k in live_c.keys() & rest_c.keys() if live_c[k] != rest_c[k])
+    rows = diff.arrow("changed").to_pylist()
+    assert [r["_key"] for r in rows] == changed
+    for row in rows:
+        want, signature = diff_json(rest_c[row["_key"]], live_c[row["_key"]])
+        assert [Change(**c) for c in row["changes"]] == want and want
+        assert row["signature"] == signature
+    unchanged = len(live_c.keys() & rest_c.keys()) - len(changed)
+    assert diff.manifest.counts["unchanged"] == unchanged
