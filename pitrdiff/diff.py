@@ -867,6 +867,7 @@ def diff_exports(
                     f"JOIN (SELECT _key, cls FROM classes WHERE cls IN ({wanted})) c "
                     "ON s._key = c._key"
                 )
+                _refuse_duplicates(con, side, live_export if side == "live" else restored_export)
             progress.finish()
             extracted = time.perf_counter()
             keys = ", ".join(_quote(n) for n in key_schema.names)
@@ -928,6 +929,23 @@ def diff_exports(
     finally:
         shutil.rmtree(spill, ignore_errors=True)
     return diff
+
+
+def _refuse_duplicates(con: duckdb.DuckDBPyConnection, side: str, export: Export) -> None:
+    """An item twice in one export (a corrupt or hand-assembled export) is refused.
+
+    Checked on the differing rows only (cheap); a duplicate among unchanged
+    rows cannot change any class, only the unchanged count.
+    """
+    rows = con.execute(
+        f"SELECT _key FROM {side}_sel GROUP BY _key HAVING count(*) > 1 ORDER BY _key LIMIT 1"
+    ).fetchall()
+    if rows:
+        raise ExportError(
+            f"{side} export {export.path} holds the key {rows[0][0]} more than once "
+            "(a corrupt export); re-run the export",
+            path=str(export.path),
+        )
 
 
 def _count(con: duckdb.DuckDBPyConnection, view: str) -> tuple[int, int]:

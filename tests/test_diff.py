@@ -739,3 +739,19 @@ def test_classification_matches_a_reference(
         assert row["signature"] == signature
     unchanged = len(live_c.keys() & rest_c.keys()) - len(changed)
     assert diff.manifest.counts["unchanged"] == unchanged
+
+
+def test_refuses_an_export_holding_a_key_twice(tmp_path: Path) -> None:
+    case = load_case("every_class")
+    _, restored = build(tmp_path, case)
+    # A corrupt export (write_export does not deduplicate): t1/1 twice, differently.
+    twice = tmp_path / "twice"
+    pitrdiff.write_export(
+        [*case["live"], {"pk": {"S": "t1"}, "sk": {"N": "1"}, "price": {"N": "99"}}],
+        twice,
+        table_name="Orders",
+        key_schema=case["key_schema"],
+        attribute_definitions=case["attribute_definitions"],
+    )
+    with pytest.raises(ExportError, match="more than once"):
+        diff_exports(twice, restored, tmp_path / "diff")
