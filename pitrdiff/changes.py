@@ -28,6 +28,7 @@ Rules
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ class Change:
         return {"path": self.path, "kind": self.kind, "old": self.old, "new": self.new}
 
 
+@functools.lru_cache(maxsize=65536)
 def name_segment(name: str) -> str:
     """Write one attribute or map-key name as a path segment (quoted when not plain).
 
