@@ -90,11 +90,11 @@ MIN_DEFAULT_SEGMENTS = 4
 MAX_DEFAULT_SEGMENTS = 1000
 MAX_SEGMENTS = 1_000_000  # DynamoDB's own limit on TotalSegments
 MAX_THREADS = 16
-SCAN_PART_BYTES = 32 * 1024 * 1024
+SCAN_PART_BYTES = 16 * 1024 * 1024  # a flush briefly holds ~3x this (lists, Arrow, Parquet)
 # All segments' part buffers together stay under about this many bytes of
-# canonical items (each buffer is at least 8 MiB), so memory does not grow
+# canonical items (each buffer is at least 4 MiB), so memory does not grow
 # with the segment count either.
-BUFFER_BUDGET_BYTES = 256 * 1024 * 1024
+BUFFER_BUDGET_BYTES = 128 * 1024 * 1024
 RCU_BYTES = 4096  # one read capacity unit reads 4 KB strongly consistent (half eventually)
 # After botocore's own retries are exhausted: this many more tries, waiting
 # OUTER_BASE_WAIT_S * 2**n (capped, jittered) between them.
@@ -650,7 +650,7 @@ def export_table(
         Receives item counts (with ``bytes``) as pages arrive.
     part_bytes
         Flush a segment's Parquet part at this many bytes of canonical items
-        (lowered so that all running segments buffer at most about 256 MiB).
+        (lowered so that all running segments buffer at most about 128 MiB).
 
     Returns
     -------
@@ -733,7 +733,7 @@ def export_table(
         states.setdefault(segment, SegmentState(segment, total))
 
     threads = min(total, MAX_THREADS)
-    part_bytes = min(part_bytes, max(8 * 1024 * 1024, BUFFER_BUDGET_BYTES // threads))
+    part_bytes = min(part_bytes, max(4 * 1024 * 1024, BUFFER_BUDGET_BYTES // threads))
     avg = description.size_bytes / description.item_count if description.item_count else 1024.0
     shared = _Shared(
         client=client,
