@@ -1004,7 +1004,10 @@ class Explanation:
     key
         The canonical key JSON.
     kind
-        ``deleted``, ``changed``, ``added`` or ``unchanged`` (not in the diff).
+        ``deleted``, ``changed``, ``added``; for a key not in the diff,
+        ``unchanged`` (in both tables, same content) or ``absent`` (in
+        neither), told from the live export when it is still present, else
+        ``unchanged``.
     changes
         The attribute-level changes (changed items only).
     signature
@@ -1051,6 +1054,10 @@ class Explanation:
             lines.append(f"  restored: {self.restored_item}")
         elif self.kind == "added":
             lines.append(f"  live: {self.live_item}")
+        elif self.kind == "unchanged" and self.live_item:
+            lines.append(f"  both: {self.live_item}")
+        elif self.kind == "absent":
+            lines.append("  in neither table")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -1371,6 +1378,17 @@ class Diff:
                     live_item=row.get("live_item"),
                     restored_item=row.get("restored_item"),
                 )
+        live = self._input_export("live")
+        if live is not None and live.manifest.files:
+            found = pq.ParquetDataset(
+                live.parquet_files, filters=[(KEY_COLUMN, "=", canonical)]
+            ).read(columns=[KEY_COLUMN, "_item"])
+            if not found.num_rows:
+                return Explanation(canonical, "absent")
+            item = found.column("_item")[0].as_py()
+            return Explanation(canonical, "unchanged", live_item=item, restored_item=item)
+        if live is not None:
+            return Explanation(canonical, "absent")
         return Explanation(canonical, "unchanged")
 
     def _repr_html_(self) -> str:

@@ -275,7 +275,10 @@ def test_explain_accepts_key_forms(tmp_path: Path) -> None:
     assert "values_changed" in explained.deepdiff().to_dict()
     assert diff.explain({"pk": "t1", "sk": 2}).kind == "deleted"
     assert diff.explain({"pk": "t3", "sk": 4}).kind == "added"
-    assert diff.explain({"pk": "t2", "sk": 3}).kind == "unchanged"
+    unchanged = diff.explain({"pk": "t2", "sk": 3})
+    assert unchanged.kind == "unchanged"
+    assert unchanged.live_item == codec.canonical_json(case["live"][1])
+    assert diff.explain({"pk": "nobody", "sk": 9}).kind == "absent"
     with pytest.raises(InputError):
         diff.explain("t1")  # a pk+sk table needs both attributes
 
