@@ -28,6 +28,7 @@ and ``restored``.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import html
@@ -339,8 +340,24 @@ def _read_diff_manifest(root: Path) -> DiffManifest:
     return DiffManifest.from_dict(doc)
 
 
-def _prepare_out(out: str | os.PathLike[str], *, overwrite: bool, check_only: bool) -> Path:
-    """Refuse to write over anything but an old diff (and that only with ``overwrite``)."""
+def prepare_out(out: str | os.PathLike[str], *, overwrite: bool, check_only: bool) -> Path:
+    """Make ``out`` ready for a diff dataset, refusing to write over anything else.
+
+    Parameters
+    ----------
+    out
+        The diff directory.
+    overwrite
+        Replace a complete diff already there.
+    check_only
+        Only check (raise if refused); touch nothing.
+
+    Raises
+    ------
+    RefusedError
+        When ``out`` is a file, holds something other than a diff, or holds a
+        complete diff and ``overwrite`` is false.
+    """
     root = Path(out)
     if root.exists() and not root.is_dir():
         raise RefusedError(f"{root} exists and is not a directory")
@@ -503,11 +520,28 @@ def _write_class(
         raise
 
 
+_private_spill: str | None = None
+
+
+def _default_spill_dir() -> str:
+    """An owner-only directory for DuckDB's spill files, removed at exit.
+
+    DuckDB's own default (``./.tmp``) would leave table data in the current
+    directory, readable by others.
+    """
+    global _private_spill
+    if _private_spill is None:
+        _private_spill = tempfile.mkdtemp(prefix="pitrdiff-duckdb-")  # mode 0700
+        atexit.register(shutil.rmtree, _private_spill, True)
+    return _private_spill
+
+
 def connect(
     *,
     memory_limit: str | None = None,
     temp_dir: str | os.PathLike[str] | None = None,
     threads: int = DEFAULT_THREADS,
+    database: str | os.PathLike[str] = ":memory:",
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection set up the way pitrdiff uses it (bounded memory, spilling).
 
@@ -516,21 +550,30 @@ def connect(
     memory_limit
         DuckDB's memory limit, e.g. ``"1GB"``; DuckDB's default (80% of RAM) if ``None``.
     temp_dir
-        Where DuckDB spills; should be owner-only (table data lands there).
+        Where DuckDB spills (table data lands there, so it should be owner-only);
+        a private temporary directory removed at exit if ``None``.
     threads
         Worker threads.
+    database
+        A database file, or in memory by default.
     """
     import duckdb
 
-    config: dict[str, Any] = {"threads": threads, "preserve_insertion_order": False}
+    config: dict[str, Any] = {
+        "threads": threads,
+        "preserve_insertion_order": False,
+        "temp_directory": os.fspath(temp_dir) if temp_dir is not None else _default_spill_dir(),
+    }
     if memory_limit:
         config["memory_limit"] = memory_limit
-    if temp_dir is not None:
-        config["temp_directory"] = os.fspath(temp_dir)
     try:
-        con = duckdb.connect(config=config)
+        con = duckdb.connect(os.fspath(database), config=config)
     except duckdb.Error as exc:
-        raise InputError(f"cannot set up DuckDB ({exc}); check --memory-limit") from exc
+        if memory_limit:
+            raise InputError(
+                f"invalid memory limit {memory_limit!r}: {exc} (e.g. --memory-limit 1GB)"
+            ) from exc
+        raise InputError(f"cannot set up DuckDB ({exc})") from exc
     # No progress bar: the library never prints (DuckDB would draw one on stderr).
     # In Jupyter without ipywidgets DuckDB refuses any change to the setting
     # (and draws no bar there), so a refusal is fine.
@@ -623,7 +666,7 @@ def write_diff_dataset(
         When the rows lack a required column or cannot be cast.
     """
     started = time.perf_counter()
-    root = _prepare_out(out, overwrite=overwrite, check_only=False)
+    root = prepare_out(out, overwrite=overwrite, check_only=False)
     live_input = dict(inputs.get("live") or {})
     restored_input = dict(inputs.get("restored") or {})
     base = DiffManifest(
@@ -834,7 +877,7 @@ def diff_exports(
         When ``out`` holds something else, or a diff and ``overwrite`` is false.
     """
     started = time.perf_counter()
-    _prepare_out(out, overwrite=overwrite, check_only=True)
+    prepare_out(out, overwrite=overwrite, check_only=True)
     progress.start("verifying the exports", total=None)
     live_export = live if isinstance(live, Export) else _open_input(live, "live")
     restored_export = (

@@ -47,7 +47,6 @@ cannot read or write files or reach the network.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
@@ -569,18 +568,13 @@ def _connect(
     ``spill`` is an owner-only directory for DuckDB's temporary files (its
     default, ``./.tmp``, would leave table data readable by others).
     """
-    import duckdb
     import pyarrow as pa
     import pyarrow.dataset as pads
 
-    from pitrdiff.diff import SQL_MACROS
+    from pitrdiff.diff import connect
 
-    con = duckdb.connect(config={"threads": 2, "temp_directory": spill})
-    # The library never prints: no DuckDB progress bar (Jupyter may refuse the setting).
-    with contextlib.suppress(duckdb.InvalidInputException):
-        con.execute("SET enable_progress_bar = false")
-    for macro in SQL_MACROS:  # attr(), attr_text() ... as in Diff.sql
-        con.execute(macro)
+    # No progress bar, and the attr() / attr_text() ... macros as in Diff.sql.
+    con = connect(temp_dir=spill, threads=2)
     parts = []
     for item_class in include:
         name = f"_diff_{item_class}"

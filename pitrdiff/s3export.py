@@ -1585,8 +1585,6 @@ def classify_incremental(
         The classification and the path of a DuckDB database in ``workdir``
         holding table ``classified`` (one row per item).
     """
-    import duckdb
-
     from pitrdiff.dataset import load_export
 
     reader = _Reader(ExportLocation.parse(source), aws or AwsConfig(), s3_endpoint_url)
@@ -1640,16 +1638,12 @@ def classify_incremental(
     finally:
         progress.finish()
     staging = [o.staging for o in outcomes if o.staging]
+    from pitrdiff.diff import connect
+
     database = str(Path(workdir) / "classify.duckdb")
-    con = duckdb.connect(database)
+    # spills beside --out (owner-only workdir); an invalid limit is an InputError
+    con = connect(database=database, temp_dir=Path(workdir) / "spill", memory_limit=memory_limit)
     try:
-        con.execute(f"SET temp_directory = '{Path(workdir) / 'spill'}'")
-        con.execute("SET enable_progress_bar = false")  # the library never prints
-        if memory_limit:
-            try:
-                con.execute("SET memory_limit = ?", [memory_limit])
-            except duckdb.Error as exc:
-                raise InputError(f"invalid memory limit {memory_limit!r} ({exc})") from exc
         if staging:
             con.execute(
                 "CREATE TABLE classified AS "
@@ -1806,11 +1800,11 @@ def diff_incremental(
     RefusedError
         When ``out`` holds something else, or a diff and ``overwrite`` is false.
     """
-    from pitrdiff.diff import _prepare_out, write_diff_dataset
+    from pitrdiff.diff import prepare_out, write_diff_dataset
 
     clock = time.monotonic()
     target = Path(out)
-    _prepare_out(target, overwrite=overwrite, check_only=True)  # refuse before the work
+    prepare_out(target, overwrite=overwrite, check_only=True)  # refuse before the work
     work = _staging_workdir(target)
     try:
         classification, database = classify_incremental(
