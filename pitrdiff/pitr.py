@@ -580,21 +580,26 @@ def restore(
     if target is not None and target == table:
         raise RefusedError("the target must be a new table, not the live table")
 
-    if target is not None:
-        existing = _exists(client, target)
-        if existing is not None:
-            return _reuse(
-                client,
-                source,
-                existing,
-                at_utc,
-                latest,
-                reuse,
-                wait,
-                progress,
-                poll_seconds,
-                timeout_s,
-            )
+    def reuse_existing(name: str) -> RestoreResult | None:
+        # an existing target is refused, or with --reuse checked and waited for
+        existing = _exists(client, name)
+        if existing is None:
+            return None
+        return _reuse(
+            client,
+            source,
+            existing,
+            at_utc,
+            latest,
+            reuse,
+            wait,
+            progress,
+            poll_seconds,
+            timeout_s,
+        )
+
+    if target is not None and (result := reuse_existing(target)) is not None:
+        return result
 
     pitr_window = _describe_window(client, table)
     now = _now()
@@ -606,21 +611,8 @@ def restore(
     assert restore_at is not None  # the window is enabled here
     name = target or default_target(table, restore_at)
     check_table_name(name)
-    if target is None:
-        existing = _exists(client, name)
-        if existing is not None:
-            return _reuse(
-                client,
-                source,
-                existing,
-                at_utc,
-                latest,
-                reuse,
-                wait,
-                progress,
-                poll_seconds,
-                timeout_s,
-            )
+    if target is None and (result := reuse_existing(name)) is not None:
+        return result
 
     request = restore_request(table, name, at=at_utc, no_indexes=no_indexes)
     with translate_errors(table=table, action="starting the restore"):

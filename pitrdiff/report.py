@@ -366,14 +366,9 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) 
 
 
 def _size(count: int | None) -> str:
-    if count is None:
-        return "?"
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"  # pragma: no cover
+    from pitrdiff.output import human_bytes
+
+    return "?" if count is None else human_bytes(count)
 
 
 def render_markdown(summary: DiffSummary, *, live: str = "", restored: str = "") -> str:

@@ -837,6 +837,25 @@ def _make_executor(kind: str, workers: int) -> Executor:
 def _run_files(
     tasks: Sequence[_FileTask],
     *,
+    label: str,
+    workers: int,
+    executor: str,
+    total_items: int,
+    progress: Progress,
+) -> list[_FileOutcome]:
+    """Process every file, in parallel, as one progress task named ``label``."""
+    progress.start(label, total=total_items)
+    try:
+        return _process_files(
+            tasks, workers=workers, executor=executor, total_items=total_items, progress=progress
+        )
+    finally:
+        progress.finish()
+
+
+def _process_files(
+    tasks: Sequence[_FileTask],
+    *,
     workers: int,
     executor: str,
     total_items: int,
@@ -980,17 +999,14 @@ def ingest_export(
         )
         for index, data_file in enumerate(summary.files)
     ]
-    progress.start(f"ingesting {summary.location.export_id}", total=summary.item_count)
-    try:
-        outcomes = _run_files(
-            tasks,
-            workers=workers or default_workers(),
-            executor=executor,
-            total_items=summary.item_count,
-            progress=progress,
-        )
-    finally:
-        progress.finish()
+    outcomes = _run_files(
+        tasks,
+        label=f"ingesting {summary.location.export_id}",
+        workers=workers or default_workers(),
+        executor=executor,
+        total_items=summary.item_count,
+        progress=progress,
+    )
     parts = tuple(p for o in outcomes for p in o.parts)
     remove_unlisted_parts(root, [p.path for p in parts])  # left by re-read files
     items = sum(o.items for o in outcomes)
@@ -1626,17 +1642,14 @@ def classify_incremental(
         _FileTask(i, reader, f, str(staging_dir), schema, 0, "incremental")
         for i, f in enumerate(summary.files)
     ]
-    progress.start(f"reading {summary.location.export_id}", total=summary.item_count)
-    try:
-        outcomes = _run_files(
-            tasks,
-            workers=workers or default_workers(),
-            executor=executor,
-            total_items=summary.item_count,
-            progress=progress,
-        )
-    finally:
-        progress.finish()
+    outcomes = _run_files(
+        tasks,
+        label=f"reading {summary.location.export_id}",
+        workers=workers or default_workers(),
+        executor=executor,
+        total_items=summary.item_count,
+        progress=progress,
+    )
     staging = [o.staging for o in outcomes if o.staging]
     from pitrdiff.diff import connect
 
