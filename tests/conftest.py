@@ -28,6 +28,9 @@ from tests.helpers import Server
 
 SERVERS_DIR = Path(__file__).parent / "servers"
 DYNALITE_BIN = SERVERS_DIR / "node_modules" / ".bin" / "dynalite"
+DYNALITE_CLI = SERVERS_DIR / "node_modules" / "dynalite" / "cli.js"
+# dynalite crashes when a client dies mid-request; this keeps it up (see the file)
+SURVIVE_ABORTS = SERVERS_DIR / "survive-aborted-requests.js"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -98,12 +101,18 @@ def ensure_dynalite() -> Path:
     return DYNALITE_BIN
 
 
-def start_dynalite(port: int) -> subprocess.Popen[bytes]:
+def start_dynalite(port: int, log: Path | None = None) -> subprocess.Popen[bytes]:
     """Start dynalite (in memory, tables ACTIVE at once) on ``port``."""
-    binary = ensure_dynalite()
+    ensure_dynalite()
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError("Node.js (>= 20) is needed to run dynalite")
     process = subprocess.Popen(
         [
-            str(binary),
+            node,
+            "--require",
+            str(SURVIVE_ABORTS),
+            str(DYNALITE_CLI),
             "--host",
             "127.0.0.1",
             "--port",
@@ -116,7 +125,7 @@ def start_dynalite(port: int) -> subprocess.Popen[bytes]:
             "0",
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("ab") if log is not None else subprocess.DEVNULL,
     )
     try:
         wait_for_port(port)
@@ -126,11 +135,16 @@ def start_dynalite(port: int) -> subprocess.Popen[bytes]:
     return process
 
 
+_dynalite: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
+
+
 @pytest.fixture(scope="session")
-def dynalite_server() -> Iterator[Server]:
+def dynalite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """dynalite on a free loopback port, for the whole session."""
     port = free_port()
-    process = start_dynalite(port)
+    log = tmp_path_factory.mktemp("dynalite") / "dynalite.log"
+    process = start_dynalite(port, log)
+    _dynalite["session"] = (process, log)
     yield Server("dynalite", f"http://127.0.0.1:{port}")
     process.terminate()
     try:
@@ -142,7 +156,12 @@ def dynalite_server() -> Iterator[Server]:
 @pytest.fixture(params=["moto", "dynalite"])
 def ddb(request: pytest.FixtureRequest) -> Server:
     """Each DynamoDB-protocol test server in turn (data-plane tests run on both)."""
-    return request.getfixturevalue(f"{request.param}_server")  # type: ignore[no-any-return]
+    server: Server = request.getfixturevalue(f"{request.param}_server")
+    if request.param == "dynalite":
+        process, log = _dynalite["session"]
+        if process.poll() is not None:  # say why instead of failing on connection errors
+            pytest.fail(f"dynalite exited ({process.returncode}): {log.read_text()[-2000:]}")
+    return server
 
 
 @pytest.fixture
