@@ -682,6 +682,13 @@ def test_cli_diff_incremental_exit_codes(tmp_path: Path) -> None:
     )
     assert result.exit_code == EXIT_DIFFERENCES, result.output
     assert "NEW_IMAGE" in result.output
+    # --json says the same as the exit code
+    result = cli(
+        "diff", "--incremental", str(NEW_IMAGE), "--key", KEY, "--out", str(tmp_path / "j"),
+        "--json",
+    )
+    assert result.exit_code == EXIT_DIFFERENCES
+    assert json.loads(result.stdout)["same"] is False
     result = cli("diff", str(FULL), "--incremental", str(INCREMENTAL), "--out", str(tmp_path / "z"))
     assert result.exit_code == EXIT_BAD_INPUT
 

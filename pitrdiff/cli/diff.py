@@ -21,6 +21,7 @@ from pitrdiff.diff import REPORT_NAME, Diff, diff_exports
 from pitrdiff.errors import EXIT_DIFFERENCES, EXIT_OK, InputError
 from pitrdiff.output import Renderer, human_bytes
 from pitrdiff.report import DiffSummary
+from pitrdiff.s3export import unclassified_count
 
 MEANING = {
     "deleted": "in restored, not in live (lost since T)",
@@ -106,14 +107,19 @@ def summary_group(summary: DiffSummary) -> Group:
 
 
 def show_diff(renderer: Renderer, diff: Diff) -> int:
-    """Render a diff (table or JSON on stdout) and return the exit code it means."""
+    """Render a diff (table or JSON on stdout) and return the exit code it means.
+
+    Items an incremental export left unclassified (NEW_IMAGE view) count as
+    differences too: nothing says they are the same.
+    """
     summary = diff.summary
+    same = summary.same and not unclassified_count(diff)
     if renderer.json_mode:
         renderer.json(
             {
                 "diff": str(diff.path),
                 "report": str(diff.path / REPORT_NAME),
-                "same": summary.same,
+                "same": same,
                 "timings": diff.manifest.timings,
                 "summary": summary.to_dict(),
             }
@@ -121,7 +127,7 @@ def show_diff(renderer: Renderer, diff: Diff) -> int:
     else:
         renderer.print(summary_group(summary))
         renderer.info(f"diff written to {diff.path} (report: {diff.path / REPORT_NAME})")
-    return EXIT_OK if summary.same else EXIT_DIFFERENCES
+    return EXIT_OK if same else EXIT_DIFFERENCES
 
 
 def _spaced(renderables: list[RenderableType]) -> list[RenderableType]:
@@ -204,7 +210,7 @@ def diff_command(
                 start_export=start_export,
                 progress=progress,
             )
-        raise typer.Exit(s3cli.incremental_exit_code(diff, show_diff(renderer, diff)))
+        raise typer.Exit(show_diff(renderer, diff))
     if live is None or restored is None:
         raise InputError("give LIVE_EXPORT and RESTORED_EXPORT (or --incremental URL)")
     with renderer.progress() as progress:

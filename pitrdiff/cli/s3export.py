@@ -14,8 +14,8 @@ import typer
 
 from pitrdiff.cli.app import Common
 from pitrdiff.dataset import Manifest
-from pitrdiff.errors import EXIT_DIFFERENCES, InputError
-from pitrdiff.s3export import diff_incremental, export_native, ingest_export, unclassified_count
+from pitrdiff.errors import InputError
+from pitrdiff.s3export import diff_incremental, export_native, ingest_export
 
 PANEL = "Native S3 exports"
 
@@ -135,8 +135,3 @@ def incremental_diff(
         start_export=start_export,
         progress=progress,
     )
-
-
-def incremental_exit_code(diff: Any, code: int) -> int:
-    """Items an incremental export left unclassified (NEW_IMAGE view) are differences too."""
-    return EXIT_DIFFERENCES if unclassified_count(diff) else code
