@@ -684,7 +684,13 @@ def test_cli_diff_incremental_exit_codes(tmp_path: Path) -> None:
     assert "NEW_IMAGE" in result.output
     # --json says the same as the exit code
     result = cli(
-        "diff", "--incremental", str(NEW_IMAGE), "--key", KEY, "--out", str(tmp_path / "j"),
+        "diff",
+        "--incremental",
+        str(NEW_IMAGE),
+        "--key",
+        KEY,
+        "--out",
+        str(tmp_path / "j"),
         "--json",
     )
     assert result.exit_code == EXIT_DIFFERENCES
