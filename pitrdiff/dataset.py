@@ -455,12 +455,15 @@ class PartBuffer:
         return entry
 
 
-def prepare_directory(out: str | os.PathLike[str], *, overwrite: bool) -> Path:
+def prepare_directory(
+    out: str | os.PathLike[str], *, overwrite: bool, check_only: bool = False
+) -> Path:
     """Make ``out`` ready for a fresh export.
 
     A complete export there is refused unless ``overwrite``; an existing
     directory that is not an export and not empty is refused always (pitrdiff
-    never deletes what it did not write).
+    never deletes what it did not write). With ``check_only`` nothing is
+    touched: the refusals are checked (before a slow or paid step) and that is all.
 
     Raises
     ------
@@ -484,9 +487,13 @@ def prepare_directory(out: str | os.PathLike[str], *, overwrite: bool) -> Path:
                 f"{root} already holds a complete export of {existing.table_name!r}; "
                 "pass --overwrite to replace it"
             )
+        if check_only:
+            return root
         for child in (DATA_DIR, STATE_DIR):
             shutil.rmtree(root / child, ignore_errors=True)
         (root / MANIFEST_NAME).unlink()
+    if check_only:
+        return root
     make_dir(root)
     make_dir(root / DATA_DIR)
     return root

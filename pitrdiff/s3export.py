@@ -64,7 +64,6 @@ from pitrdiff.dataset import (
     Manifest,
     PartBuffer,
     prepare_directory,
-    read_manifest,
     remove_unlisted_parts,
     utc_now,
     write_manifest,
@@ -77,7 +76,6 @@ from pitrdiff.errors import (
     InputError,
     Interrupted,
     PitrdiffError,
-    RefusedError,
     SchemaMismatchError,
 )
 from pitrdiff.files import make_dir
@@ -1228,25 +1226,6 @@ def wait_native_export(
         progress.finish()
 
 
-def _check_out(out: Path, *, overwrite: bool) -> None:
-    """Refuse an ``out`` that :func:`prepare_directory` would refuse, touching nothing."""
-    if out.exists() and not out.is_dir():
-        raise RefusedError(f"{out} exists and is not a directory")
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    if not (out / "manifest.json").exists():
-        raise RefusedError(f"{out} is not empty and is not an export; choose another --out")
-    try:
-        existing = read_manifest(out)
-    except ExportError as exc:
-        raise RefusedError(f"{out} holds an unreadable export ({exc}); remove it first") from exc
-    if existing.complete and not overwrite:
-        raise RefusedError(
-            f"{out} already holds a complete export of {existing.table_name!r}; "
-            "pass --overwrite to replace it"
-        )
-
-
 def export_native(
     table: str,
     *,
@@ -1298,7 +1277,8 @@ def export_native(
     ExportError
         When the finished export does not verify.
     """
-    _check_out(Path(out), overwrite=overwrite)  # refuse before paying for an export
+    # refuse before paying for an export
+    prepare_directory(out, overwrite=overwrite, check_only=True)
     started = start_native_export(
         table,
         at=at,
