@@ -8,6 +8,7 @@ from typing import Any
 
 from pitrdiff import codec
 from pitrdiff.aws import AwsConfig, dynamodb_client
+from pitrdiff.progress import SilentProgress
 
 PK_SK = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
 
@@ -92,3 +93,15 @@ class Server:
             for item in page["Items"]:
                 out[codec.canonical_key(item, keys)] = codec.canonical_json(item)
         return out
+
+
+class InterruptAfter(SilentProgress):
+    """A Progress that raises KeyboardInterrupt (as Ctrl-C would) after ``pages`` pages."""
+
+    def __init__(self, pages: int) -> None:
+        self.pages = pages
+
+    def advance(self, amount: float = 1, **fields: float) -> None:
+        self.pages -= 1
+        if self.pages <= 0:
+            raise KeyboardInterrupt

@@ -42,7 +42,7 @@ from pitrdiff.errors import (
 )
 from pitrdiff.scan import CapacityLimiter, default_segments, export_table
 from tests.faultproxy import FaultProxy, fast_backoff
-from tests.helpers import Server
+from tests.helpers import InterruptAfter, Server
 
 ROOT = Path(__file__).resolve().parent.parent
 HASH_ONLY = [{"AttributeName": "pk", "KeyType": "HASH"}]
@@ -441,27 +441,6 @@ def test_kill_9_at_several_points_then_resume(
     assert exported(out) == server.scan_canonical(table) == expected(MIXED, ("pk", "sk"))
 
 
-class _InterruptAfter:
-    """A Progress that raises KeyboardInterrupt (as Ctrl-C would) after ``pages`` pages."""
-
-    def __init__(self, pages: int) -> None:
-        self.pages = pages
-
-    def start(self, task: str, total: float | None = None, unit: str = "items") -> None:
-        pass
-
-    def advance(self, amount: float = 1, **fields: float) -> None:
-        self.pages -= 1
-        if self.pages <= 0:
-            raise KeyboardInterrupt
-
-    def status(self, message: str) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
-
-
 def test_interrupted_export_resumes_in_process(
     mixed_table: tuple[Server, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -470,7 +449,7 @@ def test_interrupted_export_resumes_in_process(
     monkeypatch.setenv("PITRDIFF_TEST_SCAN_LIMIT", "15")
     with pytest.raises(KeyboardInterrupt):
         export_table(
-            table, out, segments=2, aws=server.aws, part_bytes=2000, progress=_InterruptAfter(9)
+            table, out, segments=2, aws=server.aws, part_bytes=2000, progress=InterruptAfter(9)
         )
     assert not read_manifest(out).complete
     assert any((out / STATE_DIR).iterdir())
@@ -506,7 +485,7 @@ def test_binary_keys_resume_from_checkpoint(
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         export_table(
-            table_name, out, segments=1, aws=ddb.aws, part_bytes=1, progress=_InterruptAfter(3)
+            table_name, out, segments=1, aws=ddb.aws, part_bytes=1, progress=InterruptAfter(3)
         )
     (checkpoint,) = (out / STATE_DIR).glob("seg-*.json")
     assert "B" in orjson.loads(checkpoint.read_bytes())["last_evaluated_key"]["pk"]

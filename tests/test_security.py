@@ -36,7 +36,7 @@ from pitrdiff.errors import EXIT_BAD_INPUT, EXIT_DIFFERENCES, EXIT_FAILURE, EXIT
 from pitrdiff.plan import write_plan
 from pitrdiff.scan import export_table
 from tests.faultproxy import FaultProxy
-from tests.helpers import Server
+from tests.helpers import InterruptAfter, Server
 
 KEYS = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
 TYPES = {"pk": "S", "sk": "N"}
@@ -70,27 +70,6 @@ def permissive_umask() -> Iterator[None]:
     old = os.umask(0o022)
     yield
     os.umask(old)
-
-
-class _InterruptAfter:
-    """A Progress that raises KeyboardInterrupt after ``pages`` pages (Ctrl-C mid-export)."""
-
-    def __init__(self, pages: int) -> None:
-        self.pages = pages
-
-    def start(self, task: str, total: float | None = None, unit: str = "items") -> None:
-        pass
-
-    def advance(self, amount: float = 1, **fields: float) -> None:
-        self.pages -= 1
-        if self.pages <= 0:
-            raise KeyboardInterrupt
-
-    def status(self, message: str) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 def test_full_run_leaks_no_credentials_and_writes_owner_only_files(
@@ -149,7 +128,7 @@ def test_full_run_leaks_no_credentials_and_writes_owner_only_files(
     monkeypatch.setenv("PITRDIFF_TEST_PART_BYTES", "10")
     with pytest.raises(KeyboardInterrupt):
         export_table(
-            table_name, work / "partial", segments=1, aws=server.aws, progress=_InterruptAfter(2)
+            table_name, work / "partial", segments=1, aws=server.aws, progress=InterruptAfter(2)
         )
     assert any((work / "partial" / "state").iterdir())
     assert any((work / "partial" / "data").iterdir())
