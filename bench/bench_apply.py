@@ -51,8 +51,8 @@ def child(variant: str, plan: str, endpoint: str, table: str) -> None:
     import orjson
 
     from pitrdiff import codec
-    from pitrdiff.apply import apply_plan
     from pitrdiff.aws import AwsConfig, dynamodb_client
+    from pitrdiff.recovery.apply import apply_plan
 
     config = AwsConfig(endpoint_url=endpoint, region="us-east-1")
     if variant == "bare":
@@ -105,9 +105,9 @@ def main() -> None:
     from bench_export import make_item
 
     from pitrdiff.aws import AwsConfig, dynamodb_client
-    from pitrdiff.dataset import write_export
-    from pitrdiff.diff import diff_exports
-    from pitrdiff.plan import write_plan
+    from pitrdiff.diff.core import diff_exports
+    from pitrdiff.export.dataset import write_export
+    from pitrdiff.recovery.plan import write_plan
     from tests.conftest import free_port, start_dynalite
 
     port = free_port()

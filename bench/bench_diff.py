@@ -157,7 +157,7 @@ def step_walk_vs_deepdiff(pair: Path, memory_limit: str) -> dict[str, Any]:
     from deepdiff import DeepDiff
 
     from pitrdiff import codec
-    from pitrdiff.changes import diff_json
+    from pitrdiff.diff.changes import diff_json
 
     table = pq.read_table(pair / "diff" / "changed.parquet", columns=["live_item", "restored_item"])
     sample = table.slice(0, 2000)

@@ -121,7 +121,7 @@ def child(variant: str, endpoint: str, segments: int) -> None:
     import orjson
 
     from pitrdiff.aws import AwsConfig, dynamodb_client
-    from pitrdiff.scan import export_table, install_fast_parse
+    from pitrdiff.export.scan import export_table, install_fast_parse
 
     config = AwsConfig(endpoint_url=endpoint, region="us-east-1")
     result: dict[str, Any] = {"variant": variant}

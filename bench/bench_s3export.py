@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from pitrdiff.s3export import ingest_export, read_summary
+from pitrdiff.export.native import ingest_export, read_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location(

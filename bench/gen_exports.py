@@ -36,7 +36,7 @@ from xxhash import xxh3_64_intdigest as xxh3_64
 
 import pitrdiff
 from pitrdiff import codec
-from pitrdiff.dataset import (
+from pitrdiff.export.dataset import (
     DATA_DIR,
     FileEntry,
     KeySchema,

@@ -19,35 +19,35 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "AwsConfig": "pitrdiff.aws",
     "PitrdiffError": "pitrdiff.errors",
-    "Export": "pitrdiff.dataset",
-    "KeySchema": "pitrdiff.dataset",
-    "Manifest": "pitrdiff.dataset",
-    "load_export": "pitrdiff.dataset",
-    "write_export": "pitrdiff.dataset",
-    "export_table": "pitrdiff.scan",
+    "Export": "pitrdiff.export.dataset",
+    "KeySchema": "pitrdiff.export.dataset",
+    "Manifest": "pitrdiff.export.dataset",
+    "load_export": "pitrdiff.export.dataset",
+    "write_export": "pitrdiff.export.dataset",
+    "export_table": "pitrdiff.export.scan",
     "canonical_json": "pitrdiff.codec",
     "content_hash": "pitrdiff.codec",
     "item_size": "pitrdiff.codec",
     "item_to_python": "pitrdiff.codec",
     "item_from_python": "pitrdiff.codec",
-    "Diff": "pitrdiff.diff",
-    "DiffSummary": "pitrdiff.diff",
-    "Explanation": "pitrdiff.diff",
-    "diff_exports": "pitrdiff.diff",
-    "load_diff": "pitrdiff.diff",
-    "write_diff_dataset": "pitrdiff.diff",
-    "Operation": "pitrdiff.plan",
-    "Plan": "pitrdiff.plan",
-    "PlanSummary": "pitrdiff.plan",
-    "load_plan": "pitrdiff.plan",
-    "write_plan": "pitrdiff.plan",
-    "ApplyReport": "pitrdiff.apply",
-    "apply_plan": "pitrdiff.apply",
-    "ExportSummary": "pitrdiff.s3export",
-    "diff_incremental": "pitrdiff.s3export",
-    "export_native": "pitrdiff.s3export",
-    "ingest_export": "pitrdiff.s3export",
-    "read_summary": "pitrdiff.s3export",
+    "Diff": "pitrdiff.diff.core",
+    "DiffSummary": "pitrdiff.diff.core",
+    "Explanation": "pitrdiff.diff.core",
+    "diff_exports": "pitrdiff.diff.core",
+    "load_diff": "pitrdiff.diff.core",
+    "write_diff_dataset": "pitrdiff.diff.core",
+    "Operation": "pitrdiff.recovery.plan",
+    "Plan": "pitrdiff.recovery.plan",
+    "PlanSummary": "pitrdiff.recovery.plan",
+    "load_plan": "pitrdiff.recovery.plan",
+    "write_plan": "pitrdiff.recovery.plan",
+    "ApplyReport": "pitrdiff.recovery.apply",
+    "apply_plan": "pitrdiff.recovery.apply",
+    "ExportSummary": "pitrdiff.export.native",
+    "diff_incremental": "pitrdiff.export.native",
+    "export_native": "pitrdiff.export.native",
+    "ingest_export": "pitrdiff.export.native",
+    "read_summary": "pitrdiff.export.native",
     "PitrWindow": "pitrdiff.pitr",
     "RestoreResult": "pitrdiff.pitr",
     "cleanup": "pitrdiff.pitr",
@@ -55,13 +55,12 @@ _EXPORTS: dict[str, str] = {
     "restore": "pitrdiff.pitr",
     "wait_for_table": "pitrdiff.pitr",
     "window": "pitrdiff.pitr",
-    "RecoverResult": "pitrdiff.recover",
+    "RecoverResult": "pitrdiff.recovery.recover",
     "DemoResult": "pitrdiff.demo",
     "run_demo": "pitrdiff.demo",
 }
 
 if TYPE_CHECKING:
-    from pitrdiff.apply import ApplyReport, apply_plan
     from pitrdiff.aws import AwsConfig
     from pitrdiff.codec import (
         canonical_json,
@@ -70,9 +69,8 @@ if TYPE_CHECKING:
         item_size,
         item_to_python,
     )
-    from pitrdiff.dataset import Export, KeySchema, Manifest, load_export, write_export
     from pitrdiff.demo import DemoResult, run_demo
-    from pitrdiff.diff import (
+    from pitrdiff.diff.core import (
         Diff,
         DiffSummary,
         Explanation,
@@ -81,6 +79,15 @@ if TYPE_CHECKING:
         write_diff_dataset,
     )
     from pitrdiff.errors import PitrdiffError
+    from pitrdiff.export.dataset import Export, KeySchema, Manifest, load_export, write_export
+    from pitrdiff.export.native import (
+        ExportSummary,
+        diff_incremental,
+        export_native,
+        ingest_export,
+        read_summary,
+    )
+    from pitrdiff.export.scan import export_table
     from pitrdiff.pitr import (
         PitrWindow,
         RestoreResult,
@@ -90,16 +97,9 @@ if TYPE_CHECKING:
         wait_for_table,
         window,
     )
-    from pitrdiff.plan import Operation, Plan, PlanSummary, load_plan, write_plan
-    from pitrdiff.recover import RecoverResult
-    from pitrdiff.s3export import (
-        ExportSummary,
-        diff_incremental,
-        export_native,
-        ingest_export,
-        read_summary,
-    )
-    from pitrdiff.scan import export_table
+    from pitrdiff.recovery.apply import ApplyReport, apply_plan
+    from pitrdiff.recovery.plan import Operation, Plan, PlanSummary, load_plan, write_plan
+    from pitrdiff.recovery.recover import RecoverResult
 
 __all__ = [
     "ApplyReport",

@@ -353,7 +353,7 @@ def _put_all(client: Any, table: str, items: Sequence[Mapping[str, Any]]) -> Non
 
 def _scan(client: Any, table: str) -> dict[str, str]:
     """Every item of ``table`` as {canonical key: canonical item}."""
-    from pitrdiff.scan import install_fast_parse
+    from pitrdiff.export.scan import install_fast_parse
 
     install_fast_parse(client)
     out: dict[str, str] = {}
@@ -498,11 +498,11 @@ def run_demo(
     RefusedError
         ``keep`` is not empty.
     """
-    from pitrdiff.apply import apply_plan
-    from pitrdiff.dataset import load_export
-    from pitrdiff.diff import diff_exports
-    from pitrdiff.plan import write_plan
-    from pitrdiff.scan import export_table
+    from pitrdiff.diff.core import diff_exports
+    from pitrdiff.export.dataset import load_export
+    from pitrdiff.export.scan import export_table
+    from pitrdiff.recovery.apply import apply_plan
+    from pitrdiff.recovery.plan import write_plan
 
     started = time.monotonic()
     steps: list[DemoStep] = []

@@ -38,10 +38,10 @@ import orjson
 import xxhash
 
 from pitrdiff import demo
-from pitrdiff.dataset import Export, load_export, read_manifest, write_export, write_manifest
-from pitrdiff.diff import diff_exports, load_diff
+from pitrdiff.diff.core import diff_exports, load_diff
+from pitrdiff.export.dataset import Export, load_export, read_manifest, write_export, write_manifest
 from pitrdiff.files import write_bytes, write_json
-from pitrdiff.plan import load_plan, write_plan
+from pitrdiff.recovery.plan import load_plan, write_plan
 
 HERE = Path(__file__).resolve().parent
 # The story's clock (UTC): seed data last touched before 12:00, restore point T at

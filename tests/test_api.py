@@ -21,8 +21,8 @@ import pytest
 
 import pitrdiff
 from pitrdiff import codec
-from pitrdiff.dataset import decoded_frame, read_manifest, write_manifest
 from pitrdiff.errors import DiffError
+from pitrdiff.export.dataset import decoded_frame, read_manifest, write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"

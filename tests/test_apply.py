@@ -34,10 +34,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pitrdiff import codec
-from pitrdiff.apply import apply_plan, match_condition
 from pitrdiff.cli.app import load_commands
-from pitrdiff.dataset import write_export
-from pitrdiff.diff import diff_exports
+from pitrdiff.diff.core import diff_exports
 from pitrdiff.errors import (
     EXIT_BAD_INPUT,
     EXIT_DIFFERENCES,
@@ -47,8 +45,10 @@ from pitrdiff.errors import (
     SchemaMismatchError,
     TableNotFoundError,
 )
-from pitrdiff.plan import load_plan, write_plan
-from pitrdiff.scan import export_table
+from pitrdiff.export.dataset import write_export
+from pitrdiff.export.scan import export_table
+from pitrdiff.recovery.apply import apply_plan, match_condition
+from pitrdiff.recovery.plan import load_plan, write_plan
 from tests.faultproxy import FaultProxy, fast_backoff
 from tests.helpers import Server
 

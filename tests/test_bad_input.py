@@ -41,12 +41,12 @@ import pytest
 from typer.testing import CliRunner
 
 from pitrdiff import codec, pitr
-from pitrdiff.apply import apply_plan
 from pitrdiff.cli.app import load_commands
-from pitrdiff.dataset import load_export, write_export
-from pitrdiff.diff import diff_exports
+from pitrdiff.diff.core import diff_exports
 from pitrdiff.errors import EXIT_BAD_INPUT, EXIT_DIFFERENCES, EXIT_FAILURE, EXIT_OK
-from pitrdiff.plan import write_plan
+from pitrdiff.export.dataset import load_export, write_export
+from pitrdiff.recovery.apply import apply_plan
+from pitrdiff.recovery.plan import write_plan
 from tests.conftest import free_port
 from tests.faultproxy import FaultProxy
 from tests.helpers import Server

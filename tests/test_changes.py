@@ -1,4 +1,4 @@
-"""Attribute-level changes and change signatures (pitrdiff.changes)."""
+"""Attribute-level changes and change signatures (pitrdiff.diff.changes)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pitrdiff import codec
-from pitrdiff.changes import Change, diff_items, diff_json, fold_path, name_segment, signature_of
+from pitrdiff.diff.changes import (
+    Change,
+    diff_items,
+    diff_json,
+    fold_path,
+    name_segment,
+    signature_of,
+)
 
 
 def pairs(changes: list[Change]) -> list[tuple[str, str]]:

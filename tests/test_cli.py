@@ -20,9 +20,13 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from pitrdiff import apply, demo, diff, pitr, plan, recover, s3export, scan
+from pitrdiff import demo, pitr
 from pitrdiff.cli.app import COMMON_OPTION_NAMES, load_commands
+from pitrdiff.diff import core as diff
 from pitrdiff.errors import EXIT_BAD_INPUT, EXIT_OK
+from pitrdiff.export import native as s3export
+from pitrdiff.export import scan
+from pitrdiff.recovery import apply, plan, recover
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 

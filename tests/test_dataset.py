@@ -9,20 +9,20 @@ import orjson
 import pytest
 
 from pitrdiff import codec
-from pitrdiff.dataset import (
-    MANIFEST_NAME,
-    KeySchema,
-    load_export,
-    read_manifest,
-    remove_unlisted_parts,
-    write_export,
-)
 from pitrdiff.errors import (
     CodecError,
     ExportError,
     IncompleteExportError,
     InputError,
     RefusedError,
+)
+from pitrdiff.export.dataset import (
+    MANIFEST_NAME,
+    KeySchema,
+    load_export,
+    read_manifest,
+    remove_unlisted_parts,
+    write_export,
 )
 
 PK_SK = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]

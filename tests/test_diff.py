@@ -30,10 +30,10 @@ from typer.testing import CliRunner
 
 import pitrdiff
 from pitrdiff import codec
-from pitrdiff.changes import Change, diff_json
 from pitrdiff.cli.app import load_commands
 from pitrdiff.cli.diff import summary_group
-from pitrdiff.diff import CHANGE_TYPE, Diff, diff_exports, diff_schema, load_diff
+from pitrdiff.diff.changes import Change, diff_json
+from pitrdiff.diff.core import CHANGE_TYPE, Diff, diff_exports, diff_schema, load_diff
 from pitrdiff.errors import (
     EXIT_BAD_INPUT,
     EXIT_DIFFERENCES,
@@ -650,7 +650,7 @@ def test_cli_bad_memory_limit_is_bad_input(tmp_path: Path) -> None:
 
 
 def test_report_md_escapes_names_and_values() -> None:
-    from pitrdiff.report import DiffSummary, PartitionCount, SignatureCount, render_markdown
+    from pitrdiff.diff.report import DiffSummary, PartitionCount, SignatureCount, render_markdown
 
     summary = DiffSummary(
         "T|x_y",

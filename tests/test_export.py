@@ -5,7 +5,7 @@ returns (``Server.scan_canonical``) and, where the items are written here, with
 the canonical form of the items as written.
 
 Crash tests run ``python -m pitrdiff export`` as a child process and kill it
-with SIGKILL at chosen points. They use the test hooks of :mod:`pitrdiff.scan`:
+with SIGKILL at chosen points. They use the test hooks of :mod:`pitrdiff.export.scan`:
 ``PITRDIFF_TEST_SCAN_DELAY`` (seconds slept after every page, so the kill lands
 mid-way), ``PITRDIFF_TEST_SCAN_LIMIT`` (items per page) and
 ``PITRDIFF_TEST_PART_BYTES`` (part size), which give many small pages and parts.
@@ -32,7 +32,6 @@ from typer.testing import CliRunner
 
 from pitrdiff import codec
 from pitrdiff.cli.app import app, load_commands
-from pitrdiff.dataset import STATE_DIR, load_export, read_manifest
 from pitrdiff.errors import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -40,7 +39,8 @@ from pitrdiff.errors import (
     RefusedError,
     TableNotFoundError,
 )
-from pitrdiff.scan import CapacityLimiter, default_segments, export_table
+from pitrdiff.export.dataset import STATE_DIR, load_export, read_manifest
+from pitrdiff.export.scan import CapacityLimiter, default_segments, export_table
 from tests.faultproxy import FaultProxy, fast_backoff
 from tests.helpers import InterruptAfter, Server
 

@@ -44,14 +44,14 @@ import pytest
 from typer.testing import CliRunner
 
 from pitrdiff import codec
-from pitrdiff.apply import apply_plan
 from pitrdiff.aws import AwsConfig
 from pitrdiff.cli.app import load_commands
-from pitrdiff.dataset import load_export, read_manifest, write_export
-from pitrdiff.diff import diff_exports
+from pitrdiff.diff.core import diff_exports
 from pitrdiff.errors import EXIT_OK
-from pitrdiff.plan import write_plan
-from pitrdiff.scan import export_table
+from pitrdiff.export.dataset import load_export, read_manifest, write_export
+from pitrdiff.export.scan import export_table
+from pitrdiff.recovery.apply import apply_plan
+from pitrdiff.recovery.plan import write_plan
 from tests.faultproxy import FaultProxy
 from tests.helpers import Server
 

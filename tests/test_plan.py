@@ -19,10 +19,10 @@ import orjson
 import pytest
 
 from pitrdiff import codec
-from pitrdiff.dataset import write_export
-from pitrdiff.diff import diff_exports
+from pitrdiff.diff.core import diff_exports
 from pitrdiff.errors import DiffError, InputError, PlanError
-from pitrdiff.plan import load_plan, write_plan
+from pitrdiff.export.dataset import write_export
+from pitrdiff.recovery.plan import load_plan, write_plan
 
 KEY_SCHEMA = [
     {"AttributeName": "pk", "KeyType": "HASH"},
@@ -158,7 +158,7 @@ def test_where_selects_by_json_path_of_either_version(diff_dir: Path, tmp_path: 
 
 
 def test_plan_from_a_diff_object(diff_dir: Path, tmp_path: Path) -> None:
-    from pitrdiff.diff import load_diff
+    from pitrdiff.diff.core import load_diff
 
     summary = write_plan(load_diff(diff_dir), tmp_path / "plan.jsonl", include=["added"])
     assert summary.counts == {"added": 1, "put": 0, "delete": 1}

@@ -21,10 +21,10 @@ import pytest
 from typer.testing import CliRunner
 
 from pitrdiff import pitr
-from pitrdiff.apply import apply_plan
 from pitrdiff.cli.app import load_commands
 from pitrdiff.errors import EXIT_OK, RefusedError, TableNotFoundError
-from pitrdiff.recover import STAGES, STATE_NAME, recover
+from pitrdiff.recovery.apply import apply_plan
+from pitrdiff.recovery.recover import STAGES, STATE_NAME, recover
 from tests.helpers import Server
 
 

@@ -28,9 +28,9 @@ import pytest
 
 from pitrdiff import codec
 from pitrdiff.aws import AwsConfig, s3_client
-from pitrdiff.dataset import load_export, read_manifest, write_export
 from pitrdiff.errors import EXIT_BAD_INPUT, ExportError, InputError
-from pitrdiff.s3export import (
+from pitrdiff.export.dataset import load_export, read_manifest, write_export
+from pitrdiff.export.native import (
     ExportLocation,
     diff_incremental,
     export_native,
@@ -203,8 +203,8 @@ def test_full_export_ingested_equals_a_scan_export_of_the_same_table(
     ddb: Server, table_name: str, tmp_path: Path
 ) -> None:
     """The same items, loaded into a table and scanned, diff to nothing against the export."""
-    from pitrdiff.diff import diff_exports
-    from pitrdiff.scan import export_table
+    from pitrdiff.diff.core import diff_exports
+    from pitrdiff.export.scan import export_table
 
     ddb.create_table(table_name, PK_SK, {"pk": "S", "sk": "N"})
     # canonical forms: DynamoDB refuses sets with duplicates such as NS ["2", "2.0"]
@@ -429,7 +429,7 @@ def test_incremental_export_classification_from_moto_s3(
 
 def test_incremental_diff_feeds_plan_unchanged(tmp_path: Path) -> None:
     """deleted items come back with their old image; changed ones expect the window-end state."""
-    from pitrdiff.plan import load_plan, write_plan
+    from pitrdiff.recovery.plan import load_plan, write_plan
 
     diff = diff_incremental(INCREMENTAL, tmp_path / "diff", key_schema=KEY)
     write_plan(diff, tmp_path / "plan.jsonl", include="deleted,changed")
@@ -448,7 +448,7 @@ def test_new_image_exports_say_what_cannot_be_classified(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     expected = _expected("expected-new-image.json")
-    with caplog.at_level(logging.WARNING, logger="pitrdiff.s3export"):
+    with caplog.at_level(logging.WARNING, logger="pitrdiff.export.native"):
         diff = diff_incremental(NEW_IMAGE, tmp_path / "diff", key_schema=KEY)
     assert "NEW_IMAGE" in caplog.text and "nothing can be put back" in caplog.text
     counts = diff.manifest.live["counts"]
@@ -543,7 +543,7 @@ def test_native_export_of_a_missing_table(moto_server: Server) -> None:
 _MEMORY_CHILD = textwrap.dedent(
     """
     import re, sys
-    from pitrdiff.s3export import ingest_export
+    from pitrdiff.export.native import ingest_export
     import pyarrow, duckdb, orjson  # loaded before the baseline
 
     def peak_kib():
@@ -834,7 +834,7 @@ def test_a_transfer_broken_mid_file_is_read_again(
 ) -> None:
     proxy = _TruncatingProxy(moto_server.endpoint, breaks=2)
     try:
-        with caplog.at_level(logging.WARNING, logger="pitrdiff.s3export"):
+        with caplog.at_level(logging.WARNING, logger="pitrdiff.export.native"):
             manifest = ingest_export(
                 f"s3://{s3_bucket}/exports/AWSDynamoDB/{build.FULL_ID}",
                 tmp_path / "out",
@@ -861,7 +861,7 @@ def test_auto_executor_spawns_processes_only_where_that_is_safe(
     """Spawned workers import ``__main__`` again: only for pitrdiff's own command or a REPL."""
     import types
 
-    from pitrdiff.s3export import PROCESS_THRESHOLD, _choose_executor
+    from pitrdiff.export.native import PROCESS_THRESHOLD, _choose_executor
 
     script = types.ModuleType("__main__")
     script.__file__ = "/home/me/unguarded_script.py"

@@ -30,11 +30,11 @@ from typer.testing import CliRunner
 
 from pitrdiff import codec, pitr
 from pitrdiff.cli.app import load_commands
-from pitrdiff.dataset import write_export
-from pitrdiff.diff import diff_exports
+from pitrdiff.diff.core import diff_exports
 from pitrdiff.errors import EXIT_BAD_INPUT, EXIT_DIFFERENCES, EXIT_FAILURE, EXIT_OK, InputError
-from pitrdiff.plan import write_plan
-from pitrdiff.scan import export_table
+from pitrdiff.export.dataset import write_export
+from pitrdiff.export.scan import export_table
+from pitrdiff.recovery.plan import write_plan
 from tests.faultproxy import FaultProxy
 from tests.helpers import InterruptAfter, Server
 
@@ -171,7 +171,7 @@ def test_native_export_ingestion_writes_owner_only_files(
     tmp_path: Path, permissive_umask: None
 ) -> None:
     """Datasets made from DynamoDB's own S3 exports (full and incremental) are owner-only too."""
-    from pitrdiff.s3export import diff_incremental, ingest_export
+    from pitrdiff.export.native import diff_incremental, ingest_export
 
     work = tmp_path / "work"
     work.mkdir(mode=0o700)

@@ -223,7 +223,7 @@ def _root(
 
 
 # The modules that define commands, imported by :func:`main` in this order.
-COMMAND_MODULES: tuple[str, ...] = ("pitr", "plan", "diff", "export", "demo")
+COMMAND_MODULES: tuple[str, ...] = ("pitr", "plan", "apply", "diff", "export", "demo")
 
 
 def load_commands() -> typer.Typer:

@@ -17,11 +17,11 @@ from rich.text import Text
 
 from pitrdiff.cli import s3export as s3cli
 from pitrdiff.cli.app import Common, command
-from pitrdiff.diff import REPORT_NAME, Diff, diff_exports
+from pitrdiff.diff.core import REPORT_NAME, Diff, diff_exports
+from pitrdiff.diff.report import DiffSummary
 from pitrdiff.errors import EXIT_DIFFERENCES, EXIT_OK, InputError
+from pitrdiff.export.native import unclassified_count
 from pitrdiff.output import Renderer, human_bytes
-from pitrdiff.report import DiffSummary
-from pitrdiff.s3export import unclassified_count
 
 MEANING = {
     "deleted": "in restored, not in live (lost since T)",

@@ -1,7 +1,7 @@
 """``pitrdiff export``: export a table to a Parquet dataset and show a summary.
 
 The command is one library call per source (today a parallel scan,
-:func:`pitrdiff.scan.export_table`) followed by :func:`show_export`, which
+:func:`pitrdiff.export.scan.export_table`) followed by :func:`show_export`, which
 renders any export manifest, whatever its source.
 
 Exit codes: ``0`` done; ``2`` bad input or refused (no such table, ``--out``
@@ -17,10 +17,10 @@ import typer
 
 from pitrdiff.cli import s3export as s3cli
 from pitrdiff.cli.app import Common, command
-from pitrdiff.dataset import Manifest
 from pitrdiff.errors import InputError
+from pitrdiff.export.dataset import Manifest
+from pitrdiff.export.scan import export_table
 from pitrdiff.output import Renderer, human_bytes, human_duration
-from pitrdiff.scan import export_table
 
 
 def export_summary(manifest: Manifest, out: Path) -> dict[str, Any]:

@@ -350,8 +350,8 @@ def recover_command(
     from rich.text import Text
 
     from pitrdiff.cli.diff import summary_renderables
-    from pitrdiff.diff import load_diff
-    from pitrdiff.recover import recover
+    from pitrdiff.diff.core import load_diff
+    from pitrdiff.recovery.recover import recover
 
     renderer = common.renderer
     classes = tuple(c.strip() for c in include.split(",") if c.strip())

@@ -2,7 +2,7 @@
 
 ``pitrdiff export --native`` / ``--from-s3`` and ``pitrdiff diff --incremental``
 are options of those commands (``cli/export.py``, ``cli/diff.py``); the work
-they do is here, one library call each (:mod:`pitrdiff.s3export`).
+they do is here, one library call each (:mod:`pitrdiff.export.native`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Annotated, Any
 import typer
 
 from pitrdiff.cli.app import Common
-from pitrdiff.dataset import Manifest
 from pitrdiff.errors import InputError
-from pitrdiff.s3export import diff_incremental, export_native, ingest_export
+from pitrdiff.export.dataset import Manifest
+from pitrdiff.export.native import diff_incremental, export_native, ingest_export
 
 PANEL = "Native S3 exports"
 

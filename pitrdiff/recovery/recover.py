@@ -35,8 +35,8 @@ import orjson
 
 from pitrdiff import pitr
 from pitrdiff.aws import AwsConfig
-from pitrdiff.dataset import read_manifest, utc_now
 from pitrdiff.errors import ExportError, RefusedError, StorageError
+from pitrdiff.export.dataset import read_manifest, utc_now
 from pitrdiff.files import make_dir, write_json
 from pitrdiff.progress import SILENT, Progress
 
@@ -322,9 +322,9 @@ def recover(
     PitrError, InputError
         The restore time is not restorable or not valid.
     """
-    from pitrdiff.diff import diff_exports, load_diff
-    from pitrdiff.plan import write_plan
-    from pitrdiff.scan import export_table
+    from pitrdiff.diff.core import diff_exports, load_diff
+    from pitrdiff.export.scan import export_table
+    from pitrdiff.recovery.plan import write_plan
 
     aws = aws or AwsConfig()
     at_utc = pitr.parse_time(at)

@@ -49,8 +49,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pitrdiff import __version__, codec
-from pitrdiff.changes import Change, ChangeColumns
-from pitrdiff.dataset import (
+from pitrdiff.diff.changes import Change, ChangeColumns
+from pitrdiff.diff.report import CLASSES, DiffSummary, render_markdown, summarize
+from pitrdiff.errors import (
+    DiffError,
+    ExportError,
+    InputError,
+    RefusedError,
+    SchemaMismatchError,
+)
+from pitrdiff.export.dataset import (
     KEY_COLUMN,
     Export,
     FileEntry,
@@ -61,16 +69,8 @@ from pitrdiff.dataset import (
     load_export,
     utc_now,
 )
-from pitrdiff.errors import (
-    DiffError,
-    ExportError,
-    InputError,
-    RefusedError,
-    SchemaMismatchError,
-)
 from pitrdiff.files import FILE_MODE, make_dir, storage_error, write_bytes, write_json
 from pitrdiff.progress import SILENT, Progress
-from pitrdiff.report import CLASSES, DiffSummary, render_markdown, summarize
 
 if TYPE_CHECKING:
     import duckdb
@@ -210,7 +210,7 @@ class DiffManifest:
         Its primary key.
     live, restored
         The inputs: ``{"path": ..., **identity}`` where the identity is the
-        export manifest's :meth:`~pitrdiff.dataset.Manifest.identity`.
+        export manifest's :meth:`~pitrdiff.export.dataset.Manifest.identity`.
     counts
         Items per class: ``deleted``, ``changed``, ``added``, ``unchanged``.
     bytes
@@ -844,7 +844,7 @@ def diff_exports(
     Parameters
     ----------
     live
-        The export of the live table (a path or an opened :class:`~pitrdiff.dataset.Export`).
+        The export of the live table (a path or an opened :class:`~pitrdiff.export.dataset.Export`).
     restored
         The export of the restored table (the state at T).
     out

@@ -2,7 +2,7 @@
 
 :func:`export_table` describes the table, then scans it with ``TotalSegments``
 segments in threads. Each segment streams its pages into its own
-:class:`~pitrdiff.dataset.PartBuffer` and flushes a Parquet part only at a page
+:class:`~pitrdiff.export.dataset.PartBuffer` and flushes a Parquet part only at a page
 boundary; after every flush it writes a checkpoint (``state/seg-NNNN.json``:
 the page's ``LastEvaluatedKey``, the parts flushed so far, counts) atomically.
 
@@ -57,7 +57,15 @@ from pitrdiff.aws import (
     dynamodb_client,
     translate_errors,
 )
-from pitrdiff.dataset import (
+from pitrdiff.errors import (
+    AwsError,
+    CodecError,
+    EndpointError,
+    ExportError,
+    InputError,
+    RefusedError,
+)
+from pitrdiff.export.dataset import (
     MANIFEST_NAME,
     STATE_DIR,
     FileEntry,
@@ -69,14 +77,6 @@ from pitrdiff.dataset import (
     remove_unlisted_parts,
     utc_now,
     write_manifest,
-)
-from pitrdiff.errors import (
-    AwsError,
-    CodecError,
-    EndpointError,
-    ExportError,
-    InputError,
-    RefusedError,
 )
 from pitrdiff.files import make_dir, write_json
 from pitrdiff.progress import SILENT, Progress

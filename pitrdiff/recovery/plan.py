@@ -62,8 +62,8 @@ import orjson
 import xxhash
 
 from pitrdiff import __version__, codec
-from pitrdiff.dataset import KeySchema, file_checksum, utc_now
 from pitrdiff.errors import CodecError, DiffError, InputError, PlanError
+from pitrdiff.export.dataset import KeySchema, file_checksum, utc_now
 from pitrdiff.files import atomic_writer, storage_error
 
 PLAN_FORMAT = "pitrdiff-plan"
@@ -571,7 +571,7 @@ def _connect(
     import pyarrow as pa
     import pyarrow.dataset as pads
 
-    from pitrdiff.diff import connect
+    from pitrdiff.diff.core import connect
 
     # No progress bar, and the attr() / attr_text() ... macros as in Diff.sql.
     con = connect(temp_dir=spill, threads=2)

@@ -59,7 +59,6 @@ from pitrdiff.aws import (
     error_from_client_error,
     translate_errors,
 )
-from pitrdiff.dataset import KeySchema
 from pitrdiff.errors import (
     CredentialsError,
     InputError,
@@ -70,9 +69,10 @@ from pitrdiff.errors import (
     SchemaMismatchError,
     TableNotFoundError,
 )
+from pitrdiff.export.dataset import KeySchema
 from pitrdiff.files import FILE_MODE, atomic_writer, storage_error
-from pitrdiff.plan import Operation, Plan, load_plan
 from pitrdiff.progress import SILENT, Progress
+from pitrdiff.recovery.plan import Operation, Plan, load_plan
 
 log = logging.getLogger(__name__)
 
@@ -625,7 +625,8 @@ def apply_plan(
     Parameters
     ----------
     plan
-        A plan file or a :class:`~pitrdiff.plan.Plan` from :func:`~pitrdiff.plan.load_plan`.
+        A plan file, or a :class:`~pitrdiff.recovery.plan.Plan` from
+        :func:`~pitrdiff.recovery.plan.load_plan`.
     table
         Write to this table instead of the plan's target (its key schema must match).
     dry_run

@@ -58,16 +58,6 @@ import pyarrow.parquet as pq
 from pitrdiff import aws as aws_module
 from pitrdiff.aws import AwsConfig, translate_errors
 from pitrdiff.codec import Record, encode_record
-from pitrdiff.dataset import (
-    FileEntry,
-    KeySchema,
-    Manifest,
-    PartBuffer,
-    prepare_directory,
-    remove_unlisted_parts,
-    utc_now,
-    write_manifest,
-)
 from pitrdiff.errors import (
     AwsError,
     CodecError,
@@ -78,13 +68,23 @@ from pitrdiff.errors import (
     PitrdiffError,
     SchemaMismatchError,
 )
+from pitrdiff.export.dataset import (
+    FileEntry,
+    KeySchema,
+    Manifest,
+    PartBuffer,
+    prepare_directory,
+    remove_unlisted_parts,
+    utc_now,
+    write_manifest,
+)
 from pitrdiff.files import make_dir
 from pitrdiff.progress import SILENT, Progress
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from pitrdiff.diff import Diff
+    from pitrdiff.diff.core import Diff
 
 log = logging.getLogger(__name__)
 
@@ -1024,7 +1024,7 @@ def ingest_export(
 
 
 def _default_part_bytes() -> int:
-    from pitrdiff.dataset import DEFAULT_PART_BYTES
+    from pitrdiff.export.dataset import DEFAULT_PART_BYTES
 
     return DEFAULT_PART_BYTES
 
@@ -1581,7 +1581,7 @@ def classify_incremental(
         The classification and the path of a DuckDB database in ``workdir``
         holding table ``classified`` (one row per item).
     """
-    from pitrdiff.dataset import load_export
+    from pitrdiff.export.dataset import load_export
 
     reader = _Reader(ExportLocation.parse(source), aws or AwsConfig(), s3_endpoint_url)
     summary = _read_summary(reader)
@@ -1631,7 +1631,7 @@ def classify_incremental(
         progress=progress,
     )
     staging = [o.staging for o in outcomes if o.staging]
-    from pitrdiff.diff import connect
+    from pitrdiff.diff.core import connect
 
     database = str(Path(workdir) / "classify.duckdb")
     # spills beside --out (owner-only workdir); an invalid limit is an InputError
@@ -1793,7 +1793,7 @@ def diff_incremental(
     RefusedError
         When ``out`` holds something else, or a diff and ``overwrite`` is false.
     """
-    from pitrdiff.diff import prepare_out, write_diff_dataset
+    from pitrdiff.diff.core import prepare_out, write_diff_dataset
 
     clock = time.monotonic()
     target = Path(out)
