@@ -30,12 +30,12 @@ _EXPORTS: dict[str, str] = {
     "item_size": "pitrdiff.codec",
     "item_to_python": "pitrdiff.codec",
     "item_from_python": "pitrdiff.codec",
-    "Diff": "pitrdiff.diff.core",
-    "DiffSummary": "pitrdiff.diff.core",
-    "Explanation": "pitrdiff.diff.core",
-    "diff_exports": "pitrdiff.diff.core",
-    "load_diff": "pitrdiff.diff.core",
-    "write_diff_dataset": "pitrdiff.diff.core",
+    "Diff": "pitrdiff.diff.notebook",
+    "DiffSummary": "pitrdiff.diff.report",
+    "Explanation": "pitrdiff.diff.notebook",
+    "diff_exports": "pitrdiff.diff.exports",
+    "load_diff": "pitrdiff.diff.notebook",
+    "write_diff_dataset": "pitrdiff.diff.writer",
     "Operation": "pitrdiff.recovery.plan",
     "Plan": "pitrdiff.recovery.plan",
     "PlanSummary": "pitrdiff.recovery.plan",
@@ -70,14 +70,10 @@ if TYPE_CHECKING:
         item_to_python,
     )
     from pitrdiff.demo import DemoResult, run_demo
-    from pitrdiff.diff.core import (
-        Diff,
-        DiffSummary,
-        Explanation,
-        diff_exports,
-        load_diff,
-        write_diff_dataset,
-    )
+    from pitrdiff.diff.exports import diff_exports
+    from pitrdiff.diff.notebook import Diff, Explanation, load_diff
+    from pitrdiff.diff.report import DiffSummary
+    from pitrdiff.diff.writer import write_diff_dataset
     from pitrdiff.errors import PitrdiffError
     from pitrdiff.export.dataset import Export, KeySchema, Manifest, load_export, write_export
     from pitrdiff.export.native import (

@@ -1,0 +1,224 @@
+"""The diff dataset's manifest (``manifest.json``) and its directory.
+
+``docs/FORMAT.md`` §3: the manifest records the inputs, counts and bytes per
+class, the class files with checksums, timings and the summary; ``complete``
+is written last. :func:`prepare_out` makes a directory ready for a diff and
+refuses to write over anything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from pitrdiff import __version__
+from pitrdiff.diff.schema import CLASSES, FILE_NAMES
+from pitrdiff.errors import DiffError, InputError, RefusedError
+from pitrdiff.export.dataset import FileEntry, KeySchema, utc_now
+from pitrdiff.files import make_dir, storage_error
+
+DIFF_FORMAT = "pitrdiff-diff"
+DIFF_FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+REPORT_NAME = "report.md"
+
+
+@dataclass(frozen=True)
+class DiffManifest:
+    """The manifest of a diff dataset (``manifest.json``).
+
+    Attributes
+    ----------
+    table_name
+        The (live) table diffed.
+    key_schema
+        Its primary key.
+    live, restored
+        The inputs: ``{"path": ..., **identity}`` where the identity is the
+        export manifest's :meth:`~pitrdiff.export.dataset.Manifest.identity`.
+    counts
+        Items per class: ``deleted``, ``changed``, ``added``, ``unchanged``.
+    bytes
+        Item bytes per class (deleted and changed: restored version; added:
+        live version; unchanged: ``None`` when not known).
+    files
+        The class files with row counts and xxh3-128 checksums.
+    timings
+        Seconds spent per phase and in total.
+    summary
+        :meth:`DiffSummary.to_dict` of the summary.
+    complete
+        ``True`` once every file is written.
+    """
+
+    table_name: str
+    key_schema: KeySchema
+    live: dict[str, Any]
+    restored: dict[str, Any]
+    counts: dict[str, int]
+    bytes: dict[str, int | None]
+    files: tuple[FileEntry, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    complete: bool = False
+    created_at: str = field(default_factory=utc_now)
+    format_version: int = DIFF_FORMAT_VERSION
+    tool_version: str = __version__
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document written as ``manifest.json``."""
+        return {
+            "format": DIFF_FORMAT,
+            "format_version": self.format_version,
+            "tool_version": self.tool_version,
+            "created_at": self.created_at,
+            "table_name": self.table_name,
+            "key_schema": self.key_schema.to_list(),
+            "live": self.live,
+            "restored": self.restored,
+            "counts": self.counts,
+            "bytes": self.bytes,
+            "files": {
+                name: {"path": f.path, "rows": f.rows, "bytes": f.bytes, "xxh3_128": f.xxh3_128}
+                for name, f in zip(CLASSES, self.files, strict=False)
+            },
+            "timings": self.timings,
+            "summary": self.summary,
+            "complete": self.complete,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> DiffManifest:
+        """Parse a ``manifest.json`` document.
+
+        Raises
+        ------
+        DiffError
+            When it is not a diff manifest this version reads.
+        """
+        if doc.get("format") != DIFF_FORMAT:
+            raise DiffError("manifest.json is not a pitrdiff diff manifest")
+        version = doc.get("format_version")
+        if version != DIFF_FORMAT_VERSION:
+            raise DiffError(
+                f"diff format version {version!r} is not supported (this pitrdiff reads "
+                f"{DIFF_FORMAT_VERSION})"
+            )
+        try:
+            files_doc = doc.get("files") or {}
+            files = tuple(
+                FileEntry(
+                    str(files_doc[name]["path"]),
+                    int(files_doc[name]["rows"]),
+                    int(files_doc[name]["bytes"]),
+                    str(files_doc[name]["xxh3_128"]),
+                )
+                for name in CLASSES
+                if name in files_doc
+            )
+            return cls(
+                table_name=str(doc["table_name"]),
+                key_schema=KeySchema.from_list(doc["key_schema"]),
+                live=dict(doc.get("live") or {}),
+                restored=dict(doc.get("restored") or {}),
+                counts={k: int(v) for k, v in (doc.get("counts") or {}).items()},
+                bytes={
+                    k: (None if v is None else int(v)) for k, v in (doc.get("bytes") or {}).items()
+                },
+                files=files,
+                timings={k: float(v) for k, v in (doc.get("timings") or {}).items()},
+                summary=dict(doc.get("summary") or {}),
+                complete=bool(doc.get("complete")),
+                created_at=str(doc.get("created_at", "")),
+                format_version=int(version),
+                tool_version=str(doc.get("tool_version", "")),
+            )
+        except (KeyError, TypeError, ValueError, InputError) as exc:
+            raise DiffError(f"manifest.json is malformed: {exc}") from exc
+
+    def file(self, name: str) -> FileEntry:
+        """The file entry of one class."""
+        for entry in self.files:
+            if entry.path == FILE_NAMES[name]:
+                return entry
+        raise DiffError(f"the diff has no {name} file")
+
+
+def read_diff_manifest(root: Path) -> DiffManifest:
+    """Read and parse the manifest of the diff at ``root``.
+
+    Raises
+    ------
+    DiffError
+        When ``root`` is not a diff dataset (or is an export).
+    """
+    if not root.is_dir():
+        raise DiffError(f"{root} is not a directory (expected a diff dataset)")
+    path = root / MANIFEST_NAME
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise DiffError(f"{root} is not a diff: it has no {MANIFEST_NAME}") from exc
+    except OSError as exc:
+        raise storage_error(exc, path, "read") from exc
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise DiffError(f"{path} is not valid JSON") from exc
+    if not isinstance(doc, dict):
+        raise DiffError(f"{path} is not a manifest")
+    if doc.get("format") == "pitrdiff-export":
+        raise DiffError(f"{root} is an export, not a diff (run `pitrdiff diff` first)")
+    return DiffManifest.from_dict(doc)
+
+
+def prepare_out(out: str | os.PathLike[str], *, overwrite: bool, check_only: bool) -> Path:
+    """Make ``out`` ready for a diff dataset, refusing to write over anything else.
+
+    Parameters
+    ----------
+    out
+        The diff directory.
+    overwrite
+        Replace a complete diff already there.
+    check_only
+        Only check (raise if refused); touch nothing.
+
+    Raises
+    ------
+    RefusedError
+        When ``out`` is a file, holds something other than a diff, or holds a
+        complete diff and ``overwrite`` is false.
+    """
+    root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise RefusedError(f"{root} exists and is not a directory")
+    if root.is_dir() and any(root.iterdir()):
+        if not (root / MANIFEST_NAME).exists():
+            raise RefusedError(f"{root} is not empty and is not a diff; choose another --out")
+        try:
+            existing = read_diff_manifest(root)
+        except DiffError as exc:
+            raise RefusedError(f"{root} is not empty and is not a usable diff ({exc})") from exc
+        # An interrupted (incomplete) diff holds nothing worth keeping.
+        if existing.complete and not overwrite:
+            raise RefusedError(
+                f"{root} already holds a diff of {existing.table_name!r}; "
+                "pass --overwrite to replace it"
+            )
+        if not check_only:
+            (root / MANIFEST_NAME).unlink()
+            for name in (*FILE_NAMES.values(), REPORT_NAME):
+                with contextlib.suppress(FileNotFoundError):
+                    (root / name).unlink()
+            for leftover in root.glob(".*.parquet.*.tmp"):  # from an interrupted run
+                leftover.unlink()
+    if not check_only:
+        make_dir(root)
+    return root

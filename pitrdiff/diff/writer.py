@@ -1,0 +1,369 @@
+"""The shared diff writer: classified rows in, a diff dataset out (``docs/FORMAT.md`` §3).
+
+Whatever engine classified the rows (:mod:`pitrdiff.diff.engine`), this module
+writes the dataset, so every engine writes the same files: the key columns
+(derived from ``_key`` when the engine did not pass them), attribute-level
+changes and signatures of changed rows, one Parquet file per class written
+under a temporary name and renamed when complete, the summary, ``report.md``
+and ``manifest.json`` (``complete`` last).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pitrdiff import codec
+from pitrdiff.diff.changes import ChangeColumns
+from pitrdiff.diff.manifest import MANIFEST_NAME, REPORT_NAME, DiffManifest, prepare_out
+from pitrdiff.diff.report import DiffSummary, render_markdown, summarize
+from pitrdiff.diff.schema import CHANGE_TYPE, CHANGES_BATCH_ROWS, CLASSES, FILE_NAMES, diff_schema
+from pitrdiff.diff.sql import connect
+from pitrdiff.errors import InputError
+from pitrdiff.export.dataset import KEY_COLUMN, FileEntry, KeySchema, file_checksum
+from pitrdiff.files import FILE_MODE, storage_error, write_bytes, write_json
+from pitrdiff.progress import SILENT, Progress
+
+if TYPE_CHECKING:
+    from pitrdiff.diff.notebook import Diff
+
+DiffRows = Any
+"""Rows of one class: a ``pyarrow.Table``, a ``pyarrow.RecordBatchReader``, an
+iterable of ``pyarrow.RecordBatch``, or anything exposing ``__arrow_c_stream__``
+(a DuckDB relation)."""
+
+
+def _batches(rows: DiffRows) -> Iterator[pa.RecordBatch]:
+    if rows is None:
+        return
+    if isinstance(rows, pa.Table):
+        yield from rows.to_batches(max_chunksize=CHANGES_BATCH_ROWS)
+    elif isinstance(rows, pa.RecordBatch):
+        yield rows
+    elif isinstance(rows, pa.RecordBatchReader):
+        yield from rows
+    elif hasattr(rows, "__arrow_c_stream__"):
+        yield from pa.RecordBatchReader.from_stream(rows)
+    else:
+        yield from rows
+
+
+def _key_columns(keys: pa.Array, key_schema: KeySchema) -> list[pa.Array]:
+    """The key attribute values of canonical keys, one array per key attribute."""
+    names = key_schema.names
+    values: list[list[str | bytes]] = [[] for _ in names]
+    for text in keys.to_pylist():
+        key = orjson.loads(text)
+        for column, name in zip(values, names, strict=True):
+            column.append(codec.key_column_value(key[name]))
+    return [
+        pa.array(column, pa.binary() if a.attribute_type == "B" else pa.string())
+        for column, a in zip(values, key_schema.attributes, strict=True)
+    ]
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema, key_schema: KeySchema) -> pa.RecordBatch:
+    """Select and cast the schema's columns of a batch (raises InputError when absent).
+
+    Key attribute columns the rows lack are derived from ``_key``.
+    """
+    arrays = []
+    derived: list[pa.Array] | None = None
+    for target in schema:
+        index = batch.schema.get_field_index(target.name)
+        if index < 0 and target.name in key_schema.names and KEY_COLUMN in batch.schema.names:
+            if derived is None:
+                derived = _key_columns(batch.column(KEY_COLUMN), key_schema)
+            arrays.append(derived[key_schema.names.index(target.name)])
+            continue
+        if index < 0:
+            raise InputError(f"diff rows lack the column {target.name!r}")
+        column = batch.column(index)
+        if column.type != target.type:
+            try:
+                column = column.cast(target.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise InputError(
+                    f"diff column {target.name!r} is {column.type}, expected {target.type}"
+                ) from exc
+        arrays.append(column)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _changes_columns(batch: pa.RecordBatch) -> tuple[pa.Array, pa.Array]:
+    """Attribute-level changes and signatures of a batch of changed rows."""
+    lives = batch.column(batch.schema.get_field_index("live_item")).to_pylist()
+    restoreds = batch.column(batch.schema.get_field_index("restored_item")).to_pylist()
+    columns = ChangeColumns()
+    for live, restored in zip(lives, restoreds, strict=True):
+        columns.add_json(restored, live)
+    changes, signatures = columns.arrays(CHANGE_TYPE)
+    return changes, signatures
+
+
+class _ClassWriter:
+    """Writes one class file to a temporary name; renames it when complete."""
+
+    def __init__(self, root: Path, name: str, schema: pa.Schema) -> None:
+        self.target = root / FILE_NAMES[name]
+        self.schema = schema
+        self.rows = 0
+        self.size_sum = 0
+        self.size_column = "live_size" if name == "added" else "restored_size"
+        try:
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=root)
+            os.fchmod(fd, FILE_MODE)
+            os.close(fd)
+        except OSError as exc:
+            raise storage_error(exc, self.target, "write") from exc
+        self.writer = pq.ParquetWriter(
+            self.tmp, schema, compression="zstd", write_statistics=[KEY_COLUMN]
+        )
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows:
+            self.writer.write_batch(batch, row_group_size=128 * 1024)
+            self.rows += batch.num_rows
+            total = pc.sum(batch.column(self.schema.get_field_index(self.size_column))).as_py()
+            self.size_sum += int(total or 0)
+
+    def close(self) -> FileEntry:
+        self.writer.close()
+        try:
+            with open(self.tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            entry = FileEntry(
+                self.target.name,
+                self.rows,
+                os.stat(self.tmp).st_size,
+                file_checksum(self.tmp),
+            )
+            os.replace(self.tmp, self.target)
+        except OSError as exc:
+            raise storage_error(exc, self.target, "write") from exc
+        return entry
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp)
+
+
+def _write_class(
+    root: Path,
+    name: str,
+    key_schema: KeySchema,
+    rows: DiffRows,
+    progress: Progress,
+) -> tuple[FileEntry, int]:
+    schema = diff_schema(key_schema, name)
+    writer = _ClassWriter(root, name, schema)
+    try:
+        if name == "changed":
+            base = pa.schema([f for f in schema if f.name not in ("changes", "signature")])
+            for batch in _batches(rows):
+                conformed = _conform(batch, base, key_schema)
+                changes, signatures = _changes_columns(conformed)
+                full = pa.RecordBatch.from_arrays(
+                    [*conformed.columns, changes, signatures], schema=schema
+                )
+                writer.write(full)
+                progress.advance(full.num_rows)
+        else:
+            for batch in _batches(rows):
+                conformed = _conform(batch, schema, key_schema)
+                writer.write(conformed)
+                progress.advance(conformed.num_rows)
+        return writer.close(), writer.size_sum
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def write_diff_dataset(
+    out: str | os.PathLike[str],
+    *,
+    key_schema: KeySchema,
+    table_name: str,
+    deleted: DiffRows,
+    changed: DiffRows,
+    added: DiffRows,
+    unchanged_count: int,
+    inputs: Mapping[str, Mapping[str, Any]],
+    unchanged_bytes: int | None = None,
+    timings: Mapping[str, float] | None = None,
+    overwrite: bool = False,
+    memory_limit: str | None = None,
+    temp_dir: str | os.PathLike[str] | None = None,
+    progress: Progress = SILENT,
+) -> Diff:
+    """Write a diff dataset from rows already classified (``docs/FORMAT.md`` §3).
+
+    The rows are streamed batch by batch (bounded memory). Attribute-level
+    changes and signatures of the changed rows are computed here. Files are
+    written owner-only under temporary names and renamed when complete;
+    ``manifest.json`` says ``complete`` last.
+
+    Parameters
+    ----------
+    out
+        The diff directory to create (refused if it holds anything but a diff,
+        and a diff only with ``overwrite``).
+    key_schema
+        The table's key; decides the key attribute columns (``S``/``N`` text,
+        ``B`` binary).
+    table_name
+        The (live) table's name.
+    deleted
+        Rows in restored, not in live, with the columns ``_key``, the key
+        attributes, ``restored_item``, ``restored_hash``, ``restored_size``.
+    changed
+        Rows in both with different content: ``_key``, the key attributes,
+        ``live_item``, ``restored_item``, ``live_hash``, ``restored_hash``,
+        ``live_size``, ``restored_size`` (``changes`` and ``signature`` are
+        computed here; if present they are ignored).
+    added
+        Rows in live, not in restored: ``_key``, the key attributes,
+        ``live_item``, ``live_hash``, ``live_size``.
+    unchanged_count
+        How many items are the same on both sides.
+    inputs
+        ``{"live": {...}, "restored": {...}}``: what the manifest records of each
+        input, e.g. ``{"path": "...", **Manifest.identity()}`` or an S3 URL and
+        export ARN. ``table_name`` in each is used for the summary.
+    unchanged_bytes
+        Total size of the unchanged items, if known.
+    timings
+        Seconds spent by the caller's phases (merged into the manifest's timings).
+    overwrite
+        Replace a diff already at ``out``.
+    memory_limit, temp_dir
+        DuckDB's memory limit and spill directory for the summary queries.
+    progress
+        Reports rows written.
+
+    Each of ``deleted`` / ``changed`` / ``added`` is a ``pyarrow.Table``, a
+    ``pyarrow.RecordBatchReader``, an iterable of ``pyarrow.RecordBatch``,
+    ``None`` (no rows), or any object with ``__arrow_c_stream__`` (a DuckDB
+    relation). Rows are written in the order given; sort them by ``_key`` for
+    reproducible files. Extra columns are dropped; columns are cast to the
+    dataset's types.
+
+    Returns
+    -------
+    Diff
+        The dataset written.
+
+    Raises
+    ------
+    RefusedError
+        When ``out`` holds something else, or a diff and ``overwrite`` is false.
+    InputError
+        When the rows lack a required column or cannot be cast.
+    """
+    from pitrdiff.diff.notebook import Diff
+
+    started = time.perf_counter()
+    root = prepare_out(out, overwrite=overwrite, check_only=False)
+    base = DiffManifest(
+        table_name=table_name,
+        key_schema=key_schema,
+        live=dict(inputs.get("live") or {}),
+        restored=dict(inputs.get("restored") or {}),
+        counts={},
+        bytes={},
+    )
+    write_json(root / MANIFEST_NAME, base.to_dict())
+    rows = {"deleted": deleted, "changed": changed, "added": added}
+    entries, counts, sizes = _write_classes(root, key_schema, rows, progress)
+    counts["unchanged"] = int(unchanged_count)
+    sizes["unchanged"] = unchanged_bytes
+    written = time.perf_counter()
+    summary = _summarize(root, base, counts, sizes, memory_limit, temp_dir, progress)
+    finished = time.perf_counter()
+
+    all_timings = dict(timings or {})
+    all_timings["write_s"] = round(written - started, 3)
+    all_timings["summary_s"] = round(finished - written, 3)
+    all_timings["total_s"] = round(sum(v for k, v in all_timings.items() if k != "total_s"), 3)
+    manifest = replace(
+        base,
+        counts=counts,
+        bytes=sizes,
+        files=tuple(entries),
+        timings=all_timings,
+        summary=summary.to_dict(),
+        complete=True,
+    )
+    write_json(root / MANIFEST_NAME, manifest.to_dict())
+    return Diff(root, manifest)
+
+
+def _write_classes(
+    root: Path, key_schema: KeySchema, rows: Mapping[str, DiffRows], progress: Progress
+) -> tuple[list[FileEntry], dict[str, int], dict[str, int | None]]:
+    """Write every class file in :data:`CLASSES` order; entries, counts and bytes."""
+    entries: list[FileEntry] = []
+    sizes: dict[str, int | None] = {}
+    counts: dict[str, int] = {}
+    progress.start("writing the diff", total=None, unit="rows")
+    for name in CLASSES:
+        entry, size_sum = _write_class(root, name, key_schema, rows.get(name), progress)
+        entries.append(entry)
+        counts[name] = entry.rows
+        sizes[name] = size_sum
+    progress.finish()
+    return entries, counts, sizes
+
+
+def _summarize(
+    root: Path,
+    base: DiffManifest,
+    counts: dict[str, int],
+    sizes: dict[str, int | None],
+    memory_limit: str | None,
+    temp_dir: str | os.PathLike[str] | None,
+    progress: Progress,
+) -> DiffSummary:
+    """Compute the summary over the written files and write ``report.md``."""
+    progress.start("summarising", total=None)
+    spill = tempfile.mkdtemp(prefix="pitrdiff-summary-", dir=temp_dir)
+    try:
+        con = connect(memory_limit=memory_limit, temp_dir=spill)
+        try:
+            summary = summarize(
+                con,
+                {name: str(root / FILE_NAMES[name]) for name in CLASSES},
+                table_name=base.table_name,
+                live_table=str(base.live.get("table_name", base.table_name)),
+                restored_table=str(base.restored.get("table_name", "")),
+                partition_key=base.key_schema.partition_key,
+                partition_key_type=base.key_schema.attributes[0].attribute_type,
+                counts=counts,
+                sizes=sizes,
+            )
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+    progress.finish()
+    report = render_markdown(
+        summary,
+        live=str(base.live.get("path", base.live.get("url", ""))),
+        restored=str(base.restored.get("path", base.restored.get("url", ""))),
+    )
+    write_bytes(root / REPORT_NAME, report.encode("utf-8"))
+    return summary
