@@ -1,7 +1,8 @@
 """Client CPU of pitrdiff's export versus a plain boto3 scan loop, side by side.
 
-Starts dynalite on loopback, loads N items of mixed types (~700 bytes of wire
-JSON each), then runs each variant in its own child process and reads that
+Starts dynalite on loopback, loads items of one or more shapes
+(``bench/shapes.py``: flat, nested, binary, numbers, wide, mixed), one table
+per shape, then runs each variant in its own child process and reads that
 process's CPU time (user + sys, from ``resource.getrusage``) around the work
 only, so dynalite's CPU and interpreter start-up are not counted:
 
@@ -10,21 +11,21 @@ only, so dynalite's CPU and interpreter start-up are not counted:
 - ``fastparse``: the same loop with pitrdiff's orjson response parsing (no export);
 - ``pitrdiff``: ``pitrdiff.export_table`` into a temporary directory.
 
-It also prints the floor: ``json.loads`` (and orjson) of the same response bodies.
+It also prints the floor: ``json.loads`` (and orjson) of the same response
+bodies, and (in the parent, no server) ``codec.encode_record`` alone per item.
 
 Usage::
 
-    python bench/bench_export.py                 # 100k items, 4 segments
-    python bench/bench_export.py --items 20000   # a quicker run
+    python bench/bench_export.py --shape all         # the five shapes of issue 17
+    python bench/bench_export.py --shape nested --items 20000
+    python bench/bench_export.py                     # mixed, 30k items
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
-import random
 import resource
 import subprocess
 import sys
@@ -36,51 +37,29 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-TABLE = "bench"
+from shapes import ISSUE_SHAPES, SHAPES, make_mixed  # noqa: E402
 
-
-def make_item(i: int) -> dict[str, Any]:
-    """One item of mixed types, about 700 bytes of wire JSON."""
-    rng = random.Random(i)
-    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india"]
-    return {
-        "pk": {"S": f"customer#{i % 5000:05d}"},
-        "sk": {"N": str(i)},
-        "name": {"S": " ".join(rng.choice(words) for _ in range(4))},
-        "email": {"S": f"user{i}@example.com"},
-        "price": {"N": f"{rng.randint(1, 99999)}.{rng.randint(0, 99):02d}"},
-        "qty": {"N": str(rng.randint(0, 1000))},
-        "active": {"BOOL": bool(i % 2)},
-        "deleted_at": {"NULL": True},
-        "tags": {"SS": sorted({rng.choice(words) for _ in range(3)})},
-        "scores": {"NS": sorted({str(rng.randint(0, 100)) for _ in range(3)}, key=int)},
-        "blob": {"B": base64.b64encode(rng.randbytes(48)).decode()},
-        "address": {
-            "M": {
-                "street": {"S": f"{rng.randint(1, 999)} {rng.choice(words)} street"},
-                "city": {"S": rng.choice(words).title()},
-                "zip": {"S": f"{rng.randint(10000, 99999)}"},
-            }
-        },
-        "history": {
-            "L": [
-                {"M": {"at": {"N": str(1700000000 + k)}, "what": {"S": rng.choice(words)}}}
-                for k in range(3)
-            ]
-        },
-        "notes": {"S": " ".join(rng.choice(words) for _ in range(11))},
-    }
+make_item = make_mixed  # bench_apply.py's items
+# Items per shape at --items N: wide items are ~10x larger, so fewer of them.
+SCALE = {"wide": 0.1}
 
 
-def load(endpoint: str, count: int, threads: int = 8) -> None:
+def table_of(shape: str) -> str:
+    return f"bench-{shape}"
+
+
+def load(endpoint: str, shape: str, count: int, threads: int = 8) -> None:
     from pitrdiff import codec
     from pitrdiff.aws import AwsConfig, dynamodb_client
 
     config = AwsConfig(endpoint_url=endpoint, region="us-east-1")
+    make = SHAPES[shape]
+    table = table_of(shape)
     client = dynamodb_client(config, max_pool_connections=threads + 2)
     client.create_table(
-        TableName=TABLE,
+        TableName=table,
         KeySchema=[
             {"AttributeName": "pk", "KeyType": "HASH"},
             {"AttributeName": "sk", "KeyType": "RANGE"},
@@ -91,15 +70,15 @@ def load(endpoint: str, count: int, threads: int = 8) -> None:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
-    client.get_waiter("table_exists").wait(TableName=TABLE, WaiterConfig={"Delay": 0.1})
+    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 0.1})
 
     def worker(start: int) -> None:
         for base in range(start * 25, count, threads * 25):
             batch = [
-                {"PutRequest": {"Item": codec.to_botocore(make_item(i))}}
+                {"PutRequest": {"Item": codec.to_botocore(make(i))}}
                 for i in range(base, min(base + 25, count))
             ]
-            pending: dict[str, Any] = {TABLE: batch}
+            pending: dict[str, Any] = {table: batch}
             while pending:
                 pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
                 pending = pending or {}
@@ -116,7 +95,7 @@ def cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def child(variant: str, endpoint: str, segments: int) -> None:
+def child(variant: str, endpoint: str, segments: int, table: str) -> None:
     """Run one variant in this (child) process; print a JSON line of figures."""
     import orjson
 
@@ -136,12 +115,12 @@ def child(variant: str, endpoint: str, segments: int) -> None:
                 bodies.append(response_dict["body"])
 
             client.meta.events.register("before-parse.dynamodb.Scan", grab)
-        client.describe_table(TableName=TABLE)  # warm the client (models, connection)
+        client.describe_table(TableName=table)  # warm the client (models, connection)
         counts = [0] * segments
 
         def scan(segment: int) -> None:
             kwargs: dict[str, Any] = {
-                "TableName": TABLE,
+                "TableName": table,
                 "Segment": segment,
                 "TotalSegments": segments,
             }
@@ -172,10 +151,10 @@ def child(variant: str, endpoint: str, segments: int) -> None:
             result["orjson_loads_cpu"] = time.process_time() - t0
             result["wire_bytes"] = sum(len(b) for b in bodies)
     elif variant == "pitrdiff":
-        dynamodb_client(config).describe_table(TableName=TABLE)  # same warm-up as above
+        dynamodb_client(config).describe_table(TableName=table)  # same warm-up as above
         with tempfile.TemporaryDirectory() as out:
             start_cpu, start_wall = cpu(), time.monotonic()
-            manifest = export_table(TABLE, Path(out) / "x", segments=segments, aws=config)
+            manifest = export_table(table, Path(out) / "x", segments=segments, aws=config)
             result.update(
                 cpu=cpu() - start_cpu, wall=time.monotonic() - start_wall, items=manifest.items
             )
@@ -185,9 +164,9 @@ def child(variant: str, endpoint: str, segments: int) -> None:
     sys.stdout.write(json.dumps(result) + "\n")
 
 
-def run_child(variant: str, endpoint: str, segments: int) -> dict[str, Any]:
+def run_child(variant: str, endpoint: str, segments: int, table: str) -> dict[str, Any]:
     output = subprocess.run(
-        [sys.executable, __file__, "--child", variant, "--endpoint", endpoint],
+        [sys.executable, __file__, "--child", variant, "--endpoint", endpoint, "--table", table],
         check=True,
         capture_output=True,
         text=True,
@@ -196,49 +175,45 @@ def run_child(variant: str, endpoint: str, segments: int) -> dict[str, Any]:
     return dict(json.loads(output.strip().splitlines()[-1]))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--segments", type=int, default=4)
-    parser.add_argument("--repeat", type=int, default=2, help="runs per variant (best is kept)")
-    parser.add_argument("--endpoint", help="use this server (already loaded) instead of dynalite")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    segments = int(os.environ.get("BENCH_SEGMENTS", args.segments))
-    if args.child:
-        child(args.child, args.endpoint, segments)
-        return
+def encode_only(shape: str, count: int) -> tuple[float, int]:
+    """Best CPU µs per item of ``codec.encode_record`` alone, and wire bytes per item."""
+    import orjson
 
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    process = None
-    endpoint = args.endpoint
-    if endpoint is None:
-        from tests.conftest import free_port, start_dynalite
+    from pitrdiff import codec
 
-        port = free_port()
-        process = start_dynalite(port)
-        endpoint = f"http://127.0.0.1:{port}"
-        t0 = time.monotonic()
-        load(endpoint, args.items)
-        print(f"loaded {args.items:,} items into dynalite in {time.monotonic() - t0:.1f}s")
-    try:
-        floor = run_child("bodies", endpoint, segments)
-        best: dict[str, dict[str, Any]] = {}
-        for _ in range(args.repeat):
-            for variant in ("boto3", "fastparse", "pitrdiff"):
-                figures = run_child(variant, endpoint, segments)
-                if variant not in best or figures["cpu"] < best[variant]["cpu"]:
-                    best[variant] = figures
-    finally:
-        if process is not None:
-            process.terminate()
-            process.wait()
+    make = SHAPES[shape]
+    items = [orjson.loads(orjson.dumps(make(i))) for i in range(count)]
+    wire = sum(len(orjson.dumps(item)) for item in items) // count
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.process_time()
+        for item in items:
+            codec.encode_record(item, ("pk", "sk"))
+        best = min(best, (time.process_time() - t0) / count * 1e6)
+    return best, wire
+
+
+def measure(endpoint: str, shape: str, segments: int, repeat: int) -> dict[str, Any]:
+    """Figures of every variant on one shape's table (the best of ``repeat`` runs)."""
+    table = table_of(shape)
+    floor = run_child("bodies", endpoint, segments, table)
+    best: dict[str, dict[str, Any]] = {}
+    for _ in range(repeat):
+        for variant in ("boto3", "fastparse", "pitrdiff"):
+            figures = run_child(variant, endpoint, segments, table)
+            if variant not in best or figures["cpu"] < best[variant]["cpu"]:
+                best[variant] = figures
     items = best["boto3"]["items"]
+    for variant, figures in best.items():
+        assert figures["items"] == items, (shape, variant, figures["items"], items)
+    return {"floor": floor, "best": best, "items": items}
+
+
+def print_shape(shape: str, result: dict[str, Any], segments: int, repeat: int) -> None:
+    floor, best, items = result["floor"], result["best"], result["items"]
     print(
-        f"{items:,} items, {floor['wire_bytes'] / items:.0f} wire bytes/item, "
-        f"{segments} segments, {os.cpu_count()} cores, best of {args.repeat}"
+        f"\n== {shape}: {items:,} items, {floor['wire_bytes'] / items:.0f} wire bytes/item, "
+        f"{segments} segments, {os.cpu_count()} cores, best of {repeat}"
     )
     print(
         f"{'variant':<38}{'client CPU s':>13}{'µs/item':>9}{'wall s':>8}{'ratio':>7}"
@@ -251,7 +226,6 @@ def main() -> None:
         ("pitrdiff export_table", best["pitrdiff"]),
     ]
     for label, figures in rows:
-        assert figures["items"] == items, (label, figures["items"], items)
         print(
             f"{label:<38}{figures['cpu']:>13.2f}{figures['cpu'] / items * 1e6:>9.1f}"
             f"{figures['wall']:>8.1f}{figures['cpu'] / base:>7.3f}{figures['maxrss_mb']:>13.0f}"
@@ -264,7 +238,68 @@ def main() -> None:
         print(
             f"{label:<38}{seconds:>13.2f}{seconds / items * 1e6:>9.1f}{'':>8}{seconds / base:>7.3f}"
         )
-    print(f"ratio pitrdiff / boto3 = {best['pitrdiff']['cpu'] / base:.3f}")
+    encode_us = result["encode_us"]
+    print(
+        f"{'codec.encode_record alone':<38}{'':>13}{encode_us:>9.1f}{'':>8}"
+        f"{encode_us * items / 1e6 / base:>7.3f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shape", default="mixed", help=f"{', '.join(SHAPES)} or all")
+    parser.add_argument("--items", type=int, default=30_000, help="items per shape (wide: 1/10)")
+    parser.add_argument("--segments", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=2, help="runs per variant (best is kept)")
+    parser.add_argument("--endpoint", help="use this server (already loaded) instead of dynalite")
+    parser.add_argument("--table", help=argparse.SUPPRESS)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    segments = int(os.environ.get("BENCH_SEGMENTS", args.segments))
+    if args.child:
+        child(args.child, args.endpoint, segments, args.table)
+        return
+    shapes = list(ISSUE_SHAPES) if args.shape == "all" else [args.shape]
+    for shape in shapes:
+        if shape not in SHAPES:
+            parser.error(f"unknown shape {shape!r}; one of {', '.join(SHAPES)} or all")
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    process = None
+    endpoint = args.endpoint
+    if endpoint is None:
+        from tests.conftest import free_port, start_dynalite
+
+        port = free_port()
+        process = start_dynalite(port)
+        endpoint = f"http://127.0.0.1:{port}"
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for shape in shapes:
+            count = max(100, int(args.items * SCALE.get(shape, 1.0)))
+            if process is not None:
+                t0 = time.monotonic()
+                load(endpoint, shape, count)
+                print(f"loaded {count:,} {shape} items in {time.monotonic() - t0:.1f}s")
+            results[shape] = measure(endpoint, shape, segments, args.repeat)
+            results[shape]["encode_us"], _ = encode_only(shape, min(count, 5000))
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait()
+    for shape in shapes:
+        print_shape(shape, results[shape], segments, args.repeat)
+    print(f"\nload average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'shape':<10}{'pitrdiff / boto3':>18}{'floor / boto3':>15}{'encode µs':>11}")
+    for shape in shapes:
+        best, floor = results[shape]["best"], results[shape]["floor"]
+        base = best["boto3"]["cpu"]
+        print(
+            f"{shape:<10}{best['pitrdiff']['cpu'] / base:>18.3f}"
+            f"{floor['orjson_loads_cpu'] / base:>15.3f}{results[shape]['encode_us']:>11.1f}"
+        )
 
 
 if __name__ == "__main__":

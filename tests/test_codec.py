@@ -229,6 +229,139 @@ def test_hash_is_pinned() -> None:
     assert content_hash(canonical_json(spelled)) == 6930817847455078109
 
 
+# --------------------------------------------------------------------------- golden items per shape
+
+# One item of each benchmark shape (bench/shapes.py), spelled non-canonically where
+# the shape allows it. Their canonical strings, hashes and sizes were produced by the
+# recursive codec of release 1 and must never change: an optimised codec must
+# give byte-identical output.
+_WIDE = {
+    f"a{199 - a:03d}": ({"S": f"v{a}"}, {"N": str(a * 7)}, {"BOOL": a % 2 == 0})[a % 3]
+    for a in range(198)
+}
+GOLDEN_SHAPES: dict[str, tuple[dict[str, Any], str, int, int]] = {
+    "flat": (
+        {
+            "sk": {"N": "0042"},
+            "pk": {"S": "user#00042"},
+            "email": {"S": "user42@example.com"},
+            "balance": {"N": "1234.50"},
+            "verified": {"BOOL": False},
+            "deleted_at": {"NULL": True},
+            "bio": {"S": 'says "hi"\\n\tthen\x01 leaves'},
+            "Zeta": {"S": ""},
+        },
+        '{"Zeta":{"S":""},"balance":{"N":"1234.5"},"bio":{"S":"says \\"hi\\"\\\\n\\tthen\\u0001 '
+        'leaves"},"deleted_at":{"NULL":true},"email":{"S":"user42@example.com"},'
+        '"pk":{"S":"user#00042"},"sk":{"N":"42"},"verified":{"BOOL":false}}',
+        10920777680204231229,
+        101,
+    ),
+    "nested": (
+        {
+            "pk": {"S": "doc#1"},
+            "sk": {"N": "1"},
+            "größe": {"S": "東京 café"},
+            "doc": {
+                "M": {
+                    "title": {"S": "alpha bravo"},
+                    "meta": {
+                        "M": {
+                            "tags": {"SS": ["Zürich", "alpha", "Zürich", "Alpha"]},
+                            "rev": {"N": "7.0"},
+                            "flags": {"L": [{"BOOL": True}, {"NULL": True}, {"L": []}, {"M": {}}]},
+                        }
+                    },
+                    "sections": {
+                        "L": [
+                            {
+                                "M": {
+                                    "n": {"N": "2"},
+                                    "h": {"S": "b"},
+                                    "ids": {"NS": ["30", "4", "4.0"]},
+                                }
+                            },
+                            {"M": {"h": {"S": "a"}, "n": {"N": "1E0"}, "é": {"B": b"\xff\x00"}}},
+                        ]
+                    },
+                }
+            },
+            "thumb": {"B": "AAECAw=="},
+        },
+        '{"doc":{"M":{"meta":{"M":{"flags":{"L":[{"BOOL":true},{"NULL":true},{"L":[]},'
+        '{"M":{}}]},"rev":{"N":"7"},"tags":{"SS":["Alpha","Zürich","alpha"]}}},'
+        '"sections":{"L":[{"M":{"h":{"S":"b"},"ids":{"NS":["4","30"]},"n":{"N":"2"}}},'
+        '{"M":{"h":{"S":"a"},"n":{"N":"1"},"é":{"B":"/wA="}}}]},"title":{"S":"alpha bravo"}}},'
+        '"größe":{"S":"東京 café"},"pk":{"S":"doc#1"},"sk":{"N":"1"},"thumb":{"B":"AAECAw=="}}',
+        3007795262012147405,
+        166,
+    ),
+    "binary": (
+        {
+            "pk": {"S": "blob#1"},
+            "sk": {"N": "1"},
+            "raw": {"B": bytes(range(250, 256)) + b"\x00"},
+            "text": {"B": "aGVsbG8gd29ybGQ="},
+            "chunks": {"BS": ["AQ==", b"\x00\x01", "AA==", b"\x01", b"\xff"]},
+            "empty": {"B": ""},
+        },
+        '{"chunks":{"BS":["AA==","AAE=","AQ==","/w=="]},"empty":{"B":""},"pk":{"S":"blob#1"},'
+        '"raw":{"B":"+vv8/f7/AA=="},"sk":{"N":"1"},"text":{"B":"aGVsbG8gd29ybGQ="}}',
+        1944239686312370955,
+        53,
+    ),
+    "numbers": (
+        {
+            "pk": {"S": "metric#1"},
+            "sk": {"N": "-0.0"},
+            "total": {"N": "12345678901234567890123456789012345678"},
+            "precise": {"N": "-1234567890123456789.0123456789012345678"},
+            "tiny": {"N": "1.25E-120"},
+            "huge": {"N": "9.5e+125"},
+            "rate": {"N": "+007.500"},
+            "scaled": {"N": "120E3"},
+            "point": {"N": ".5"},
+            "samples": {"NS": ["1E2", "99.9", "-1E-130", "100", "1e+2", "-3", "0.001E3"]},
+            "series": {"L": [{"N": "1e1"}, {"N": "-0"}, {"N": "10.010"}]},
+        },
+        '{"huge":{"N":"95' + "0" * 124 + '"},"pk":{"S":"metric#1"},"point":{"N":"0.5"},'
+        '"precise":{"N":"-1234567890123456789.0123456789012345678"},"rate":{"N":"7.5"},'
+        '"samples":{"NS":["-3","-0.' + "0" * 129 + '1","1","99.9","100"]},'
+        '"scaled":{"N":"120000"},"series":{"L":[{"N":"10"},{"N":"0"},{"N":"10.01"}]},'
+        '"sk":{"N":"0"},"tiny":{"N":"0.' + "0" * 119 + '125"},'
+        '"total":{"N":"12345678901234567890123456789012345678"}}',
+        4597123663886911623,
+        137,
+    ),
+    "wide": (
+        {"pk": {"S": "wide#1"}, "sk": {"N": "1"}, **_WIDE},
+        "{"
+        + ",".join(
+            f'"{name}":{orjson.dumps(_WIDE[name]).decode()}'
+            for name in sorted(_WIDE)
+            if name < "pk"
+        )
+        + ',"pk":{"S":"wide#1"},"sk":{"N":"1"}}',
+        5878240623870771098,
+        1285,
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(GOLDEN_SHAPES))
+def test_golden_canonical_string_per_shape(shape: str) -> None:
+    item, canonical, hash_value, size = GOLDEN_SHAPES[shape]
+    record = encode_record(item, ["pk", "sk"])
+    assert record.item == canonical
+    assert record.hash == hash_value
+    assert record.size == size
+    assert canonical_json(item) == canonical
+    assert item_size(item) == size
+    assert record.key == codec.canonical_key(item, ["pk", "sk"])
+    again = encode_record(orjson.loads(canonical), ["pk", "sk"])  # canonical input, fast paths
+    assert (again.item, again.hash, again.size) == (canonical, hash_value, size)
+
+
 # --------------------------------------------------------------------------- Python values
 
 
