@@ -11,7 +11,8 @@ Exit codes
   left (``apply``). Not an error: results decide it, not an exception.
 - ``2`` (:data:`EXIT_BAD_INPUT`): bad input or a refused operation.
 - ``3`` (:data:`EXIT_FAILURE`): an AWS or I/O failure.
-- ``130`` (:data:`EXIT_INTERRUPTED`): interrupted.
+- ``130`` (:data:`EXIT_INTERRUPTED`): interrupted (Ctrl-C, SIGINT).
+- ``143`` (:data:`EXIT_TERMINATED`): terminated (SIGTERM).
 
 The tree::
 
@@ -31,6 +32,14 @@ The tree::
     │   └── CredentialsError         credentials missing or refused
     ├── StorageError                 exit 3: a local file could not be read or written
     └── Interrupted                  exit 130 (also raised on KeyboardInterrupt)
+
+    KeyboardInterrupt                (Python's own: Ctrl-C)
+    └── Terminated                   exit 143: SIGTERM, raised by the CLI's handler
+
+:class:`Terminated` is a ``KeyboardInterrupt``, not a :class:`PitrdiffError`:
+SIGTERM then takes the path Ctrl-C takes (every ``finally`` runs, every
+``except KeyboardInterrupt`` that stops workers or keeps a resumable state
+applies), and no ``except Exception`` can swallow it.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ EXIT_DIFFERENCES = 1
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 class PitrdiffError(Exception):
@@ -143,3 +153,13 @@ class Interrupted(PitrdiffError):
     """The operation was interrupted (exit 130); what was done is kept."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (exit 143); raised by the command line's signal handler.
+
+    A ``KeyboardInterrupt`` so that code written for Ctrl-C (cleanup in
+    ``finally``, workers stopped, resumable state kept) handles SIGTERM alike.
+    """
+
+    exit_code = EXIT_TERMINATED

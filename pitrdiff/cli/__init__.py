@@ -4,15 +4,86 @@ Exit codes (asserted by name in the tests; see :mod:`pitrdiff.errors`):
 
 - ``0`` done, no differences;
 - ``1`` differences found (``diff``) or conflicts left (``apply``);
-- ``2`` bad input or a refused operation;
+- ``2`` bad input or a refused operation (usage errors too);
 - ``3`` an AWS or I/O failure;
-- ``130`` interrupted.
+- ``130`` interrupted (Ctrl-C, SIGINT);
+- ``143`` terminated (SIGTERM).
 
-:mod:`pitrdiff.cli.app` holds the typer app, the common options and the one
-place errors become exit codes; each other module here defines the commands of
-one area. No library module imports this package.
+:mod:`pitrdiff.cli.app` holds the typer app, the common options, the help
+pages and the one place errors become exit codes; each other module here
+defines the commands of one area and is imported only when one of its
+commands runs. No library module imports this package.
+
+:func:`main` is kept light on purpose: it installs the signal handlers before
+anything heavy is imported, so a Ctrl-C or a SIGTERM that lands while Python
+is still importing ends the same way as one that lands in a query: one line
+on stderr and exit 130 or 143, never a traceback.
 """
 
-from pitrdiff.cli.app import Common, app, command, load_commands, main
+from __future__ import annotations
 
-__all__ = ["Common", "app", "command", "load_commands", "main"]
+import signal
+import sys
+from types import FrameType
+from typing import Any
+
+from pitrdiff.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
+
+__all__ = ["Common", "command", "load_commands", "main", "received_signal"]
+
+_received: list[int] = []
+
+
+def received_signal() -> int | None:
+    """The first SIGINT or SIGTERM this process received through :func:`main`'s handlers."""
+    return _received[0] if _received else None
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM into :class:`~pitrdiff.errors.Terminated` and SIGINT into KeyboardInterrupt.
+
+    Both unwind the stack (every ``finally`` runs: temporary files are
+    removed, journals flushed); the signal is recorded so that whatever
+    exception comes out of a library (DuckDB raises its own interrupt error)
+    is reported as the interruption it is.
+    """
+    _received.append(signum)
+    if signum == signal.SIGTERM:
+        raise Terminated()
+    raise KeyboardInterrupt()
+
+
+def install_signal_handlers() -> None:
+    """Handle SIGINT and SIGTERM as described in :func:`_on_signal` (main thread only)."""
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+
+
+def interrupted_exit_code(exc: BaseException | None = None) -> int:
+    """130 for an interrupt, 143 when SIGTERM was received (or ``exc`` is a Terminated)."""
+    if isinstance(exc, Terminated) or received_signal() == signal.SIGTERM:
+        return EXIT_TERMINATED
+    return EXIT_INTERRUPTED
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``pitrdiff`` console script and of ``python -m pitrdiff``."""
+    install_signal_handlers()
+    try:
+        from pitrdiff.cli.app import run_app
+
+        code = run_app(argv)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM before a command took over
+        code = interrupted_exit_code(exc)
+        sys.stderr.write(f"error: {'terminated' if code == EXIT_TERMINATED else 'interrupted'}\n")
+    sys.exit(code)
+
+
+def __getattr__(name: str) -> Any:
+    # Common, command, load_commands: from pitrdiff.cli.app, loaded on first use.
+    # (``app`` is the submodule pitrdiff.cli.app; the typer app is pitrdiff.cli.app.app.)
+    if name in ("Common", "command", "load_commands"):
+        from pitrdiff.cli import app as app_module
+
+        return getattr(app_module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
