@@ -1,0 +1,306 @@
+"""The Spark diff engine: classify two exports on Apache Spark (Glue, EMR, local).
+
+The same two passes as the DuckDB engine, on a cluster:
+
+1. **classify**: a narrow full outer join of the two exports on ``_key``
+   (only ``_key``, ``_hash``, ``_size`` are read), keeping the keys whose
+   hash or size differ or that are on one side only;
+2. **extract**: the full rows of those keys, joined back from each export,
+   checked for keys held twice (a corrupt export is refused), and streamed to
+   the driver sorted by ``_key`` as Arrow batches.
+
+Everything after (attribute-level changes, the dataset files, summary and
+report) is pitrdiff's shared code, so the two engines write the same diff
+dataset. Spark orders strings by their UTF-8 bytes, as DuckDB orders
+``VARCHAR``: class rows come out in the same order.
+
+Spark reads the ``uint64`` hash as ``decimal(20,0)``; it is compared as such
+and cast back to ``uint64`` before it leaves the executors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from pitrdiff.diff.engine import Classified, EngineOptions
+from pitrdiff.errors import ExportError
+from pitrdiff.export.dataset import (
+    HASH_COLUMN,
+    ITEM_COLUMN,
+    KEY_COLUMN,
+    SIZE_COLUMN,
+    Export,
+    KeySchema,
+)
+from pitrdiff.progress import SILENT, Progress
+from pitrdiff.spark.arrow import spark_schema, stream_sorted
+from pitrdiff.spark.session import get_session, spark_errors
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+NAME = "spark"
+# Our working columns; pitrdiff's datasets never hold columns of these names.
+_CLASS = "_pitrdiff_class"
+_LIVE_HASH, _LIVE_SIZE = "_pitrdiff_live_hash", "_pitrdiff_live_size"
+_RESTORED_HASH, _RESTORED_SIZE = "_pitrdiff_restored_hash", "_pitrdiff_restored_size"
+DELETED, CHANGED, ADDED = 0, 1, 2
+
+
+def read_export(spark: SparkSession, export: Export, key_schema: KeySchema) -> DataFrame:
+    """An export dataset's parts as a DataFrame (``_hash`` is ``decimal(20,0)`` in Spark).
+
+    An export without parts gives an empty DataFrame of the dataset's schema.
+    """
+    if not export.manifest.files:
+        return spark.createDataFrame([], spark_schema(key_schema.arrow_schema()))
+    return spark.read.parquet(*export.parquet_files)
+
+
+def _narrow(frame: DataFrame, hash_name: str, size_name: str) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    return frame.select(
+        F.col(KEY_COLUMN), F.col(HASH_COLUMN).alias(hash_name), F.col(SIZE_COLUMN).alias(size_name)
+    )
+
+
+def _differing_keys(live: DataFrame, restored: DataFrame) -> DataFrame:
+    """Pass 1: ``_key`` and class of every key whose item differs between the exports."""
+    from pyspark.sql import functions as F
+
+    joined = _narrow(live, _LIVE_HASH, _LIVE_SIZE).join(
+        _narrow(restored, _RESTORED_HASH, _RESTORED_SIZE), on=KEY_COLUMN, how="full_outer"
+    )
+    live_hash, restored_hash = F.col(_LIVE_HASH), F.col(_RESTORED_HASH)
+    cls = (
+        F.when(live_hash.isNull(), F.lit(DELETED))
+        .when(restored_hash.isNull(), F.lit(ADDED))
+        .otherwise(F.lit(CHANGED))
+    )
+    differs = (
+        live_hash.isNull()
+        | restored_hash.isNull()
+        | (live_hash != restored_hash)
+        | (F.col(_LIVE_SIZE) != F.col(_RESTORED_SIZE))
+    )
+    # A key held twice on one side appears twice here: one row per key is
+    # enough to select its rows (the duplicates are refused in pass 2).
+    return joined.where(differs).select(KEY_COLUMN, cls.alias(_CLASS)).dropDuplicates([KEY_COLUMN])
+
+
+def _selected(side: DataFrame, classes: DataFrame, wanted: tuple[int, ...]) -> DataFrame:
+    """Pass 2: the full rows of one export whose keys have one of the ``wanted`` classes."""
+    from pyspark.sql import functions as F
+
+    keys = classes.where(F.col(_CLASS).isin(*wanted))
+    return side.join(keys, on=KEY_COLUMN, how="inner")
+
+
+def _refuse_duplicates(selected: DataFrame, role: str, export: Export) -> None:
+    """An item twice in one export (corrupt, hand-assembled) is refused, as in DuckDB."""
+    from pyspark.sql import functions as F
+
+    twice = (
+        selected.groupBy(KEY_COLUMN)
+        .agg(F.count(F.lit(1)).alias("n"))
+        .where(F.col("n") > 1)
+        .orderBy(KEY_COLUMN)
+        .limit(1)
+        .collect()
+    )
+    if twice:
+        raise ExportError(
+            f"{role} export {export.path} holds the key {twice[0][0]} more than once "
+            "(a corrupt export); re-run the export",
+            path=str(export.path),
+        )
+
+
+def _live_totals(live: DataFrame) -> tuple[int, int]:
+    from pyspark.sql import functions as F
+
+    row = live.agg(F.count(F.lit(1)), F.coalesce(F.sum(SIZE_COLUMN), F.lit(0))).collect()[0]
+    return int(row[0]), int(row[1])
+
+
+def _class_counts(live_sel: DataFrame) -> tuple[int, int, int, int]:
+    """Changed and added items in live, and their live sizes."""
+    from pyspark.sql import functions as F
+
+    cls, size = F.col(_CLASS), F.col(SIZE_COLUMN)
+    row = live_sel.agg(
+        F.count(F.when(cls == CHANGED, 1)),
+        F.count(F.when(cls == ADDED, 1)),
+        F.coalesce(F.sum(F.when(cls == CHANGED, size)), F.lit(0)),
+        F.coalesce(F.sum(F.when(cls == ADDED, size)), F.lit(0)),
+    ).collect()[0]
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+
+def _class_frames(
+    live_sel: DataFrame, restored_sel: DataFrame
+) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """The deleted, changed and added rows, with the DuckDB engine's columns, sorted.
+
+    The key attribute columns are left out: the shared writer derives them
+    from ``_key`` (the engine contract), whatever the dataset's format names them.
+    """
+    from pyspark.sql import functions as F
+
+    def side(frame: DataFrame, cls: int, prefix: str) -> DataFrame:
+        return frame.where(F.col(_CLASS) == cls).select(
+            KEY_COLUMN,
+            F.col(ITEM_COLUMN).alias(f"{prefix}_item"),
+            F.col(HASH_COLUMN).alias(f"{prefix}_hash"),
+            F.col(SIZE_COLUMN).alias(f"{prefix}_size"),
+        )
+
+    deleted = side(restored_sel, DELETED, "restored").orderBy(KEY_COLUMN)
+    added = side(live_sel, ADDED, "live").orderBy(KEY_COLUMN)
+    restored_changed = side(restored_sel, CHANGED, "restored")
+    changed = (
+        side(live_sel, CHANGED, "live")
+        .join(restored_changed, on=KEY_COLUMN, how="inner")
+        .select(
+            KEY_COLUMN,
+            "live_item",
+            "restored_item",
+            "live_hash",
+            "restored_hash",
+            "live_size",
+            "restored_size",
+        )
+        .orderBy(KEY_COLUMN)
+    )
+    return deleted, changed, added
+
+
+def classify_on_spark(
+    spark: SparkSession,
+    live: Export,
+    restored: Export,
+    key_schema: KeySchema,
+    *,
+    progress: Progress = SILENT,
+) -> Classified:
+    """Classify the items of two exports on Spark (passes 1 and 2 of the diff).
+
+    Parameters
+    ----------
+    spark
+        The session to run on.
+    live, restored
+        The two exports (already opened and verified by the caller).
+    key_schema
+        The merged key schema of both.
+    progress
+        Told when each pass starts and ends.
+
+    Returns
+    -------
+    Classified
+        Lazy class batches sorted by ``_key``, the unchanged count and bytes,
+        timings; ``close`` releases what Spark cached (contract:
+        :mod:`pitrdiff.diff.engine`).
+
+    Raises
+    ------
+    ExportError
+        When an export holds a differing key more than once.
+    StorageError
+        When Spark fails (a lost executor, a full disk), in one line.
+    """
+    from pyspark import StorageLevel
+
+    # Attribute names are case-sensitive; Spark's SQL names are not by default.
+    spark.conf.set("spark.sql.caseSensitive", "true")
+    started = time.perf_counter()
+    cached: list[DataFrame] = []
+
+    def close() -> None:
+        while cached:
+            cached.pop().unpersist()
+
+    try:
+        with spark_errors():
+            live_frame = read_export(spark, live, key_schema)
+            restored_frame = read_export(spark, restored, key_schema)
+            progress.start("classifying", total=None)
+            classes = _differing_keys(live_frame, restored_frame)
+            cached.append(classes.persist(StorageLevel.MEMORY_AND_DISK))
+            classes.count()
+            live_rows, live_bytes = _live_totals(live_frame)
+            progress.finish()
+            classified = time.perf_counter()
+            progress.start("extracting", total=None)
+            restored_sel = _selected(restored_frame, classes, (DELETED, CHANGED))
+            live_sel = _selected(live_frame, classes, (CHANGED, ADDED))
+            for frame, role, export in (
+                (restored_sel, "restored", restored),
+                (live_sel, "live", live),
+            ):
+                cached.append(frame.persist(StorageLevel.MEMORY_AND_DISK))
+                _refuse_duplicates(frame, role, export)
+            n_changed, n_added, changed_bytes, added_bytes = _class_counts(live_sel)
+            progress.finish()
+    except BaseException:
+        close()
+        raise
+    extracted = time.perf_counter()
+    deleted, changed, added = _class_frames(live_sel, restored_sel)
+    hashes = ("restored_hash", "live_hash")
+    return Classified(
+        deleted=_guarded(stream_sorted(deleted, hashes)),
+        changed=_guarded(stream_sorted(changed, hashes)),
+        added=_guarded(stream_sorted(added, hashes)),
+        unchanged_count=live_rows - n_changed - n_added,
+        unchanged_bytes=live_bytes - changed_bytes - added_bytes,
+        timings={
+            "classify_s": round(classified - started, 3),
+            "extract_s": round(extracted - classified, 3),
+        },
+        close=close,
+    )
+
+
+def _guarded(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    with spark_errors():
+        yield from batches
+
+
+class SparkEngine:
+    """The diff engine running on Apache Spark (contract: :mod:`pitrdiff.diff.engine`).
+
+    It runs on the active ``SparkSession`` (a Glue or EMR job, or one started
+    by ``pitrdiff diff --engine spark --spark-master …``); with none, it
+    starts one on ``master`` (``local[N]`` with N the options' threads by default).
+
+    Parameters
+    ----------
+    options
+        The engine options (``threads`` sets a local session's cores).
+    master
+        Where to start a session when none is active.
+    """
+
+    name = NAME
+
+    def __init__(self, options: EngineOptions | None = None, master: str | None = None) -> None:
+        self.options = options or EngineOptions()
+        self.master = master
+
+    def session(self) -> SparkSession:
+        """The session this engine runs on (started on first use)."""
+        master = self.master or f"local[{max(1, self.options.threads)}]"
+        return get_session(master)
+
+    def classify(
+        self, live: Export, restored: Export, key_schema: KeySchema, *, progress: Progress
+    ) -> Classified:
+        """Classify ``live`` against ``restored`` on Spark (see :func:`classify_on_spark`)."""
+        return classify_on_spark(self.session(), live, restored, key_schema, progress=progress)
