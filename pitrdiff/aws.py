@@ -8,20 +8,21 @@ retried with exponential backoff and jitter; :func:`count_retries` counts them.
 
 :func:`translate_errors` turns botocore failures into the :mod:`pitrdiff.errors`
 tree with a one-line message that never contains credentials.
+
+boto3 and botocore are imported on first use (a help page never needs them).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
-
-import boto3
-import botocore.config
-import botocore.exceptions
 
 from pitrdiff.errors import (
     AwsError,
@@ -33,8 +34,13 @@ from pitrdiff.errors import (
 )
 
 if TYPE_CHECKING:
+    import boto3.session
+    import botocore.config
+    import botocore.exceptions
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_MAX_ATTEMPTS = 12
@@ -105,6 +111,9 @@ def session(config: AwsConfig) -> boto3.session.Session:
     CredentialsError
         When the named profile does not exist.
     """
+    import boto3.session
+    import botocore.exceptions
+
     with _session_lock:  # boto3 session creation is not thread-safe
         try:
             sess = boto3.session.Session(profile_name=config.profile, region_name=config.region)
@@ -131,6 +140,8 @@ def max_attempts(config: AwsConfig) -> int:
 
 
 def _client_config(config: AwsConfig, max_pool_connections: int) -> botocore.config.Config:
+    import botocore.config
+
     retries: Any = {"total_max_attempts": max_attempts(config), "mode": config.retry_mode}
     return botocore.config.Config(
         retries=retries,
@@ -162,6 +173,7 @@ def dynamodb_client(config: AwsConfig, *, max_pool_connections: int = 10) -> Dyn
         endpoint_url=config.endpoint_url,
         config=_client_config(config, max_pool_connections),
     )
+    announce_retries(client, max_attempts(config))
     return client
 
 
@@ -174,6 +186,8 @@ def s3_client(
     pass ``endpoint_url`` (an S3-compatible endpoint, path-style addressing) or
     set ``AWS_ENDPOINT_URL_S3`` instead.
     """
+    import botocore.config
+
     sess = session(config)
     client_config = _client_config(config, max_pool_connections)
     if endpoint_url:
@@ -185,6 +199,7 @@ def s3_client(
         endpoint_url=endpoint_url,
         config=client_config,
     )
+    announce_retries(client, max_attempts(config))
     return client
 
 
@@ -254,6 +269,102 @@ def count_retries(client: Any) -> RetryCounter:
     return counter
 
 
+_STARTED = "pitrdiff_started"
+
+
+def _failure_reason(response: Any, caught_exception: Any) -> str | None:
+    """What went wrong in one attempt worth announcing, or ``None`` (success, a throttle, a 4xx)."""
+    if caught_exception is not None:
+        return type(caught_exception).__name__
+    if response is None:
+        return None
+    http, parsed = response
+    status = getattr(http, "status_code", 200)
+    code = (parsed or {}).get("Error", {}).get("Code") if isinstance(parsed, dict) else None
+    if status >= 500:
+        return f"HTTP {status}" + (f" {code}" if code and code != str(status) else "")
+    return None
+
+
+def announce_retries(client: Any, attempts_allowed: int) -> None:
+    """Log (logger ``pitrdiff.aws``, WARNING) each retry of a failed connection or a 5xx.
+
+    One line per retry, as it happens, so an unreachable endpoint is not a
+    blank screen; throttles are not announced (they are counted, see
+    :func:`count_retries`). The attempt that gives up is marked on the
+    exception (``pitrdiff_attempts``, ``pitrdiff_elapsed_s``) so that
+    :func:`translate_errors` can say how long and how many attempts it took.
+
+    Parameters
+    ----------
+    client
+        A botocore client.
+    attempts_allowed
+        Attempts per request, including the first (:func:`max_attempts`).
+    """
+
+    def started(context: Any = None, **_: Any) -> None:
+        if isinstance(context, dict):
+            context[_STARTED] = time.monotonic()
+
+    def hook(
+        attempts: int = 0,
+        response: Any = None,
+        caught_exception: Any = None,
+        request_dict: Any = None,
+        operation: Any = None,
+        **_: Any,
+    ) -> None:
+        reason = _failure_reason(response, caught_exception)
+        if reason is None:
+            return
+        context = (request_dict or {}).get("context") or {}
+        elapsed = time.monotonic() - context.get(_STARTED, time.monotonic())
+        name = getattr(operation, "name", "request")
+        service = client.meta.service_model.service_id
+        if attempts >= attempts_allowed:
+            if caught_exception is not None:
+                caught_exception.pitrdiff_attempts = attempts
+                caught_exception.pitrdiff_elapsed_s = elapsed
+            return
+        logger.warning(
+            "%s %s: %s at %s; retrying (attempt %d of %d failed, %.1f s so far)",
+            service,
+            name,
+            reason,
+            client.meta.endpoint_url,
+            attempts,
+            attempts_allowed,
+            elapsed,
+        )
+
+    client.meta.events.register("before-call", started)
+    client.meta.events.register("needs-retry", hook)
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """A service's message as one short line: HTML tags dropped, whitespace folded, cut short.
+
+    A proxy or load balancer answering a 500 with an HTML page must not print
+    the page.
+    """
+    flat = " ".join(_TAG.sub(" ", text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def _gave_up(exc: BaseException) -> str:
+    attempts = getattr(exc, "pitrdiff_attempts", None)
+    if attempts is None:
+        return ""
+    elapsed = float(getattr(exc, "pitrdiff_elapsed_s", 0.0))
+    return (
+        f" (gave up after {attempts} attempts in {elapsed:.1f} s; AWS_MAX_ATTEMPTS sets the count)"
+    )
+
+
 @contextmanager
 def translate_errors(*, table: str | None = None, action: str | None = None) -> Iterator[None]:
     """Turn botocore exceptions raised inside the block into pitrdiff errors.
@@ -265,6 +376,8 @@ def translate_errors(*, table: str | None = None, action: str | None = None) -> 
     action
         What the block does ("scanning", "restoring"), named in the message.
     """
+    import botocore.exceptions
+
     where = f" while {action}" if action else ""
     try:
         yield
@@ -289,14 +402,14 @@ def translate_errors(*, table: str | None = None, action: str | None = None) -> 
     ) as exc:
         url = getattr(exc, "kwargs", {}).get("endpoint_url", "")
         raise EndpointError(
-            f"cannot reach {url or 'the endpoint'}{where}: {type(exc).__name__}"
+            f"cannot reach {url or 'the endpoint'}{where}: {type(exc).__name__}{_gave_up(exc)}"
         ) from exc
     except botocore.exceptions.NoRegionError as exc:
         raise InputError("no AWS region configured: pass --region or set AWS_REGION") from exc
     except botocore.exceptions.ParamValidationError as exc:
-        raise InputError(f"invalid request{where}: {exc}") from exc
+        raise InputError(f"invalid request{where}: {one_line(str(exc))}") from exc
     except botocore.exceptions.BotoCoreError as exc:
-        raise AwsError(f"AWS request failed{where}: {exc}") from exc
+        raise AwsError(f"AWS request failed{where}: {one_line(str(exc))}{_gave_up(exc)}") from exc
 
 
 _CREDENTIAL_CODES = frozenset(
@@ -317,8 +430,8 @@ def error_from_client_error(
 ) -> PitrdiffError:
     """Map one botocore ``ClientError`` to the pitrdiff error a user should see."""
     error = exc.response.get("Error", {})
-    code = str(error.get("Code", "Unknown"))
-    message = str(error.get("Message", "")).strip()
+    code = one_line(str(error.get("Code", "Unknown")), 80)
+    message = one_line(str(error.get("Message", "")))
     # DescribeContinuousBackups and the restore APIs say TableNotFoundException.
     if code in ("ResourceNotFoundException", "TableNotFoundException") and table is not None:
         return TableNotFoundError(table)
@@ -328,12 +441,17 @@ def error_from_client_error(
         return CredentialsError(f"access denied{where}: {message or code}")
     if code in ("ValidationException", "InvalidParameterValue", "SerializationException"):
         return InputError(f"{code}{where}: {message}")
-    err = AwsError(f"{code}{where}: {message}" if message else f"{code}{where}", code=code)
-    return err
+    text = f"{code}{where}: {message}" if message else f"{code}{where}"
+    retries = exc.response.get("ResponseMetadata", {}).get("RetryAttempts")
+    if retries:
+        text += f" (after {retries + 1} attempts)"
+    return AwsError(text, code=code)
 
 
 def client_error_code(exc: BaseException) -> str | None:
     """The service's error code of a botocore ``ClientError``, else ``None``."""
+    import botocore.exceptions
+
     if isinstance(exc, botocore.exceptions.ClientError):
         code = exc.response.get("Error", {}).get("Code")
         return str(code) if code is not None else None
