@@ -2,6 +2,16 @@
 
 Data goes to stdout (a table, or exactly one JSON document with ``--json``);
 messages, warnings and progress go to stderr. Nothing here decides anything.
+
+The rules the :class:`Renderer` enforces, whoever calls it:
+
+- ``--quiet`` means errors only: its consoles print nothing else (tables,
+  messages, warnings, progress), while ``--json`` still prints its document;
+- an error or a warning is one line;
+- a count is written one way, ``2,325`` (:func:`count`);
+- output that is not a terminal is never wrapped (:data:`UNWRAPPED_WIDTH`).
+
+rich is imported on first use: building a help page never needs it.
 """
 
 from __future__ import annotations
@@ -9,35 +19,25 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.progress import (
-    Progress as RichProgressBar,
-)
-from rich.table import Table
-from rich.text import Text
 
 from pitrdiff.progress import SILENT, Progress
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+# Output that is not a terminal (a file, a pipe, a CI log) is never wrapped:
+# a suggested command stays on one line, whole, ready to copy.
+UNWRAPPED_WIDTH = 1000
 
 
 def _json_default(value: Any) -> Any:
@@ -71,6 +71,11 @@ def to_json(document: Any) -> str:
     ).decode("utf-8")
 
 
+def count(value: int) -> str:
+    """``2325`` → ``2,325``: every count pitrdiff shows is written this way."""
+    return f"{value:,}"
+
+
 def human_bytes(count: float) -> str:
     """``1536`` → ``1.5 KB`` (decimal units, as AWS bills)."""
     value = float(count)
@@ -93,35 +98,55 @@ def human_duration(seconds: float) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
-class _RateColumn(ProgressColumn):
-    """Throughput of a task, e.g. ``12,345 items/s``."""
+def _columns() -> list[Any]:
+    """The progress bar's columns; counts as ``2,325/10,000``, throughput as ``1,234 items/s``."""
+    from rich.progress import (
+        BarColumn,
+        ProgressColumn,
+        SpinnerColumn,
+        Task,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
 
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        if not speed:
-            return Text("")
-        return Text(f"{speed:,.0f} {task.fields.get('unit', 'items')}/s")
+    class CountColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            done = count(int(task.completed))
+            return Text(done if task.total is None else f"{done}/{count(int(task.total))}")
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            if not speed:
+                return Text("")
+            return Text(f"{speed:,.0f} {task.fields.get('unit', 'items')}/s")
+
+    return [
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        CountColumn(),
+        TaskProgressColumn(),
+        RateColumn(),
+        TextColumn("{task.fields[extra]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
 
 
 class RichProgress:
     """A :class:`~pitrdiff.progress.Progress` drawn as a rich progress bar on stderr."""
 
     def __init__(self, console: Console) -> None:
+        from rich.progress import Progress as RichProgressBar
+
         self._bar = RichProgressBar(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            _RateColumn(),
-            TextColumn("{task.fields[extra]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-            refresh_per_second=8,
+            *_columns(), console=console, transient=False, refresh_per_second=8
         )
-        self._task: TaskID | None = None
+        self._task: Any = None
         self._unit = "items"
         self._fields: dict[str, float] = {}
 
@@ -150,6 +175,8 @@ class RichProgress:
 
     def status(self, message: str) -> None:
         """Show a status message beside the task."""
+        from rich.markup import escape
+
         if self._task is not None:
             self._bar.update(self._task, extra=escape(message))
 
@@ -165,7 +192,7 @@ class RichProgress:
             if name == "bytes":
                 parts.append(human_bytes(value))
             elif value:
-                parts.append(f"{int(value):,} {name}")
+                parts.append(f"{count(int(value))} {name}")
         return "  ".join(parts)
 
 
@@ -182,72 +209,115 @@ class _StderrLogHandler(logging.Handler):
             self._renderer.info(message)
 
 
+def _console(file: Any, *, quiet: bool = False, soft_wrap: bool = False) -> Console:
+    from rich.console import Console
+
+    terminal = file.isatty() if hasattr(file, "isatty") else False
+    wide = not terminal and not os.environ.get("COLUMNS")
+    return Console(
+        file=file,
+        highlight=False,
+        soft_wrap=soft_wrap or not terminal,
+        quiet=quiet,
+        width=UNWRAPPED_WIDTH if wide else None,
+    )
+
+
+def _cell(value: Any) -> str:
+    from rich.markup import escape
+
+    if isinstance(value, int) and not isinstance(value, bool):
+        return count(value)
+    return escape(str(value))
+
+
 class Renderer:
     """Everything the CLI shows, in one place.
 
     Parameters
     ----------
     json_mode
-        Print exactly one JSON document on stdout instead of tables.
+        Print exactly one JSON document on stdout instead of tables; no messages.
     quiet
-        Suppress progress and informational messages (errors and warnings stay).
+        Errors only: :attr:`out` and :attr:`err` print nothing (tables,
+        messages, warnings, progress); :meth:`error` and :meth:`json` still do.
     """
 
     def __init__(self, *, json_mode: bool = False, quiet: bool = False) -> None:
         self.json_mode = json_mode
         self.quiet = quiet
-        self.out = Console(file=sys.stdout, soft_wrap=True, highlight=False)
-        self.err = Console(file=sys.stderr, highlight=False)
+        self.out = _console(sys.stdout, quiet=quiet, soft_wrap=True)
+        self.err = _console(sys.stderr, quiet=quiet)
+        self._errors = self.err if not quiet else _console(sys.stderr)
 
     # messages -----------------------------------------------------------------
     def error(self, message: str) -> None:
-        """One-line error on stderr (never wrapped: scripts grep it)."""
-        self.err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+        """One-line error on stderr (never wrapped: scripts grep it); shown even when quiet."""
+        from rich.markup import escape
+
+        line = " ".join(message.split())
+        self._errors.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
 
     def warn(self, message: str) -> None:
-        """A warning on stderr (one line, never wrapped)."""
-        self.err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+        """A warning on stderr (one line, never wrapped); silenced by ``--quiet``."""
+        from rich.markup import escape
+
+        line = " ".join(message.split())
+        self.err.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
 
     def info(self, message: str) -> None:
         """An informational line on stderr (silenced by ``--quiet`` and ``--json``)."""
+        from rich.markup import escape
+
         if not self.quiet and not self.json_mode:
-            self.err.print(escape(message))
+            self.err.print(escape(message), soft_wrap=True)
 
     def markup(self, message: str) -> None:
         """An informational line with rich markup on stderr (silenced like :meth:`info`)."""
         if not self.quiet and not self.json_mode:
-            self.err.print(message)
+            self.err.print(message, soft_wrap=True)
+
+    def command_line(self, text: str) -> None:
+        """A command to run next, on stderr, whole on one line (silenced like :meth:`info`)."""
+        from rich.text import Text
+
+        if not self.quiet and not self.json_mode:
+            self.err.print(Text(text), soft_wrap=True, crop=False)
 
     # data ---------------------------------------------------------------------
     def json(self, document: Any) -> None:
-        """Print one JSON document on stdout."""
+        """Print one JSON document on stdout (also with ``--quiet``: it is the result)."""
         sys.stdout.write(to_json(document) + "\n")
         sys.stdout.flush()
 
     def print(self, renderable: Any) -> None:
-        """Print a rich renderable (table, text) on stdout."""
+        """Print a rich renderable (table, text) on stdout (nothing with ``--quiet``)."""
         self.out.print(renderable)
 
     def key_value_table(self, title: str, rows: Sequence[tuple[str, Any]]) -> Table:
-        """A two-column table of labels and values."""
+        """A two-column table of labels and values (counts written ``2,325``)."""
+        from rich.table import Table
+
         table = Table(
             title=title, show_header=False, title_justify="left", box=None, pad_edge=False
         )
         table.add_column(style="bold")
         table.add_column()
         for label, value in rows:
-            table.add_row(label, escape(str(value)))
+            table.add_row(label, _cell(value))
         return table
 
     def records_table(
         self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> Table:
-        """A table with a header row."""
+        """A table with a header row (counts written ``2,325``)."""
+        from rich.table import Table
+
         table = Table(title=title, title_justify="left")
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*(escape(str(v)) for v in row))
+            table.add_row(*(_cell(v) for v in row))
         return table
 
     # progress -----------------------------------------------------------------
@@ -280,8 +350,6 @@ class Renderer:
 
 
 def _force_progress() -> bool:
-    import os
-
     return os.environ.get("PITRDIFF_PROGRESS") == "1"
 
 
