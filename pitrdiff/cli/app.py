@@ -30,6 +30,7 @@ import importlib
 import inspect
 import logging
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -363,7 +364,13 @@ def command(
 
     def decorator(func: F) -> F:
         signature = inspect.signature(func)
-        own = [p for p in signature.parameters.values() if p.name != "common"]
+        # Resolve string annotations (``from __future__ import annotations``) for typer.
+        hints = typing.get_type_hints(func, include_extras=True)
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in signature.parameters.values()
+            if p.name != "common"
+        ]
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -6,22 +6,24 @@ an incomplete export, different key schemas, an ``--out`` that holds something
 else); ``3`` an I/O failure.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Group, RenderableType
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
 from pitrdiff.cli import s3export as s3cli
 from pitrdiff.cli.app import Common, command
-from pitrdiff.diff.core import REPORT_NAME, Diff, diff_exports
-from pitrdiff.diff.report import DiffSummary
-from pitrdiff.errors import EXIT_DIFFERENCES, EXIT_OK, InputError
-from pitrdiff.export.native import unclassified_count
-from pitrdiff.output import Renderer, human_bytes
+from pitrdiff.errors import InputError
+
+if TYPE_CHECKING:
+    from rich.console import Group, RenderableType
+    from rich.table import Table
+
+    from pitrdiff.diff.core import Diff
+    from pitrdiff.diff.report import DiffSummary
+    from pitrdiff.output import Renderer
 
 MEANING = {
     "deleted": "in restored, not in live (lost since T)",
@@ -32,11 +34,18 @@ MEANING = {
 
 
 def _table(title: str) -> Table:
+    from rich.table import Table
+
     return Table(title=title, title_justify="left", title_style="bold", show_edge=False)
 
 
 def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
     """The summary as rich renderables, in display order (terminal output of ``diff``)."""
+    from rich.markup import escape
+    from rich.text import Text
+
+    from pitrdiff.output import count, human_bytes
+
     s = summary
     out: list[RenderableType] = []
     out.append(
@@ -58,7 +67,7 @@ def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
         ("unchanged", s.unchanged, s.unchanged_bytes),
     ):
         counts.add_row(
-            name, f"{items:,}", "?" if size is None else human_bytes(size), MEANING[name]
+            name, count(items), "?" if size is None else human_bytes(size), MEANING[name]
         )
     out.append(counts)
     sentence = s.signature_sentence()
@@ -69,7 +78,7 @@ def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
         table.add_column("items", justify="right")
         table.add_column("changed paths")
         for sig in s.top_signatures:
-            table.add_row(f"{sig.items:,}", escape(sig.signature))
+            table.add_row(count(sig.items), escape(sig.signature))
         out.append(table)
     if s.top_attributes:
         table = _table("Attributes changed most often")
@@ -77,7 +86,7 @@ def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
         table.add_column("path")
         table.add_column("change")
         for attr in s.top_attributes:
-            table.add_row(f"{attr.items:,}", escape(attr.path), attr.kind)
+            table.add_row(count(attr.items), escape(attr.path), attr.kind)
         out.append(table)
     if s.top_partitions:
         table = _table(f"Most affected {escape(s.partition_key)} values")
@@ -87,7 +96,7 @@ def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
         for part in s.top_partitions:
             table.add_row(
                 escape(part.value),
-                *(f"{n:,}" for n in (part.items, part.deleted, part.changed, part.added)),
+                *(count(n) for n in (part.items, part.deleted, part.changed, part.added)),
             )
         out.append(table)
     if s.samples:
@@ -103,6 +112,8 @@ def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
 
 def summary_group(summary: DiffSummary) -> Group:
     """The summary as one rich renderable, blocks separated by blank lines."""
+    from rich.console import Group
+
     return Group(*_spaced(summary_renderables(summary)))
 
 
@@ -112,6 +123,10 @@ def show_diff(renderer: Renderer, diff: Diff) -> int:
     Items an incremental export left unclassified (NEW_IMAGE view) count as
     differences too: nothing says they are the same.
     """
+    from pitrdiff.diff.core import REPORT_NAME
+    from pitrdiff.diff.incremental import unclassified_count
+    from pitrdiff.errors import EXIT_DIFFERENCES, EXIT_OK
+
     summary = diff.summary
     same = summary.same and not unclassified_count(diff)
     if renderer.json_mode:
@@ -131,6 +146,8 @@ def show_diff(renderer: Renderer, diff: Diff) -> int:
 
 
 def _spaced(renderables: list[RenderableType]) -> list[RenderableType]:
+    from rich.text import Text
+
     out: list[RenderableType] = []
     for index, item in enumerate(renderables):
         if index:
@@ -144,34 +161,62 @@ def _spaced(renderables: list[RenderableType]) -> list[RenderableType]:
     help=(
         "Diff the export of the live table against the export of the restored table "
         "into deleted / changed / added.\n\nExit codes: 0 same items; 1 differences "
-        "found; 2 bad input; 3 I/O failure."
+        "found; 2 bad input; 3 I/O failure; 130 interrupted."
     ),
+    required_options=["--out"],
+    examples=[
+        (
+            "Diff the live table's export against the restored table's",
+            "pitrdiff diff incident/live incident/restored --out incident/diff",
+        ),
+        (
+            "Only the verdict, for a script (exit 0: same items, 1: differences)",
+            "pitrdiff diff incident/live incident/restored --out incident/diff --quiet",
+        ),
+        (
+            "Diff a native incremental export (its window's start against its end)",
+            "pitrdiff diff --incremental s3://my-bucket/exports/AWSDynamoDB/0123-abcd "
+            "--out incident/diff",
+        ),
+    ],
 )
 def diff_command(
     common: Common,
     live: Annotated[
         Path | None,
-        typer.Argument(help="Export of the live table (`pitrdiff export`).", metavar="LIVE_EXPORT"),
+        typer.Argument(
+            help="Export of the live table (pitrdiff export).",
+            metavar="LIVE_EXPORT",
+            show_default=False,
+        ),
     ] = None,
     restored: Annotated[
         Path | None,
         typer.Argument(
-            help="Export of the restored table (state at T).", metavar="RESTORED_EXPORT"
+            help="Export of the restored table (state at T).",
+            metavar="RESTORED_EXPORT",
+            show_default=False,
         ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Directory to write the diff dataset to.")
+        Path | None,
+        typer.Option("--out", metavar="DIR", help="Directory to write the diff dataset to."),
     ] = None,
     memory_limit: Annotated[
         str | None,
         typer.Option(
             "--memory-limit",
+            metavar="SIZE",
             help="DuckDB memory limit, e.g. 1GB; beyond it the diff spills to disk.",
         ),
     ] = None,
     temp_dir: Annotated[
         Path | None,
-        typer.Option("--temp-dir", help="Where to spill (default: the system temp directory)."),
+        typer.Option(
+            "--temp-dir",
+            metavar="DIR",
+            help="Where to spill (default: the system temp directory).",
+        ),
     ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a diff already at --out.")
@@ -180,6 +225,7 @@ def diff_command(
         str | None,
         typer.Option(
             "--incremental",
+            metavar="URL",
             help="Instead of two exports: a native incremental export (s3://B/P/AWSDynamoDB/ID "
             "or a local copy); restored = the window's start, live = its end.",
             rich_help_panel=s3cli.PANEL,
@@ -191,12 +237,23 @@ def diff_command(
     start_export: s3cli.StartExportOption = None,
 ) -> None:
     """Diff two exports."""
+    from pitrdiff.diff.core import diff_exports
+
     renderer = common.renderer
+    if incremental is not None and (live is not None or restored is not None):
+        raise InputError("--incremental replaces LIVE_EXPORT and RESTORED_EXPORT: give one")
+    missing = [
+        name for name, v in (("LIVE_EXPORT", live), ("RESTORED_EXPORT", restored)) if v is None
+    ]
+    if incremental is None and missing:
+        raise InputError(
+            f"missing {' and '.join(missing)}: give the export of the live table and the "
+            "export of the restored table (or --incremental URL), e.g. "
+            "pitrdiff diff incident/live incident/restored --out incident/diff"
+        )
     if out is None:
-        raise InputError("--out DIR is required")
+        raise InputError("missing --out DIR: the directory to write the diff dataset to")
     if incremental is not None:
-        if live is not None or restored is not None:
-            raise InputError("--incremental replaces LIVE_EXPORT and RESTORED_EXPORT: give one")
         with renderer.progress() as progress:
             diff = s3cli.incremental_diff(
                 common,
@@ -211,8 +268,7 @@ def diff_command(
                 progress=progress,
             )
         raise typer.Exit(show_diff(renderer, diff))
-    if live is None or restored is None:
-        raise InputError("give LIVE_EXPORT and RESTORED_EXPORT (or --incremental URL)")
+    assert live is not None and restored is not None  # checked above
     with renderer.progress() as progress:
         diff = diff_exports(
             live,
