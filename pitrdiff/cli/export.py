@@ -10,17 +10,20 @@ failure (checkpoints are kept: run the same command again to resume);
 ``130`` interrupted (resumable too).
 """
 
+from __future__ import annotations
+
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pitrdiff.cli import s3export as s3cli
 from pitrdiff.cli.app import Common, command
 from pitrdiff.errors import InputError
-from pitrdiff.export.dataset import Manifest
-from pitrdiff.export.scan import export_table
-from pitrdiff.output import Renderer, human_bytes, human_duration
+
+if TYPE_CHECKING:
+    from pitrdiff.export.dataset import Manifest
+    from pitrdiff.output import Renderer
 
 
 def export_summary(manifest: Manifest, out: Path) -> dict[str, Any]:
@@ -48,21 +51,25 @@ def export_summary(manifest: Manifest, out: Path) -> dict[str, Any]:
 
 def show_export(renderer: Renderer, manifest: Manifest, out: Path) -> None:
     """Render a finished export: one JSON document, or a summary table."""
+    from pitrdiff.output import count, human_bytes, human_duration
+
     summary = export_summary(manifest, out)
     if renderer.json_mode:
         renderer.json(summary)
         return
     rows: list[tuple[str, Any]] = [
         ("table", manifest.table_name),
-        ("items", f"{manifest.items:,}"),
+        ("items", count(manifest.items)),
         ("size", human_bytes(manifest.bytes)),
-        ("parts", f"{len(manifest.files):,}"),
+        ("parts", count(len(manifest.files))),
     ]
     if summary["segments"] is not None:
         rows.append(("segments", summary["segments"]))
     if summary["resumes"]:
-        rows.append(("resumed", f"{summary['resumes']} time(s)"))
-    rows.append(("retries", f"{summary['retries']:,} ({summary['throttles']:,} throttled)"))
+        rows.append(("resumed", f"{count(summary['resumes'])} time(s)"))
+    rows.append(
+        ("retries", f"{count(summary['retries'])} ({count(summary['throttles'])} throttled)")
+    )
     if summary["consumed_rcu"] is not None:
         rows.append(("read capacity", f"{summary['consumed_rcu']:,} RCU"))
     if summary["elapsed_s"] is not None:
@@ -87,21 +94,40 @@ def show_export(renderer: Renderer, manifest: Manifest, out: Path) -> None:
         "DynamoDB's own export to S3 instead (no scan).\n\nExit codes: 0 done; 2 bad input "
         "or refused; 3 AWS or I/O failure; 130 interrupted."
     ),
+    required_options=["--out"],
+    examples=[
+        ("Export a table with a parallel scan", "pitrdiff export orders --out incident/live"),
+        (
+            "Export the restored table at no more than 500 read capacity units per second",
+            "pitrdiff export orders-pitr-20261027T140000Z --out incident/restored --max-rcu 500",
+        ),
+        (
+            "Read an existing native DynamoDB export (no scan, no read capacity)",
+            "pitrdiff export orders --from-s3 s3://my-bucket/exports/AWSDynamoDB/0123-abcd "
+            "--out incident/restored",
+        ),
+    ],
 )
 def export_command(
     common: Common,
     table: Annotated[
         str | None,
-        typer.Argument(help="The table to export (name or ARN); optional with --from-s3."),
+        typer.Argument(
+            help="The table to export (name or ARN); optional with --from-s3.",
+            metavar="TABLE",
+            show_default=False,
+        ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Directory to write the export dataset to.")
+        Path | None,
+        typer.Option("--out", metavar="DIR", help="Directory to write the export dataset to."),
     ] = None,
     segments: Annotated[
         int | None,
         typer.Option(
             "--segments",
             min=1,
+            metavar="N",
             help="Parallel scan segments (default: about one per GB of table, 4 to 1000).",
         ),
     ] = None,
@@ -117,6 +143,7 @@ def export_command(
         typer.Option(
             "--max-rcu",
             min=0.5,
+            metavar="RCU",
             help="Stay under this many read capacity units per second (measured).",
         ),
     ] = None,
@@ -135,6 +162,7 @@ def export_command(
         str | None,
         typer.Option(
             "--at",
+            metavar="TIME",
             help="With --native: the point in time (ISO 8601, e.g. 2026-10-27T14:00:00Z).",
             rich_help_panel=s3cli.PANEL,
         ),
@@ -143,6 +171,7 @@ def export_command(
         str | None,
         typer.Option(
             "--s3-bucket",
+            metavar="BUCKET",
             help="With --native: the bucket DynamoDB exports to.",
             rich_help_panel=s3cli.PANEL,
         ),
@@ -151,6 +180,7 @@ def export_command(
         str | None,
         typer.Option(
             "--s3-prefix",
+            metavar="PREFIX",
             help="With --native: the key prefix in the bucket.",
             rich_help_panel=s3cli.PANEL,
         ),
@@ -159,6 +189,7 @@ def export_command(
         str | None,
         typer.Option(
             "--from-s3",
+            metavar="URL",
             help="Read an existing native export: s3://B/P/AWSDynamoDB/ID or a local copy.",
             rich_help_panel=s3cli.PANEL,
         ),
@@ -168,9 +199,16 @@ def export_command(
     workers: s3cli.WorkersOption = None,
 ) -> None:
     """Export a table."""
+    from pitrdiff.export.scan import export_table
+
     renderer = common.renderer
+    if table is None and not from_s3:
+        raise InputError(
+            "missing TABLE: give the table to export (or --from-s3 URL), "
+            "e.g. pitrdiff export orders --out incident/live"
+        )
     if out is None:
-        raise InputError("--out DIR is required")
+        raise InputError("missing --out DIR: the directory to write the export dataset to")
     if native or from_s3:
         with renderer.progress() as progress:
             manifest = s3cli.s3_export(
@@ -190,8 +228,7 @@ def export_command(
             )
         show_export(renderer, manifest, out)
         return
-    if table is None:
-        raise InputError("TABLE is required (or --from-s3 URL)")
+    assert table is not None  # checked above
     with renderer.progress() as progress:
         manifest = export_table(
             table,

@@ -76,10 +76,24 @@ def _option_help(param: Any, required: bool) -> str:
     describe_range = getattr(param, "_get_number_range_help_str", None)
     range_text = describe_range() if describe_range is not None else None
     if range_text:
-        parts.append(f"[{range_text}]")
+        parts.append(f"[{_range_words(range_text)}]")
     if required:
         parts.append("[required]")
     return "  ".join(p for p in parts if p)
+
+
+def _range_words(text: str) -> str:
+    """``x>=1`` → ``at least 1``; ``1<=x<=5`` → ``1 to 5``."""
+    low, _, high = text.partition("x")
+    low = low.rstrip("<=")
+    high = high.lstrip("<=>")
+    if low and high:
+        return f"{low} to {high}"
+    if text.startswith("x>"):
+        return f"at least {high}" if text.startswith("x>=") else f"more than {high}"
+    if text.startswith("x<"):
+        return f"at most {high}" if text.startswith("x<=") else f"less than {high}"
+    return text
 
 
 def _is_required(command: Any, param: Any) -> bool:
