@@ -1,20 +1,26 @@
 """Ingestion rate of native DynamoDB exports (gzip DynamoDB JSON) into an export dataset.
 
-Prints items/s (wall clock) and items per CPU-second (user + system time of
-this process and its worker processes: the per-core rate, robust on a busy
-machine) for:
+Prints, side by side per item shape (``bench/shapes.py``: the five shapes of
+issue 17, flat, nested, binary, numbers, wide; and ``order``, the original
+benchmark item), items per CPU-second (user + system time of this process and
+its worker processes: the per-core rate, robust on a busy machine) and items/s
+wall clock for:
 
 - the *floor*: merely decompressing the same files and ``orjson.loads`` of each
   line (what any reader must pay);
-- ``ingest_export`` with one worker (per-core rate, the figure to compare);
-- ``ingest_export`` with N threads and with N processes (N = --workers).
+- ``ingest_export`` with one worker (per-core rate, the figure compared with
+  the floor: issue 17's target is at least 40% of it);
+- ``codec.encode_record`` alone on the same items (the share of the codec);
+- with ``--workers N`` (N > 1): ``ingest_export`` with N threads and N processes.
 
 Usage::
 
-    python3 bench/bench_s3export.py [--items 200000] [--files 8] [--workers 2]
+    python3 bench/bench_s3export.py                      # all shapes, 40,000 items each
+    python3 bench/bench_s3export.py --shape nested --items 100000 --workers 2
 
 The export is generated (deterministically) in the DynamoDB layout under a
 temporary directory, read from local disk (no S3 transfer in the figures).
+Wide items (~5 KB) are generated a tenth as many.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import importlib.util
 import os
 import resource
 import shutil
+import sys
 import tempfile
 import time
 import zlib
@@ -34,6 +41,7 @@ from typing import Any
 
 import orjson
 
+from pitrdiff.codec import encode_record
 from pitrdiff.export.native import ingest_export, read_summary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +51,11 @@ _spec = importlib.util.spec_from_file_location(
 assert _spec and _spec.loader
 build = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build)
+sys.path.insert(0, str(ROOT / "bench"))
+
+from shapes import ISSUE_SHAPES, SHAPES  # noqa: E402
+
+SCALE = {"wide": 0.1}  # wide items are ~10x larger
 
 
 def item(n: int) -> dict[str, Any]:
@@ -71,11 +84,16 @@ def item(n: int) -> dict[str, Any]:
     }
 
 
-def generate(root: Path, items: int, files: int) -> Path:
+def maker(shape: str) -> Any:
+    return item if shape == "order" else SHAPES[shape]
+
+
+def generate(root: Path, shape: str, items: int, files: int) -> Path:
+    make = maker(shape)
     per_file = items // files
     return build.write_full_export(
         root,
-        [(item(n) for n in range(i * per_file, (i + 1) * per_file)) for i in range(files)],
+        [(make(n) for n in range(i * per_file, (i + 1) * per_file)) for i in range(files)],
         export_id="01700000000000-be4c4be4",
     )
 
@@ -94,7 +112,7 @@ def floor(export_dir: Path) -> tuple[int, float, float]:
     started = time.perf_counter()
     cpu = cpu_seconds()
     for data_file in summary.files:
-        path = export_dir.parent / data_file.key.split("AWSDynamoDB/", 1)[1]
+        path = export_dir / "data" / data_file.key.rsplit("/data/", 1)[1]
         decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
         pending = b""
         with open(path, "rb") as handle:
@@ -117,44 +135,70 @@ def ingest(export_dir: Path, out: Path, workers: int, executor: str) -> tuple[in
     return manifest.items, time.perf_counter() - started, cpu_seconds() - cpu
 
 
+def codec_only(shape: str, items: int) -> tuple[int, float]:
+    """``encode_record`` alone on the same items (parsed beforehand): count, CPU seconds."""
+    make = maker(shape)
+    parsed = [orjson.loads(orjson.dumps(make(n))) for n in range(items)]
+    names = ("pk", "sk")
+    cpu = cpu_seconds()
+    for one in parsed:
+        encode_record(one, names)
+    return len(parsed), cpu_seconds() - cpu
+
+
+def run_shape(shape: str, args: argparse.Namespace, work: Path) -> list[str]:
+    """Measure one shape; its rows of the table."""
+    items = max(args.files, int(args.items * SCALE.get(shape, 1.0)))
+    shutil.rmtree(work, ignore_errors=True)
+    export_dir = generate(work / "src", shape, items, args.files)
+    raw = sum(len(gzip.decompress(p.read_bytes())) for p in (work / "src").rglob("*.gz"))
+    count, seconds, cpu = floor(export_dir)
+    floor_rate = count / cpu
+    rows = [
+        f"{shape:<8} {count:>8,} items {raw / count:>6,.0f} B/item | "
+        f"{'floor: gzip + orjson':<24} {floor_rate:>9,.0f} items/CPU-s {count / seconds:>9,.0f}/s"
+    ]
+    variants = [("ingest_export 1 worker", 1, "thread")]
+    if args.workers > 1:
+        variants += [
+            (f"ingest_export {args.workers} threads", args.workers, "thread"),
+            (f"ingest_export {args.workers} processes", args.workers, "process"),
+        ]
+    pad = " " * 36 + "| "
+    for label, workers, executor in variants:
+        count, seconds, cpu = ingest(export_dir, work / "out", workers, executor)
+        rows.append(
+            f"{pad}{label:<24} {count / cpu:>9,.0f} items/CPU-s {count / seconds:>9,.0f}/s "
+            f"{count / cpu / floor_rate:>4.0%} of the floor"
+        )
+    encoded, cpu = codec_only(shape, min(items, 20_000))
+    rows.append(
+        f"{pad}{'encode_record alone':<24} {encoded / cpu:>9,.0f} items/CPU-s"
+        f"{'':>13}{floor_rate / (encoded / cpu):>5.0%} of a floor item's time"
+    )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=200_000)
-    parser.add_argument("--files", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--items", type=int, default=40_000, help="items per shape")
+    parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--shape", default="all", choices=["all", "order", *ISSUE_SHAPES], help="item shape"
+    )
     args = parser.parse_args()
-
+    shapes = ISSUE_SHAPES if args.shape == "all" else (args.shape,)
+    print(f"cores: {os.cpu_count()}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     work = Path(tempfile.mkdtemp(prefix="bench-s3export-"))
     try:
-        started = time.perf_counter()
-        export_dir = generate(work / "src", args.items, args.files)
-        compressed = sum(p.stat().st_size for p in (work / "src").rglob("*.json.gz"))
-        raw = sum(len(gzip.decompress(p.read_bytes())) for p in (work / "src").rglob("*.gz"))
-        print(
-            f"export: {args.items:,} items in {args.files} files, {raw / 1e6:.1f} MB JSON, "
-            f"{compressed / 1e6:.1f} MB gzip (generated in {time.perf_counter() - started:.1f}s)"
-        )
-        print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
-        count, seconds, cpu = floor(export_dir)
-        floor_rate = count / cpu
-        print(
-            f"{'floor: gzip + orjson.loads':<34}: {count / seconds:>9,.0f} items/s wall, "
-            f"{floor_rate:>8,.0f} items/CPU-s"
-        )
-        rows = [("ingest_export  1 worker", 1, "thread")]
-        if args.workers > 1:
-            rows += [
-                (f"ingest_export  {args.workers} threads", args.workers, "thread"),
-                (f"ingest_export  {args.workers} processes", args.workers, "process"),
-            ]
-        for label, workers, executor in rows:
-            count, seconds, cpu = ingest(export_dir, work / "out", workers, executor)
-            print(
-                f"{label:<34}: {count / seconds:>9,.0f} items/s wall, "
-                f"{count / cpu:>8,.0f} items/CPU-s ({count / cpu / floor_rate:.0%} of the floor)"
-            )
+        for shape in shapes:
+            for row in run_shape(shape, args, work / shape):
+                print(row, flush=True)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"peak RSS of this process: {peak:.0f} MiB")
+        print(
+            f"peak RSS of this process: {peak:.0f} MiB; load average after {os.getloadavg()[0]:.2f}"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

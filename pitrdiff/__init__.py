@@ -44,7 +44,7 @@ _EXPORTS: dict[str, str] = {
     "ApplyReport": "pitrdiff.recovery.apply",
     "apply_plan": "pitrdiff.recovery.apply",
     "ExportSummary": "pitrdiff.export.native",
-    "diff_incremental": "pitrdiff.export.native",
+    "diff_incremental": "pitrdiff.diff.incremental",
     "export_native": "pitrdiff.export.native",
     "ingest_export": "pitrdiff.export.native",
     "read_summary": "pitrdiff.export.native",
@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     )
     from pitrdiff.demo import DemoResult, run_demo
     from pitrdiff.diff.exports import diff_exports
+    from pitrdiff.diff.incremental import diff_incremental
     from pitrdiff.diff.notebook import Diff, Explanation, load_diff
     from pitrdiff.diff.report import DiffSummary
     from pitrdiff.diff.writer import write_diff_dataset
@@ -78,7 +79,6 @@ if TYPE_CHECKING:
     from pitrdiff.export.dataset import Export, KeySchema, Manifest, load_export, write_export
     from pitrdiff.export.native import (
         ExportSummary,
-        diff_incremental,
         export_native,
         ingest_export,
         read_summary,

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from pitrdiff import demo, pitr
 from pitrdiff.cli.app import COMMON_OPTION_NAMES, load_commands
 from pitrdiff.diff import core as diff
+from pitrdiff.diff import incremental
 from pitrdiff.errors import EXIT_BAD_INPUT, EXIT_OK
 from pitrdiff.export import native as s3export
 from pitrdiff.export import scan
@@ -33,7 +34,7 @@ README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8"
 # command -> the library functions it calls
 LIBRARY: dict[str, list[Callable[..., Any]]] = {
     "export": [scan.export_table, s3export.export_native, s3export.ingest_export],
-    "diff": [diff.diff_exports, s3export.diff_incremental],
+    "diff": [diff.diff_exports, incremental.diff_incremental],
     "plan": [plan.write_plan],
     "apply": [apply.apply_plan],
     "window": [pitr.window, pitr.enable_pitr],

@@ -28,11 +28,11 @@ import pytest
 
 from pitrdiff import codec
 from pitrdiff.aws import AwsConfig, s3_client
+from pitrdiff.diff.incremental import diff_incremental
 from pitrdiff.errors import EXIT_BAD_INPUT, ExportError, InputError
 from pitrdiff.export.dataset import load_export, read_manifest, write_export
 from pitrdiff.export.native import (
     ExportLocation,
-    diff_incremental,
     export_native,
     ingest_export,
     key_schema_from_spec,
@@ -448,7 +448,7 @@ def test_new_image_exports_say_what_cannot_be_classified(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     expected = _expected("expected-new-image.json")
-    with caplog.at_level(logging.WARNING, logger="pitrdiff.export.native"):
+    with caplog.at_level(logging.WARNING, logger="pitrdiff.diff.incremental"):
         diff = diff_incremental(NEW_IMAGE, tmp_path / "diff", key_schema=KEY)
     assert "NEW_IMAGE" in caplog.text and "nothing can be put back" in caplog.text
     counts = diff.manifest.live["counts"]
@@ -861,7 +861,8 @@ def test_auto_executor_spawns_processes_only_where_that_is_safe(
     """Spawned workers import ``__main__`` again: only for pitrdiff's own command or a REPL."""
     import types
 
-    from pitrdiff.export.native import PROCESS_THRESHOLD, _choose_executor
+    from pitrdiff.export.native.workers import PROCESS_THRESHOLD
+    from pitrdiff.export.native.workers import choose_executor as _choose_executor
 
     script = types.ModuleType("__main__")
     script.__file__ = "/home/me/unguarded_script.py"
@@ -947,3 +948,118 @@ def test_start_export_with_another_key_is_refused(tmp_path: Path) -> None:
         diff_incremental(
             NEW_IMAGE, tmp_path / "diff", key_schema=KEY, start_export=tmp_path / "start"
         )
+
+
+# --------------------------------------------------------------------------- bad input (issue 12)
+
+
+def _data_parts(out: Path) -> list[str]:
+    return sorted(p.name for p in (out / "data").iterdir()) if (out / "data").is_dir() else []
+
+
+def test_declared_key_types_that_contradict_the_data_are_refused(tmp_path: Path) -> None:
+    """``--key pk:S,sk:S`` on data whose ``sk`` is a Number: one line naming file, key, types."""
+    with pytest.raises(ExportError) as caught:
+        ingest_export(FULL, tmp_path / "out", key_schema="pk:S,sk:S", workers=1)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"{build.FULL_ID}/data/" in message and ".json.gz: line 1:" in message
+    assert "key attribute 'sk' is N in the data but S in the key schema" in message
+    assert not read_manifest(tmp_path / "out").complete
+    assert _data_parts(tmp_path / "out") == []  # nothing half-written left behind
+    with pytest.raises(ExportError, match="key attribute 'pk' is S in the data but B"):
+        diff_incremental(INCREMENTAL, tmp_path / "diff", key_schema="pk:B,sk:N")
+    assert not (tmp_path / "diff").exists()
+
+
+def test_an_export_folder_copied_on_its_own_and_renamed_is_read(tmp_path: Path) -> None:
+    """dataFileS3Key says AWSDynamoDB/<id>/data/...: read data/ beside the manifests."""
+    copy = tmp_path / "my-copy"
+    shutil.copytree(FULL, copy)
+    manifest = ingest_export(copy, tmp_path / "out", key_schema=KEY)
+    assert manifest.items == 7
+    assert dataset_items(tmp_path / "out") == canonical_items(
+        [i for f in build.FULL_ITEMS for i in f]
+    )
+
+
+def test_an_incremental_folder_copied_without_its_data_names_the_layout(tmp_path: Path) -> None:
+    alone = tmp_path / "incremental"
+    shutil.copytree(INCREMENTAL, alone)
+    with pytest.raises(ExportError) as caught:
+        diff_incremental(alone, tmp_path / "diff", key_schema=KEY)
+    message = str(caught.value)
+    first_file = _manifest_lines(INCREMENTAL)[0]["dataFileS3Key"].rsplit("/", 1)[-1]
+    assert f"{tmp_path}/data/{first_file} is missing" in message
+    assert "AWSDynamoDB/data/ beside the AWSDynamoDB/<export-id>/ folder" in message
+    # with the data files put inside the folder, the copy is read
+    shutil.copytree(EXPORTS / "data", alone / "data")
+    diff = diff_incremental(alone, tmp_path / "diff", key_schema=KEY)
+    assert diff.manifest.counts["changed"] == 3 and diff.manifest.counts["deleted"] == 1
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"S": "bottom"}
+    for _ in range(levels - 1):
+        value = {"M": {"a": value}}
+    return value
+
+
+def test_an_item_nested_deeper_than_dynamodb_allows_is_named(tmp_path: Path) -> None:
+    """A local server may hold 33 levels; DynamoDB allows 32: name the item's key and the rule."""
+    fine = build.order("ok", 1, doc=_nested(32))
+    deep = build.order("deep", 7, doc=_nested(33))
+    export_dir = build.write_full_export(
+        tmp_path / "src", [[fine], [fine | {"sk": {"N": "2"}}, deep]], export_id="01-deep"
+    )
+    with pytest.raises(ExportError) as caught:
+        ingest_export(export_dir, tmp_path / "out", key_schema=KEY, workers=1)
+    message = str(caught.value)
+    assert '.json.gz: line 2: item {"pk":{"S":"deep"},"sk":{"N":"7"}}: ' in message
+    assert "32 levels" in message and "\n" not in message
+    ingest_export(
+        build.write_full_export(tmp_path / "ok", [[fine]], export_id="01-ok"),
+        tmp_path / "ok-out",
+        key_schema=KEY,
+    )  # 32 levels are allowed
+
+
+# --------------------------------------------------------------------------- TTL (issue 13)
+
+
+def test_ttl_attribute_given_is_recorded(tmp_path: Path) -> None:
+    manifest = ingest_export(FULL, tmp_path / "out", key_schema=KEY, ttl_attribute="expires")
+    assert _recorded_ttl(tmp_path / "out") == {
+        "attribute": "expires",
+        "status": "ENABLED",
+        "source": "--ttl-attribute",
+    }
+    assert manifest.complete
+    ingest_export(FULL, tmp_path / "unknown", key_schema=KEY)  # the table is not asked
+    assert _recorded_ttl(tmp_path / "unknown") is None
+
+
+def _recorded_ttl(out: Path) -> Any:
+    doc = json.loads((out / "manifest.json").read_text())
+    return doc.get("ttl") if doc.get("ttl") is not None else doc["table"].get("ttl")
+
+
+def test_ttl_setting_is_read_from_the_table(
+    moto_server: Server, table_name: str, tmp_path: Path
+) -> None:
+    moto_server.create_table(table_name, PK_SK, {"pk": "S", "sk": "N"})
+    client = moto_server.client()
+    client.update_time_to_live(
+        TableName=table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"},
+    )
+    arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{table_name}"
+    export_dir = build.write_full_export(
+        tmp_path / "src", build.FULL_ITEMS, table_arn=arn, export_id="01700000000000-e5e5e5e5"
+    )
+    ingest_export(export_dir, tmp_path / "out", aws=moto_server.aws)
+    assert _recorded_ttl(tmp_path / "out") == {
+        "attribute": "expires",
+        "status": "ENABLED",
+        "source": "DescribeTimeToLive",
+    }

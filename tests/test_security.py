@@ -171,7 +171,8 @@ def test_native_export_ingestion_writes_owner_only_files(
     tmp_path: Path, permissive_umask: None
 ) -> None:
     """Datasets made from DynamoDB's own S3 exports (full and incremental) are owner-only too."""
-    from pitrdiff.export.native import diff_incremental, ingest_export
+    from pitrdiff.diff.incremental import diff_incremental
+    from pitrdiff.export.native import ingest_export
 
     work = tmp_path / "work"
     work.mkdir(mode=0o700)

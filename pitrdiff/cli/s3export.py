@@ -13,9 +13,10 @@ from typing import Annotated, Any
 import typer
 
 from pitrdiff.cli.app import Common
+from pitrdiff.diff.incremental import diff_incremental
 from pitrdiff.errors import InputError
 from pitrdiff.export.dataset import Manifest
-from pitrdiff.export.native import diff_incremental, export_native, ingest_export
+from pitrdiff.export.native import export_native, ingest_export
 
 PANEL = "Native S3 exports"
 
@@ -45,6 +46,17 @@ StartExportOption = Annotated[
         rich_help_panel=PANEL,
     ),
 ]
+TtlAttributeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ttl-attribute",
+        metavar="NAME",
+        help="The table's TTL attribute, recorded in the export's manifest (default: the "
+        "table's setting, DescribeTimeToLive, when the table is described; unknown with --key). "
+        "With --incremental: removals after an item's TTL had passed are classified expired.",
+        rich_help_panel=PANEL,
+    ),
+]
 WorkersOption = Annotated[
     int | None,
     typer.Option(
@@ -71,6 +83,7 @@ def s3_export(
     workers: int | None,
     overwrite: bool,
     progress: Any,
+    ttl_attribute: str | None = None,
 ) -> Manifest:
     """Run ``export --native`` or ``export --from-s3``; return the dataset's manifest."""
     if native and from_s3:
@@ -85,6 +98,7 @@ def s3_export(
             s3_endpoint_url=s3_endpoint_url,
             key_schema=key,
             table_name=table,
+            ttl_attribute=ttl_attribute,
             workers=workers,
             overwrite=overwrite,
             progress=progress,
@@ -103,6 +117,7 @@ def s3_export(
         out=out,
         aws=common.aws,
         s3_endpoint_url=s3_endpoint_url,
+        ttl_attribute=ttl_attribute,
         workers=workers,
         overwrite=overwrite,
         progress=progress,
@@ -121,6 +136,7 @@ def incremental_diff(
     memory_limit: str | None,
     start_export: Path | None,
     progress: Any,
+    ttl_attribute: str | None = None,
 ) -> Any:
     """Run ``diff --incremental``; return the :class:`~pitrdiff.diff.Diff` written."""
     return diff_incremental(
@@ -129,6 +145,7 @@ def incremental_diff(
         aws=common.aws,
         s3_endpoint_url=s3_endpoint_url,
         key_schema=key,
+        ttl_attribute=ttl_attribute,
         workers=workers,
         overwrite=overwrite,
         memory_limit=memory_limit,

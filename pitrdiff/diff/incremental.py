@@ -1,0 +1,754 @@
+"""Incremental exports as a producer of diffs: a change log of T1..T2 → a diff dataset.
+
+An incremental export (``ExportTableToPointInTime`` with ``ExportType``
+``INCREMENTAL_EXPORT``) holds, per item changed in the window, a record with
+its ``Keys``, ``NewImage`` (absent when deleted), ``OldImage`` (view type
+``NEW_AND_OLD_IMAGES``) and ``Metadata.WriteTimestampMicros``. *restored* is
+the table at the window's start (T1) and *live* the table at its end (T2).
+
+1. **Stage**: every data file is streamed (:mod:`pitrdiff.export.native`) into a
+   staging Parquet file: canonical key, old and new image (canonical item,
+   hash, size), write time, and the old image's TTL (microseconds).
+2. **Classify** (DuckDB): an item's first record gives its state at T1, its
+   last its state at T2 → ``deleted``, ``expired``, ``changed``, ``added``,
+   ``unchanged``, and the classes nothing can be put back from.
+3. **Write** the diff dataset with the shared writer
+   (:func:`pitrdiff.diff.writer.write_diff_dataset`): ``plan`` and ``apply``
+   work on it unchanged.
+
+A removal whose old image's TTL attribute had passed at the removal's write
+time is **expired**, not deleted (DynamoDB developer guide, "Time to Live
+(TTL)": a top-level Number of epoch seconds; an item expires once that time
+is less than the current time; other types, or a missing attribute, never
+expire; values more than five years in the past are ignored by TTL).
+"""
+
+from __future__ import annotations
+
+import decimal
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pitrdiff.aws import AwsConfig
+from pitrdiff.codec import Record, encode_record
+from pitrdiff.errors import CodecError, InputError, SchemaMismatchError
+from pitrdiff.export.dataset import KeySchema
+from pitrdiff.export.native.control import parse_time
+from pitrdiff.export.native.location import ExportLocation, Reader
+from pitrdiff.export.native.manifest import (
+    INCREMENTAL_EXPORT,
+    NEW_AND_OLD_IMAGES,
+    NEW_IMAGE,
+    ExportSummary,
+    summary_of,
+)
+from pitrdiff.export.native.stream import (
+    BadRecord,
+    FileOutcome,
+    FileTask,
+    check_key_types,
+    codec_failure,
+    declared_key_types,
+)
+from pitrdiff.export.native.table import peek_key_types, resolve_key_schema, resolve_ttl
+from pitrdiff.export.native.workers import default_workers, new_run, run_files
+from pitrdiff.files import make_dir
+from pitrdiff.progress import SILENT, Progress
+
+if TYPE_CHECKING:
+    from pitrdiff.diff.notebook import Diff
+
+log = logging.getLogger(__name__)
+
+# Classes of an item over the window, from its first and last change records.
+DELETED, EXPIRED, CHANGED, ADDED, UNCHANGED = "deleted", "expired", "changed", "added", "unchanged"
+TRANSIENT = "transient"  # absent at both ends (created and deleted inside the window)
+UNKNOWN_PRESENT = "present-unknown"  # NEW_IMAGE view: present at the end, start unknown
+DELETED_NO_IMAGE = "deleted-no-image"  # deleted, but the export holds no old image
+ALL_CLASSES = (
+    DELETED,
+    EXPIRED,
+    CHANGED,
+    ADDED,
+    UNCHANGED,
+    TRANSIENT,
+    UNKNOWN_PRESENT,
+    DELETED_NO_IMAGE,
+)
+# TTL ignores expiry times more than five years in the past (developer guide,
+# "Time to Live (TTL)"); 5 × 365 days, in microseconds.
+TTL_HORIZON_MICROS = 5 * 365 * 86_400 * 1_000_000
+_MICROS = decimal.Decimal(1_000_000)
+_INT64 = 2**63 - 1
+
+# --------------------------------------------------------------------------- staging
+
+_STAGING_BATCH = 20_000
+_STAGING_SCHEMA = pa.schema(
+    [
+        pa.field("_key", pa.string(), nullable=False),
+        pa.field("seq", pa.int64(), nullable=False),
+        pa.field("ts", pa.int64()),
+        pa.field("has_old", pa.bool_(), nullable=False),
+        pa.field("has_new", pa.bool_(), nullable=False),
+        pa.field("old_item", pa.string()),
+        pa.field("old_hash", pa.uint64()),
+        pa.field("old_size", pa.int32()),
+        pa.field("old_ttl", pa.int64()),
+        pa.field("new_item", pa.string()),
+        pa.field("new_hash", pa.uint64()),
+        pa.field("new_size", pa.int32()),
+    ]
+)
+"""Staging columns (pitrdiff's own only: key attribute values stay inside ``_key``,
+so a key attribute may be called ``seq`` or ``class``)."""
+
+
+def ttl_micros(typed: Any) -> int | None:
+    """An item's TTL attribute value as epoch microseconds; ``None`` if it never expires.
+
+    Only a Number counts (DynamoDB's TTL rule); fractions of a second are kept
+    to the microsecond (rounded down).
+    """
+    if type(typed) is not dict or "N" not in typed:
+        return None
+    try:
+        with decimal.localcontext(decimal.Context(prec=60)):
+            micros = int(
+                (decimal.Decimal(str(typed["N"])) * _MICROS).to_integral_value(decimal.ROUND_FLOOR)
+            )
+    except (decimal.InvalidOperation, ValueError, OverflowError):
+        return None
+    return micros if -_INT64 <= micros <= _INT64 else None
+
+
+def _image(document: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    value = document.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadRecord(f"{name} is not an item")
+    return value
+
+
+def _write_timestamp(document: Mapping[str, Any]) -> int | None:
+    metadata = document.get("Metadata")
+    if not isinstance(metadata, dict):
+        return None
+    value = metadata.get("WriteTimestampMicros")
+    if isinstance(value, dict):  # DynamoDB JSON: {"N": "1680109764000000"}
+        value = value.get("N")
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError) as exc:
+        raise BadRecord(f"WriteTimestampMicros {value!r} is not an integer") from exc
+
+
+class IncrementalSink:
+    """Writes one data file's change records to a staging Parquet file."""
+
+    def __init__(self, task: FileTask) -> None:
+        self.task = task
+        self.names = task.key_schema.names
+        self.declared = declared_key_types(task.key_schema)
+        self.ttl_attribute: str | None = task.option("ttl_attribute")
+        self.path = str(Path(task.out) / f"records-{task.index:05d}.parquet")
+        self.writer: pq.ParquetWriter | None = None
+        self.rows: dict[str, list[Any]] = {name: [] for name in _STAGING_SCHEMA.names}
+        self.count = 0
+
+    def _encode(self, image: dict[str, Any] | None) -> Record | None:
+        if image is None:
+            return None
+        check_key_types(image, self.declared)
+        try:
+            return encode_record(image, self.names)
+        except CodecError as exc:
+            raise codec_failure(exc, image, self.names) from exc
+
+    def add(self, line: bytes, number: int) -> None:
+        """Stage one change record."""
+        document = orjson.loads(line)
+        if not isinstance(document, dict):
+            raise BadRecord("not an incremental-export record")
+        old = _image(document, "OldImage")
+        new = _image(document, "NewImage")
+        keys = _image(document, "Keys") or new or old
+        if keys is None:
+            raise BadRecord("record has no Keys")
+        key_record = self._encode({n: keys[n] for n in self.names if n in keys})
+        assert key_record is not None
+        old_record, new_record = self._encode(old), self._encode(new)
+        for image in (old_record, new_record):
+            if image is not None and image.key != key_record.key:
+                raise BadRecord("an image's key differs from the record's Keys")
+        rows = self.rows
+        rows["_key"].append(key_record.key)
+        rows["seq"].append((self.task.index << 32) + number)
+        rows["ts"].append(_write_timestamp(document))
+        _append_image(rows, "old", old_record)
+        rows["old_ttl"].append(
+            ttl_micros(old.get(self.ttl_attribute)) if old and self.ttl_attribute else None
+        )
+        _append_image(rows, "new", new_record)
+        self.count += 1
+        if len(rows["_key"]) >= _STAGING_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.rows["_key"]:
+            return
+        table = pa.Table.from_pydict(self.rows, schema=_STAGING_SCHEMA)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, _STAGING_SCHEMA, compression="zstd")
+        self.writer.write_table(table)
+        for values in self.rows.values():
+            values.clear()
+
+    def abort(self) -> None:
+        """Close the staging file (the next attempt rewrites it)."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def finish(self) -> FileOutcome:
+        """Write the last rows and close the staging file."""
+        self._flush()
+        if self.writer is not None:
+            self.writer.close()
+        return FileOutcome(
+            self.task.index,
+            self.count,
+            self.count,
+            0,
+            staging=self.path if self.writer is not None else None,
+        )
+
+
+def _append_image(rows: dict[str, list[Any]], prefix: str, record: Record | None) -> None:
+    rows[f"has_{prefix}"].append(record is not None)
+    rows[f"{prefix}_item"].append(record.item if record else None)
+    rows[f"{prefix}_hash"].append(record.hash if record else None)
+    rows[f"{prefix}_size"].append(record.size if record else None)
+
+
+# --------------------------------------------------------------------------- classification
+
+
+@dataclass(frozen=True)
+class IncrementalClassification:
+    """How an incremental export's records map to diff classes.
+
+    Attributes
+    ----------
+    summary
+        The export's manifests.
+    key_schema
+        The table's key.
+    counts
+        Items per class: ``deleted``, ``expired`` (removed once their TTL had
+        passed), ``changed``, ``added``, ``unchanged`` (changed and changed
+        back), ``transient`` (created and deleted inside the window), and,
+        when old images are missing, ``present-unknown`` and ``deleted-no-image``.
+    records
+        Change records read; ``items_with_several_records`` counts items that
+        had more than one (DynamoDB compacts to one per item, normally).
+    ttl
+        The TTL setting used to tell expired from deleted (``None``: unknown,
+        nothing is classified expired).
+    """
+
+    summary: ExportSummary
+    key_schema: KeySchema
+    counts: dict[str, int]
+    records: int
+    items_with_several_records: int
+    ttl: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "export": self.summary.to_dict(),
+            "key_schema": self.key_schema.to_list(),
+            "counts": self.counts,
+            "records": self.records,
+            "items_with_several_records": self.items_with_several_records,
+            "ttl": self.ttl,
+        }
+
+
+def _same_time(a: str, b: str) -> bool:
+    try:
+        return parse_time(str(a)) == parse_time(str(b))
+    except InputError:
+        return str(a) == str(b)
+
+
+def _sql_list(paths: Sequence[str]) -> str:
+    return ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
+
+
+def _removed(has_old: str) -> str:
+    """The class of an item present at the start and gone at the end."""
+    expired = (
+        "l.old_ttl IS NOT NULL AND l.ts IS NOT NULL AND l.old_ttl < l.ts "
+        f"AND l.old_ttl >= l.ts - {TTL_HORIZON_MICROS}"
+    )
+    return f"WHEN {has_old} THEN CASE WHEN {expired} THEN '{EXPIRED}' ELSE '{DELETED}' END"
+
+
+def _class_case(view: str, with_start: bool) -> str:
+    """The CASE expression of an item's class (``f`` first record, ``l`` last, ``b`` start)."""
+    if with_start:
+        return f"""CASE
+            WHEN b._key IS NOT NULL AND l.has_new THEN
+                CASE WHEN b._hash = l.new_hash AND b._item = l.new_item
+                     THEN '{UNCHANGED}' ELSE '{CHANGED}' END
+            {_removed("b._key IS NOT NULL")}
+            WHEN l.has_new THEN '{ADDED}'
+            ELSE '{TRANSIENT}' END"""
+    if view == NEW_IMAGE:
+        return f"CASE WHEN l.has_new THEN '{UNKNOWN_PRESENT}' ELSE '{DELETED_NO_IMAGE}' END"
+    return f"""CASE
+        WHEN f.has_old AND l.has_new THEN
+            CASE WHEN f.old_hash = l.new_hash AND f.old_item = l.new_item
+                 THEN '{UNCHANGED}' ELSE '{CHANGED}' END
+        {_removed("f.has_old")}
+        WHEN f.has_new AND l.has_new THEN '{ADDED}'
+        WHEN f.has_new THEN '{TRANSIENT}'
+        WHEN l.has_new THEN '{UNKNOWN_PRESENT}'
+        ELSE '{DELETED_NO_IMAGE}' END"""
+
+
+def _classification_sql(
+    staging: Sequence[str], view: str, start_parts: Sequence[str] | None = None
+) -> str:
+    """One row per item: its class over the window, its start and end states.
+
+    ``f`` is an item's first record (its old image is the state at the start),
+    ``l`` its last (its new image is the state at the end). With
+    ``start_parts`` (a full export at the window's start), the start state
+    comes from that export instead: how NEW_IMAGE exports become classifiable.
+    """
+    if start_parts is not None:
+        old = "b._item AS restored_item, b._hash AS restored_hash, b._size AS restored_size"
+        join = f"LEFT JOIN read_parquet([{_sql_list(start_parts)}]) b ON b._key = l._key"
+    else:
+        old = (
+            "f.old_item AS restored_item, f.old_hash AS restored_hash, f.old_size AS restored_size"
+        )
+        join = ""
+    return f"""
+    WITH r AS (SELECT * FROM read_parquet([{_sql_list(staging)}])),
+    ranked AS (
+        SELECT *,
+            row_number() OVER (PARTITION BY _key ORDER BY ts ASC NULLS FIRST, seq ASC)
+                AS first_rank,
+            row_number() OVER (PARTITION BY _key ORDER BY ts DESC NULLS LAST, seq DESC)
+                AS last_rank,
+            count(*) OVER (PARTITION BY _key) AS records
+        FROM r)
+    SELECT l._key AS _key,
+        {_class_case(view, start_parts is not None)} AS class,
+        {old},
+        l.new_item AS live_item, l.new_hash AS live_hash, l.new_size AS live_size,
+        f.records AS records
+    FROM ranked f JOIN ranked l ON f._key = l._key AND f.first_rank = 1 AND l.last_rank = 1
+    {join}
+    """
+
+
+_EMPTY_CLASSIFIED = """CREATE TABLE classified AS SELECT
+    CAST(NULL AS VARCHAR) AS _key, CAST(NULL AS VARCHAR) AS class,
+    CAST(NULL AS VARCHAR) AS restored_item, CAST(NULL AS UBIGINT) AS restored_hash,
+    CAST(NULL AS INTEGER) AS restored_size, CAST(NULL AS VARCHAR) AS live_item,
+    CAST(NULL AS UBIGINT) AS live_hash, CAST(NULL AS INTEGER) AS live_size,
+    CAST(NULL AS BIGINT) AS records
+LIMIT 0"""
+
+
+def _start_parts(
+    start_export: str | os.PathLike[str], schema: KeySchema, summary: ExportSummary
+) -> list[str]:
+    """The parts of the start export (verified), after checking it fits the window."""
+    from pitrdiff.export.dataset import load_export
+
+    start = load_export(start_export, verify=True)
+    if not start.key_schema.same_keys(schema):
+        raise SchemaMismatchError(
+            f"the start export's key ({start.key_schema.describe()}) is not the "
+            f"incremental export's ({schema.describe()})"
+        )
+    restore = start.manifest.table.get("restore") or {}
+    at = (
+        start.manifest.source.get("export_time")
+        or restore.get("restore_date_time")
+        or start.manifest.source.get("started_at")
+    )
+    if at and summary.export_from_time and not _same_time(at, summary.export_from_time):
+        log.warning(
+            "the start export is of %s, the window starts at %s: classes are relative "
+            "to the start export",
+            at,
+            summary.export_from_time,
+        )
+    return list(start.parquet_files)
+
+
+def _classify(
+    database: str,
+    workdir: Path,
+    staging: Sequence[str],
+    view: str,
+    start_parts: Sequence[str] | None,
+    memory_limit: str | None,
+) -> tuple[dict[str, int], int]:
+    """Create table ``classified`` in ``database``; class counts and items with several records."""
+    from pitrdiff.diff.sql import connect
+
+    # spills beside --out (owner-only workdir); an invalid limit is an InputError
+    con = connect(database=database, temp_dir=workdir / "spill", memory_limit=memory_limit)
+    try:
+        if staging:
+            sql = _classification_sql(staging, view, start_parts)
+            con.execute("CREATE TABLE classified AS " + sql)
+        else:
+            con.execute(_EMPTY_CLASSIFIED)
+        counts = dict(
+            con.execute("SELECT class, count(*) FROM classified GROUP BY class").fetchall()
+        )
+        several = con.execute("SELECT count(*) FROM classified WHERE records > 1").fetchone()
+    finally:
+        con.close()
+    return {name: int(counts.get(name, 0)) for name in ALL_CLASSES}, int(
+        several[0]
+    ) if several else 0
+
+
+def _warn_unclassified(
+    summary: ExportSummary, view: str, with_start: bool, counts: Mapping[str, int]
+) -> None:
+    if view == NEW_IMAGE and not with_start:
+        log.warning(
+            "%s has view type NEW_IMAGE: without old images nothing can be put back and "
+            "added cannot be told from changed (%d items present at the end, %d deleted); "
+            "pass a full export of the window's start (--start-export), or export with "
+            "NEW_AND_OLD_IMAGES",
+            summary.location.url,
+            counts[UNKNOWN_PRESENT],
+            counts[DELETED_NO_IMAGE],
+        )
+    elif counts[UNKNOWN_PRESENT] or counts[DELETED_NO_IMAGE]:
+        log.warning(
+            "%s: %d records lack the old image a NEW_AND_OLD_IMAGES export should carry; "
+            "they are left unclassified",
+            summary.location.url,
+            counts[UNKNOWN_PRESENT] + counts[DELETED_NO_IMAGE],
+        )
+
+
+def _usable_ttl(ttl: Mapping[str, Any] | None) -> str | None:
+    """The TTL attribute to judge expiry by, if the setting names one that is on."""
+    if not ttl or not ttl.get("attribute"):
+        return None
+    return str(ttl["attribute"]) if ttl.get("status") != "DISABLED" else None
+
+
+def classify_incremental(
+    source: str | os.PathLike[str],
+    workdir: str | os.PathLike[str],
+    *,
+    aws: AwsConfig | None = None,
+    s3_endpoint_url: str | None = None,
+    key_schema: KeySchema | Sequence[Mapping[str, str]] | str | None = None,
+    ttl_attribute: str | None = None,
+    workers: int | None = None,
+    executor: str = "auto",
+    memory_limit: str | None = None,
+    start_export: str | os.PathLike[str] | None = None,
+    progress: Progress = SILENT,
+) -> tuple[IncrementalClassification, str]:
+    """Read an incremental export and classify its items (a DuckDB table in ``workdir``).
+
+    Relative to the window's start (*restored*) and end (*live*): absent at
+    the start and present at the end → ``added``; present at the start and
+    absent at the end → ``deleted`` (its old image is what to put back), or
+    ``expired`` when the removal came after the old image's TTL had passed;
+    present at both with different content → ``changed``; same content →
+    ``unchanged``. When an item has several records (DynamoDB normally
+    compacts them to one), the old image of its earliest record and the new
+    image of its latest (by ``WriteTimestampMicros``) decide.
+
+    ``start_export`` (an export dataset of the table at the window's start,
+    e.g. ``pitrdiff export --native --at T1``) supplies the start state
+    instead of the old images: what makes a ``NEW_IMAGE`` export classifiable.
+    ``ttl_attribute`` names the table's TTL attribute; by default it is the
+    table's setting when the table is described (no ``key_schema`` given).
+
+    Returns
+    -------
+    tuple
+        The classification and the path of a DuckDB database in ``workdir``
+        holding table ``classified`` (one row per item).
+
+    Raises
+    ------
+    ExportError, InputError, SchemaMismatchError
+        As :func:`diff_incremental`.
+    """
+    reader = Reader(ExportLocation.parse(source), aws or AwsConfig(), s3_endpoint_url)
+    summary = summary_of(reader)
+    if summary.export_type != INCREMENTAL_EXPORT:
+        raise InputError(
+            f"{summary.location.url} is a full export (a table state, not a change log): "
+            "use `pitrdiff export --from-s3` / ingest_export()"
+        )
+    schema, facts = resolve_key_schema(summary, key_schema, aws)
+    ttl = resolve_ttl(facts, ttl_attribute)
+    schema = peek_key_types(reader, summary, schema)
+    view = summary.output_view or NEW_AND_OLD_IMAGES
+    if view.startswith("NEW_IMAGE"):  # the API also spells it NEW_IMAGES
+        view = NEW_IMAGE
+    start_parts = _start_parts(start_export, schema, summary) if start_export else None
+    staging_dir = make_dir(Path(workdir) / "records")
+    run = new_run()
+    options = (("ttl_attribute", _usable_ttl(ttl)),)
+    tasks = [
+        FileTask(i, reader, f, str(staging_dir), schema, 0, IncrementalSink, run, options)
+        for i, f in enumerate(summary.files)
+    ]
+    outcomes = run_files(
+        tasks,
+        label=f"reading {summary.location.export_id}",
+        workers=workers or default_workers(),
+        executor=executor,
+        total_items=summary.item_count,
+        progress=progress,
+    )
+    staging = [o.staging for o in outcomes if o.staging]
+    database = str(Path(workdir) / "classify.duckdb")
+    counts, several = _classify(database, Path(workdir), staging, view, start_parts, memory_limit)
+    _warn_unclassified(summary, view, start_parts is not None, counts)
+    if several:
+        log.info(
+            "%d items have several change records; first old image and last new image used",
+            several,
+        )
+    classification = IncrementalClassification(
+        summary=summary,
+        key_schema=schema,
+        counts=counts,
+        records=sum(o.lines for o in outcomes),
+        items_with_several_records=several,
+        ttl=ttl,
+    )
+    return classification, database
+
+
+def _staging_workdir(out: Path) -> Path:
+    parent = out.resolve().parent
+    make_dir(parent)
+    # Beside the output (same file system, owner-only): staging holds table data.
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.incremental-", dir=parent))
+    work.chmod(0o700)
+    return work
+
+
+def _class_batches(
+    database: str, classes: Sequence[str], columns: Sequence[str]
+) -> Iterator[pa.RecordBatch]:
+    """Stream the rows of some classes out of the classification database, sorted by key."""
+    import duckdb
+
+    selected = ", ".join(columns)  # this module's own column names, never user text
+    # classes are this module's class constants, never user text
+    wanted = ", ".join(f"'{klass}'" for klass in classes)
+    con = duckdb.connect(database, read_only=True)
+    try:
+        reader = con.sql(
+            f"SELECT {selected} FROM classified WHERE class IN ({wanted}) ORDER BY _key"
+        ).to_arrow_reader(8192)
+        yield from reader
+    finally:
+        con.close()
+
+
+def _inputs(
+    classification: IncrementalClassification,
+    name: str,
+    start_export: str | os.PathLike[str] | None,
+) -> dict[str, dict[str, Any]]:
+    """What the diff manifest records of the window's two ends."""
+    summary = classification.summary
+    common = {
+        "kind": "s3-incremental-export",
+        "url": summary.location.url,
+        "export_arn": summary.export_arn,
+        "table_name": name,
+        "table_arn": summary.table_arn,
+        "output_view": summary.output_view,
+        "ttl": classification.ttl,
+    }
+    return {
+        "live": {
+            **common,
+            "state_at": summary.export_to_time,
+            "records": classification.records,
+            "counts": classification.counts,
+            "items_with_several_records": classification.items_with_several_records,
+        },
+        "restored": {
+            **common,
+            "state_at": summary.export_from_time,
+            "start_export": os.fspath(start_export) if start_export is not None else None,
+        },
+    }
+
+
+def diff_incremental(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    aws: AwsConfig | None = None,
+    s3_endpoint_url: str | None = None,
+    key_schema: KeySchema | Sequence[Mapping[str, str]] | str | None = None,
+    table_name: str | None = None,
+    ttl_attribute: str | None = None,
+    workers: int | None = None,
+    executor: str = "auto",
+    overwrite: bool = False,
+    memory_limit: str | None = None,
+    start_export: str | os.PathLike[str] | None = None,
+    progress: Progress = SILENT,
+) -> Diff:
+    """Turn an incremental export (the change log of T1..T2) into a diff dataset.
+
+    *restored* is the table at the window's start (T1, ``exportFromTime``) and
+    *live* the table at its end (T2, ``exportToTime``): **deleted** items were
+    present at T1 and gone at T2 (their old image is what a plan puts back),
+    **expired** ones too, but removed after their TTL had passed (not lost),
+    **added** ones were created in the window, **changed** ones differ; items
+    that changed and changed back count as unchanged. The dataset is the one
+    ``pitrdiff diff`` writes (attribute-level changes and signatures
+    included), so ``plan`` and ``apply`` work on it unchanged.
+
+    Exports with view type ``NEW_IMAGE`` carry no old images: nothing can be
+    put back and added cannot be told from changed. Those items are counted
+    (``present-unknown``, ``deleted-no-image`` in the manifest's ``live``
+    input) and a warning says so; the classes stay empty.
+
+    Parameters
+    ----------
+    source
+        ``s3://bucket/prefix/AWSDynamoDB/<export-id>`` or a local directory.
+    out
+        The diff directory to create.
+    key_schema
+        The table's key (``"pk[:TYPE][,sk[:TYPE]]"`` or a :class:`KeySchema`);
+        by default from ``DescribeTable`` of the export's table.
+    table_name
+        The table name recorded (default: from the export's table ARN).
+    ttl_attribute
+        The table's TTL attribute (default: the table's setting, read with
+        ``DescribeTimeToLive`` when the table is described; with a
+        ``key_schema`` given and no ``ttl_attribute``, nothing is expired).
+    workers, executor
+        Parallelism over data files (see :func:`~pitrdiff.export.native.ingest_export`).
+    overwrite
+        Replace a diff already at ``out``.
+    memory_limit
+        DuckDB's memory limit (e.g. ``"1GB"``) for classifying; beyond it DuckDB
+        spills to a directory beside ``out``.
+    start_export
+        An export dataset of the table at the window's start: the start state
+        comes from it rather than from old images (needed for ``NEW_IMAGE``
+        exports; e.g. ``pitrdiff export --native --at T1``).
+
+    Returns
+    -------
+    Diff
+        The diff dataset written.
+
+    Raises
+    ------
+    ExportError
+        When the export does not verify against its manifests.
+    InputError
+        A full or ION export, or a key schema that cannot be learned.
+    RefusedError
+        When ``out`` holds something else, or a diff and ``overwrite`` is false.
+    Interrupted
+        On Ctrl-C or SIGTERM: workers stopped, the staging directory removed.
+    """
+    from pitrdiff.diff.manifest import prepare_out
+    from pitrdiff.diff.writer import write_diff_dataset
+
+    clock = time.monotonic()
+    target = Path(out)
+    prepare_out(target, overwrite=overwrite, check_only=True)  # refuse before the work
+    work = _staging_workdir(target)
+    try:
+        classification, database = classify_incremental(
+            source,
+            work,
+            aws=aws,
+            s3_endpoint_url=s3_endpoint_url,
+            key_schema=key_schema,
+            ttl_attribute=ttl_attribute,
+            workers=workers,
+            executor=executor,
+            memory_limit=memory_limit,
+            start_export=start_export,
+            progress=progress,
+        )
+        read_s = time.monotonic() - clock
+        summary = classification.summary
+        name = table_name or summary.table_name or summary.location.export_id
+        restored_cols = ["_key", "restored_item", "restored_hash", "restored_size"]
+        live_cols = ["_key", "live_item", "live_hash", "live_size"]
+        return write_diff_dataset(
+            target,
+            key_schema=classification.key_schema,
+            table_name=name,
+            # until the writer stores the expired class, expired rows are written
+            # as deleted (the manifest's live input counts them apart)
+            deleted=_class_batches(database, (DELETED, EXPIRED), restored_cols),
+            changed=_class_batches(database, (CHANGED,), live_cols + restored_cols[1:]),
+            added=_class_batches(database, (ADDED,), live_cols),
+            unchanged_count=classification.counts[UNCHANGED],
+            inputs=_inputs(classification, name, start_export),
+            timings={"read_s": round(read_s, 3)},
+            overwrite=overwrite,
+            memory_limit=memory_limit,
+            temp_dir=work,
+            progress=progress,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def unclassified_count(diff: Diff) -> int:
+    """Items of an incremental diff that could not be classified (no old images)."""
+    counts = (diff.manifest.live or {}).get("counts") or {}
+    return int(counts.get(UNKNOWN_PRESENT, 0)) + int(counts.get(DELETED_NO_IMAGE, 0))
+
+
+__all__ = [
+    "ALL_CLASSES",
+    "IncrementalClassification",
+    "classify_incremental",
+    "diff_incremental",
+    "ttl_micros",
+    "unclassified_count",
+]

@@ -1,0 +1,267 @@
+"""A native full export → an export dataset (``source.kind`` ``"s3-export"``).
+
+Each data file becomes Parquet parts of its own (``data/s3-<file>-<n>.parquet``),
+written by one worker; the manifest is written first marked incomplete and
+last complete, listing every part. A run that fails or is interrupted stops
+its workers, removes the parts it wrote and leaves the manifest incomplete:
+nothing half-written, and running the command again starts afresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from pitrdiff.aws import AwsConfig
+from pitrdiff.codec import encode_record
+from pitrdiff.errors import CodecError, ExportError, InputError
+from pitrdiff.export.dataset import (
+    DEFAULT_PART_BYTES,
+    FileEntry,
+    KeySchema,
+    Manifest,
+    PartBuffer,
+    prepare_directory,
+    remove_unlisted_parts,
+    utc_now,
+    write_manifest,
+)
+from pitrdiff.export.native.location import ExportLocation, Reader
+from pitrdiff.export.native.manifest import FULL_EXPORT, ExportSummary, summary_of
+from pitrdiff.export.native.stream import (
+    BadRecord,
+    FileOutcome,
+    FileTask,
+    check_key_types,
+    codec_failure,
+    declared_key_types,
+)
+from pitrdiff.export.native.table import (
+    key_schema_from_spec,
+    peek_key_types,
+    resolve_key_schema,
+    resolve_ttl,
+)
+from pitrdiff.export.native.workers import default_workers, new_run, run_files
+from pitrdiff.progress import SILENT, Progress
+
+
+class FullSink:
+    """Writes one data file's items (``{"Item": {...}}`` lines) as Parquet parts."""
+
+    def __init__(self, task: FileTask) -> None:
+        self.task = task
+        self.names = task.key_schema.names
+        self.declared = declared_key_types(task.key_schema)
+        self.buffer = PartBuffer(
+            task.out, task.key_schema, f"s3-{task.index:05d}", part_bytes=task.part_bytes
+        )
+        self.parts: list[FileEntry] = []
+        self.items = 0
+        self.bytes = 0
+
+    def add(self, line: bytes, number: int) -> None:
+        """Encode one line's item and buffer it (hot path: once per item)."""
+        document = orjson.loads(line)
+        item = document.get("Item") if type(document) is dict else None
+        if type(item) is not dict:
+            raise BadRecord('not a full-export record {"Item": {...}}')
+        check_key_types(item, self.declared)
+        try:
+            record = encode_record(item, self.names)
+        except CodecError as exc:
+            raise codec_failure(exc, item, self.names) from exc
+        buffer = self.buffer
+        buffer.add(record)
+        self.items += 1
+        self.bytes += record.size
+        if buffer.buffered_bytes >= buffer.part_bytes:
+            entry = buffer.flush()
+            if entry:
+                self.parts.append(entry)
+
+    def abort(self) -> None:
+        """Nothing to release: parts already written are replaced or removed."""
+
+    def finish(self) -> FileOutcome:
+        """Flush the last part; say what the file gave."""
+        entry = self.buffer.flush()
+        if entry:
+            self.parts.append(entry)
+        return FileOutcome(
+            self.task.index, self.items, self.items, self.bytes, parts=tuple(self.parts)
+        )
+
+
+def ingest_export(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    aws: AwsConfig | None = None,
+    s3_endpoint_url: str | None = None,
+    key_schema: KeySchema | Sequence[Mapping[str, str]] | str | None = None,
+    table_name: str | None = None,
+    ttl_attribute: str | None = None,
+    workers: int | None = None,
+    executor: str = "auto",
+    overwrite: bool = False,
+    part_bytes: int | None = None,
+    progress: Progress = SILENT,
+    _table_facts: Mapping[str, Any] | None = None,
+) -> Manifest:
+    """Read a native full export (S3 or a local copy) into an export dataset.
+
+    Parameters
+    ----------
+    source
+        ``s3://bucket/prefix/AWSDynamoDB/<export-id>`` or a local directory
+        with the same layout, or the export folder copied on its own.
+    out
+        The export dataset directory to create.
+    aws
+        Profile and region (S3 and, to learn the key schema, ``DescribeTable``).
+    s3_endpoint_url
+        An S3-compatible endpoint; ``AWS_ENDPOINT_URL_S3`` works too.
+    key_schema
+        The table's key, as a :class:`KeySchema`, boto3's ``KeySchema`` list,
+        or ``"pk[:TYPE][,sk[:TYPE]]"``. The manifests do not record it, so by
+        default it comes from ``DescribeTable`` of the exported table. Declared
+        types are checked against every item.
+    table_name
+        The table name recorded (default: from the export's table ARN).
+    ttl_attribute
+        The table's TTL attribute, recorded in the manifest (``table.ttl``);
+        by default the table's setting when the table is described (no
+        ``key_schema`` given), else unknown.
+    workers
+        Data files processed at once (default: one per CPU core).
+    executor
+        ``"process"``, ``"thread"`` or ``"auto"``: processes for large exports
+        (parsing and canonicalising is CPU-bound Python) when run from the
+        ``pitrdiff`` command, a notebook or a REPL; threads otherwise. A script
+        passing ``"process"`` needs the usual ``if __name__ == "__main__":``
+        guard (workers are spawned and import the main module).
+    overwrite
+        Replace a complete export already at ``out``.
+    part_bytes
+        Flush a Parquet part at this many bytes of canonical items.
+    progress
+        Receives items done per data file.
+
+    Returns
+    -------
+    Manifest
+        The manifest written (``source.kind`` ``"s3-export"``, ``complete``).
+
+    Raises
+    ------
+    ExportError
+        When a manifest is missing or malformed, a data file is missing, a
+        data file's MD5 or item count differs from the manifests, or an item
+        is invalid (its key and the rule named; key types that contradict the
+        key schema). The dataset is left marked incomplete, without parts.
+    InputError
+        An incremental or ION export, or a key schema that cannot be learned.
+    RefusedError
+        When ``out`` holds a complete export and ``overwrite`` is false.
+    Interrupted
+        On Ctrl-C or SIGTERM: the workers are stopped, the parts removed.
+    """
+    started = utc_now()
+    clock = time.monotonic()
+    reader = Reader(ExportLocation.parse(source), aws or AwsConfig(), s3_endpoint_url)
+    summary = summary_of(reader)
+    if summary.export_type != FULL_EXPORT:
+        raise InputError(
+            f"{summary.location.url} is an incremental export (a change log, not a table "
+            "state): use `pitrdiff diff --incremental` / diff_incremental()"
+        )
+    if _table_facts is not None and key_schema is not None:
+        given = key_schema
+        schema = given if isinstance(given, KeySchema) else key_schema_from_spec(str(given))
+        facts = dict(_table_facts)
+    else:
+        schema, facts = resolve_key_schema(summary, key_schema, aws)
+    facts["ttl"] = resolve_ttl(facts, ttl_attribute)
+    schema = peek_key_types(reader, summary, schema)
+    name = table_name or summary.table_name or summary.location.export_id
+    root = prepare_directory(out, overwrite=overwrite)
+    source_doc = {"kind": "s3-export", **summary.to_dict(), "started_at": started}
+    base = Manifest(table_name=name, key_schema=schema, source=source_doc, table=facts)
+    write_manifest(root, base)
+    with _no_parts_on_failure(root):
+        outcomes = _ingest_files(
+            reader, summary, root, schema, part_bytes, workers, executor, progress
+        )
+        parts = tuple(p for o in outcomes for p in o.parts)
+        remove_unlisted_parts(root, [p.path for p in parts])  # left by re-read files
+    items = sum(o.items for o in outcomes)
+    if items != summary.item_count:  # pragma: no cover - each file was checked
+        raise ExportError(f"{summary.location.url}: read {items} items, expected more")
+    manifest = replace(
+        base,
+        source={**source_doc, "finished_at": utc_now()},
+        complete=True,
+        files=parts,
+        items=items,
+        bytes=sum(o.bytes for o in outcomes),
+        stats={"elapsed_s": round(time.monotonic() - clock, 3), "data_files": len(outcomes)},
+    )
+    write_manifest(root, manifest)
+    return manifest
+
+
+def _ingest_files(
+    reader: Reader,
+    summary: ExportSummary,
+    root: Path,
+    schema: KeySchema,
+    part_bytes: int | None,
+    workers: int | None,
+    executor: str,
+    progress: Progress,
+) -> list[FileOutcome]:
+    run = new_run()
+    tasks = [
+        FileTask(
+            index,
+            reader,
+            data_file,
+            str(root),
+            schema,
+            part_bytes or DEFAULT_PART_BYTES,
+            FullSink,
+            run,
+        )
+        for index, data_file in enumerate(summary.files)
+    ]
+    return run_files(
+        tasks,
+        label=f"ingesting {summary.location.export_id}",
+        workers=workers or default_workers(),
+        executor=executor,
+        total_items=summary.item_count,
+        progress=progress,
+    )
+
+
+@contextlib.contextmanager
+def _no_parts_on_failure(root: Path) -> Any:
+    """On any failure (an interrupt included), remove the parts written so far.
+
+    Ingestion does not resume (a data file is one unit of work): parts of a
+    failed run are of no use, and the manifest already says incomplete.
+    """
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            remove_unlisted_parts(root, [])
+        raise
