@@ -84,13 +84,39 @@ def parse_time(text: str | dt.datetime) -> dt.datetime:
     return value.astimezone(UTC)
 
 
-def format_time(value: dt.datetime | None) -> str | None:
-    """An aware datetime as ISO 8601 UTC with a ``Z`` (milliseconds when not whole)."""
+TIMESPECS = ("seconds", "milliseconds", "microseconds")
+
+
+def format_time(value: dt.datetime | None, timespec: str | None = None) -> str | None:
+    """An aware datetime as ISO 8601 UTC with a ``Z``.
+
+    Parameters
+    ----------
+    value
+        The time; ``None`` gives ``None``.
+    timespec
+        ``seconds``, ``milliseconds`` or ``microseconds`` (see
+        :func:`distinct_timespec`); default: seconds when whole, else milliseconds.
+    """
     if value is None:
         return None
     utc = value.astimezone(UTC)
-    spec = "seconds" if utc.microsecond == 0 else "milliseconds"
+    spec = timespec or ("seconds" if utc.microsecond == 0 else "milliseconds")
     return utc.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def distinct_timespec(*values: dt.datetime | None) -> str:
+    """The precision at which different times also look different, at least the default one.
+
+    A restore time 0.4 ms past the window's end must not be refused with
+    three times that read the same: ``…00.123Z`` is outside ``… … 00.123Z``.
+    """
+    present = [v for v in values if v is not None]
+    least = "milliseconds" if any(v.microsecond for v in present) else "seconds"
+    for spec in TIMESPECS[TIMESPECS.index(least) :]:
+        if len({format_time(v, spec) for v in present}) == len(set(present)):
+            return spec
+    return "microseconds"
 
 
 def _utc(value: Any) -> dt.datetime | None:
@@ -161,13 +187,13 @@ class PitrWindow:
             and self.earliest <= at <= self.latest
         )
 
-    def describe(self) -> str:
+    def describe(self, timespec: str | None = None) -> str:
         """``2026-10-20T14:00:00Z … 2026-10-27T13:55:00Z`` or ``PITR is off``."""
         if self.status == "ENABLED" and not self.enabled:
             return f"point-in-time recovery was just turned on for {self.table}; no window yet"
         if not self.enabled:
             return f"point-in-time recovery is off for {self.table}"
-        return f"{format_time(self.earliest)} … {format_time(self.latest)}"
+        return f"{format_time(self.earliest, timespec)} … {format_time(self.latest, timespec)}"
 
     def to_dict(self) -> dict[str, Any]:
         """The window as plain JSON values."""
@@ -400,7 +426,8 @@ def validate_restore_time(at: dt.datetime, pitr_window: PitrWindow, *, now: dt.d
     PitrError
         When PITR is off, or ``at`` is in the future or outside the window.
     """
-    shown = format_time(at)
+    spec = distinct_timespec(at, pitr_window.earliest, pitr_window.latest, now)
+    shown = format_time(at, spec)
     if pitr_window.status == "ENABLED" and not pitr_window.enabled:
         raise PitrError(f"{pitr_window.describe()}: try again in a few minutes")
     if not pitr_window.enabled:
@@ -410,14 +437,14 @@ def validate_restore_time(at: dt.datetime, pitr_window: PitrWindow, *, now: dt.d
             "(only changes from then on become restorable)"
         )
     if at > now:
-        raise PitrError(f"restore time {shown} is in the future (now is {format_time(now)})")
+        raise PitrError(f"restore time {shown} is in the future (now is {format_time(now, spec)})")
     if not pitr_window.contains(at):
         hint = ""
         if pitr_window.latest is not None and at > pitr_window.latest:
             hint = "; the latest restorable time trails now by a few minutes: wait, or use --latest"
         raise PitrError(
             f"restore time {shown} is outside the restorable window of "
-            f"{pitr_window.table}: {pitr_window.describe()}{hint}"
+            f"{pitr_window.table}: {pitr_window.describe(spec)}{hint}"
         )
 
 
