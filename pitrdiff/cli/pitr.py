@@ -1,16 +1,24 @@
-"""Commands around the restore itself: ``window``, ``restore``, ``cleanup``, ``recover``."""
+"""Commands around the restore itself: ``window``, ``restore``, ``cleanup``, ``recover``.
+
+:mod:`pitrdiff.pitr` is light (boto3 loads on the first AWS call);
+:mod:`pitrdiff.recovery.recover` and the diff are imported inside ``recover``.
+"""
+
+from __future__ import annotations
 
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pitrdiff import pitr
 from pitrdiff.cli.app import Common, command
 from pitrdiff.errors import InputError, RefusedError
-from pitrdiff.output import Renderer
+
+if TYPE_CHECKING:
+    from pitrdiff.output import Renderer
 
 PANEL = "PITR and recovery"
 
@@ -115,10 +123,17 @@ def show_window(renderer: Renderer, window: pitr.PitrWindow) -> None:
     )
 
 
-@command("window", rich_help_panel=PANEL)
+@command(
+    "window",
+    rich_help_panel=PANEL,
+    examples=[
+        ("Show how far back orders can be restored", "pitrdiff window orders"),
+        ("Turn point-in-time recovery on (asks first)", "pitrdiff window orders --enable"),
+    ],
+)
 def window_command(
     common: Common,
-    table: Annotated[str, typer.Argument(help="The table.")],
+    table: Annotated[str, typer.Argument(help="The table.", metavar="TABLE")],
     enable: Annotated[
         bool, typer.Option("--enable", help="Turn point-in-time recovery on (asks first).")
     ] = False,
@@ -141,7 +156,25 @@ def window_command(
     show_window(renderer, current)
 
 
-@command("restore", rich_help_panel=PANEL)
+@command(
+    "restore",
+    rich_help_panel=PANEL,
+    examples=[
+        (
+            "Restore orders as it was at 14:00 UTC into a new table, and wait for it",
+            "pitrdiff restore orders --at 2026-10-27T14:00:00Z",
+        ),
+        (
+            "Restore the latest restorable time, without indexes (faster)",
+            "pitrdiff restore orders --latest --no-indexes",
+        ),
+        (
+            "Start a restore, come back later",
+            "pitrdiff restore orders --at 2026-10-27T14:00:00Z --no-wait",
+        ),
+        ("", "pitrdiff restore --wait orders-pitr-20261027T140000Z"),
+    ],
+)
 def restore_command(
     common: Common,
     table: Annotated[
@@ -152,6 +185,7 @@ def restore_command(
         str | None,
         typer.Option(
             "--at",
+            metavar="TIME",
             help="Restore time, ISO 8601 with a zone (2026-10-27T14:00:00Z). Must be inside "
             "the window shown by `pitrdiff window`.",
         ),
@@ -163,6 +197,7 @@ def restore_command(
         str | None,
         typer.Option(
             "--target",
+            metavar="NAME",
             help="New table name (default: TABLE-pitr-<UTC timestamp of the restore time>).",
         ),
     ] = None,
@@ -273,10 +308,21 @@ def restore_command(
     )
 
 
-@command("cleanup", rich_help_panel=PANEL)
+@command(
+    "cleanup",
+    rich_help_panel=PANEL,
+    examples=[
+        (
+            "Delete the restored table once the recovery is done (asks first)",
+            "pitrdiff cleanup orders-pitr-20261027T140000Z",
+        ),
+    ],
+)
 def cleanup_command(
     common: Common,
-    table: Annotated[str, typer.Argument(help="The restored table to delete.")],
+    table: Annotated[
+        str, typer.Argument(help="The restored table to delete.", metavar="RESTORED_TABLE")
+    ],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a restored table — only if DescribeTable shows it is a restore.
@@ -305,36 +351,67 @@ def cleanup_command(
         renderer.info(f"{table} kept.")
 
 
-@command("recover", rich_help_panel=PANEL)
+@command(
+    "recover",
+    rich_help_panel=PANEL,
+    examples=[
+        (
+            "Restore orders as of 14:00 UTC, export both tables, diff them and write a plan",
+            "pitrdiff recover orders --at 2026-10-27T14:00:00Z --workdir incident",
+        ),
+        (
+            "Use a restore made earlier, and plan deleted and changed items of one tenant",
+            "pitrdiff recover orders --at 2026-10-27T14:00:00Z --workdir incident "
+            "--restored orders-pitr-20261027T140000Z --include deleted,changed "
+            "--where \"attr_text(restored_item, 'tenant') = 'acme'\"",
+        ),
+    ],
+)
 def recover_command(
     common: Common,
-    table: Annotated[str, typer.Argument(help="The live table.")],
+    table: Annotated[str, typer.Argument(help="The live table.", metavar="TABLE")],
     at: Annotated[
-        str, typer.Option("--at", help="Restore time, ISO 8601 with a zone.", show_default=False)
+        str,
+        typer.Option(
+            "--at", metavar="TIME", help="Restore time, ISO 8601 with a zone.", show_default=False
+        ),
     ],
     workdir: Annotated[
         Path,
         typer.Option(
             "--workdir",
+            metavar="DIR",
             help="Directory for the exports, diff, plan and the stage state (re-run resumes).",
             show_default=False,
         ),
     ],
     restored: Annotated[
         str | None,
-        typer.Option("--restored", help="Use this existing restored table instead of restoring."),
+        typer.Option(
+            "--restored",
+            metavar="RESTORED_TABLE",
+            help="Use this existing restored table instead of restoring.",
+        ),
     ] = None,
     include: Annotated[
         str,
-        typer.Option("--include", help="Classes to put in the plan: deleted,changed,added."),
+        typer.Option(
+            "--include",
+            metavar="CLASSES",
+            help="Classes to put in the plan: deleted,changed,added.",
+        ),
     ] = "deleted",
     where: Annotated[
         str | None,
-        typer.Option("--where", help="SQL condition selecting rows of the diff for the plan."),
+        typer.Option(
+            "--where",
+            metavar="SQL",
+            help="SQL condition selecting rows of the diff for the plan.",
+        ),
     ] = None,
     segments: Annotated[
         int | None,
-        typer.Option("--segments", help="Parallel scan segments for both exports."),
+        typer.Option("--segments", metavar="N", help="Parallel scan segments for both exports."),
     ] = None,
     no_indexes: Annotated[
         bool,
@@ -391,9 +468,38 @@ def recover_command(
             ],
         )
     )
-    say(
-        renderer,
-        "Nothing was written to the live table. Review the plan, then run:\n"
-        f"  [bold]{result.apply_command}{common_args(common)} --dry-run[/]\n"
-        f"  [bold]{result.apply_command}{common_args(common)}[/]",
+    say(renderer, recover_next_steps(result, common_args(common), created=restored is None))
+
+
+def recover_next_steps(result: Any, opts: str, *, created: bool) -> str:
+    """What to do after ``recover``: apply (only when the plan holds operations), then cleanup.
+
+    Parameters
+    ----------
+    result
+        The :class:`~pitrdiff.recovery.recover.RecoverResult`.
+    opts
+        The common options to repeat in each suggested command (:func:`common_args`).
+    created
+        Whether ``recover`` created the restored table (no ``--restored`` given).
+    """
+    from pitrdiff.output import count
+
+    if result.plan_operations:
+        lines = [
+            f"Nothing was written to the live table. The plan holds "
+            f"{count(result.plan_operations)} operations; review it, then run:",
+            f"  [bold]{result.apply_command}{opts} --dry-run[/]",
+            f"  [bold]{result.apply_command}{opts}[/]",
+        ]
+    else:
+        lines = [
+            "Nothing to put back: the plan holds no operations, and nothing was written to "
+            "the live table."
+        ]
+    whose = "the restored table recover created" if created else "the restored table"
+    lines.append(
+        f"When done, delete {whose} (restored tables are billed): "
+        f"[bold]pitrdiff cleanup {result.restored_table}{opts}[/]"
     )
+    return "\n".join(lines)
