@@ -1,37 +1,49 @@
 """``pitrdiff demo``: the whole recovery story on an embedded server."""
 
+from __future__ import annotations
+
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.panel import Panel
-from rich.table import Table
 
 from pitrdiff.cli.app import Common, command
 from pitrdiff.errors import EXIT_FAILURE
-from pitrdiff.output import Renderer, human_duration
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from pitrdiff.output import Renderer
 
 PANEL = "Demo"
 
 
 def _summary_table(summary: Any) -> Table:
+    from rich.table import Table
+
+    from pitrdiff.output import count
+
     table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2))
     table.add_column("class", style="bold")
     table.add_column("items", justify="right")
     for name in ("deleted", "changed", "added", "unchanged"):
-        table.add_row(name, f"{getattr(summary, name):,}")
+        table.add_row(name, count(getattr(summary, name)))
     return table
 
 
 def _signatures_table(summary: Any) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from pitrdiff.output import count
+
     table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2))
     table.add_column("items", justify="right")
     table.add_column("change signature (changed paths)")
     for index, sig in enumerate(summary.top_signatures[:5]):
         style = "bold yellow" if index == 0 else ""
         table.add_row(
-            f"{sig.items:,}",
+            count(sig.items),
             f"[{style}]{escape(sig.signature)}[/]" if style else escape(sig.signature),
         )
     return table
@@ -39,6 +51,10 @@ def _signatures_table(summary: Any) -> Table:
 
 def show_step(renderer: Renderer, step: Any) -> None:
     """Render one demo step as it completes."""
+    from rich.markup import escape
+
+    from pitrdiff.output import human_duration
+
     if renderer.quiet or renderer.json_mode:
         return
     renderer.print(
@@ -66,7 +82,17 @@ def _indent(table: Table) -> Any:
     return Padding(table, (0, 0, 0, 6), expand=False)
 
 
-@command("demo", rich_help_panel=PANEL)
+@command(
+    "demo",
+    rich_help_panel=PANEL,
+    examples=[
+        ("Run the story", "pitrdiff demo"),
+        (
+            "Keep its exports, diff and plan for the notebooks",
+            "pitrdiff demo --keep demo-data",
+        ),
+    ],
+)
 def demo_command(
     common: Common,
     keep: Annotated[
@@ -85,7 +111,11 @@ def demo_command(
     this process on a loopback port: no AWS account, no network, nothing to
     clean up. Exit code 0 when the recovery is verified.
     """
+    from rich.markup import escape
+    from rich.panel import Panel
+
     from pitrdiff.demo import run_demo
+    from pitrdiff.output import human_duration
 
     renderer = common.renderer
     if not renderer.quiet and not renderer.json_mode:

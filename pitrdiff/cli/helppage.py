@@ -124,13 +124,13 @@ def write_examples(formatter: Any, examples: Sequence[tuple[str, str]]) -> None:
         return
     with formatter.section("Examples"):
         for index, (what, line) in enumerate(examples):
-            if index:
+            if what and index:
                 formatter.write("\n")
             if what:
                 formatter.write_text(what + ":")
-                formatter.write(f"{'':>{formatter.current_indent + 2}}{line}\n")
-            else:
-                formatter.write(f"{'':>{formatter.current_indent}}{line}\n")
+            # a line without a description continues the example above it
+            indent = formatter.current_indent + (2 if what or index else 0)
+            formatter.write(f"{'':>{indent}}{line}\n")
 
 
 def format_command_help(command: Any, ctx: Any, formatter: Any) -> None:
