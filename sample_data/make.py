@@ -133,7 +133,13 @@ def build(demo_dir: Path, out: Path, result: demo.DemoResult) -> None:
     with working_directory(out):
         diff_exports("live", "restored", "diff", overwrite=True)
         pin_diff(Path("diff"))
-        write_plan("diff", "plan.jsonl", include=demo.REPAIR_INCLUDE, where=demo.REPAIR_WHERE)
+        write_plan(
+            "diff",
+            "plan.jsonl",
+            include=demo.REPAIR_INCLUDE,
+            where=demo.REPAIR_WHERE,
+            overwrite=True,
+        )
         pin_plan(Path("plan.jsonl"), "diff")
     summary = load_diff(out / "diff").summary
     expected = {

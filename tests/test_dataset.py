@@ -51,8 +51,9 @@ def test_write_then_load_round_trip(tmp_path: Path) -> None:
         codec.canonical_json(i) for i in ITEMS
     )
     rows = export.arrow().to_pylist()
-    assert set(rows[0]) == {"_key", "_item", "_hash", "_size", "pk", "sk"}
-    (row,) = [r for r in rows if r["sk"] == "3"]
+    assert set(rows[0]) == {"_key", "_item", "_hash", "_size", "key"}
+    (row,) = [r for r in rows if r["key"]["sk"] == "3"]
+    assert row["key"] == {"pk": "p0", "sk": "3"}
     assert '"price":{"N":"2.5"}' in row["_item"]
     assert row["_key"] == '{"pk":{"S":"p0"},"sk":{"N":"3"}}'
     assert row["_hash"] == codec.content_hash(row["_item"])
@@ -126,8 +127,15 @@ def test_invalid_item_is_named_and_nothing_is_complete(tmp_path: Path) -> None:
 def test_key_schema_checks() -> None:
     with pytest.raises(InputError, match="HASH"):
         KeySchema.from_boto([{"AttributeName": "sk", "KeyType": "RANGE"}])
-    with pytest.raises(InputError, match="clashes"):
-        KeySchema.from_boto([{"AttributeName": "_key", "KeyType": "HASH"}])
+    # Any name DynamoDB allows is a valid key name, pitrdiff's own column names too.
+    assert KeySchema.from_boto([{"AttributeName": "_key", "KeyType": "HASH"}]).names == ("_key",)
+    with pytest.raises(InputError, match="1 to 255 UTF-8 bytes"):
+        KeySchema.from_boto([{"AttributeName": "é" * 128, "KeyType": "HASH"}])
+    with pytest.raises(InputError, match="a key is S, N or B"):
+        KeySchema.from_boto(
+            [{"AttributeName": "pk", "KeyType": "HASH"}],
+            [{"AttributeName": "pk", "AttributeType": "BOOL"}],
+        )
     schema = KeySchema.from_boto(
         list(reversed(PK_SK)), [{"AttributeName": "sk", "AttributeType": "N"}]
     )
@@ -149,3 +157,57 @@ def test_files_are_owner_only(tmp_path: Path) -> None:
     assert (tmp_path / "e" / MANIFEST_NAME).stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "e" / manifest.files[0].path).stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "e" / "data").stat().st_mode & 0o777 == 0o700
+
+
+def test_declared_key_types_must_match_the_data(tmp_path: Path) -> None:
+    """sk is declared S, item 0 holds a Number: one line naming key and types."""
+    with pytest.raises(CodecError) as info:
+        write_export(
+            ITEMS,
+            tmp_path / "e",
+            table_name="Orders",
+            key_schema=PK_SK,
+            attribute_definitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+        )
+    assert str(info.value) == (
+        'item {"pk":{"S":"p0"},"sk":{"N":"0"}}: key attribute \'sk\' is N but the key schema '
+        "declares S (declared types must match the data)"
+    )
+    assert not read_manifest(tmp_path / "e").complete
+    # Inferred from the first item, then held: a later item of another type is refused.
+    mixed = [{"pk": {"S": "a"}}, {"pk": {"N": "1"}}]
+    with pytest.raises(CodecError, match="key attribute 'pk' is N but the key schema declares S"):
+        write_export(mixed, tmp_path / "m", table_name="T", key_schema=PK_SK[:1])
+
+
+def test_an_older_export_format_is_refused_in_one_line(tmp_path: Path) -> None:
+    write(tmp_path / "e")
+    path = tmp_path / "e" / MANIFEST_NAME
+    doc = orjson.loads(path.read_bytes())
+    doc["format_version"] = 1
+    path.write_bytes(orjson.dumps(doc))
+    with pytest.raises(ExportError) as info:
+        load_export(tmp_path / "e")
+    assert str(info.value) == (
+        "this export has format version 1, written by an older pitrdiff (this one reads 2); "
+        "re-run `pitrdiff export` to export again"
+    )
+
+
+def test_ttl_setting_round_trips_through_the_manifest(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from pitrdiff.export.dataset import write_manifest
+
+    manifest = write(tmp_path / "e")
+    assert manifest.ttl is None and manifest.ttl_attribute is None
+    ttl = {"attribute": "expires", "status": "ENABLED"}
+    write_manifest(tmp_path / "e", replace(manifest, ttl=ttl))
+    again = read_manifest(tmp_path / "e")
+    assert again.ttl == ttl and again.ttl_attribute == "expires"
+    assert again.identity()["ttl"] == ttl
+    disabled = replace(again, ttl={"attribute": "expires", "status": "DISABLED"})
+    assert disabled.ttl_attribute is None

@@ -75,12 +75,12 @@ class DuckDBEngine:
         return Classified(
             deleted=_stream(
                 con,
-                "SELECT _key, _item AS restored_item, _hash AS restored_hash, "
+                "SELECT _key, key, _item AS restored_item, _hash AS restored_hash, "
                 f"_size AS restored_size FROM restored_sel WHERE cls = {_DELETED} ORDER BY _key",
             ),
             changed=_stream(
                 con,
-                "SELECT l._key, l._item AS live_item, r._item AS restored_item, "
+                "SELECT l._key, l.key, l._item AS live_item, r._item AS restored_item, "
                 "l._hash AS live_hash, r._hash AS restored_hash, "
                 "l._size AS live_size, r._size AS restored_size "
                 "FROM live_sel l JOIN restored_sel r ON l._key = r._key "
@@ -88,7 +88,7 @@ class DuckDBEngine:
             ),
             added=_stream(
                 con,
-                "SELECT _key, _item AS live_item, _hash AS live_hash, "
+                "SELECT _key, key, _item AS live_item, _hash AS live_hash, "
                 f"_size AS live_size FROM live_sel WHERE cls = {_ADDED} ORDER BY _key",
             ),
             unchanged_count=live_rows - n_changed - n_added,

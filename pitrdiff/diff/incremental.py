@@ -28,8 +28,6 @@ from __future__ import annotations
 import decimal
 import logging
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -63,7 +61,7 @@ from pitrdiff.export.native.stream import (
 )
 from pitrdiff.export.native.table import peek_key_types, resolve_key_schema, resolve_ttl
 from pitrdiff.export.native.workers import default_workers, new_run, run_files
-from pitrdiff.files import make_dir
+from pitrdiff.files import make_dir, private_temp_dir
 from pitrdiff.progress import SILENT, Progress
 
 if TYPE_CHECKING:
@@ -556,15 +554,6 @@ def classify_incremental(
     return classification, database
 
 
-def _staging_workdir(out: Path) -> Path:
-    parent = out.resolve().parent
-    make_dir(parent)
-    # Beside the output (same file system, owner-only): staging holds table data.
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.incremental-", dir=parent))
-    work.chmod(0o700)
-    return work
-
-
 def _class_batches(
     database: str, classes: Sequence[str], columns: Sequence[str]
 ) -> Iterator[pa.RecordBatch]:
@@ -697,8 +686,10 @@ def diff_incremental(
     clock = time.monotonic()
     target = Path(out)
     prepare_out(target, overwrite=overwrite, check_only=True)  # refuse before the work
-    work = _staging_workdir(target)
-    try:
+    parent = make_dir(target.resolve().parent)
+    # beside the output (same file system, owner-only: staging holds table data);
+    # removed on any exit, and what a killed run left is removed by the next
+    with private_temp_dir("incremental", parent) as work:
         classification, database = classify_incremental(
             source,
             work,
@@ -734,8 +725,6 @@ def diff_incremental(
             temp_dir=work,
             progress=progress,
         )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def unclassified_count(diff: Diff) -> int:

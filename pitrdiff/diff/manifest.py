@@ -24,7 +24,9 @@ from pitrdiff.export.dataset import FileEntry, KeySchema, utc_now
 from pitrdiff.files import make_dir, storage_error
 
 DIFF_FORMAT = "pitrdiff-diff"
-DIFF_FORMAT_VERSION = 1
+DIFF_FORMAT_VERSION = 2
+"""Version 2: the ``key`` struct column and the ``expired`` class (version 1 had one
+top-level column per key attribute, which could collide with pitrdiff's own)."""
 MANIFEST_NAME = "manifest.json"
 REPORT_NAME = "report.md"
 
@@ -105,10 +107,15 @@ class DiffManifest:
         if doc.get("format") != DIFF_FORMAT:
             raise DiffError("manifest.json is not a pitrdiff diff manifest")
         version = doc.get("format_version")
+        if isinstance(version, int) and version < DIFF_FORMAT_VERSION:
+            raise DiffError(
+                f"this diff has format version {version}, written by an older pitrdiff (this "
+                f"one reads {DIFF_FORMAT_VERSION}); re-run `pitrdiff diff` to diff again"
+            )
         if version != DIFF_FORMAT_VERSION:
             raise DiffError(
                 f"diff format version {version!r} is not supported (this pitrdiff reads "
-                f"{DIFF_FORMAT_VERSION})"
+                f"{DIFF_FORMAT_VERSION}); it was written by a newer pitrdiff"
             )
         try:
             files_doc = doc.get("files") or {}
@@ -203,11 +210,13 @@ def prepare_out(out: str | os.PathLike[str], *, overwrite: bool, check_only: boo
         if not (root / MANIFEST_NAME).exists():
             raise RefusedError(f"{root} is not empty and is not a diff; choose another --out")
         try:
-            existing = read_diff_manifest(root)
+            existing: DiffManifest | None = read_diff_manifest(root)
         except DiffError as exc:
-            raise RefusedError(f"{root} is not empty and is not a usable diff ({exc})") from exc
+            if not (overwrite and _older_diff(root)):
+                raise RefusedError(f"{root} is not empty and is not a usable diff ({exc})") from exc
+            existing = None  # a diff of an older format: replaced as asked
         # An interrupted (incomplete) diff holds nothing worth keeping.
-        if existing.complete and not overwrite:
+        if existing is not None and existing.complete and not overwrite:
             raise RefusedError(
                 f"{root} already holds a diff of {existing.table_name!r}; "
                 "pass --overwrite to replace it"
@@ -222,3 +231,18 @@ def prepare_out(out: str | os.PathLike[str], *, overwrite: bool, check_only: boo
     if not check_only:
         make_dir(root)
     return root
+
+
+def _older_diff(root: Path) -> bool:
+    """Whether ``root`` holds a diff manifest of an older format version."""
+    try:
+        doc = orjson.loads((root / MANIFEST_NAME).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return False
+    version = doc.get("format_version") if isinstance(doc, dict) else None
+    return (
+        isinstance(doc, dict)
+        and doc.get("format") == DIFF_FORMAT
+        and isinstance(version, int)
+        and version < DIFF_FORMAT_VERSION
+    )

@@ -225,10 +225,6 @@ class DiffSummary:
         return f"{self.changed:,} items changed; {top.items:,} of them {what} {sig}."
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def summarize(
     con: duckdb.DuckDBPyConnection,
     files: Mapping[str, str],
@@ -278,7 +274,9 @@ def summarize(
 
     partitions: tuple[PartitionCount, ...] = ()
     if any(counts.get(name) for name in CLASSES):
-        column = _quote(partition_key)
+        # By position: the partition key is the key struct's first field (a name
+        # could differ from the sort key's only in letter case, which SQL ignores).
+        column = "struct_extract_at(key, 1)"
         value = f"base64({column})" if partition_key_type == "B" else f"CAST({column} AS VARCHAR)"
         union = " UNION ALL ".join(
             f"SELECT {value} AS v, '{name}' AS cls FROM {scan(name)}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from pitrdiff.errors import SchemaMismatchError
-from pitrdiff.export.dataset import KEY_COLUMN, KeyAttribute, KeySchema
+from pitrdiff.export.dataset import KEY_COLUMN, KEY_STRUCT_COLUMN, KeyAttribute, KeySchema
 
 CLASSES = ("deleted", "changed", "added")
 """The stored classes, in the order they are written (``unchanged`` is counted only)."""
@@ -50,10 +50,7 @@ def literal(text: str) -> str:
 def _head(key_schema: KeySchema) -> list[pa.Field]:
     return [
         pa.field(KEY_COLUMN, pa.string(), nullable=False),
-        *(
-            pa.field(a.name, pa.binary() if a.attribute_type == "B" else pa.string(), False)
-            for a in key_schema.attributes
-        ),
+        pa.field(KEY_STRUCT_COLUMN, key_schema.key_struct_type(), nullable=False),
     ]
 
 

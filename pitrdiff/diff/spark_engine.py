@@ -49,6 +49,8 @@ _CLASS = "_pitrdiff_class"
 _LIVE_HASH, _LIVE_SIZE = "_pitrdiff_live_hash", "_pitrdiff_live_size"
 _RESTORED_HASH, _RESTORED_SIZE = "_pitrdiff_restored_hash", "_pitrdiff_restored_size"
 DELETED, CHANGED, ADDED = 0, 1, 2
+ONE_PARTITION_ROWS = 1_000_000
+"""A class of at most this many rows is sorted in one partition (no sampling job)."""
 
 
 def read_export(spark: SparkSession, export: Export, key_schema: KeySchema) -> DataFrame:
@@ -101,24 +103,40 @@ def _selected(side: DataFrame, classes: DataFrame, wanted: tuple[int, ...]) -> D
     return side.join(keys, on=KEY_COLUMN, how="inner")
 
 
-def _refuse_duplicates(selected: DataFrame, role: str, export: Export) -> None:
-    """An item twice in one export (corrupt, hand-assembled) is refused, as in DuckDB."""
+def _side_facts(selected: DataFrame, role: str, export: Export) -> dict[int, tuple[int, int]]:
+    """Rows and size sum per class of one side's selected rows, in one job.
+
+    An item held twice in one export (a corrupt or hand-assembled export) is
+    refused, naming the first such key, as the DuckDB engine does; checked on
+    the differing rows only (a duplicate among unchanged rows cannot change
+    any class).
+    """
     from pyspark.sql import functions as F
 
-    twice = (
-        selected.groupBy(KEY_COLUMN)
-        .agg(F.count(F.lit(1)).alias("n"))
-        .where(F.col("n") > 1)
-        .orderBy(KEY_COLUMN)
-        .limit(1)
-        .collect()
-    )
-    if twice:
+    cls, size = F.col(_CLASS), F.col(SIZE_COLUMN)
+    aggregates = [F.count(F.lit(1)), F.countDistinct(KEY_COLUMN)]
+    for code in (DELETED, CHANGED, ADDED):
+        aggregates.append(F.count(F.when(cls == code, 1)))
+        aggregates.append(F.coalesce(F.sum(F.when(cls == code, size)), F.lit(0)))
+    row = selected.agg(*aggregates).collect()[0]
+    if row[0] != row[1]:
+        twice = (
+            selected.groupBy(KEY_COLUMN)
+            .count()
+            .where(F.col("count") > 1)
+            .orderBy(KEY_COLUMN)
+            .limit(1)
+            .collect()
+        )
         raise ExportError(
             f"{role} export {export.path} holds the key {twice[0][0]} more than once "
             "(a corrupt export); re-run the export",
             path=str(export.path),
         )
+    return {
+        code: (int(row[2 + 2 * i]), int(row[3 + 2 * i]))
+        for i, code in enumerate((DELETED, CHANGED, ADDED))
+    }
 
 
 def _live_totals(live: DataFrame) -> tuple[int, int]:
@@ -128,24 +146,24 @@ def _live_totals(live: DataFrame) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def _class_counts(live_sel: DataFrame) -> tuple[int, int, int, int]:
-    """Changed and added items in live, and their live sizes."""
-    from pyspark.sql import functions as F
+def _sorted(frame: DataFrame, rows: int) -> DataFrame | None:
+    """``frame`` sorted by ``_key``; ``None`` when it has no rows (no job to run).
 
-    cls, size = F.col(_CLASS), F.col(SIZE_COLUMN)
-    row = live_sel.agg(
-        F.count(F.when(cls == CHANGED, 1)),
-        F.count(F.when(cls == ADDED, 1)),
-        F.coalesce(F.sum(F.when(cls == CHANGED, size)), F.lit(0)),
-        F.coalesce(F.sum(F.when(cls == ADDED, size)), F.lit(0)),
-    ).collect()[0]
-    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+    Up to :data:`ONE_PARTITION_ROWS` rows are sorted in one partition (no
+    sampling job; the driver reads them in one go anyway); more are
+    range-partitioned by ``orderBy`` and read a partition at a time.
+    """
+    if rows == 0:
+        return None
+    if rows <= ONE_PARTITION_ROWS:
+        return frame.coalesce(1).sortWithinPartitions(KEY_COLUMN)
+    return frame.orderBy(KEY_COLUMN)
 
 
 def _class_frames(
     live_sel: DataFrame, restored_sel: DataFrame
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """The deleted, changed and added rows, with the DuckDB engine's columns, sorted.
+    """The deleted, changed and added rows, with the DuckDB engine's columns (unsorted).
 
     The key attribute columns are left out: the shared writer derives them
     from ``_key`` (the engine contract), whatever the dataset's format names them.
@@ -160,12 +178,11 @@ def _class_frames(
             F.col(SIZE_COLUMN).alias(f"{prefix}_size"),
         )
 
-    deleted = side(restored_sel, DELETED, "restored").orderBy(KEY_COLUMN)
-    added = side(live_sel, ADDED, "live").orderBy(KEY_COLUMN)
-    restored_changed = side(restored_sel, CHANGED, "restored")
+    deleted = side(restored_sel, DELETED, "restored")
+    added = side(live_sel, ADDED, "live")
     changed = (
         side(live_sel, CHANGED, "live")
-        .join(restored_changed, on=KEY_COLUMN, how="inner")
+        .join(side(restored_sel, CHANGED, "restored"), on=KEY_COLUMN, how="inner")
         .select(
             KEY_COLUMN,
             "live_item",
@@ -175,9 +192,16 @@ def _class_frames(
             "live_size",
             "restored_size",
         )
-        .orderBy(KEY_COLUMN)
     )
     return deleted, changed, added
+
+
+def _rows(frame: DataFrame | None) -> Iterator[pa.RecordBatch]:
+    """A class's sorted rows as Arrow batches (nothing for an empty class)."""
+    if frame is None:
+        return
+    with spark_errors():
+        yield from stream_sorted(frame, ("restored_hash", "live_hash"))
 
 
 def classify_on_spark(
@@ -240,24 +264,28 @@ def classify_on_spark(
             progress.start("extracting", total=None)
             restored_sel = _selected(restored_frame, classes, (DELETED, CHANGED))
             live_sel = _selected(live_frame, classes, (CHANGED, ADDED))
+            facts = {}
             for frame, role, export in (
                 (restored_sel, "restored", restored),
                 (live_sel, "live", live),
             ):
                 cached.append(frame.persist(StorageLevel.MEMORY_AND_DISK))
-                _refuse_duplicates(frame, role, export)
-            n_changed, n_added, changed_bytes, added_bytes = _class_counts(live_sel)
+                facts[role] = _side_facts(frame, role, export)
             progress.finish()
     except BaseException:
         close()
         raise
     extracted = time.perf_counter()
     deleted, changed, added = _class_frames(live_sel, restored_sel)
-    hashes = ("restored_hash", "live_hash")
+    (n_deleted, _), (n_changed, changed_bytes), (n_added, added_bytes) = (
+        facts["restored"][DELETED],
+        facts["live"][CHANGED],
+        facts["live"][ADDED],
+    )
     return Classified(
-        deleted=_guarded(stream_sorted(deleted, hashes)),
-        changed=_guarded(stream_sorted(changed, hashes)),
-        added=_guarded(stream_sorted(added, hashes)),
+        deleted=_rows(_sorted(deleted, n_deleted)),
+        changed=_rows(_sorted(changed, n_changed)),
+        added=_rows(_sorted(added, n_added)),
         unchanged_count=live_rows - n_changed - n_added,
         unchanged_bytes=live_bytes - changed_bytes - added_bytes,
         timings={
@@ -266,11 +294,6 @@ def classify_on_spark(
         },
         close=close,
     )
-
-
-def _guarded(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    with spark_errors():
-        yield from batches
 
 
 class SparkEngine:

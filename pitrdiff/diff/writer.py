@@ -32,7 +32,13 @@ from pitrdiff.diff.report import DiffSummary, render_markdown, summarize
 from pitrdiff.diff.schema import CHANGE_TYPE, CHANGES_BATCH_ROWS, CLASSES, FILE_NAMES, diff_schema
 from pitrdiff.diff.sql import connect
 from pitrdiff.errors import InputError
-from pitrdiff.export.dataset import KEY_COLUMN, FileEntry, KeySchema, file_checksum
+from pitrdiff.export.dataset import (
+    KEY_COLUMN,
+    KEY_STRUCT_COLUMN,
+    FileEntry,
+    KeySchema,
+    file_checksum,
+)
 from pitrdiff.files import FILE_MODE, storage_error, write_bytes, write_json
 from pitrdiff.progress import SILENT, Progress
 
@@ -60,33 +66,36 @@ def _batches(rows: DiffRows) -> Iterator[pa.RecordBatch]:
         yield from rows
 
 
-def _key_columns(keys: pa.Array, key_schema: KeySchema) -> list[pa.Array]:
-    """The key attribute values of canonical keys, one array per key attribute."""
+def _key_struct(keys: pa.Array, key_schema: KeySchema) -> pa.StructArray:
+    """The ``key`` struct column of canonical keys (``S``/``N`` text, ``B`` bytes)."""
+    struct = key_schema.key_struct_type()
     names = key_schema.names
     values: list[list[str | bytes]] = [[] for _ in names]
     for text in keys.to_pylist():
         key = orjson.loads(text)
         for column, name in zip(values, names, strict=True):
             column.append(codec.key_column_value(key[name]))
-    return [
-        pa.array(column, pa.binary() if a.attribute_type == "B" else pa.string())
-        for column, a in zip(values, key_schema.attributes, strict=True)
-    ]
+    return pa.StructArray.from_arrays(
+        [pa.array(column, f.type) for column, f in zip(values, struct, strict=True)],
+        fields=list(struct),
+    )
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, key_schema: KeySchema) -> pa.RecordBatch:
     """Select and cast the schema's columns of a batch (raises InputError when absent).
 
-    Key attribute columns the rows lack are derived from ``_key``.
+    The ``key`` struct column is derived from ``_key`` when the rows lack it
+    (or hold something else under that name, e.g. a key attribute called ``key``).
     """
     arrays = []
-    derived: list[pa.Array] | None = None
     for target in schema:
         index = batch.schema.get_field_index(target.name)
-        if index < 0 and target.name in key_schema.names and KEY_COLUMN in batch.schema.names:
-            if derived is None:
-                derived = _key_columns(batch.column(KEY_COLUMN), key_schema)
-            arrays.append(derived[key_schema.names.index(target.name)])
+        if (
+            target.name == KEY_STRUCT_COLUMN
+            and (index < 0 or not pa.types.is_struct(batch.schema.field(index).type))
+            and KEY_COLUMN in batch.schema.names
+        ):
+            arrays.append(_key_struct(batch.column(KEY_COLUMN), key_schema))
             continue
         if index < 0:
             raise InputError(f"diff rows lack the column {target.name!r}")

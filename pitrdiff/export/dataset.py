@@ -8,9 +8,12 @@ Layout of an export directory (see ``docs/FORMAT.md``)::
 
 Every part has the columns ``_key`` (canonical key JSON, the join key), ``_item``
 (canonical item JSON), ``_hash`` (uint64 xxh3-64 of ``_item``), ``_size``
-(item size in bytes) and one column per key attribute, named as the attribute
-(``S``/``N`` as text, ``B`` as binary). Parts become visible only when complete
-and are listed in the manifest with their row counts and xxh3-128 checksums.
+(item size in bytes) and ``key``, a struct of the key attribute values whose
+fields are named exactly as the key attributes (``S``/``N`` as text, ``B`` as
+binary). pitrdiff's own column names are fixed, so a key attribute may have
+any name DynamoDB allows (``_key``, ``class``, ``KEY`` …). Parts become
+visible only when complete and are listed in the manifest with their row
+counts and xxh3-128 checksums.
 """
 
 from __future__ import annotations
@@ -44,7 +47,9 @@ from pitrdiff.files import make_dir, storage_error, write_bytes, write_json
 if TYPE_CHECKING:
     import pandas as pd
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version 2: key attribute values in the ``key`` struct column (version 1 had
+one top-level column per key attribute, which could collide with ours)."""
 MANIFEST_NAME = "manifest.json"
 DATA_DIR = "data"
 STATE_DIR = "state"
@@ -52,7 +57,11 @@ KEY_COLUMN = "_key"
 ITEM_COLUMN = "_item"
 HASH_COLUMN = "_hash"
 SIZE_COLUMN = "_size"
+KEY_STRUCT_COLUMN = "key"
+COLUMNS = (KEY_COLUMN, ITEM_COLUMN, HASH_COLUMN, SIZE_COLUMN, KEY_STRUCT_COLUMN)
+"""Every column of a part: fixed, whatever the key attributes are called."""
 RESERVED_COLUMNS = (KEY_COLUMN, ITEM_COLUMN, HASH_COLUMN, SIZE_COLUMN)
+"""The columns other than ``key`` (kept for importers; every name is allowed as a key)."""
 DEFAULT_PART_BYTES = 64 * 1024 * 1024
 _READ_CHUNK = 8 * 1024 * 1024
 
@@ -103,8 +112,9 @@ class KeySchema:
         Raises
         ------
         InputError
-            When the schema has no ``HASH`` key, more than one of a kind, or a
-            name that clashes with the dataset's own columns.
+            When the schema has no ``HASH`` key, more than one of a kind, a
+            name DynamoDB does not allow (1 to 255 UTF-8 bytes), or a type
+            other than ``S``, ``N``, ``B``.
         """
         types = {d["AttributeName"]: d["AttributeType"] for d in attribute_definitions or ()}
         by_kind: dict[str, KeyAttribute] = {}
@@ -117,8 +127,14 @@ class KeySchema:
                 ) from exc
             if kind not in ("HASH", "RANGE") or kind in by_kind:
                 raise InputError(f"invalid key schema: {list(key_schema)!r}")
-            if name in RESERVED_COLUMNS:
-                raise InputError(f"key attribute name {name!r} clashes with pitrdiff's own column")
+            if not isinstance(name, str) or not 1 <= len(name.encode("utf-8")) <= 255:
+                raise InputError(
+                    f"key attribute name {name!r} is not 1 to 255 UTF-8 bytes (DynamoDB's rule)"
+                )
+            if types.get(name) not in (None, "S", "N", "B"):
+                raise InputError(
+                    f"key attribute {name!r} has type {types[name]!r}; a key is S, N or B"
+                )
             by_kind[kind] = KeyAttribute(name, kind, types.get(name))
         if "HASH" not in by_kind:
             raise InputError(f"key schema has no HASH key: {list(key_schema)!r}")
@@ -180,18 +196,54 @@ class KeySchema:
             for a in self.attributes
         )
 
+    def key_struct_type(self) -> pa.StructType:
+        """The type of the ``key`` column: one field per key attribute, named as it.
+
+        ``S`` and ``N`` values are text (``N`` in canonical spelling, exact),
+        ``B`` values binary.
+        """
+        return pa.struct(
+            [
+                pa.field(a.name, pa.binary() if a.attribute_type == "B" else pa.string(), False)
+                for a in self.attributes
+            ]
+        )
+
     def arrow_schema(self) -> pa.Schema:
-        """The Arrow schema of a part of this dataset."""
-        fields = [
-            pa.field(KEY_COLUMN, pa.string(), nullable=False),
-            pa.field(ITEM_COLUMN, pa.string(), nullable=False),
-            pa.field(HASH_COLUMN, pa.uint64(), nullable=False),
-            pa.field(SIZE_COLUMN, pa.int32(), nullable=False),
-        ]
+        """The Arrow schema of a part of this dataset (``docs/FORMAT.md`` §2)."""
+        return pa.schema(
+            [
+                pa.field(KEY_COLUMN, pa.string(), nullable=False),
+                pa.field(ITEM_COLUMN, pa.string(), nullable=False),
+                pa.field(HASH_COLUMN, pa.uint64(), nullable=False),
+                pa.field(SIZE_COLUMN, pa.int32(), nullable=False),
+                pa.field(KEY_STRUCT_COLUMN, self.key_struct_type(), nullable=False),
+            ]
+        )
+
+    def check_key_types(self, key: Mapping[str, Any], where: str) -> None:
+        """Refuse a key whose attribute types contradict the declared ones.
+
+        Parameters
+        ----------
+        key
+            The key attributes in wire form (``{"pk": {"S": "a"}}``).
+        where
+            Names the item in the message (``item 3``).
+
+        Raises
+        ------
+        CodecError
+            One line naming the key attribute, the declared type and the type found.
+        """
         for a in self.attributes:
-            kind = pa.binary() if a.attribute_type == "B" else pa.string()
-            fields.append(pa.field(a.name, kind, nullable=False))
-        return pa.schema(fields)
+            typed = key.get(a.name)
+            if a.attribute_type and isinstance(typed, Mapping) and a.attribute_type not in typed:
+                found = next(iter(typed), "?")
+                raise CodecError(
+                    f"{where}: key attribute {a.name!r} is {found} but the key schema declares "
+                    f"{a.attribute_type} (declared types must match the data)"
+                )
 
 
 # --------------------------------------------------------------------------- manifest
@@ -235,6 +287,11 @@ class Manifest:
         ``restore`` (source table and restore time) when the table is a PITR restore.
     stats
         Run statistics: elapsed seconds, retries, throttles, consumed capacity.
+    ttl
+        The table's Time to Live setting as ``DescribeTimeToLive`` reported it
+        when exported: ``{"attribute": NAME, "status": "ENABLED" | "ENABLING" |
+        "DISABLING" | "DISABLED"}``; ``attribute`` is ``None`` when TTL was
+        never set. ``None`` when not known (not asked, or not answerable).
     """
 
     table_name: str
@@ -249,6 +306,15 @@ class Manifest:
     created_at: str = field(default_factory=utc_now)
     format_version: int = FORMAT_VERSION
     tool_version: str = __version__
+    ttl: dict[str, Any] | None = None
+
+    @property
+    def ttl_attribute(self) -> str | None:
+        """The TTL attribute when TTL is (being) enabled, else ``None``."""
+        ttl = self.ttl or {}
+        if ttl.get("status") in ("ENABLED", "ENABLING") and ttl.get("attribute"):
+            return str(ttl["attribute"])
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document written as ``manifest.json``."""
@@ -266,6 +332,7 @@ class Manifest:
             "bytes": self.bytes,
             "files": [f.to_dict() for f in self.files],
             "stats": self.stats,
+            "ttl": self.ttl,
         }
 
     @classmethod
@@ -280,10 +347,15 @@ class Manifest:
         if doc.get("format") != "pitrdiff-export":
             raise ExportError("manifest.json is not a pitrdiff export manifest")
         version = doc.get("format_version")
+        if isinstance(version, int) and version < FORMAT_VERSION:
+            raise ExportError(
+                f"this export has format version {version}, written by an older pitrdiff "
+                f"(this one reads {FORMAT_VERSION}); re-run `pitrdiff export` to export again"
+            )
         if version != FORMAT_VERSION:
             raise ExportError(
                 f"export format version {version!r} is not supported (this pitrdiff reads "
-                f"{FORMAT_VERSION})"
+                f"{FORMAT_VERSION}); it was written by a newer pitrdiff"
             )
         try:
             return cls(
@@ -299,6 +371,7 @@ class Manifest:
                 bytes=int(doc.get("bytes", 0)),
                 table=dict(doc.get("table") or {}),
                 stats=dict(doc.get("stats") or {}),
+                ttl=dict(doc["ttl"]) if isinstance(doc.get("ttl"), Mapping) else None,
                 created_at=str(doc.get("created_at", "")),
                 format_version=int(version),
                 tool_version=str(doc.get("tool_version", "")),
@@ -315,6 +388,7 @@ class Manifest:
             "items": self.items,
             "bytes": self.bytes,
             "restore": self.table.get("restore"),
+            "ttl": self.ttl,
         }
 
 
@@ -398,6 +472,7 @@ class PartBuffer:
         self.part_bytes = part_bytes
         self.sequence = first_sequence
         self._schema = key_schema.arrow_schema()
+        self._declared = any(a.attribute_type for a in key_schema.attributes)
         self._clear()
 
     def _clear(self) -> None:
@@ -410,7 +485,15 @@ class PartBuffer:
         self.buffered_items = 0
 
     def add(self, record: Record) -> None:
-        """Buffer one encoded item."""
+        """Buffer one encoded item.
+
+        Raises
+        ------
+        CodecError
+            When its key attribute types contradict the declared key types.
+        """
+        if self._declared:
+            self.key_schema.check_key_types(orjson.loads(record.key), f"item {record.key}")
         self._keys.append(record.key)
         self._items.append(record.item)
         self._hashes.append(record.hash)
@@ -429,16 +512,25 @@ class PartBuffer:
         """Write the buffered rows as one part (atomically); ``None`` when empty."""
         if not self.buffered_items:
             return None
-        columns: dict[str, Any] = {
-            KEY_COLUMN: self._keys,
-            ITEM_COLUMN: self._items,
-            HASH_COLUMN: self._hashes,
-            SIZE_COLUMN: self._sizes,
-        }
-        for attribute, values in zip(self.key_schema.attributes, self._key_values, strict=True):
-            columns[attribute.name] = values
+        struct = self.key_schema.key_struct_type()
         try:
-            table = pa.Table.from_pydict(columns, schema=self._schema)
+            key = pa.StructArray.from_arrays(
+                [
+                    pa.array(values, f.type)
+                    for f, values in zip(struct, self._key_values, strict=True)
+                ],
+                fields=list(struct),
+            )
+            table = pa.Table.from_arrays(
+                [
+                    pa.array(self._keys, pa.string()),
+                    pa.array(self._items, pa.string()),
+                    pa.array(self._hashes, pa.uint64()),
+                    pa.array(self._sizes, pa.int32()),
+                    key,
+                ],
+                schema=self._schema,
+            )
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise CodecError(
                 "key attribute values do not match the table's key types "
@@ -479,10 +571,12 @@ def prepare_directory(
         try:
             existing = read_manifest(root)
         except ExportError as exc:
-            raise RefusedError(
-                f"{root} holds an unreadable export ({exc}); remove it first"
-            ) from exc
-        if existing.complete and not overwrite:
+            if not (overwrite and _older_export(root)):
+                raise RefusedError(
+                    f"{root} holds an unreadable export ({exc}); remove it first"
+                ) from exc
+            existing = None  # an export of an older format: replaced as asked
+        if existing is not None and existing.complete and not overwrite:
             raise RefusedError(
                 f"{root} already holds a complete export of {existing.table_name!r}; "
                 "pass --overwrite to replace it"
@@ -497,6 +591,21 @@ def prepare_directory(
     make_dir(root)
     make_dir(root / DATA_DIR)
     return root
+
+
+def _older_export(root: Path) -> bool:
+    """Whether ``root`` holds an export manifest of an older format version."""
+    try:
+        doc = orjson.loads((root / MANIFEST_NAME).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return False
+    version = doc.get("format_version") if isinstance(doc, dict) else None
+    return (
+        isinstance(doc, dict)
+        and doc.get("format") == "pitrdiff-export"
+        and isinstance(version, int)
+        and version < FORMAT_VERSION
+    )
 
 
 def _empty_skeleton(root: Path) -> bool:
@@ -533,6 +642,7 @@ def write_export(
     table: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     part_bytes: int = DEFAULT_PART_BYTES,
+    ttl: Mapping[str, Any] | None = None,
 ) -> Manifest:
     """Build an export dataset from any iterable of low-level DynamoDB-JSON items.
 
@@ -560,6 +670,9 @@ def write_export(
         Replace a complete export already at ``out``.
     part_bytes
         Flush a Parquet part at this many bytes of canonical items.
+    ttl
+        The table's TTL setting to record (:attr:`Manifest.ttl`), e.g.
+        ``{"attribute": "expires", "status": "ENABLED"}``.
 
     Returns
     -------
@@ -569,8 +682,9 @@ def write_export(
     Raises
     ------
     CodecError
-        When an item is not valid DynamoDB data or lacks a key attribute
-        (nothing is marked complete).
+        When an item is not valid DynamoDB data, lacks a key attribute, or
+        has a key attribute of another type than declared (or than the first
+        item's, when not declared); nothing is marked complete.
     RefusedError
         When ``out`` holds a complete export and ``overwrite`` is false.
     """
@@ -586,6 +700,7 @@ def write_export(
         key_schema=schema,
         source={"kind": "items", **(source or {}), "started_at": started},
         table=dict(table or {}),
+        ttl=dict(ttl) if ttl is not None else None,
     )
     write_manifest(root, base)
     buffer: PartBuffer | None = None
@@ -779,9 +894,11 @@ def decoded_frame(
     Parameters
     ----------
     raw
-        Rows as stored: key attribute columns and canonical item JSON in ``item_column``.
+        Rows as stored: the ``key`` struct column and canonical item JSON in ``item_column``.
     key_schema
-        The table's key; its attributes become the first columns, decoded.
+        The table's key; its attributes become the first columns, decoded and
+        named as the attributes (with the suffix ``_attr`` when the name is one
+        of the raw columns, e.g. a key attribute called ``_key``).
     item_column
         The column holding the canonical item to decode.
     lead
@@ -800,9 +917,12 @@ def decoded_frame(
 
     from pitrdiff.codec import loads, to_python
 
+    rest = [c for c in raw.columns if c != KEY_STRUCT_COLUMN and c not in lead]
     keys = pd.DataFrame(
         {
-            a.name: [key_column_value(a.attribute_type, v) for v in raw[a.name]]
+            (f"{a.name}_attr" if a.name in rest else a.name): [
+                key_column_value(a.attribute_type, v[a.name]) for v in raw[KEY_STRUCT_COLUMN]
+            ]
             for a in key_schema.attributes
         },
         index=raw.index,
@@ -816,12 +936,11 @@ def decoded_frame(
             for text in raw[item_column]
         ]
         names = sorted({n for row in decoded for n in row})
-        taken = set(raw.columns) | set(key_schema.names)
+        taken = set(rest) | set(lead) | set(keys.columns)
         columns = {
             (f"{n}_attr" if n in taken else n): [row.get(n) for row in decoded] for n in names
         }
         parts.append(pd.DataFrame(columns, index=raw.index, dtype=object))
-    rest = [c for c in raw.columns if c not in key_schema.names and c not in lead]
     parts.append(raw[rest])
     frame: pd.DataFrame = pd.concat(parts, axis=1)
     return frame
