@@ -15,10 +15,14 @@ import hashlib
 import importlib.util
 import json
 import logging
+import multiprocessing
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -29,7 +33,7 @@ import pytest
 from pitrdiff import codec
 from pitrdiff.aws import AwsConfig, s3_client
 from pitrdiff.diff.incremental import diff_incremental
-from pitrdiff.errors import EXIT_BAD_INPUT, ExportError, InputError
+from pitrdiff.errors import EXIT_BAD_INPUT, ExportError, InputError, Terminated
 from pitrdiff.export.dataset import load_export, read_manifest, write_export
 from pitrdiff.export.native import (
     ExportLocation,
@@ -40,6 +44,7 @@ from pitrdiff.export.native import (
     start_native_export,
     wait_native_export,
 )
+from pitrdiff.progress import SilentProgress
 from tests.helpers import PK_SK, Server
 
 DATA = Path(__file__).parent / "data" / "s3exports"
@@ -987,7 +992,7 @@ def test_an_incremental_folder_copied_without_its_data_names_the_layout(tmp_path
     alone = tmp_path / "incremental"
     shutil.copytree(INCREMENTAL, alone)
     with pytest.raises(ExportError) as caught:
-        diff_incremental(alone, tmp_path / "diff", key_schema=KEY)
+        diff_incremental(alone, tmp_path / "diff", key_schema=KEY, workers=1)
     message = str(caught.value)
     first_file = _manifest_lines(INCREMENTAL)[0]["dataFileS3Key"].rsplit("/", 1)[-1]
     assert f"{tmp_path}/data/{first_file} is missing" in message
@@ -1063,3 +1068,131 @@ def test_ttl_setting_is_read_from_the_table(
         "status": "ENABLED",
         "source": "DescribeTimeToLive",
     }
+
+
+# --------------------------------------------------------------------------- signals (issue 12)
+
+
+def _big_export(root: Path, files: int = 2, per_file: int = 3000) -> Path:
+    return build.write_full_export(
+        root,
+        [
+            [build.order(f"p{n % 97}", n, v={"S": "x" * 200}) for n in range(f, f + per_file)]
+            for f in range(0, files * per_file, per_file)
+        ],
+        export_id="01700000000000-f1f1f1f1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("executor", "signal_kind"), [("thread", KeyboardInterrupt), ("process", Terminated)]
+)
+def test_an_interrupted_ingestion_stops_its_workers_and_leaves_nothing(
+    tmp_path: Path, executor: str, signal_kind: type[BaseException]
+) -> None:
+    """Ctrl-C or SIGTERM (after the first file): workers stopped, parts and temps removed."""
+    source = _big_export(tmp_path / "src", files=3)
+    with pytest.raises(signal_kind):
+        ingest_export(
+            source,
+            tmp_path / "out",
+            key_schema=KEY,
+            workers=2,
+            executor=executor,
+            part_bytes=20_000,  # several parts per file
+            progress=_RaiseAfter(1, signal_kind),
+        )
+    assert [t.name for t in threading.enumerate() if t.name.startswith("pitrdiff-")] == []
+    assert multiprocessing.active_children() == []
+    assert _data_parts(tmp_path / "out") == []  # no part, no temporary file
+    assert not read_manifest(tmp_path / "out").complete
+    # the same command again starts afresh and completes
+    assert ingest_export(source, tmp_path / "out", key_schema=KEY).items == 9000
+
+
+class _RaiseAfter(SilentProgress):
+    def __init__(self, files: int, kind: type[BaseException]) -> None:
+        self.files, self.kind = files, kind
+
+    def advance(self, amount: float = 1, **fields: float) -> None:
+        self.files -= 1
+        if self.files <= 0:
+            raise self.kind
+
+
+def test_an_interrupted_incremental_diff_removes_its_staging(tmp_path: Path) -> None:
+    with pytest.raises(Terminated):
+        diff_incremental(
+            INCREMENTAL,
+            tmp_path / "diff",
+            key_schema=KEY,
+            workers=2,
+            executor="thread",
+            progress=_RaiseAfter(1, Terminated),
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no staging, no diff
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_during_ingestion_exits_143_and_leaves_no_parts(tmp_path: Path) -> None:
+    source = _big_export(tmp_path / "src", files=2, per_file=50_000)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "pitrdiff", "export", "--from-s3", str(source)]
+    command += ["--out", str(out), "--key", KEY, "--workers", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (out / "manifest.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)  # the manifest is written (incomplete) before the first item
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert len(stderr.decode().strip().splitlines()) == 1, stderr  # one line, no traceback
+    assert _data_parts(out) == []
+    assert not read_manifest(out).complete
+
+
+# --------------------------------------------------------------------------- expired (issue 13)
+
+NOW_S = build.T0 // 1_000_000  # the window's start, epoch seconds
+SESSION = build.order("session#1", 1, expires={"N": str(NOW_S - 3 * 86_400)})
+ORDER = build.order("order#1", 1, total={"N": "10"})
+LATER = build.order("session#2", 1, expires={"N": str(NOW_S + 86_400)})  # not yet expired
+TEXT = build.order("session#3", 1, expires={"S": str(NOW_S - 86_400)})  # a String never expires
+ANCIENT = build.order("session#4", 1, expires={"N": str(NOW_S - 6 * 366 * 86_400)})  # > 5 years
+FRACTION = build.order("session#5", 1, expires={"N": f"{NOW_S + 60}.5"})  # passed 0.5 s before
+
+
+def _ttl_export(root: Path) -> Path:
+    removals = [
+        build.change(build.key(i["pk"]["S"], 1), old=i, at=at)
+        for i, at in ((SESSION, 10), (ORDER, 20), (LATER, 30), (TEXT, 40), (ANCIENT, 50))
+    ]
+    removals.append(build.change(build.key("session#5", 1), old=FRACTION, at=61))
+    return build.write_incremental_export(root, [removals], export_id="01-ttl")
+
+
+def test_removals_past_their_ttl_are_expired_not_deleted(tmp_path: Path) -> None:
+    """Sessions: TTL removed session#1 and session#5; a bug removed the others."""
+    export_dir = _ttl_export(tmp_path / "src")
+    diff = diff_incremental(export_dir, tmp_path / "diff", key_schema=KEY, ttl_attribute="expires")
+    counts = diff.manifest.live["counts"]
+    assert (counts["expired"], counts["deleted"]) == (2, 4)
+    assert diff.manifest.live["ttl"] == {
+        "attribute": "expires",
+        "status": "ENABLED",
+        "source": "--ttl-attribute",
+    }
+    # without the TTL attribute nothing can be told expired
+    plain = diff_incremental(export_dir, tmp_path / "plain", key_schema=KEY)
+    assert (plain.manifest.live["counts"]["expired"], plain.manifest.counts["deleted"]) == (0, 6)
+
+
+def test_ttl_micros_follows_dynamodb_rules() -> None:
+    from pitrdiff.diff.incremental import ttl_micros
+
+    assert ttl_micros({"N": "1700000000"}) == 1_700_000_000_000_000
+    assert ttl_micros({"N": "1.7E9"}) == 1_700_000_000_000_000
+    assert ttl_micros({"N": "1700000000.0000019"}) == 1_700_000_000_000_001  # rounded down
+    assert ttl_micros({"S": "1700000000"}) is None
+    assert ttl_micros({"N": "1E+400"}) is None  # beyond any time
+    assert ttl_micros(None) is None
