@@ -26,7 +26,7 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, cast
 
 import orjson
@@ -48,31 +48,64 @@ Item = dict[str, Any]
 """An item in low-level DynamoDB JSON: attribute name → ``{tag: value}``."""
 
 # re.ASCII: \d must not match other scripts' digits ("١" is not a DynamoDB number).
-_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-# Most numbers in real tables are already in canonical spelling; up to 38
-# characters such a spelling cannot exceed 38 digits or DynamoDB's range.
-_CANONICAL_SHORT_RE = re.compile(r"-?(?:[1-9]\d*(?:\.\d*[1-9])?|0\.\d*[1-9])|0", re.ASCII)
-_canonical_short = _CANONICAL_SHORT_RE.fullmatch
+# Groups: sign, whole digits, fraction digits, exponent.
+_NUMBER_RE = re.compile(r"([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?", re.ASCII)
+# The canonical spelling: no exponent, no leading zeros, no trailing fractional
+# zeros, no "+", "0" for zero. Up to 38 characters such a spelling cannot exceed
+# 38 digits or DynamoDB's range; longer ones are checked by _canonical_size.
+_CANONICAL_RE = re.compile(r"-?(?:[1-9]\d*(?:\.\d*[1-9])?|0\.\d*[1-9])|0", re.ASCII)
+_canonical_match = _CANONICAL_RE.fullmatch
 _SHORT_NUMBER_CACHE_SIZE = 1 << 16
-
-
-# Canonical number spellings seen recently → their item-size bytes. A lookup is
-# cheaper than validating again; only normalize_number's outputs (valid and
-# canonical) are entered, so a hit means "valid and canonical". Cleared when full.
-_short_number_sizes: dict[str, int] = {}
-
-
-def _remember_short_number(number: str) -> None:
-    if len(number) <= MAX_SIGNIFICANT_DIGITS:
-        if len(_short_number_sizes) >= _SHORT_NUMBER_CACHE_SIZE:
-            _short_number_sizes.clear()
-        _short_number_sizes[number] = _number_size(number)
-
-
+_MAX_EXPONENT_DIGITS = 6  # longer exponents are out of range (or the number is zero)
 _DUMPS_OPTIONS = orjson.OPT_SORT_KEYS
 
 
-# --------------------------------------------------------------------------- numbers
+# Canonical number spellings seen recently → their item-size bytes. A lookup is
+# cheaper than validating again; only valid canonical spellings are entered, so
+# a hit means "valid and canonical". Cleared when full.
+_short_number_sizes: dict[str, int] = {}
+
+
+def _canonical_size(text: str) -> int | None:
+    """Item-size bytes of ``text`` if it is a valid number in canonical spelling, else None.
+
+    Only string operations (no ``Decimal``): this is the hot path of number-heavy
+    items, whose numbers arrive canonical from DynamoDB. A valid spelling is
+    remembered in the cache.
+    """
+    negative = text[:1] == "-"
+    body = text[1:] if negative else text
+    if body.isdigit() and body.isascii():  # an integer (isdigit alone admits "١" and "²")
+        if body[0] == "0" and (len(body) > 1 or negative):  # "007", "-0"
+            return None
+        digits = len(body.rstrip("0"))
+        adjusted = len(body) - 1
+    elif not _canonical_match(text):
+        return None
+    elif body[0] == "0":  # "0.000ddd"
+        fraction = body[2:]
+        significant = fraction.lstrip("0")
+        digits = len(significant)
+        adjusted = len(significant) - len(fraction) - 1
+    else:
+        whole, _, fraction = body.partition(".")
+        adjusted = len(whole) - 1
+        digits = len(whole) + len(fraction) if fraction else len(whole.rstrip("0"))
+    if digits > MAX_SIGNIFICANT_DIGITS or not MIN_EXPONENT <= adjusted <= MAX_EXPONENT:
+        return None
+    size = (max(digits, 1) + 1) // 2 + 1  # AWS: about 1 byte per 2 significant digits, + 1
+    if len(_short_number_sizes) >= _SHORT_NUMBER_CACHE_SIZE:
+        _short_number_sizes.clear()
+    _short_number_sizes[text] = size
+    return size
+
+
+def _number_size_of(text: Any) -> int | None:
+    """Size of a canonical valid number (cached), None when ``text`` is anything else."""
+    if type(text) is not str:
+        return None
+    size = _short_number_sizes.get(text)
+    return size if size is not None else _canonical_size(text)
 
 
 def normalize_number(text: str) -> str:
@@ -96,24 +129,29 @@ def normalize_number(text: str) -> str:
     """
     if type(text) is not str:
         raise CodecError(f"a DynamoDB number must be a string, not {type(text).__name__}")
-    if len(text) <= MAX_SIGNIFICANT_DIGITS and _CANONICAL_SHORT_RE.fullmatch(text):
+    if text in _short_number_sizes or (text and _canonical_size(text) is not None):
         return text
-    if not _NUMBER_RE.fullmatch(text):
+    match = _NUMBER_RE.fullmatch(text)
+    if match is None or not (match.group(2) or match.group(3)):
         raise CodecError(f"not a DynamoDB number: {text[:60]!r}")
-    try:
-        value = Decimal(text)  # construction from a string is exact
-    except InvalidOperation as exc:  # pragma: no cover - the regex admits only numbers
-        raise CodecError(f"not a DynamoDB number: {text[:60]!r}") from exc
-    if value.is_zero():
+    sign, whole, fraction, exponent_text = match.groups()
+    fraction = fraction or ""
+    # value = (whole + fraction) * 10 ** (exponent - len(fraction)); done on digit strings,
+    # never through float (and without Decimal, which costs several µs per number).
+    all_digits = (whole + fraction).lstrip("0")
+    if not all_digits:
         return "0"
-    sign, digit_tuple, exponent = value.as_tuple()
-    assert isinstance(exponent, int)
-    digits = "".join(map(str, digit_tuple)).rstrip("0")
-    exponent += len(digit_tuple) - len(digits)
+    digits = all_digits.rstrip("0")
+    exponent = len(all_digits) - len(digits) - len(fraction)
     if len(digits) > MAX_SIGNIFICANT_DIGITS:
         raise CodecError(
             f"number {text[:60]!r} has {len(digits)} significant digits; DynamoDB keeps 38"
         )
+    if exponent_text is not None:
+        if len(exponent_text.lstrip("+-").lstrip("0")) > _MAX_EXPONENT_DIGITS:
+            exponent = MAX_EXPONENT * 10 if exponent_text[0] != "-" else MIN_EXPONENT * 10
+        else:
+            exponent += int(exponent_text)
     adjusted = exponent + len(digits) - 1
     if not MIN_EXPONENT <= adjusted <= MAX_EXPONENT:
         raise CodecError(f"number {text[:60]!r} is outside DynamoDB's range (1E-130 to 1E+126)")
@@ -123,7 +161,7 @@ def normalize_number(text: str) -> str:
         body = "0." + "0" * (-exponent - len(digits)) + digits
     else:
         body = digits[:exponent] + "." + digits[exponent:]
-    return "-" + body if sign else body
+    return "-" + body if sign == "-" else body
 
 
 def _number_size(canonical: str) -> int:
@@ -152,12 +190,96 @@ def _b64(data: bytes) -> str:
 
 # --------------------------------------------------------------------------- canonical form
 
+def _text_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+def _canon_map(
+    value: dict[str, Any], depth: int, names: str = "map keys"
+) -> tuple[dict[str, Any] | None, int]:
+    """Canonical values of a map's entries: ``(copy, or None when already canonical, size)``.
+
+    The size counts the names and the values (not the map's own 3 + n bytes).
+    Raises CodecError for a non-string name (saying ``names``); the caller
+    checks empty names.
+    """
+    try:  # every name's bytes at once
+        joined = "".join(value)
+        size = len(joined) if joined.isascii() else len(joined.encode("utf-8"))
+    except TypeError:
+        name = next(name for name in value if not isinstance(name, str))
+        raise CodecError(f"{names} must be strings, not {name!r:.40}") from None
+    out: dict[str, Any] | None = None
+    for name, inner in value.items():
+        if type(inner) is dict and len(inner) == 1:  # inline S, cached canonical N, BOOL
+            text = inner.get(S)
+            if type(text) is str:
+                size += len(text) if text.isascii() else len(text.encode("utf-8"))
+                continue
+            text = inner.get(N)
+            if type(text) is str:
+                inner_size = _short_number_sizes.get(text) or _canonical_size(text)
+                if inner_size is not None:
+                    size += inner_size
+                    continue
+            elif type(inner.get(BOOL)) is bool:
+                size += 1
+                continue
+        canon, inner_size = _canon_value(inner, depth + 1)
+        size += inner_size
+        if canon is not inner:
+            if out is None:
+                out = dict(value)
+            out[name] = canon
+    return out, size
+
+
+def _canon_list(value: list[Any], depth: int) -> tuple[list[Any] | None, int]:
+    """Canonical elements of a list: ``(copy, or None when already canonical, size)``."""
+    elements: list[Any] | None = None
+    size = 0
+    for index, inner in enumerate(value):
+        if type(inner) is dict and len(inner) == 1:  # inline S, cached canonical N, BOOL
+            text = inner.get(S)
+            if type(text) is str:
+                size += len(text) if text.isascii() else len(text.encode("utf-8"))
+                continue
+            text = inner.get(N)
+            if type(text) is str:
+                inner_size = _short_number_sizes.get(text) or _canonical_size(text)
+                if inner_size is not None:
+                    size += inner_size
+                    continue
+            elif type(inner.get(BOOL)) is bool:
+                size += 1
+                continue
+        canon, inner_size = _canon_value(inner, depth + 1)
+        size += inner_size
+        if canon is not inner:
+            if elements is None:
+                elements = list(value)
+            elements[index] = canon
+    return elements, size
+
+
+def _canon_binary(value: Any) -> tuple[str | None, int]:
+    """``(canonical base64 or None when value already is, byte count)`` of a binary value."""
+    if type(value) is str:
+        # Text that decodes and re-encodes to itself is valid canonical base64.
+        try:
+            raw = binascii.a2b_base64(value)
+        except (binascii.Error, ValueError):
+            raw = None
+        if raw is not None and binascii.b2a_base64(raw, newline=False) == value.encode():
+            return None, len(raw)
+    raw = _to_bytes(value)
+    return _b64(raw), len(raw)
+
 
 def _canon_value(typed: Any, depth: int) -> tuple[dict[str, Any], int]:
     """Return ``(canonical typed value, size in bytes)`` of one typed value.
 
-    This is the hot loop of every export: the common cases (a ``dict`` holding
-    an ``S``, an already canonical ``N``, ``BOOL``, ``M``, ``L``) come first and
+    This is the hot loop of every export: the common cases come first and
     return the input object itself when it is already canonical.
     """
     if type(typed) is not dict or len(typed) != 1:
@@ -175,68 +297,29 @@ def _canon_value(typed: Any, depth: int) -> tuple[dict[str, Any], int]:
         # isascii() is O(1) in CPython; only non-ASCII text needs encoding to count bytes.
         return typed, (len(value) if value.isascii() else len(value.encode("utf-8")))
     if tag == N:
-        size = _short_number_sizes.get(value) if type(value) is str else None
+        size = _number_size_of(value)
         if size is not None:
             return typed, size
         number = normalize_number(value)
-        _remember_short_number(number)
-        return ({N: number} if number is not value else typed), _number_size(number)
-    if tag == M:
-        if type(value) is not dict and not isinstance(value, Mapping):
-            raise CodecError(f"M value must be a mapping, not {type(value).__name__}")
+        return {N: number}, _number_size(number)
+    if tag in (M, L):
         if depth >= 32:
             raise CodecError("item nests deeper than DynamoDB's 32 levels")
-        # Copied only once an element changes: canonical input is returned as is.
-        out: dict[str, Any] | None = None if type(value) is dict else dict(value)
-        size = 3 + len(value)
-        for name, inner in value.items():
-            if type(name) is not str:
-                raise CodecError(f"map keys must be strings, not {type(name).__name__}")
-            size += len(name) if name.isascii() else len(name.encode("utf-8"))
-            if type(inner) is dict and len(inner) == 1:  # inline S and canonical N
-                text = inner.get(S)
-                if type(text) is str:
-                    size += len(text) if text.isascii() else len(text.encode("utf-8"))
-                    continue
-                text = inner.get(N)
-                if type(text) is str:
-                    inner_size = _short_number_sizes.get(text)
-                    if inner_size is not None:
-                        size += inner_size
-                        continue
-            canon, inner_size = _canon_value(inner, depth + 1)
-            size += inner_size
-            if canon is not inner:
-                if out is None:
-                    out = dict(value)
-                out[name] = canon
-        return (typed if out is None else {M: out}), size
-    if tag == L:
-        if type(value) is not list and not isinstance(value, tuple):
-            raise CodecError(f"L value must be a list, not {type(value).__name__}")
-        if depth >= 32:
-            raise CodecError("item nests deeper than DynamoDB's 32 levels")
-        elements: list[Any] | None = None if type(value) is list else list(value)
-        size = 3 + len(value)
-        for index, inner in enumerate(value):
-            if type(inner) is dict and len(inner) == 1:  # inline S and canonical N
-                text = inner.get(S)
-                if type(text) is str:
-                    size += len(text) if text.isascii() else len(text.encode("utf-8"))
-                    continue
-                text = inner.get(N)
-                if type(text) is str:
-                    inner_size = _short_number_sizes.get(text)
-                    if inner_size is not None:
-                        size += inner_size
-                        continue
-            canon, inner_size = _canon_value(inner, depth + 1)
-            size += inner_size
-            if canon is not inner:
-                if elements is None:
-                    elements = list(value)
-                elements[index] = canon
-        return (typed if elements is None else {L: elements}), size
+        if tag == M:
+            if type(value) is not dict:
+                if not isinstance(value, Mapping):
+                    raise CodecError(f"M value must be a mapping, not {type(value).__name__}")
+                value = dict(value)
+                typed = {M: value}
+            entries, size = _canon_map(value, depth)
+        else:
+            if type(value) is not list:
+                if not isinstance(value, tuple):
+                    raise CodecError(f"L value must be a list, not {type(value).__name__}")
+                value = list(value)
+                typed = {L: value}
+            entries, size = _canon_list(value, depth)
+        return (typed if entries is None else {tag: entries}), size + 3 + len(value)
     if tag == BOOL:
         if type(value) is not bool:
             raise CodecError(f"BOOL value must be true or false, not {value!r:.40}")
@@ -246,44 +329,49 @@ def _canon_value(typed: Any, depth: int) -> tuple[dict[str, Any], int]:
             raise CodecError(f"NULL value must be true, not {value!r:.40}")
         return typed, 1
     if tag == B:
-        if type(value) is str:
-            # Fast path: text that decodes and re-encodes to itself is valid canonical base64.
-            try:
-                raw = binascii.a2b_base64(value)
-            except (binascii.Error, ValueError):
-                raw = None
-            if raw is not None and binascii.b2a_base64(raw, newline=False) == value.encode():
-                return typed, len(raw)
-        raw = _to_bytes(value)
-        return {B: _b64(raw)}, len(raw)
+        text, size = _canon_binary(value)
+        return (typed if text is None else {B: text}), size
+    if tag in (SS, NS, BS):
+        return _canon_set(typed, tag, value)
+    raise CodecError(f"unknown DynamoDB type tag {tag!r}")
+
+
+def _canon_set(typed: dict[str, Any], tag: str, value: Any) -> tuple[dict[str, Any], int]:
+    """Canonical SS, NS or BS (``typed`` itself when already canonical).
+
+    Elements are normalised, de-duplicated and sorted.
+    """
+    elements = value if type(value) is list and value else _set_elements(tag, value)
     if tag == SS:
-        strings = value if type(value) is list and value else _set_elements(tag, value)
-        size = 0
-        for text in strings:
-            if type(text) is not str:
-                raise CodecError("SS elements must be strings")
-        unique = sorted(set(strings))
-        for text in unique:
-            size += len(text) if text.isascii() else len(text.encode("utf-8"))
-        return {SS: unique}, size
+        if set(map(type, elements)) != {str}:
+            raise CodecError("SS elements must be strings")
+        unique = sorted(set(elements))
+        return (typed if unique == value else {SS: unique}), _text_size("".join(unique))
     if tag == NS:
-        numbers: set[str] = set()
-        for text in value if type(value) is list and value else _set_elements(tag, value):
-            if type(text) is not str or text not in _short_number_sizes:
+        numbers: dict[str, int] = {}
+        for text in elements:
+            size = _number_size_of(text)
+            if size is None:
                 text = normalize_number(text)
-                _remember_short_number(text)
-            numbers.add(text)
+                size = _number_size(text)
+            numbers[text] = size
         ordered = list(numbers)
         if len(ordered) > 1:
             try:  # canonical integers order as ints, far cheaper than Decimal
                 ordered.sort(key=int)
             except ValueError:
                 ordered.sort(key=Decimal)
-        return {NS: ordered}, sum(map(_number_size, ordered))
-    if tag == BS:
-        blobs = sorted({_to_bytes(b) for b in _set_elements(tag, value)})
-        return {BS: [_b64(b) for b in blobs]}, sum(len(b) for b in blobs)
-    raise CodecError(f"unknown DynamoDB type tag {tag!r}")
+        return (typed if ordered == value else {NS: ordered}), sum(numbers.values())
+    blobs: dict[bytes, str] = {}
+    for element in elements:
+        text, _ = _canon_binary(element)
+        if text is None:
+            blobs[binascii.a2b_base64(element)] = element
+        else:
+            blobs[base64.b64decode(text)] = text
+    ordered_blobs = sorted(blobs)
+    texts = [blobs[raw] for raw in ordered_blobs]
+    return (typed if texts == value else {BS: texts}), sum(map(len, ordered_blobs))
 
 
 def _set_elements(tag: str, value: Any) -> Sequence[Any]:
@@ -298,9 +386,9 @@ def _set_elements(tag: str, value: Any) -> Sequence[Any]:
 def canonicalize(item: Mapping[str, Any]) -> tuple[Item, int]:
     """Return the canonical wire form of an item and its size in bytes.
 
-    The returned mapping is not yet key-sorted; :func:`dumps` sorts keys. It
-    shares unchanged parts with ``item`` (``item`` itself when already
-    canonical): treat it as read-only.
+    The returned mapping is not yet key-sorted; :func:`dumps` sorts keys (in C,
+    with orjson). It shares unchanged parts with ``item`` (``item`` itself when
+    already canonical): treat it as read-only.
 
     Parameters
     ----------
@@ -317,36 +405,14 @@ def canonicalize(item: Mapping[str, Any]) -> tuple[Item, int]:
     CodecError
         When the item is not valid DynamoDB data.
     """
-    if not isinstance(item, Mapping):
-        raise CodecError(f"an item must be a mapping, not {type(item).__name__}")
-    # Copied only once a value changes: a canonical item is returned as is.
-    out: Item | None = None if type(item) is dict else dict(item)
-    size = 0
-    for name, typed in item.items():
-        if type(name) is not str or not name:
-            raise CodecError(f"attribute names must be non-empty strings: {name!r:.40}")
-        size += len(name) if name.isascii() else len(name.encode("utf-8"))
-        # Inline fast path for the commonest values (S, canonical N): no call.
-        if type(typed) is dict and len(typed) == 1:
-            value = typed.get(S)
-            if type(value) is str:
-                size += len(value) if value.isascii() else len(value.encode("utf-8"))
-                continue
-            value = typed.get(N)
-            if type(value) is str:
-                value_size = _short_number_sizes.get(value)
-                if value_size is not None:
-                    size += value_size
-                    continue
-        canon, value_size = _canon_value(typed, 1)
-        size += value_size
-        if canon is not typed:
-            if out is None:
-                out = dict(item)
-            out[name] = canon
-    if out is None:
-        return cast(Item, item), size
-    return out, size
+    if type(item) is not dict:
+        if not isinstance(item, Mapping):
+            raise CodecError(f"an item must be a mapping, not {type(item).__name__}")
+        item = dict(item)
+    if "" in item:
+        raise CodecError("attribute names must be non-empty strings, not ''")
+    out, size = _canon_map(item, 0, "attribute names")
+    return (cast(Item, item) if out is None else out), size
 
 
 def dumps(canonical: Mapping[str, Any]) -> str:
