@@ -22,6 +22,8 @@ on stderr and exit 130 or 143, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 from types import FrameType
@@ -76,7 +78,46 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM before a command took over
         code = interrupted_exit_code(exc)
         sys.stderr.write(f"error: {'terminated' if code == EXIT_TERMINATED else 'interrupted'}\n")
+    _exit_on_late_signal(code)
+    if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        _exit_interrupted(code)
     sys.exit(code)
+
+
+def _exit_interrupted(code: int) -> None:
+    """End an interrupted run now: run the exit handlers, then leave without joining threads.
+
+    The command's ``finally`` blocks have run (temporary files removed, state
+    kept); a worker thread still blocked on the network (up to the read
+    timeout) must not hold the exit, and the C++ teardown of DuckDB and Arrow
+    thread pools, where a signal would kill the process outright, is skipped.
+    """
+    import atexit
+
+    with contextlib.suppress(Exception):
+        atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
+def _exit_on_late_signal(code: int) -> None:
+    """From here on, a signal ends the process at once with ``code``.
+
+    The work is done and reported; a signal that arrives while Python shuts
+    down (joining threads, closing files) must not turn into a traceback or a
+    death by signal that hides the exit code.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+
+    def exit_now(signum: int, frame: FrameType | None) -> None:
+        os._exit(code)
+
+    signal.signal(signal.SIGINT, exit_now)
+    signal.signal(signal.SIGTERM, exit_now)
 
 
 def __getattr__(name: str) -> Any:
