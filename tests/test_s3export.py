@@ -722,8 +722,8 @@ def test_binary_keys_types_learned_from_the_data(tmp_path: Path) -> None:
         key_schema=[{"AttributeName": "id", "KeyType": "HASH"}],
     )
     assert dataset_items(tmp_path / "out") == dataset_items(tmp_path / "w")
-    ids = load_export(tmp_path / "out").arrow(["id"]).column("id").to_pylist()
-    assert sorted(ids) == [bytes([n, 0, 255]) for n in range(5)]
+    keys = load_export(tmp_path / "out").arrow(["key"]).column("key").to_pylist()
+    assert sorted(k["id"] for k in keys) == [bytes([n, 0, 255]) for n in range(5)]
 
 
 def test_missing_bucket_is_an_export_error(moto_server: Server, tmp_path: Path) -> None:
@@ -969,10 +969,11 @@ def test_declared_key_types_that_contradict_the_data_are_refused(tmp_path: Path)
     message = str(caught.value)
     assert "\n" not in message
     assert f"{build.FULL_ID}/data/" in message and ".json.gz: line 1:" in message
-    assert "key attribute 'sk' is N in the data but S in the key schema" in message
+    assert 'item {"pk":{"S":"alice"},"sk":{"N":"1"}}: ' in message
+    assert "key attribute 'sk' is N but the key schema declares S" in message
     assert not read_manifest(tmp_path / "out").complete
     assert _data_parts(tmp_path / "out") == []  # nothing half-written left behind
-    with pytest.raises(ExportError, match="key attribute 'pk' is S in the data but B"):
+    with pytest.raises(ExportError, match="key attribute 'pk' is S but the key schema declares B"):
         diff_incremental(INCREMENTAL, tmp_path / "diff", key_schema="pk:B,sk:N")
     assert not (tmp_path / "diff").exists()
 
@@ -1046,7 +1047,8 @@ def test_ttl_attribute_given_is_recorded(tmp_path: Path) -> None:
 
 def _recorded_ttl(out: Path) -> Any:
     doc = json.loads((out / "manifest.json").read_text())
-    return doc.get("ttl") if doc.get("ttl") is not None else doc["table"].get("ttl")
+    assert "ttl" not in doc["table"]
+    return doc["ttl"]
 
 
 def test_ttl_setting_is_read_from_the_table(

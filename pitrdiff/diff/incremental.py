@@ -55,9 +55,7 @@ from pitrdiff.export.native.stream import (
     BadRecord,
     FileOutcome,
     FileTask,
-    check_key_types,
     codec_failure,
-    declared_key_types,
 )
 from pitrdiff.export.native.table import peek_key_types, resolve_key_schema, resolve_ttl
 from pitrdiff.export.native.workers import default_workers, new_run, run_files
@@ -159,7 +157,7 @@ class IncrementalSink:
     def __init__(self, task: FileTask) -> None:
         self.task = task
         self.names = task.key_schema.names
-        self.declared = declared_key_types(task.key_schema)
+        self.key_schema = task.key_schema
         self.ttl_attribute: str | None = task.option("ttl_attribute")
         self.path = str(Path(task.out) / f"records-{task.index:05d}.parquet")
         self.writer: pq.ParquetWriter | None = None
@@ -169,7 +167,6 @@ class IncrementalSink:
     def _encode(self, image: dict[str, Any] | None) -> Record | None:
         if image is None:
             return None
-        check_key_types(image, self.declared)
         try:
             return encode_record(image, self.names)
         except CodecError as exc:
@@ -187,6 +184,8 @@ class IncrementalSink:
             raise BadRecord("record has no Keys")
         key_record = self._encode({n: keys[n] for n in self.names if n in keys})
         assert key_record is not None
+        # the images' keys must equal this one (type tags included): one check suffices
+        self.key_schema.check_key_types(orjson.loads(key_record.key), f"item {key_record.key}")
         old_record, new_record = self._encode(old), self._encode(new)
         for image in (old_record, new_record):
             if image is not None and image.key != key_record.key:
@@ -460,7 +459,7 @@ def _usable_ttl(ttl: Mapping[str, Any] | None) -> str | None:
     """The TTL attribute to judge expiry by, if the setting names one that is on."""
     if not ttl or not ttl.get("attribute"):
         return None
-    return str(ttl["attribute"]) if ttl.get("status") != "DISABLED" else None
+    return str(ttl["attribute"]) if ttl.get("status") in ("ENABLED", "ENABLING") else None
 
 
 def classify_incremental(

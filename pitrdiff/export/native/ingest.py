@@ -39,9 +39,7 @@ from pitrdiff.export.native.stream import (
     BadRecord,
     FileOutcome,
     FileTask,
-    check_key_types,
     codec_failure,
-    declared_key_types,
 )
 from pitrdiff.export.native.table import (
     key_schema_from_spec,
@@ -59,7 +57,6 @@ class FullSink:
     def __init__(self, task: FileTask) -> None:
         self.task = task
         self.names = task.key_schema.names
-        self.declared = declared_key_types(task.key_schema)
         self.buffer = PartBuffer(
             task.out, task.key_schema, f"s3-{task.index:05d}", part_bytes=task.part_bytes
         )
@@ -73,13 +70,12 @@ class FullSink:
         item = document.get("Item") if type(document) is dict else None
         if type(item) is not dict:
             raise BadRecord('not a full-export record {"Item": {...}}')
-        check_key_types(item, self.declared)
         try:
             record = encode_record(item, self.names)
         except CodecError as exc:
             raise codec_failure(exc, item, self.names) from exc
         buffer = self.buffer
-        buffer.add(record)
+        buffer.add(record)  # refuses key types that contradict the key schema
         self.items += 1
         self.bytes += record.size
         if buffer.buffered_bytes >= buffer.part_bytes:
@@ -137,7 +133,7 @@ def ingest_export(
     table_name
         The table name recorded (default: from the export's table ARN).
     ttl_attribute
-        The table's TTL attribute, recorded in the manifest (``table.ttl``);
+        The table's TTL attribute, recorded in the manifest (``ttl``);
         by default the table's setting when the table is described (no
         ``key_schema`` given), else unknown.
     workers
@@ -189,12 +185,13 @@ def ingest_export(
         facts = dict(_table_facts)
     else:
         schema, facts = resolve_key_schema(summary, key_schema, aws)
-    facts["ttl"] = resolve_ttl(facts, ttl_attribute)
+    ttl = resolve_ttl(facts, ttl_attribute)
+    facts.pop("ttl", None)  # recorded as the manifest's own field
     schema = peek_key_types(reader, summary, schema)
     name = table_name or summary.table_name or summary.location.export_id
     root = prepare_directory(out, overwrite=overwrite)
     source_doc = {"kind": "s3-export", **summary.to_dict(), "started_at": started}
-    base = Manifest(table_name=name, key_schema=schema, source=source_doc, table=facts)
+    base = Manifest(table_name=name, key_schema=schema, source=source_doc, table=facts, ttl=ttl)
     write_manifest(root, base)
     with _no_parts_on_failure(root):
         outcomes = _ingest_files(

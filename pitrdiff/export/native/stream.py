@@ -182,29 +182,6 @@ def forget_run(run: str) -> None:
     _STOPS.pop(run, None)
 
 
-def declared_key_types(key_schema: KeySchema) -> tuple[tuple[str, str], ...]:
-    """``(name, type)`` of each key attribute whose type is known."""
-    return tuple((a.name, a.attribute_type) for a in key_schema.attributes if a.attribute_type)
-
-
-def check_key_types(item: Mapping[str, Any], declared: Sequence[tuple[str, str]]) -> None:
-    """Refuse an item whose key attribute has another type than the key schema says.
-
-    Raises
-    ------
-    BadRecord
-        Naming the attribute, its type in the data and the declared type.
-    """
-    for name, expected in declared:
-        typed = item.get(name)
-        if isinstance(typed, dict) and expected not in typed:
-            found = "/".join(typed) or "empty"
-            raise BadRecord(
-                f"key attribute {name!r} is {found} in the data but {expected} in the key "
-                "schema (--key or DescribeTable)"
-            )
-
-
 def describe_key(item: Mapping[str, Any], names: Sequence[str]) -> str:
     """An item's key as DynamoDB JSON, for messages (at most 200 characters)."""
     key = {n: item[n] for n in names if n in item}
