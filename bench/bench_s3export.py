@@ -2,16 +2,20 @@
 
 Prints, side by side per item shape (``bench/shapes.py``: the five shapes of
 issue 17, flat, nested, binary, numbers, wide; and ``order``, the original
-benchmark item), items per CPU-second (user + system time of this process and
-its worker processes: the per-core rate, robust on a busy machine) and items/s
-wall clock for:
+benchmark item), CPU time per item (user + system of this process and its
+worker processes: the per-core cost, robust on a busy machine; the least of
+``--repeat`` runs) of the stages of ingestion, each added to the previous:
 
-- the *floor*: merely decompressing the same files and ``orjson.loads`` of each
-  line (what any reader must pay);
-- ``ingest_export`` with one worker (per-core rate, the figure compared with
-  the floor: issue 17's target is at least 40% of it);
-- ``codec.encode_record`` alone on the same items (the share of the codec);
-- with ``--workers N`` (N > 1): ``ingest_export`` with N threads and N processes.
+- ``floor``: decompressing the files and ``orjson.loads`` of each line (what
+  any reader must pay);
+- ``codec``: + ``codec.encode_record`` (canonical item, key, hash, size);
+- ``writer``: + the export dataset's ``PartBuffer`` (Arrow, Parquet zstd, files);
+- ``ingest``: ``ingest_export`` itself, one worker; ``rest`` is what it costs
+  beyond ``writer`` (manifests, MD5, streaming, worker loop, sinks);
+
+then items per CPU-second of the floor and of ``ingest_export``, and the
+ratio (issue 17's target: at least 40%). With ``--workers N`` (N > 1):
+``ingest_export`` with N threads and with N processes.
 
 Usage::
 
@@ -34,15 +38,16 @@ import resource
 import shutil
 import sys
 import tempfile
-import time
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from pitrdiff.codec import encode_record
-from pitrdiff.export.native import ingest_export, read_summary
+from pitrdiff.export.dataset import DEFAULT_PART_BYTES, PartBuffer
+from pitrdiff.export.native import ingest_export, key_schema_from_spec, read_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location(
@@ -105,77 +110,109 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def floor(export_dir: Path) -> tuple[int, float, float]:
-    """Decompress and parse every line; nothing else."""
+def data_files(export_dir: Path) -> list[Path]:
     summary = read_summary(export_dir)
-    count = 0
-    started = time.perf_counter()
-    cpu = cpu_seconds()
-    for data_file in summary.files:
-        path = export_dir / "data" / data_file.key.rsplit("/data/", 1)[1]
+    return [export_dir / "data" / f.key.rsplit("/data/", 1)[1] for f in summary.files]
+
+
+def lines_of(paths: list[Path]) -> Iterator[bytes]:
+    """Every line of the data files: what any reader must decompress and split."""
+    for path in paths:
         decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
         pending = b""
         with open(path, "rb") as handle:
             while chunk := handle.read(1 << 20):
                 lines = (pending + decompressor.decompress(chunk)).split(b"\n")
                 pending = lines.pop()
-                for line in lines:
-                    orjson.loads(line)
-                    count += 1
-    return count, time.perf_counter() - started, cpu_seconds() - cpu
+                yield from lines
 
 
-def ingest(export_dir: Path, out: Path, workers: int, executor: str) -> tuple[int, float, float]:
-    shutil.rmtree(out, ignore_errors=True)
-    started = time.perf_counter()
-    cpu = cpu_seconds()
-    manifest = ingest_export(
-        export_dir, out, key_schema="pk:S,sk:N", workers=workers, executor=executor
-    )
-    return manifest.items, time.perf_counter() - started, cpu_seconds() - cpu
+def best_cpu(repeat: int, run: Callable[[], Any]) -> float:
+    """The least CPU time (this process and its children) of ``repeat`` runs."""
+    best = float("inf")
+    for _ in range(repeat):
+        cpu = cpu_seconds()
+        run()
+        best = min(best, cpu_seconds() - cpu)
+    return best
 
 
-def codec_only(shape: str, items: int) -> tuple[int, float]:
-    """``encode_record`` alone on the same items (parsed beforehand): count, CPU seconds."""
-    make = maker(shape)
-    parsed = [orjson.loads(orjson.dumps(make(n))) for n in range(items)]
+def stages(export_dir: Path, work: Path, repeat: int) -> dict[str, float]:
+    """CPU seconds of the floor and of ingestion's stages added one by one, in process."""
+    paths = data_files(export_dir)
     names = ("pk", "sk")
-    cpu = cpu_seconds()
-    for one in parsed:
-        encode_record(one, names)
-    return len(parsed), cpu_seconds() - cpu
+    schema = key_schema_from_spec("pk:S,sk:N")
+
+    def floor() -> None:
+        for line in lines_of(paths):
+            orjson.loads(line)
+
+    def codec() -> None:
+        for line in lines_of(paths):
+            encode_record(orjson.loads(line)["Item"], names)
+
+    def writer() -> None:
+        shutil.rmtree(work / "writer", ignore_errors=True)
+        buffer = PartBuffer(work / "writer", schema, "bench", part_bytes=DEFAULT_PART_BYTES)
+        for line in lines_of(paths):
+            buffer.add(encode_record(orjson.loads(line)["Item"], names))
+            if buffer.full:
+                buffer.flush()
+        buffer.flush()
+
+    return {
+        "floor": best_cpu(repeat, floor),
+        "codec": best_cpu(repeat, codec),
+        "writer": best_cpu(repeat, writer),
+    }
+
+
+def ingest(export_dir: Path, out: Path, workers: int, executor: str, repeat: int) -> float:
+    """Least CPU seconds of ``ingest_export`` over ``repeat`` runs."""
+
+    def run() -> None:
+        shutil.rmtree(out, ignore_errors=True)
+        ingest_export(export_dir, out, key_schema="pk:S,sk:N", workers=workers, executor=executor)
+
+    return best_cpu(repeat, run)
+
+
+HEADER = (
+    f"{'shape':<8} {'items':>7} {'B/item':>6} | {'floor':>6} {'codec':>6} {'writer':>6} "
+    f"{'ingest':>6} {'rest':>5} µs/item | {'floor':>9} {'ingest':>8} items/CPU-s | of floor"
+)
 
 
 def run_shape(shape: str, args: argparse.Namespace, work: Path) -> list[str]:
-    """Measure one shape; its rows of the table."""
+    """Measure one shape; its rows of the table.
+
+    ``floor``: gzip + orjson; ``codec``: + ``encode_record``; ``writer``: +
+    ``PartBuffer`` (Arrow, Parquet zstd, files); ``ingest``: ``ingest_export``
+    with one worker; ``rest``: ingest minus writer (manifests, MD5, the worker
+    loop, sinks: the native-export code's own cost).
+    """
     items = max(args.files, int(args.items * SCALE.get(shape, 1.0)))
     shutil.rmtree(work, ignore_errors=True)
     export_dir = generate(work / "src", shape, items, args.files)
     raw = sum(len(gzip.decompress(p.read_bytes())) for p in (work / "src").rglob("*.gz"))
-    count, seconds, cpu = floor(export_dir)
-    floor_rate = count / cpu
+    cpu = stages(export_dir, work, args.repeat)
+    cpu["ingest"] = ingest(export_dir, work / "out", 1, "thread", args.repeat)
+    us = {k: v / items * 1e6 for k, v in cpu.items()}
     rows = [
-        f"{shape:<8} {count:>8,} items {raw / count:>6,.0f} B/item | "
-        f"{'floor: gzip + orjson':<24} {floor_rate:>9,.0f} items/CPU-s {count / seconds:>9,.0f}/s"
+        f"{shape:<8} {items:>7,} {raw / items:>6,.0f} | {us['floor']:>6.2f} "
+        f"{us['codec'] - us['floor']:>6.2f} {us['writer'] - us['codec']:>6.2f} "
+        f"{us['ingest']:>6.2f} {us['ingest'] - us['writer']:>5.2f}         | "
+        f"{items / cpu['floor']:>9,.0f} {items / cpu['ingest']:>8,.0f}             | "
+        f"{cpu['floor'] / cpu['ingest']:>7.0%}"
     ]
-    variants = [("ingest_export 1 worker", 1, "thread")]
     if args.workers > 1:
-        variants += [
-            (f"ingest_export {args.workers} threads", args.workers, "thread"),
-            (f"ingest_export {args.workers} processes", args.workers, "process"),
-        ]
-    pad = " " * 36 + "| "
-    for label, workers, executor in variants:
-        count, seconds, cpu = ingest(export_dir, work / "out", workers, executor)
-        rows.append(
-            f"{pad}{label:<24} {count / cpu:>9,.0f} items/CPU-s {count / seconds:>9,.0f}/s "
-            f"{count / cpu / floor_rate:>4.0%} of the floor"
-        )
-    encoded, cpu = codec_only(shape, min(items, 20_000))
-    rows.append(
-        f"{pad}{'encode_record alone':<24} {encoded / cpu:>9,.0f} items/CPU-s"
-        f"{'':>13}{floor_rate / (encoded / cpu):>5.0%} of a floor item's time"
-    )
+        for executor in ("thread", "process"):
+            spent = ingest(export_dir, work / "out", args.workers, executor, 1)
+            rows.append(
+                f"{'':<8} ingest_export, {args.workers} {executor} workers: "
+                f"{items / spent:,.0f} items/CPU-s "
+                f"({cpu['floor'] / spent:.0%} of the floor)"
+            )
     return rows
 
 
@@ -184,6 +221,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=40_000, help="items per shape")
     parser.add_argument("--files", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (least CPU)")
     parser.add_argument(
         "--shape", default="all", choices=["all", "order", *ISSUE_SHAPES], help="item shape"
     )
@@ -191,6 +229,7 @@ def main() -> None:
     shapes = ISSUE_SHAPES if args.shape == "all" else (args.shape,)
     print(f"cores: {os.cpu_count()}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     work = Path(tempfile.mkdtemp(prefix="bench-s3export-"))
+    print(HEADER)
     try:
         for shape in shapes:
             for row in run_shape(shape, args, work / shape):
