@@ -17,8 +17,8 @@ the table at the window's start (T1) and *live* the table at its end (T2).
    work on it unchanged.
 
 A removal whose old image's TTL attribute had passed at the removal's write
-time is **expired**, not deleted (DynamoDB developer guide, "Time to Live
-(TTL)": a top-level Number of epoch seconds; an item expires once that time
+time is **expired**, not deleted (DynamoDB developer guide, "Using DynamoDB
+Time to Live (TTL)", *Formatting an item's TTL attribute*: a top-level Number of epoch seconds; an item expires once that time
 is less than the current time; other types, or a missing attribute, never
 expire; values more than five years in the past are ignored by TTL).
 """
@@ -83,7 +83,7 @@ ALL_CLASSES = (
     DELETED_NO_IMAGE,
 )
 # TTL ignores expiry times more than five years in the past (developer guide,
-# "Time to Live (TTL)"); 5 × 365 days, in microseconds.
+# "Using DynamoDB Time to Live (TTL)"); 5 × 365 days, in microseconds.
 TTL_HORIZON_MICROS = 5 * 365 * 86_400 * 1_000_000
 _MICROS = decimal.Decimal(1_000_000)
 _INT64 = 2**63 - 1
