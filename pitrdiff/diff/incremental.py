@@ -18,9 +18,10 @@ the table at the window's start (T1) and *live* the table at its end (T2).
 
 A removal whose old image's TTL attribute had passed at the removal's write
 time is **expired**, not deleted (DynamoDB developer guide, "Using DynamoDB
-Time to Live (TTL)", *Formatting an item's TTL attribute*: a top-level Number of epoch seconds; an item expires once that time
-is less than the current time; other types, or a missing attribute, never
-expire; values more than five years in the past are ignored by TTL).
+Time to Live (TTL)", *Formatting an item's TTL attribute*: a top-level Number
+of epoch seconds; an item expires once that time is less than the current
+time; other types, or a missing attribute, never expire; values more than five
+years in the past are ignored by TTL).
 """
 
 from __future__ import annotations
