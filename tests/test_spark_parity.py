@@ -340,3 +340,55 @@ def test_reading_an_empty_export_keeps_the_dataset_types(spark: Any, tmp_path: P
     types = dict(frame.dtypes)
     assert types["_hash"] == "decimal(20,0)" and types["_size"] == "int"
     shutil.rmtree(live)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from pitrdiff.cli.app import load_commands
+
+    return CliRunner().invoke(load_commands(), list(args))
+
+
+def test_cli_diff_on_spark_writes_the_same_dataset(spark: Any, tmp_path: Path) -> None:
+    live, restored, _ = every_class(tmp_path)
+    duck = cli("diff", str(live), str(restored), "--out", str(tmp_path / "d1"), "--json")
+    on_spark = cli(
+        "diff", str(live), str(restored), "--out", str(tmp_path / "d2"), "--json",
+        "--engine", "spark", "--spark-master", "local[2]",
+    )  # fmt: skip
+    assert (duck.exit_code, on_spark.exit_code) == (1, 1), on_spark.output
+    for name in CLASSES:
+        assert pq.read_table(tmp_path / "d2" / f"{name}.parquet").equals(
+            pq.read_table(tmp_path / "d1" / f"{name}.parquet")
+        )
+    doc_spark, doc_duck = json.loads(on_spark.stdout), json.loads(duck.stdout)
+    assert doc_spark["summary"] == doc_duck["summary"]
+    assert doc_spark["same"] is doc_duck["same"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--engine", "duckdb", "--spark-master", "local[2]"], "--spark-master goes with"),
+        (["--engine", "polars"], "choose duckdb, spark or auto"),
+        (["--incremental", "s3://b/p/AWSDynamoDB/x", "--engine", "spark"], "runs on DuckDB"),
+    ],
+)
+def test_cli_engine_refusals(tmp_path: Path, args: list[str], words: str) -> None:
+    live, restored, _ = every_class(tmp_path)
+    inputs = [] if "--incremental" in args else [str(live), str(restored)]
+    result = cli("diff", *inputs, "--out", str(tmp_path / "d"), *args)
+    assert result.exit_code == 2
+    assert words in result.output
+    assert not (tmp_path / "d").exists()
+
+
+def test_cli_auto_stays_on_duckdb_for_small_exports(tmp_path: Path) -> None:
+    live, restored, _ = every_class(tmp_path)
+    result = cli("diff", str(live), str(restored), "--out", str(tmp_path / "d"), "--engine", "auto")
+    assert result.exit_code == 1, result.output
+    assert "spark" not in json.dumps(json.loads((tmp_path / "d" / "manifest.json").read_text()))

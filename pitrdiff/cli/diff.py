@@ -235,9 +235,12 @@ def diff_command(
     key: s3cli.KeyOption = None,
     workers: s3cli.WorkersOption = None,
     start_export: s3cli.StartExportOption = None,
+    engine: s3cli.EngineOption = "duckdb",
+    spark_master: s3cli.SparkMasterOption = None,
 ) -> None:
     """Diff two exports."""
     from pitrdiff.diff.core import diff_exports
+    from pitrdiff.spark.choose import export_items, prepare_engine
 
     renderer = common.renderer
     if incremental is not None and (live is not None or restored is not None):
@@ -254,6 +257,8 @@ def diff_command(
     if out is None:
         raise InputError("missing --out DIR: the directory to write the diff dataset to")
     if incremental is not None:
+        if engine != "duckdb" or spark_master:
+            raise InputError("--incremental runs on DuckDB; --engine spark diffs two exports")
         with renderer.progress() as progress:
             diff = s3cli.incremental_diff(
                 common,
@@ -269,6 +274,9 @@ def diff_command(
             )
         raise typer.Exit(show_diff(renderer, diff))
     assert live is not None and restored is not None  # checked above
+    chosen = prepare_engine(
+        engine, lambda: [export_items(live), export_items(restored)], master=spark_master
+    )
     with renderer.progress() as progress:
         diff = diff_exports(
             live,
@@ -277,6 +285,7 @@ def diff_command(
             memory_limit=memory_limit,
             temp_dir=temp_dir,
             overwrite=overwrite,
+            engine=chosen,
             progress=progress,
         )
     raise typer.Exit(show_diff(renderer, diff))

@@ -17,6 +17,7 @@ from pitrdiff.diff.incremental import diff_incremental
 from pitrdiff.errors import InputError
 from pitrdiff.export.dataset import Manifest
 from pitrdiff.export.native import export_native, ingest_export
+from pitrdiff.spark.choose import AUTO_SPARK_MIN_ITEMS
 
 PANEL = "Native S3 exports"
 
@@ -68,6 +69,27 @@ WorkersOption = Annotated[
 ]
 
 
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        metavar="ENGINE",
+        help="duckdb (one machine, the default), spark (Apache Spark: Glue, EMR, local[N]) "
+        f"or auto (spark only for inputs of {AUTO_SPARK_MIN_ITEMS:,} items or more, when "
+        "pyspark is installed).",
+    ),
+]
+SparkMasterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        metavar="URL",
+        help="With --engine spark: where Spark runs when no session is active: local[N], "
+        "yarn, spark://HOST:PORT (default local[*]).",
+    ),
+]
+
+
 def s3_export(
     common: Common,
     *,
@@ -84,6 +106,8 @@ def s3_export(
     overwrite: bool,
     progress: Any,
     ttl_attribute: str | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> Manifest:
     """Run ``export --native`` or ``export --from-s3``; return the dataset's manifest."""
     if native and from_s3:
@@ -91,6 +115,25 @@ def s3_export(
     if from_s3:
         if at or s3_bucket or s3_prefix:
             raise InputError("--at, --s3-bucket and --s3-prefix go with --native, not --from-s3")
+        if _on_spark(common, from_s3, s3_endpoint_url, engine, spark_master):
+            from pitrdiff.export.native_spark import ingest_export_spark
+
+            if workers:
+                raise InputError(
+                    "--workers is for one machine; with --engine spark, Spark "
+                    "runs one task per data file"
+                )
+            return ingest_export_spark(
+                from_s3,
+                out,
+                aws=common.aws,
+                s3_endpoint_url=s3_endpoint_url,
+                key_schema=key,
+                table_name=table,
+                ttl_attribute=ttl_attribute,
+                overwrite=overwrite,
+                progress=progress,
+            )
         return ingest_export(
             from_s3,
             out,
@@ -109,6 +152,11 @@ def s3_export(
         raise InputError("--native needs --at TIME and --s3-bucket BUCKET")
     if key:
         raise InputError("--key goes with --from-s3; --native learns the key from the table")
+    if engine != "duckdb" or spark_master:
+        raise InputError(
+            "--engine and --spark-master go with --from-s3: run export --native, then "
+            "export --from-s3 URL --engine spark"
+        )
     return export_native(
         table,
         at=at,
@@ -122,6 +170,20 @@ def s3_export(
         overwrite=overwrite,
         progress=progress,
     )
+
+
+def _on_spark(
+    common: Common, source: str, s3_endpoint_url: str | None, engine: str, master: str | None
+) -> bool:
+    """Whether ``--from-s3`` runs on Spark (``auto``: by the export's item count)."""
+    from pitrdiff.export.native import read_summary
+    from pitrdiff.spark.choose import prepare_engine
+
+    def items() -> list[int]:
+        summary = read_summary(source, aws=common.aws, s3_endpoint_url=s3_endpoint_url)
+        return [summary.item_count]
+
+    return prepare_engine(engine, items, master=master) == "spark"
 
 
 def incremental_diff(

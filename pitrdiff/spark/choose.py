@@ -12,9 +12,10 @@ installed.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 
-from pitrdiff.errors import InputError
+from pitrdiff.errors import InputError, PitrdiffError
 
 ENGINE_CHOICES = ("duckdb", "spark", "auto")
 AUTO_SPARK_MIN_ITEMS = 500_000_000
@@ -58,3 +59,54 @@ def choose_engine(
         return engine
     available = spark_installed() if spark_available is None else spark_available
     return "spark" if available and sum(item_counts) >= AUTO_SPARK_MIN_ITEMS else "duckdb"
+
+
+def prepare_engine(
+    engine: str, item_counts: Callable[[], Iterable[int]], *, master: str | None = None
+) -> str:
+    """Resolve ``engine`` (``auto`` by size) and, for Spark, start its session on ``master``.
+
+    What the command line does before a diff or an ingestion: the engine then
+    finds the session running.
+
+    Parameters
+    ----------
+    engine
+        ``duckdb``, ``spark`` or ``auto``.
+    item_counts
+        Called only for ``auto``: the items of each input.
+    master
+        ``--spark-master``: ``local[N]``, ``yarn``, ``spark://host:port``
+        (``local[*]`` when ``None``).
+
+    Returns
+    -------
+    str
+        ``duckdb`` or ``spark``.
+
+    Raises
+    ------
+    InputError
+        An unknown engine, ``master`` with ``duckdb``, or Spark chosen without pyspark.
+    """
+    chosen = choose_engine(engine, item_counts() if engine == "auto" else ())
+    if engine == "duckdb" and master:
+        raise InputError("--spark-master goes with --engine spark (or auto)")
+    if chosen == "spark":
+        from pitrdiff.spark.session import get_session
+
+        get_session(master)
+    return chosen
+
+
+def export_items(path: str | os.PathLike[str]) -> int:
+    """Items an export dataset's manifest lists (0 when it is not a readable export).
+
+    ``auto`` only needs a size; the diff itself reports an unreadable input.
+    """
+    from pitrdiff.export.dataset import read_manifest
+
+    try:
+        return read_manifest(path).items
+    except PitrdiffError:
+        return 0
