@@ -1,4 +1,4 @@
-"""Plans: selection, file format, verification, ``--where`` safety, ``--keys``.
+"""Plans: selection, file format, verification, ``--where`` safety, key lists, ``--out``.
 
 The data (``LIVE`` / ``RESTORED``, key ``pk`` S + ``sk`` N) and its differences:
 
@@ -11,17 +11,34 @@ The data (``LIVE`` / ``RESTORED``, key ``pk`` S + ``sk`` N) and its differences:
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from typer.testing import CliRunner
 
 from pitrdiff import codec
+from pitrdiff.cli.app import load_commands
 from pitrdiff.diff.core import diff_exports
-from pitrdiff.errors import DiffError, InputError, PlanError
-from pitrdiff.export.dataset import write_export
+from pitrdiff.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    DiffError,
+    InputError,
+    PlanError,
+    RefusedError,
+)
+from pitrdiff.export.dataset import file_checksum, write_export
 from pitrdiff.recovery.plan import load_plan, write_plan
 
 KEY_SCHEMA = [
@@ -32,6 +49,7 @@ ATTRIBUTES = [
     {"AttributeName": "pk", "AttributeType": "S"},
     {"AttributeName": "sk", "AttributeType": "N"},
 ]
+runner = CliRunner()
 
 
 def item(pk: str, sk: int, **attributes: Any) -> dict[str, Any]:
@@ -54,7 +72,12 @@ LIVE = [
 ]
 
 
-def make_diff(tmp_path: Path, live: list[dict[str, Any]], restored: list[dict[str, Any]]) -> Path:
+def make_diff(
+    tmp_path: Path,
+    live: list[dict[str, Any]],
+    restored: list[dict[str, Any]],
+    live_ttl: dict[str, Any] | None = None,
+) -> Path:
     """Exports from plain items (write_export), diffed by the real diff_exports."""
     for name, items in (("live", live), ("restored", restored)):
         write_export(
@@ -63,6 +86,7 @@ def make_diff(tmp_path: Path, live: list[dict[str, Any]], restored: list[dict[st
             table_name="Orders" if name == "live" else "Orders-restored",
             key_schema=KEY_SCHEMA,
             attribute_definitions=ATTRIBUTES,
+            ttl=live_ttl if name == "live" else None,
         )
     diff_exports(tmp_path / "live", tmp_path / "restored", tmp_path / "diff")
     return tmp_path / "diff"
@@ -80,9 +104,26 @@ def op_keys(path: Path) -> list[tuple[str, str, str]]:
     ]
 
 
+def canonical_key(pk: str, sk: int) -> str:
+    return codec.canonical_key({"pk": {"S": pk}, "sk": {"N": str(sk)}}, ["pk", "sk"])
+
+
+def temp_files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if "pitrdiff-tmp" in p.name)
+
+
+def own_spill_dirs() -> list[str]:
+    """This process's plan spill directories still in the system temp directory."""
+    marker = f"-{os.getpid()}-"
+    return [p.name for p in Path(tempfile.gettempdir()).glob("pitrdiff-plan-*") if marker in p.name]
+
+
 @pytest.fixture
 def diff_dir(tmp_path: Path) -> Path:
     return make_diff(tmp_path, LIVE, RESTORED)
+
+
+# --------------------------------------------------------------------------- the plan file
 
 
 def test_default_plan_restores_deleted_items_only(diff_dir: Path, tmp_path: Path) -> None:
@@ -91,20 +132,31 @@ def test_default_plan_restores_deleted_items_only(diff_dir: Path, tmp_path: Path
     assert summary.operations == 3
     assert summary.counts == {"deleted": 3, "put": 3, "delete": 0}
     assert summary.table == "Orders"
+    assert summary.warnings == ()
     lines = plan_lines(out)
     header, ops, trailer = lines[0], lines[1:-1], lines[-1]
     assert header["kind"] == "header" and header["format"] == "pitrdiff-plan"
     assert header["table"] == "Orders"
     assert [k["AttributeName"] for k in header["key_schema"]] == ["pk", "sk"]
-    assert header["counts"]["operations"] == 3
+    assert header["counts"] == {"operations": 3, "deleted": 3, "put": 3, "delete": 0}
     assert header["selection"] == {"include": ["deleted"], "where": None}
+    assert header["checks"] == {
+        "unrestorable": {"operations": 0, "sample": []},
+        "ttl": {"attribute": None, "expiring_within_a_day": 0, "sample": []},
+    }
     assert header["diff"]["counts"]["deleted"] == 3
     assert [op["seq"] for op in ops] == [0, 1, 2]
     assert all(op["op"] == "put" and op["expected"] is None for op in ops)
-    # the restored item, canonical (1.50 -> 1.5)
+    # the restored item, canonical (1.50 -> 1.5), in key order
     assert ops[0]["item"] == codec.loads(codec.canonical_json(RESTORED[0]))
+    assert op_keys(out) == [
+        ("deleted", "acme", "1"),
+        ("deleted", "acme", "2"),
+        ("deleted", "zeta", "1"),
+    ]
     assert trailer == {"kind": "trailer", "operations": 3, "xxh3_128": summary.checksum}
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    assert temp_files(tmp_path) == []
 
 
 def test_include_all_classes_and_expected_states(diff_dir: Path, tmp_path: Path) -> None:
@@ -146,14 +198,22 @@ def test_where_selects_by_json_path_of_either_version(diff_dir: Path, tmp_path: 
     ]
     assert summary.selection["where"] == where
     # columns of changed rows: the signature and the attribute-level changes
-    write_plan(diff_dir, out, include="changed", where="signature = 'tags'")
+    write_plan(diff_dir, out, include="changed", where="signature = 'tags'", overwrite=True)
     assert op_keys(out) == [("changed", "zeta", "2")]
-    write_plan(diff_dir, out, include="changed", where="len(changes) = 1 AND sk = '3'")
+    write_plan(
+        diff_dir, out, include="changed", where="len(changes) = 1 AND key.sk = '3'", overwrite=True
+    )
     assert op_keys(out) == [("changed", "acme", "3")]
     # the attr macros Diff.sql has work in --where too
-    write_plan(diff_dir, out, where="attr_text(restored_item, 'tenant') = 'zeta'")
+    write_plan(diff_dir, out, where="attr_text(restored_item, 'tenant') = 'zeta'", overwrite=True)
     assert op_keys(out) == [("deleted", "zeta", "1")]
-    write_plan(diff_dir, out, include="changed", where="attr_type(live_item, 'tags') = 'SS'")
+    write_plan(
+        diff_dir,
+        out,
+        include="changed",
+        where="attr_type(live_item, 'tags') = 'SS'",
+        overwrite=True,
+    )
     assert op_keys(out) == [("changed", "zeta", "2")]
 
 
@@ -166,9 +226,12 @@ def test_plan_from_a_diff_object(diff_dir: Path, tmp_path: Path) -> None:
 
 def test_selection_of_nothing_is_an_empty_plan(diff_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "plan.jsonl"
-    summary = write_plan(diff_dir, out, where="pk = 'nobody'")
+    summary = write_plan(diff_dir, out, where="key.pk = 'nobody'")
     assert summary.empty and summary.operations == 0
     assert load_plan(out).operation_count == 0
+
+
+# --------------------------------------------------------------------------- --where
 
 
 @pytest.mark.parametrize(
@@ -182,7 +245,7 @@ def test_selection_of_nothing_is_an_empty_plan(diff_dir: Path, tmp_path: Path) -
         "COPY rows TO '{tmp}/stolen.csv'",
         "true) UNION ALL (SELECT * FROM rows",
         "true; COPY rows TO '{tmp}/stolen.csv'",
-        "true -- comment",
+        "true; SELECT 1",
         "nosuchcolumn = 1",
         "",
     ],
@@ -192,32 +255,424 @@ def test_where_is_an_expression_without_external_access(
 ) -> None:
     out = tmp_path / "plan.jsonl"
     text = where.format(diff=diff_dir, tmp=tmp_path)
-    if text == "true -- comment":
-        # a trailing comment is harmless inside an expression: it still parses as one
-        write_plan(diff_dir, out, where=text)
-        return
     with pytest.raises(InputError) as caught:
         write_plan(diff_dir, out, where=text)
     assert "\n" not in str(caught.value)
     assert not out.exists()
     assert not (tmp_path / "stolen.csv").exists()
+    assert temp_files(tmp_path) == []
+
+
+def test_where_is_parsed_not_searched(diff_dir: Path, tmp_path: Path) -> None:
+    """A ';' or '--' inside a string literal or a comment is part of one expression."""
+    out = tmp_path / "plan.jsonl"
+    summary = write_plan(diff_dir, out, where="attr_text(restored_item, 'tenant') <> 'a;b'")
+    assert summary.operations == 3
+    summary = write_plan(
+        diff_dir, out, where="attr_text(restored_item, 'tenant') = 'a;b' -- x", overwrite=True
+    )
+    assert summary.operations == 0
+
+
+def test_where_is_evaluated_once_per_row(tmp_path: Path) -> None:
+    """``random() < 0.5``: the header's counts are the operations written, class by class."""
+    restored = [item("k", n, v={"N": str(n)}) for n in range(300)]
+    live = [item("k", n, v={"N": str(n + 1)}) for n in range(0, 300, 3)]
+    diff = make_diff(tmp_path, live, restored)
+    out = tmp_path / "plan.jsonl"
+    for _ in range(3):
+        summary = write_plan(
+            diff, out, include="deleted,changed", where="random() < 0.5", overwrite=True
+        )
+        header, ops = plan_lines(out)[0], plan_lines(out)[1:-1]
+        written = Counter(op["class"] for op in ops)
+        assert header["counts"]["deleted"] == written["deleted"] == summary.counts["deleted"]
+        assert header["counts"]["changed"] == written["changed"] == summary.counts["changed"]
+        assert header["counts"]["operations"] == len(ops) == load_plan(out).operation_count
+        assert 0 < len(ops) < 300
+
+
+def test_where_failing_while_it_runs_names_the_expression(diff_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plan.jsonl"
+    where = "CAST(attr_text(restored_item, 'tenant') AS INTEGER) > 0"
+    with pytest.raises(InputError) as caught:
+        write_plan(diff_dir, out, where=where)
+    message = str(caught.value)
+    assert message.startswith(f"invalid --where expression '{where}': Conversion Error"), message
+    assert "cannot read diff" not in message and "\n" not in message
+    assert not out.exists()
+    assert temp_files(tmp_path) == [] and own_spill_dirs() == []
+
+
+def test_where_reading_rows_again_is_refused_naming_it(diff_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"^invalid --where expression .*reads rows again"):
+        write_plan(diff_dir, tmp_path / "p.jsonl", where="_key IN (SELECT _key FROM rows)")
+
+
+# --------------------------------------------------------------------------- key lists
 
 
 def test_keys_file_csv_and_json_lines(diff_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "plan.jsonl"
     csv_keys = tmp_path / "keys.csv"
-    csv_keys.write_text("pk,sk\nacme,2\nzeta,1.0\nnobody,1\n")
+    csv_keys.write_text("pk,sk\nacme,2\nzeta,1.0\nacme,2\n")
     summary = write_plan(diff_dir, out, keys=csv_keys)
     assert op_keys(out) == [("deleted", "acme", "2"), ("deleted", "zeta", "1")]
-    assert summary.selection["keys_listed"] == 3
+    assert summary.selection["keys"] == {
+        "source": str(csv_keys),
+        "xxh3_128": file_checksum(csv_keys),
+        "listed": 3,
+        "distinct": 2,
+        "unmatched": 0,
+        "unmatched_sample": [],
+    }
     plain = tmp_path / "keys.jsonl"
     plain.write_text('{"pk": "acme", "sk": 1}\n{"pk": {"S": "acme"}, "sk": {"N": "3"}}\n')
-    write_plan(diff_dir, out, keys=plain, include="deleted,changed")
+    write_plan(diff_dir, out, keys=plain, include="deleted,changed", overwrite=True)
     assert op_keys(out) == [("deleted", "acme", "1"), ("changed", "acme", "3")]
     bad = tmp_path / "bad.csv"
     bad.write_text("pk\nacme\n")
     with pytest.raises(InputError, match="must name the key attributes"):
-        write_plan(diff_dir, out, keys=bad)
+        write_plan(diff_dir, tmp_path / "other.jsonl", keys=bad)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("excel.csv", "pk,sk\r\nacme,2\r\n"),  # Excel "CSV UTF-8"
+        ("powershell.jsonl", '{"pk": "acme", "sk": 2}\n'),  # PowerShell 5 Out-File -Encoding utf8
+    ],
+)
+def test_keys_file_with_a_byte_order_mark(
+    diff_dir: Path, tmp_path: Path, name: str, text: str
+) -> None:
+    keys = tmp_path / name
+    keys.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    summary = write_plan(diff_dir, tmp_path / "plan.jsonl", keys=keys)
+    assert op_keys(tmp_path / "plan.jsonl") == [("deleted", "acme", "2")]
+    assert summary.keys_unmatched == 0
+
+
+def test_keys_that_match_nothing_are_counted_and_shown(diff_dir: Path, tmp_path: Path) -> None:
+    """A leading space, a typo, and a key of another class (acme/3 is changed)."""
+    keys = tmp_path / "keys.csv"
+    keys.write_text("pk,sk\nacme,2\n acme,1\nnobody,1\nacme,3\n")
+    out = tmp_path / "plan.jsonl"
+    summary = write_plan(diff_dir, out, keys=keys, where="key.pk = 'zeta'")
+    assert summary.operations == 0  # acme/2 is listed and in the diff: --where left it out
+    sample = [canonical_key(" acme", 1), canonical_key("nobody", 1), canonical_key("acme", 3)]
+    assert summary.keys_unmatched == 3
+    assert list(summary.keys_unmatched_sample) == sample
+    assert plan_lines(out)[0]["selection"]["keys"]["unmatched"] == 3
+    assert summary.warnings[0].startswith("3 of the listed keys match no deleted row of the diff")
+    result = runner.invoke(
+        load_commands(),
+        ["plan", str(diff_dir), "--out", str(tmp_path / "cli.jsonl"), "--keys", str(keys)],
+    )
+    assert result.exit_code == EXIT_OK, result.output
+    assert "warning: 3 of the listed keys match no deleted row" in result.stderr
+    assert canonical_key("nobody", 1) in result.stderr
+
+
+def test_exclude_keys_is_a_deny_list_recorded_in_the_header(diff_dir: Path, tmp_path: Path) -> None:
+    deny = tmp_path / "erased.csv"
+    deny.write_text("pk,sk\nacme,1\nacme,3\nnobody,9\n")
+    out = tmp_path / "plan.jsonl"
+    summary = write_plan(diff_dir, out, include="deleted,changed", exclude_keys=deny)
+    assert op_keys(out) == [
+        ("deleted", "acme", "2"),
+        ("deleted", "zeta", "1"),
+        ("changed", "zeta", "2"),
+    ]
+    assert summary.excluded == 2
+    assert summary.counts == {"deleted": 2, "changed": 1, "put": 3, "delete": 0}
+    assert plan_lines(out)[0]["selection"]["exclude_keys"] == {
+        "source": str(deny),
+        "xxh3_128": file_checksum(deny),
+        "listed": 3,
+        "distinct": 3,
+        "removed": 2,
+    }
+    # only candidates count as removed: --where had already left acme/1 out
+    summary = write_plan(diff_dir, out, exclude_keys=deny, where="key.pk = 'zeta'", overwrite=True)
+    assert (summary.operations, summary.excluded) == (1, 0)
+    # a deny list given from Python, with --keys naming a denied key
+    summary = write_plan(
+        diff_dir,
+        out,
+        keys=[{"pk": "acme", "sk": 1}, {"pk": "acme", "sk": 2}],
+        exclude_keys=[{"pk": {"S": "acme"}, "sk": {"N": "1"}}],
+        overwrite=True,
+    )
+    assert op_keys(out) == [("deleted", "acme", "2")]
+    assert summary.excluded == 1
+    assert summary.selection["exclude_keys"]["source"] == "(keys given in Python)"
+    result = runner.invoke(
+        load_commands(),
+        ["plan", str(diff_dir), "--out", str(tmp_path / "cli.jsonl"), "--exclude-keys", str(deny)],
+    )
+    assert result.exit_code == EXIT_OK, result.output
+    assert "removed 1 operations" in result.stdout
+
+
+# --------------------------------------------------------------------------- --out
+
+
+def _refusal_case(case: str, tmp_path: Path, diff_dir: Path) -> tuple[Path, list[Path], str]:
+    """(--out, files that must stay byte-identical, words of the refusal)."""
+    plan = tmp_path / "old-plan.jsonl"
+    if case == "the diff's manifest":
+        return diff_dir / "manifest.json", [diff_dir / "manifest.json"], "inside the diff dataset"
+    if case == "a new file inside the diff":
+        return diff_dir / "plan.jsonl", [], "inside the diff dataset"
+    if case == "an export's part":
+        part = next((tmp_path / "live" / "data").glob("*.parquet"))
+        return part, [part], "inside the export dataset"
+    if case == "a file that is not a plan":
+        notes = tmp_path / "notes.txt"
+        notes.write_text("my notes\n")
+        return notes, [notes], "is not a pitrdiff plan"
+    if case == "a directory":
+        (tmp_path / "folder").mkdir()
+        return tmp_path / "folder", [], "is a directory"
+    write_plan(diff_dir, plan)
+    if case == "a plan without --overwrite":
+        return plan, [plan], "pass --overwrite"
+    journal = Path(f"{plan}.journal")
+    journal.write_text('{"kind":"journal"}\n')
+    return plan, [plan, journal], "was applied"
+
+
+OUT_REFUSALS = [
+    "the diff's manifest",
+    "a new file inside the diff",
+    "an export's part",
+    "a file that is not a plan",
+    "a directory",
+    "a plan without --overwrite",
+    "an applied plan, even with --overwrite",
+]
+
+
+@pytest.mark.parametrize("case", OUT_REFUSALS)
+def test_out_never_overwrites_silently(diff_dir: Path, tmp_path: Path, case: str) -> None:
+    out, kept, words = _refusal_case(case, tmp_path, diff_dir)
+    before = {p: p.read_bytes() for p in kept}
+    existed = out.exists()
+    with pytest.raises(RefusedError) as caught:
+        write_plan(diff_dir, out, overwrite=case.startswith("an applied plan"))
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+    assert {p: p.read_bytes() for p in kept} == before
+    assert out.exists() == existed
+    result = runner.invoke(load_commands(), ["plan", str(diff_dir), "--out", str(out)])
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert result.stderr.count("error:") == 1 and result.stdout == ""
+
+
+def test_overwrite_replaces_a_plan(diff_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plan.jsonl"
+    write_plan(diff_dir, out)
+    summary = write_plan(diff_dir, out, include="added", overwrite=True)
+    assert op_keys(out) == [("added", "acme", "9")]
+    assert load_plan(out).checksum == summary.checksum
+
+
+# --------------------------------------------------------------------------- interruptions
+
+
+def test_interrupted_plan_leaves_nothing_behind(
+    diff_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pitrdiff.recovery import plan as plan_module
+
+    real = plan_module._op_line
+    calls: list[int] = []
+
+    def interrupt_second(*args: Any) -> bytes:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(plan_module, "_op_line", interrupt_second)
+    out = tmp_path / "plan.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        write_plan(diff_dir, out)
+    assert not out.exists()
+    assert temp_files(tmp_path) == [] and own_spill_dirs() == []
+
+
+SLOW_PLAN = textwrap.dedent(
+    """
+    import sys, time
+    from pitrdiff.recovery import plan
+    real = plan._op_line
+    def slow(*args):
+        time.sleep(0.5)
+        return real(*args)
+    plan._op_line = slow
+    from pitrdiff.cli import main
+    main(sys.argv[1:])
+    """
+)
+
+
+def _start_slow_plan(diff: Path, out: Path) -> subprocess.Popen[str]:
+    child = subprocess.Popen(
+        [sys.executable, "-c", SLOW_PLAN, "plan", str(diff), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not temp_files(out.parent):  # the body file exists once operations are written
+        assert child.poll() is None, child.communicate()
+        assert time.monotonic() < deadline, "the plan never started writing"
+        time.sleep(0.05)
+    return child
+
+
+def test_sigterm_removes_the_temp_files_and_exits_143(diff_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plan.jsonl"
+    child = _start_slow_plan(diff_dir, out)
+    child.send_signal(signal.SIGTERM)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == EXIT_TERMINATED, stderr
+    assert stderr.count("error:") == 1 and "Traceback" not in stderr
+    assert not out.exists()
+    assert temp_files(tmp_path) == []
+    marker = f"-{child.pid}-"
+    assert not [p for p in Path(tempfile.gettempdir()).glob("pitrdiff-plan-*") if marker in p.name]
+
+
+def test_a_rerun_removes_what_kill_9_left(diff_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plan.jsonl"
+    child = _start_slow_plan(diff_dir, out)
+    child.kill()
+    child.communicate(timeout=60)
+    left = temp_files(tmp_path)
+    assert left  # the body file of the killed run
+    marker = f"-{child.pid}-"
+    assert [p for p in Path(tempfile.gettempdir()).glob("pitrdiff-plan-*") if marker in p.name]
+    write_plan(diff_dir, out)
+    assert temp_files(tmp_path) == []
+    assert not [p for p in Path(tempfile.gettempdir()).glob("pitrdiff-plan-*") if marker in p.name]
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def test_quiet_prints_nothing_but_errors(diff_dir: Path, tmp_path: Path) -> None:
+    keys = tmp_path / "keys.csv"
+    keys.write_text("pk,sk\nnobody,1\n")  # a warning without --quiet
+    args = ["plan", str(diff_dir), "--out", str(tmp_path / "p.jsonl"), "--keys", str(keys)]
+    result = runner.invoke(load_commands(), [*args, "--quiet"])
+    assert result.exit_code == EXIT_OK
+    assert (result.stdout, result.stderr) == ("", "")
+    loud = runner.invoke(load_commands(), [*args, "--overwrite"])
+    assert "warning:" in loud.stderr and "Plan" in loud.stdout
+    failed = runner.invoke(load_commands(), [*args, "--quiet"])  # exists: refused
+    assert failed.exit_code == EXIT_BAD_INPUT
+    assert failed.stdout == "" and failed.stderr.startswith("error:")
+
+
+def test_cli_json_summary(diff_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "p.jsonl"
+    result = runner.invoke(load_commands(), ["plan", str(diff_dir), "--out", str(out), "--json"])
+    assert result.exit_code == EXIT_OK
+    document = orjson.loads(result.stdout)
+    assert document["operations"] == 3 and document["warnings"] == []
+    assert document["checksum"] == load_plan(out).checksum
+
+
+# --------------------------------------------------------------------------- checks before apply
+
+
+def test_puts_that_ttl_would_delete_again_are_reported(tmp_path: Path) -> None:
+    now = int(time.time())
+    restored = [
+        item("s", 1, expires={"N": str(now + 3600)}),  # an hour away: TTL deletes it again
+        item("s", 2, expires={"N": str(now + 10 * 86400)}),  # ten days away
+        item("s", 3, expires={"S": str(now + 3600)}),  # not a Number: TTL ignores it
+        item("s", 4),
+    ]
+    ttl = {"attribute": "expires", "status": "ENABLED", "source": "DescribeTimeToLive"}
+    diff = make_diff(tmp_path, [], restored, live_ttl=ttl)
+    summary = write_plan(diff, tmp_path / "plan.jsonl")
+    assert summary.operations == 4
+    assert summary.ttl_attribute == "expires"
+    assert (summary.ttl_expiring, summary.ttl_expiring_sample) == (1, (canonical_key("s", 1),))
+    assert "TTL (expires)" in summary.warnings[0]
+    assert plan_lines(tmp_path / "plan.jsonl")[0]["checks"]["ttl"] == {
+        "attribute": "expires",
+        "expiring_within_a_day": 1,
+        "sample": [canonical_key("s", 1)],
+    }
+
+
+def test_operations_over_aws_limits_are_reported_before_apply(tmp_path: Path) -> None:
+    too_big = item("big", 1, blob={"S": "w" * (401 * 1024)})
+    diff = make_diff(tmp_path, [], [too_big, item("ok", 1)])
+    summary = write_plan(diff, tmp_path / "plan.jsonl")
+    assert summary.operations == 2 and summary.unrestorable == 1
+    (first,) = summary.unrestorable_sample
+    assert first["key"] == canonical_key("big", 1) and first["seq"] == 0
+    assert "400 KB" in first["reason"]
+    assert "1 operations cannot be done by one safe request" in summary.warnings[0]
+    assert plan_lines(tmp_path / "plan.jsonl")[0]["checks"]["unrestorable"]["operations"] == 1
+
+
+# --------------------------------------------------------------------------- memory
+
+
+PEAK = textwrap.dedent(
+    """
+    import sys, threading, psutil
+    from pitrdiff.recovery.plan import write_plan
+    # sampled, not ru_maxrss: Linux carries ru_maxrss over from the forking parent
+    process, peak, done = psutil.Process(), [0], threading.Event()
+    def sample():
+        while not done.wait(0.005):
+            peak[0] = max(peak[0], process.memory_info().rss)
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    summary = write_plan(sys.argv[1], sys.argv[2])
+    done.set()
+    sampler.join()
+    print(summary.operations, peak[0] // 1024)
+    """
+)
+
+
+def test_peak_memory_does_not_grow_with_the_plan(tmp_path: Path) -> None:
+    """17,000 vs 68,000 deleted items of 1 KB (17 MB vs 68 MB): peak RSS within 25 MB.
+
+    Both class files span several row groups (8,192 rows each): what a plan
+    holds at a time is about one row group, whatever the plan's size. Before
+    plans were streamed, the larger plan's peak was over 100 MB higher.
+    """
+    peaks = {}
+    for n in (17_000, 68_000):
+        work = tmp_path / str(n)
+        work.mkdir()
+        restored = ({"pk": {"S": f"i{i:06d}"}, "body": {"S": f"{i:06d}" * 170}} for i in range(n))
+        for name, items in (("live", iter(())), ("restored", restored)):
+            write_export(
+                items, work / name, table_name="T", key_schema=KEY_SCHEMA[:1],
+                attribute_definitions=ATTRIBUTES[:1],
+            )  # fmt: skip
+        diff_exports(work / "live", work / "restored", work / "diff")
+        done = subprocess.run(
+            [sys.executable, "-c", PEAK, str(work / "diff"), str(work / "plan.jsonl")],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        operations, peak_kb = (int(v) for v in done.stdout.split())
+        assert operations == n
+        peaks[n] = peak_kb / 1024
+    assert peaks[68_000] - peaks[17_000] < 25, peaks
+
+
+# --------------------------------------------------------------------------- verification
 
 
 def test_bad_inputs(diff_dir: Path, tmp_path: Path) -> None:
@@ -225,6 +680,8 @@ def test_bad_inputs(diff_dir: Path, tmp_path: Path) -> None:
         write_plan(diff_dir, tmp_path / "p", include="deleted,removed")
     with pytest.raises(DiffError):
         write_plan(tmp_path, tmp_path / "p")
+    with pytest.raises(InputError, match="invalid memory limit"):
+        write_plan(diff_dir, tmp_path / "p", memory_limit="lots")
     assert not (tmp_path / "p").exists()
 
 

@@ -1,7 +1,7 @@
 """Command ``plan``: write a selective re-put plan from a diff dataset."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,16 +12,51 @@ from pitrdiff.recovery.plan import PlanSummary, write_plan
 PANEL = "Plan and apply"
 
 
-@command("plan", rich_help_panel=PANEL)
+@command(
+    "plan",
+    rich_help_panel=PANEL,
+    help=(
+        "Write a selective re-put plan: what to put back (and, if asked, delete).\n\n"
+        "Exit codes: 0 written (possibly with no operations); 2 bad input or a refused "
+        "--out; 3 I/O failure; 130 interrupted."
+    ),
+    examples=[
+        (
+            "Put back the deleted items (the default)",
+            "pitrdiff plan incident/diff --out incident/plan.jsonl",
+        ),
+        (
+            "Deleted and changed items of one tenant",
+            "pitrdiff plan incident/diff --out incident/plan.jsonl --include deleted,changed "
+            "--where \"attr_text(restored_item, 'tenant') = 'acme'\"",
+        ),
+        (
+            "Only the keys listed, never those of erasure requests",
+            "pitrdiff plan incident/diff --out incident/plan.jsonl --keys keys.csv "
+            "--exclude-keys erased.csv",
+        ),
+    ],
+)
 def plan_command(
     common: Common,
-    diff_dir: Annotated[Path, typer.Argument(help="The diff dataset directory.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The plan file to write.")],
+    diff_dir: Annotated[
+        Path, typer.Argument(help="The diff dataset directory.", metavar="DIFF_DIR")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="The plan file to write; never inside an export or diff, never over anything "
+            "but a plan.",
+        ),
+    ],
     include: Annotated[
         str,
         typer.Option(
             "--include",
-            help="Classes to restore, comma-separated: deleted (default), changed, added.",
+            help="Classes to restore, comma-separated: deleted (default), changed, added, "
+            "expired (removed by TTL).",
         ),
     ] = "deleted",
     where: Annotated[
@@ -36,36 +71,89 @@ def plan_command(
         Path | None,
         typer.Option("--keys", help="Only these keys: a CSV (header = key names) or JSON Lines."),
     ] = None,
+    exclude_keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--exclude-keys",
+            help="Never these keys (a deny list, e.g. erasure requests); same formats as --keys.",
+        ),
+    ] = None,
     table: Annotated[
         str | None,
         typer.Option("--table", help="Target table (default: the diff's live table)."),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace a plan already at --out (refused if it has an apply journal).",
+        ),
+    ] = False,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--memory-limit",
+            help="DuckDB memory limit, e.g. 500MB; beyond it DuckDB spills to a private "
+            "temporary directory.",
+        ),
+    ] = None,
 ) -> None:
     """Write a selective re-put plan: what to put back (and, if asked, delete)."""
-    summary = write_plan(diff_dir, out, include=include, where=where, keys=keys, table=table)
+    summary = write_plan(
+        diff_dir,
+        out,
+        include=include,
+        where=where,
+        keys=keys,
+        exclude_keys=exclude_keys,
+        table=table,
+        overwrite=overwrite,
+        memory_limit=memory_limit,
+    )
     show_plan_summary(common.renderer, summary)
 
 
-def show_plan_summary(renderer: Renderer, summary: PlanSummary) -> None:
-    """Render what a plan will do."""
-    if renderer.json_mode:
-        renderer.json(summary)
-        return
+def _rows(summary: PlanSummary) -> list[tuple[str, Any]]:
     counts = summary.counts
-    rows = [
+    rows: list[tuple[str, Any]] = [
         ("plan", summary.path),
         ("target table", summary.table),
         ("put back deleted items (if still absent)", counts.get("deleted", "-")),
+    ]
+    if "expired" in counts:
+        rows.append(("put back items TTL removed (if still absent)", counts["expired"]))
+    rows += [
         ("restore changed items (if unchanged since the diff)", counts.get("changed", "-")),
         ("delete added items (if unchanged since the diff)", counts.get("added", "-")),
         ("operations", summary.operations),
     ]
-    if summary.selection.get("where"):
-        rows.append(("where", summary.selection["where"]))
-    if summary.selection.get("keys_file"):
-        rows.append(("keys file", f"{summary.selection['keys_file']}"))
-    renderer.print(renderer.key_value_table("Plan", rows))
-    available = ", ".join(f"{n} {c}" for c, n in summary.available.items())
+    selection = summary.selection
+    if selection.get("where"):
+        rows.append(("where", selection["where"]))
+    if selection.get("keys"):
+        listed = selection["keys"]
+        rows.append(("keys", f"{listed['source']} ({listed['listed']:,} listed)"))
+    if selection.get("exclude_keys"):
+        denied = selection["exclude_keys"]
+        rows.append(
+            (
+                "deny list (--exclude-keys)",
+                f"{denied['source']} ({denied['listed']:,} keys): "
+                f"removed {denied['removed']:,} operations",
+            )
+        )
+    return rows
+
+
+def show_plan_summary(renderer: Renderer, summary: PlanSummary) -> None:
+    """Render what a plan will do, and what to look at before applying it."""
+    if renderer.json_mode:
+        renderer.json(summary)
+        return
+    renderer.print(renderer.key_value_table("Plan", _rows(summary)))
+    for warning in summary.warnings:
+        renderer.warn(warning)
+    available = ", ".join(f"{n:,} {c}" for c, n in summary.available.items())
     if available:
         renderer.info(f"the diff holds {available}")
     if summary.empty:

@@ -1,0 +1,205 @@
+"""Selecting a plan's rows from a diff with DuckDB: ``--where``, once per row, streamed.
+
+The connection (built by :mod:`pitrdiff.recovery.plan`) has one view, ``rows``,
+over the included class files. This module checks the ``--where``
+expression, then streams each class's selected rows in the class file's order
+(sorted by key), so that:
+
+- the expression is evaluated **once** per row: the operations written are
+  exactly the rows it selected, and the header's counts are counted from them
+  (an expression such as ``random() < 0.5`` cannot make them differ);
+- memory stays flat whatever the plan's size: each class file is read one
+  row group at a time and streamed through DuckDB in Arrow batches (one
+  thread, ``preserve_insertion_order``: the file's order, without a sort);
+- errors name their cause: an expression that does not parse or bind, or
+  fails while it runs (a bad ``CAST``), is an :class:`~pitrdiff.errors.InputError`
+  naming the expression; other DuckDB errors are the diff's.
+
+The expression is parsed by DuckDB's parser as one expression (never searched
+as text): ``'a;b'`` inside a string literal is fine, while a second statement,
+a ``UNION`` or a ``COPY`` does not parse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pitrdiff.errors import InputError, PitrdiffError
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from pitrdiff.recovery.keys import KeyList
+
+BATCH_ROWS = 2048
+_SHOWN_CHARS = 160
+
+
+def check_where(where: str) -> str:
+    """Refuse an empty ``--where``; return it stripped.
+
+    Raises
+    ------
+    InputError
+        When ``where`` is empty or blank.
+    """
+    text = where.strip()
+    if not text:
+        raise InputError("--where is empty: give a boolean SQL expression")
+    return text
+
+
+def shown(where: str) -> str:
+    """The expression as messages quote it (shortened when long, on one line)."""
+    flat = " ".join(where.split())
+    return flat if len(flat) <= _SHOWN_CHARS else flat[: _SHOWN_CHARS - 1] + "…"
+
+
+def lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """Keep the file order; then no file or network access and no more settings."""
+    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET python_enable_replacements = false")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def bind_where(con: duckdb.DuckDBPyConnection, where: str | None) -> None:
+    """Parse and bind ``where`` over ``rows`` without running it on any row.
+
+    Raises
+    ------
+    InputError
+        When it is not one boolean expression over the columns of ``rows``.
+    """
+    import duckdb
+
+    if where is None:
+        return
+    try:
+        con.table("rows").filter(where).limit(0).fetchall()
+    except duckdb.Error as exc:
+        raise where_error(exc, where) from exc
+
+
+def source_name(item_class: str) -> str:
+    """The name ``rows`` reads a class's rows from (a registered Arrow source)."""
+    return f"_diff_{item_class}"
+
+
+def empty_source(path: Path) -> pa.Table:
+    """A class file's columns without rows: what ``rows`` reads while not streaming."""
+    import pyarrow.parquet as pq
+
+    return pq.read_schema(path).empty_table()
+
+
+def class_source(path: Path, wanted: KeyList | None) -> pa.RecordBatchReader:
+    """A class file's rows as a one-shot Arrow stream, one row group at a time.
+
+    With ``wanted``, only rows whose ``_key`` is listed (a vectorised filter,
+    before any ``--where`` runs). Reading the file here, rather than through
+    DuckDB's file functions, keeps those switched off for ``--where`` and
+    memory at about one row group.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in parquet.iter_batches(batch_size=BATCH_ROWS, use_threads=False):
+                if wanted is not None:
+                    batch = batch.filter(wanted.contains(batch.column("_key")))
+                if batch.num_rows:
+                    yield batch
+        finally:
+            parquet.close()
+
+    return pa.RecordBatchReader.from_batches(parquet.schema_arrow, batches())
+
+
+def stream_class(
+    con: duckdb.DuckDBPyConnection,
+    item_class: str,
+    path: Path,
+    *,
+    wanted: KeyList | None,
+    where: str | None,
+    ttl_attribute: str | None,
+) -> Iterator[pa.RecordBatch]:
+    """Yield the selected rows of one class, in the class file's order.
+
+    Columns: ``_key``, ``live_item``, ``restored_item`` (NULL where the class
+    has none) and ``_ttl``: the restored item's TTL attribute as Number text,
+    NULL when it has none or no TTL attribute is known.
+
+    Raises
+    ------
+    InputError
+        When ``where`` fails while it runs (the message names it).
+    DiffError
+        When the diff cannot be read.
+    """
+    import duckdb
+
+    name = source_name(item_class)
+    con.register(name, class_source(path, wanted))
+    relation = con.table("rows").filter(f"class = {_literal(item_class)}")
+    if where is not None:
+        relation = relation.filter(where)
+    ttl = (
+        f"json_extract_string(attr(restored_item, {_literal(ttl_attribute)}), '$.N')"
+        if ttl_attribute
+        else "NULL::VARCHAR"
+    )
+    relation = relation.project(f"_key, live_item, restored_item, {ttl} AS _ttl")
+    try:
+        yield from _arrow_reader(relation)
+    except duckdb.Error as exc:
+        if isinstance(exc, duckdb.InterruptException):
+            raise  # the command line maps it to 130 / 143
+        raise where_error(exc, where) from exc
+    finally:
+        con.register(name, empty_source(path))
+
+
+def where_error(exc: Any, where: str | None) -> PitrdiffError:
+    """The error a DuckDB exception raised while selecting stands for."""
+    import duckdb
+
+    from pitrdiff.errors import DiffError
+
+    detail = _first_line(str(exc))
+    if isinstance(exc, duckdb.PermissionException):
+        return InputError(f"--where cannot read files or reach the network: {detail}")
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return InputError(
+            f"DuckDB ran out of memory selecting the plan ({detail}); raise --memory-limit"
+        )
+    if where is not None and "already been consumed" in detail:
+        return InputError(
+            f"invalid --where expression '{shown(where)}': it reads rows again (a subquery "
+            "over rows); --where is evaluated once per row, over that row's columns"
+        )
+    if where is not None and not isinstance(exc, duckdb.IOException):
+        return InputError(f"invalid --where expression '{shown(where)}': {detail}")
+    return DiffError(f"cannot read the diff: {detail}")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _first_line(text: str) -> str:
+    stripped = text.strip()
+    return stripped.splitlines()[0] if stripped else type(text).__name__
+
+
+def _arrow_reader(relation: Any) -> Any:
+    # DuckDB 1.x: fetch_arrow_reader; DuckDB 2: to_arrow_reader
+    to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
+    return to_reader(BATCH_ROWS)
