@@ -190,6 +190,7 @@ def _b64(data: bytes) -> str:
 
 # --------------------------------------------------------------------------- canonical form
 
+
 def _text_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 
@@ -311,6 +312,7 @@ def _canon_value(typed: Any, depth: int) -> tuple[dict[str, Any], int]:
                     raise CodecError(f"M value must be a mapping, not {type(value).__name__}")
                 value = dict(value)
                 typed = {M: value}
+            entries: dict[str, Any] | list[Any] | None
             entries, size = _canon_map(value, depth)
         else:
             if type(value) is not list:
@@ -507,18 +509,28 @@ class Record:
         Item size in bytes (AWS rules).
     key_values
         The key attribute values as stored in their columns, in key-schema order.
+    key_types
+        The key attributes' type tags (``"S"``, ``"N"`` or ``"B"``), in key-schema
+        order: a writer checks declared key types with them without parsing ``key``.
     """
 
-    __slots__ = ("hash", "item", "key", "key_values", "size")
+    __slots__ = ("hash", "item", "key", "key_types", "key_values", "size")
 
     def __init__(
-        self, key: str, item: str, hash: int, size: int, key_values: tuple[str | bytes, ...]
+        self,
+        key: str,
+        item: str,
+        hash: int,
+        size: int,
+        key_values: tuple[str | bytes, ...],
+        key_types: tuple[str, ...] = (),
     ) -> None:
         self.key = key
         self.item = item
         self.hash = hash
         self.size = size
         self.key_values = key_values
+        self.key_types = key_types
 
 
 def encode_record(item: Mapping[str, Any], key_names: Sequence[str]) -> Record:
@@ -532,18 +544,20 @@ def encode_record(item: Mapping[str, Any], key_names: Sequence[str]) -> Record:
     canon, size = canonicalize(item)
     key: Item = {}
     key_values: list[str | bytes] = []
+    key_types: list[str] = []
     for name in key_names:
         typed = canon.get(name)
         if typed is None:
             raise CodecError(f"item has no key attribute {name!r}")
         for tag in typed:
             value = typed[tag]
-        if tag == B:
-            key_values.append(_to_bytes(value))
-        elif tag in (S, N):
+        if tag in (S, N):
             key_values.append(value)
+        elif tag == B:
+            key_values.append(binascii.a2b_base64(value))  # canonical base64 by now
         else:
             raise CodecError(f"key attribute {name!r} is not of type S, N or B")
+        key_types.append(tag)
         key[name] = typed
     text = orjson.dumps(canon, option=_DUMPS_OPTIONS)
     return Record(
@@ -552,6 +566,7 @@ def encode_record(item: Mapping[str, Any], key_names: Sequence[str]) -> Record:
         xxh3_64_intdigest(text),
         size,
         tuple(key_values),
+        tuple(key_types),
     )
 
 

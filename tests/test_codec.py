@@ -86,6 +86,11 @@ def test_canonical_key_and_hash_of_format_md() -> None:
     assert record.key == '{"pk":{"S":"a"},"sk":{"N":"1.5"}}'
     assert record.hash == content_hash(record.item) == content_hash(record.item.encode())
     assert record.key_values == ("a", "1.5")
+    assert record.key_types == ("S", "N")
+    binary = encode_record({"pk": {"B": b"\x00\xff"}, "sk": {"N": "1E1"}}, ["pk", "sk"])
+    assert binary.key_values == (b"\x00\xff", "10")
+    assert binary.key_types == ("B", "N")
+    assert binary.key == '{"pk":{"B":"AP8="},"sk":{"N":"10"}}'
 
 
 # --------------------------------------------------------------------------- numbers
@@ -105,7 +110,12 @@ def test_canonical_key_and_hash_of_format_md() -> None:
             "99999999999999999999999999999999999999" + "0" * 88,
         ),
         ("0E+500", "0"),
+        ("-0E-99999999999999", "0"),
         (".5", "0.5"),
+        ("-007", "-7"),
+        ("+0.0012300E2", "0.123"),
+        ("1" + "0" * 125, "1" + "0" * 125),  # the largest power of ten
+        ("-0." + "0" * 129 + "1", "-0." + "0" * 129 + "1"),  # canonical, 132 characters
     ],
 )
 def test_numbers_within_dynamodb_limits(text: str, canonical: str) -> None:
@@ -129,6 +139,14 @@ def test_numbers_within_dynamodb_limits(text: str, canonical: str) -> None:
         "0x10",
         "1_000",
         "١",  # a non-ASCII digit
+        "²",  # str.isdigit() says yes
+        "-",
+        ".",
+        "+-1",
+        "1E+99999999999999",
+        "1" + "0" * 126,  # 1E+126, canonical spelling
+        "0." + "0" * 130 + "1",  # 1E-131, canonical spelling
+        "-" + "1" * 39,  # 39 significant digits, canonical spelling
     ],
 )
 def test_numbers_outside_dynamodb_limits_are_refused(text: str) -> None:
@@ -200,6 +218,10 @@ def test_key_attributes_must_be_key_types() -> None:
         ({"n": {"N": "123"}}, 1 + 3),  # ceil(3 / 2) + 1
         ({"n": {"N": "1000"}}, 1 + 2),  # one significant digit
         ({"n": {"N": "0.00012"}}, 1 + 2),
+        ({"n": {"N": "-0.0012300"}}, 1 + 3),
+        ({"n": {"N": "1" * 38}}, 1 + 20),
+        ({"n": {"N": "-12.5"}}, 1 + 3),
+        ({"n": {"N": "0"}}, 1 + 2),  # one significant digit
         ({"b": {"B": b"\x00\x01\x02"}}, 1 + 3),
         ({"t": {"BOOL": True}, "u": {"NULL": True}}, 2 + 2),
         ({"l": {"L": [{"S": "ab"}, {"N": "1"}]}}, 1 + 3 + (1 + 2) + (1 + 2)),
