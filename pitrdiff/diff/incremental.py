@@ -519,21 +519,7 @@ def classify_incremental(
     if view.startswith("NEW_IMAGE"):  # the API also spells it NEW_IMAGES
         view = NEW_IMAGE
     start_parts = _start_parts(start_export, schema, summary) if start_export else None
-    staging_dir = make_dir(Path(workdir) / "records")
-    run = new_run()
-    options = (("ttl_attribute", _usable_ttl(ttl)),)
-    tasks = [
-        FileTask(i, reader, f, str(staging_dir), schema, 0, IncrementalSink, run, options)
-        for i, f in enumerate(summary.files)
-    ]
-    outcomes = run_files(
-        tasks,
-        label=f"reading {summary.location.export_id}",
-        workers=workers or default_workers(),
-        executor=executor,
-        total_items=summary.item_count,
-        progress=progress,
-    )
+    outcomes = _stage(reader, summary, schema, Path(workdir), ttl, workers, executor, progress)
     staging = [o.staging for o in outcomes if o.staging]
     database = str(Path(workdir) / "classify.duckdb")
     counts, several = _classify(database, Path(workdir), staging, view, start_parts, memory_limit)
@@ -552,6 +538,34 @@ def classify_incremental(
         ttl=ttl,
     )
     return classification, database
+
+
+def _stage(
+    reader: Reader,
+    summary: ExportSummary,
+    schema: KeySchema,
+    workdir: Path,
+    ttl: Mapping[str, Any] | None,
+    workers: int | None,
+    executor: str,
+    progress: Progress,
+) -> list[FileOutcome]:
+    """Stage every data file's records (in parallel) under ``workdir/records``."""
+    staging_dir = make_dir(workdir / "records")
+    run = new_run()
+    options = (("ttl_attribute", _usable_ttl(ttl)),)
+    tasks = [
+        FileTask(i, reader, f, str(staging_dir), schema, 0, IncrementalSink, run, options)
+        for i, f in enumerate(summary.files)
+    ]
+    return run_files(
+        tasks,
+        label=f"reading {summary.location.export_id}",
+        workers=workers or default_workers(),
+        executor=executor,
+        total_items=summary.item_count,
+        progress=progress,
+    )
 
 
 def _class_batches(
@@ -681,7 +695,6 @@ def diff_incremental(
         On Ctrl-C or SIGTERM: workers stopped, the staging directory removed.
     """
     from pitrdiff.diff.manifest import prepare_out
-    from pitrdiff.diff.writer import write_diff_dataset
 
     clock = time.monotonic()
     target = Path(out)
@@ -703,28 +716,57 @@ def diff_incremental(
             start_export=start_export,
             progress=progress,
         )
-        read_s = time.monotonic() - clock
         summary = classification.summary
         name = table_name or summary.table_name or summary.location.export_id
-        restored_cols = ["_key", "restored_item", "restored_hash", "restored_size"]
-        live_cols = ["_key", "live_item", "live_hash", "live_size"]
-        return write_diff_dataset(
+        return _write(
             target,
-            key_schema=classification.key_schema,
-            table_name=name,
-            # until the writer stores the expired class, expired rows are written
-            # as deleted (the manifest's live input counts them apart)
-            deleted=_class_batches(database, (DELETED, EXPIRED), restored_cols),
-            changed=_class_batches(database, (CHANGED,), live_cols + restored_cols[1:]),
-            added=_class_batches(database, (ADDED,), live_cols),
-            unchanged_count=classification.counts[UNCHANGED],
+            classification,
+            database,
+            name=name,
             inputs=_inputs(classification, name, start_export),
-            timings={"read_s": round(read_s, 3)},
+            read_s=time.monotonic() - clock,
             overwrite=overwrite,
             memory_limit=memory_limit,
-            temp_dir=work,
+            work=work,
             progress=progress,
         )
+
+
+def _write(
+    target: Path,
+    classification: IncrementalClassification,
+    database: str,
+    *,
+    name: str,
+    inputs: Mapping[str, Mapping[str, Any]],
+    read_s: float,
+    overwrite: bool,
+    memory_limit: str | None,
+    work: Path,
+    progress: Progress,
+) -> Diff:
+    """The diff dataset of a classification, by the shared writer."""
+    from pitrdiff.diff.writer import write_diff_dataset
+
+    restored_cols = ["_key", "restored_item", "restored_hash", "restored_size"]
+    live_cols = ["_key", "live_item", "live_hash", "live_size"]
+    return write_diff_dataset(
+        target,
+        key_schema=classification.key_schema,
+        table_name=name,
+        # until the writer stores the expired class, expired rows are written
+        # as deleted (the manifest's live input counts them apart)
+        deleted=_class_batches(database, (DELETED, EXPIRED), restored_cols),
+        changed=_class_batches(database, (CHANGED,), live_cols + restored_cols[1:]),
+        added=_class_batches(database, (ADDED,), live_cols),
+        unchanged_count=classification.counts[UNCHANGED],
+        inputs=inputs,
+        timings={"read_s": round(read_s, 3)},
+        overwrite=overwrite,
+        memory_limit=memory_limit,
+        temp_dir=work,
+        progress=progress,
+    )
 
 
 def unclassified_count(diff: Diff) -> int:

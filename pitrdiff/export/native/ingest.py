@@ -179,15 +179,7 @@ def ingest_export(
             f"{summary.location.url} is an incremental export (a change log, not a table "
             "state): use `pitrdiff diff --incremental` / diff_incremental()"
         )
-    if _table_facts is not None and key_schema is not None:
-        given = key_schema
-        schema = given if isinstance(given, KeySchema) else key_schema_from_spec(str(given))
-        facts = dict(_table_facts)
-    else:
-        schema, facts = resolve_key_schema(summary, key_schema, aws)
-    ttl = resolve_ttl(facts, ttl_attribute)
-    facts.pop("ttl", None)  # recorded as the manifest's own field
-    schema = peek_key_types(reader, summary, schema)
+    schema, facts, ttl = _table_of(reader, summary, key_schema, ttl_attribute, aws, _table_facts)
     name = table_name or summary.table_name or summary.location.export_id
     root = prepare_directory(out, overwrite=overwrite)
     source_doc = {"kind": "s3-export", **summary.to_dict(), "started_at": started}
@@ -213,6 +205,26 @@ def ingest_export(
     )
     write_manifest(root, manifest)
     return manifest
+
+
+def _table_of(
+    reader: Reader,
+    summary: ExportSummary,
+    key_schema: KeySchema | Sequence[Mapping[str, str]] | str | None,
+    ttl_attribute: str | None,
+    aws: AwsConfig | None,
+    table_facts: Mapping[str, Any] | None,
+) -> tuple[KeySchema, dict[str, Any], dict[str, Any] | None]:
+    """Key schema (types learned from the data), table facts and TTL setting to record."""
+    if table_facts is not None and key_schema is not None:
+        given = key_schema
+        schema = given if isinstance(given, KeySchema) else key_schema_from_spec(str(given))
+        facts = dict(table_facts)
+    else:
+        schema, facts = resolve_key_schema(summary, key_schema, aws)
+    ttl = resolve_ttl(facts, ttl_attribute)
+    facts.pop("ttl", None)  # recorded as the manifest's own field
+    return peek_key_types(reader, summary, schema), facts, ttl
 
 
 def _ingest_files(
