@@ -45,6 +45,7 @@ from pitrdiff.errors import (
     RefusedError,
     SchemaMismatchError,
 )
+from pitrdiff.export.dataset import load_export
 
 CASES_DIR = Path(__file__).parent / "data" / "diff_cases"
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -105,6 +106,7 @@ def test_case_classification_and_changes(tmp_path: Path, name: str) -> None:
         "deleted": len(expected["deleted"]),
         "changed": len(expected["changed"]),
         "added": len(expected["added"]),
+        "expired": 0,
         "unchanged": expected["unchanged"],
     }
     assert diff.summary.same == (
@@ -146,7 +148,7 @@ def test_case_dataset_layout_matches_format(tmp_path: Path, name: str) -> None:
     out = tmp_path / "diff"
     diff = diff_exports(live, restored, out)
     key_schema = diff.key_schema
-    for cls in ("deleted", "changed", "added"):
+    for cls in ("deleted", "changed", "added", "expired"):
         path = out / f"{cls}.parquet"
         assert pq.read_schema(path).remove_metadata() == diff_schema(key_schema, cls)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -155,12 +157,12 @@ def test_case_dataset_layout_matches_format(tmp_path: Path, name: str) -> None:
     manifest = orjson.loads((out / "manifest.json").read_bytes())
     assert manifest["format"] == "pitrdiff-diff"
     assert manifest["complete"] is True
-    assert set(manifest["files"]) == {"deleted", "changed", "added"}
+    assert set(manifest["files"]) == {"deleted", "changed", "added", "expired"}
     assert manifest["live"]["path"] == str(live)
     assert manifest["live"]["table_name"] == case["table_name"]
     assert manifest["restored"]["path"] == str(restored)
-    assert set(manifest["counts"]) == {"deleted", "changed", "added", "unchanged"}
-    assert set(manifest["bytes"]) == {"deleted", "changed", "added", "unchanged"}
+    classes = {"deleted", "changed", "added", "expired", "unchanged"}
+    assert set(manifest["counts"]) == set(manifest["bytes"]) == classes
     assert "total_s" in manifest["timings"]
     assert manifest["summary"]["counts"] == manifest["counts"]
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
@@ -436,6 +438,7 @@ def test_an_interrupted_diff_is_replaced_without_overwrite(tmp_path: Path) -> No
         "added.parquet",
         "changed.parquet",
         "deleted.parquet",
+        "expired.parquet",
         "manifest.json",
         "report.md",
     ]
@@ -565,8 +568,11 @@ def test_write_diff_dataset_from_arrow_rows(tmp_path: Path) -> None:
         inputs={"live": {"url": "s3://b/p", "table_name": "T"}, "restored": {"table_name": "T"}},
     )
     loaded = load_diff(diff.path)
-    assert loaded.manifest.counts == {"deleted": 0, "changed": 1, "added": 0, "unchanged": 7}
+    assert loaded.manifest.counts == {
+        "deleted": 0, "changed": 1, "added": 0, "expired": 0, "unchanged": 7,
+    }  # fmt: skip
     row = loaded.arrow("changed").to_pylist()[0]
+    assert row["key"] == {"pk": "a"}  # derived from _key; the top-level "pk" is dropped
     assert row["signature"] == "v"
     assert row["changes"] == [
         {"path": "v", "kind": "modified", "old": '{"N":"1"}', "new": '{"N":"2"}'}
@@ -635,7 +641,9 @@ def test_cli_json_is_one_document(tmp_path: Path) -> None:
     assert result.exit_code == EXIT_DIFFERENCES, result.output
     document = json.loads(result.stdout)
     assert document["same"] is False
-    assert document["summary"]["counts"] == {"deleted": 2, "changed": 6, "added": 1, "unchanged": 0}
+    assert document["summary"]["counts"] == {
+        "deleted": 2, "changed": 6, "added": 1, "expired": 0, "unchanged": 0,
+    }  # fmt: skip
     assert document["summary"]["top_signatures"][0] == {"signature": "price", "items": 4}
     assert document["report"].endswith("report.md")
 
@@ -758,3 +766,129 @@ def test_refuses_an_export_holding_a_key_twice(tmp_path: Path) -> None:
     )
     with pytest.raises(ExportError, match="more than once"):
         diff_exports(twice, restored, tmp_path / "diff")
+
+
+# --------------------------------------------------------------------------- TTL and T
+
+
+def _ttl_case(tmp_path: Path) -> tuple[Path, Path, int]:
+    """Issue 13's case: table Sessions (pk S), TTL enabled on ``expires`` in live.
+
+    Restored (the state at T) holds, live holds none of them:
+    - ``session#1``: expired 3 days before the live export: **expired** (TTL removed it);
+    - ``order#1``: no TTL attribute: **deleted** (a bug removed it);
+    - ``session#2``: ``expires`` is a String: never expires: deleted;
+    - ``session#3``: expired more than five years ago: TTL ignores it: deleted;
+    - ``session#4``: expires tomorrow: deleted (not expired yet).
+    Both hold ``cart#1``: live ``v`` 2 and expired an hour ago (TTL lags), restored ``v`` 1:
+    changed, flagged as past its TTL.
+    """
+    import time
+
+    now = int(time.time())
+    schema = [{"AttributeName": "pk", "KeyType": "HASH"}]
+
+    def item(pk: str, **attrs: Any) -> dict[str, Any]:
+        return {"pk": {"S": pk}, **attrs}
+
+    restored_items = [
+        item("session#1", expires={"N": str(now - 3 * 86400)}),
+        item("order#1", total={"N": "10"}),
+        item("session#2", expires={"S": str(now - 86400)}),
+        item("session#3", expires={"N": str(now - 6 * 366 * 86400)}),
+        item("session#4", expires={"N": str(now + 86400)}),
+        item("cart#1", v={"N": "1"}, expires={"N": str(now + 7 * 86400)}),
+    ]
+    live_items = [item("cart#1", v={"N": "2"}, expires={"N": str(now - 3600)})]
+    live, restored = tmp_path / "live", tmp_path / "restored"
+    pitrdiff.write_export(
+        live_items,
+        live,
+        table_name="Sessions",
+        key_schema=schema,
+        ttl={"attribute": "expires", "status": "ENABLED"},
+    )
+    pitrdiff.write_export(
+        restored_items,
+        restored,
+        table_name="Sessions-restored",
+        key_schema=schema,
+        table={
+            "restore": {
+                "source_table_name": "Sessions",
+                "restore_date_time": "2026-11-27T10:00:00Z",
+            }
+        },
+        ttl={"attribute": None, "status": "DISABLED"},  # a restore does not carry TTL
+    )
+    return live, restored, now
+
+
+def test_ttl_expired_items_are_their_own_class(tmp_path: Path) -> None:
+    live, restored, _ = _ttl_case(tmp_path)
+    diff = diff_exports(live, restored, tmp_path / "diff")
+    assert diff.manifest.counts == {
+        "deleted": 4, "changed": 1, "added": 0, "expired": 1, "unchanged": 0,
+    }  # fmt: skip
+    assert [r["key"]["pk"] for r in diff.arrow("expired").to_pylist()] == ["session#1"]
+    assert [r["key"]["pk"] for r in diff.arrow("deleted").to_pylist()] == [
+        "order#1", "session#2", "session#3", "session#4",
+    ]  # fmt: skip
+    assert diff.arrow("expired").schema == diff.arrow("deleted").schema
+    as_of = load_export(live).manifest.source["started_at"]
+    summary = diff.summary
+    assert (summary.expired, summary.facts.ttl_attribute, summary.facts.ttl_as_of) == (
+        1, "expires", as_of,
+    )  # fmt: skip
+    assert summary.facts.changed_past_ttl == 1
+    assert summary.facts.restore_time == "2026-11-27T10:00:00Z"
+    assert summary.headline() == "4 deleted, 1 changed, 0 added, 0 unchanged, 1 expired"
+    report = (diff.path / "report.md").read_text(encoding="utf-8")
+    assert "- T (the restored table's restore time): 2026-11-27T10:00:00Z\n" in report
+    assert (
+        f"- 1 of the 5 deleted items had expired by TTL (`expires` before {as_of}): not lost.\n"
+        in report
+    )
+    assert (
+        "- 1 changed item is past its TTL in live and not yet deleted: TTL will remove it.\n"
+        in (report)
+    )
+    assert "| expired | 1 |" in report
+    # The notebook API, SQL and explain know the class.
+    assert list(diff.expired()["pk"]) == ["session#1"]
+    rows = diff.sql("SELECT key.pk AS pk, attr_num(restored_item, 'expires') > 0 AS n FROM expired")
+    assert rows.to_dict("records") == [{"pk": "session#1", "n": True}]
+    explained = diff.explain("session#1")
+    assert explained.kind == "expired" and str(explained).startswith("expired: ")
+    assert diff.explain("order#1").kind == "deleted"
+    assert load_diff(diff.path).summary.to_dict() == summary.to_dict()
+
+
+def test_ttl_attribute_given_when_the_exports_do_not_record_it(tmp_path: Path) -> None:
+    live, restored, _ = _ttl_case(tmp_path)
+    doc = orjson.loads((live / "manifest.json").read_bytes())
+    doc["ttl"] = None
+    (live / "manifest.json").write_bytes(orjson.dumps(doc))
+    plain = diff_exports(live, restored, tmp_path / "plain")
+    assert plain.manifest.counts["expired"] == 0 and plain.manifest.counts["deleted"] == 5
+    assert plain.summary.facts.ttl_attribute is None
+    assert "expired by TTL" not in (plain.path / "report.md").read_text(encoding="utf-8")
+    given = diff_exports(live, restored, tmp_path / "given", ttl_attribute="expires")
+    assert given.manifest.counts["expired"] == 1
+
+
+def test_an_older_diff_format_is_refused_in_one_line(tmp_path: Path) -> None:
+    live, restored = build(tmp_path, load_case("every_class"))
+    diff = diff_exports(live, restored, tmp_path / "diff")
+    doc = orjson.loads((diff.path / "manifest.json").read_bytes())
+    doc["format_version"] = 1
+    (diff.path / "manifest.json").write_bytes(orjson.dumps(doc))
+    with pytest.raises(DiffError) as info:
+        load_diff(diff.path)
+    assert str(info.value) == (
+        "this diff has format version 1, written by an older pitrdiff (this one reads 2); "
+        "re-run `pitrdiff diff` to diff again"
+    )
+    with pytest.raises(RefusedError):
+        diff_exports(live, restored, diff.path)
+    assert diff_exports(live, restored, diff.path, overwrite=True).manifest.complete

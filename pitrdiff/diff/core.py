@@ -26,8 +26,8 @@ from pitrdiff.diff.manifest import (
     read_diff_manifest,
 )
 from pitrdiff.diff.notebook import Diff, Explanation, load_diff
-from pitrdiff.diff.report import CLASSES, DiffSummary
-from pitrdiff.diff.schema import CHANGE_TYPE, FILE_NAMES, diff_schema
+from pitrdiff.diff.report import DiffSummary
+from pitrdiff.diff.schema import CHANGE_TYPE, CLASSES, FILE_NAMES, diff_schema
 from pitrdiff.diff.sql import DEFAULT_THREADS, SQL_MACROS, connect
 from pitrdiff.diff.writer import DiffRows, write_diff_dataset
 

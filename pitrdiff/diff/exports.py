@@ -8,7 +8,6 @@ both exports; merge their key schemas; classify with the engine
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import shutil
@@ -21,6 +20,7 @@ from pitrdiff.diff.engine import EngineOptions, make_engine
 from pitrdiff.diff.manifest import prepare_out
 from pitrdiff.diff.schema import merge_key_schemas
 from pitrdiff.diff.sql import DEFAULT_THREADS
+from pitrdiff.diff.ttl import parse_time, ttl_rule
 from pitrdiff.diff.writer import write_diff_dataset
 from pitrdiff.errors import ExportError
 from pitrdiff.export.dataset import Export, load_export
@@ -30,18 +30,6 @@ if TYPE_CHECKING:
     from pitrdiff.diff.notebook import Diff
 
 LOG = logging.getLogger(__name__)
-
-
-def _parse_time(value: Any) -> dt.datetime | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(value, dt.timezone.utc)
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 def _warn_if_unrelated(live: Export, restored: Export) -> None:
@@ -65,9 +53,9 @@ def _warn_if_unrelated(live: Export, restored: Export) -> None:
             live_name,
             restored_name,
         )
-    restore_time = _parse_time(restore.get("restore_date_time"))
+    restore_time = parse_time(restore.get("restore_date_time"))
     source = live.manifest.source
-    live_time = _parse_time(source.get("started_at") or live.manifest.created_at)
+    live_time = parse_time(source.get("started_at") or live.manifest.created_at)
     if restore_time and live_time and live_time < restore_time:
         LOG.warning(
             "the live export of %r was taken at %s, before the restore time %s of %r "
@@ -113,6 +101,7 @@ def diff_exports(
     threads: int = DEFAULT_THREADS,
     overwrite: bool = False,
     engine: str = "duckdb",
+    ttl_attribute: str | None = None,
     progress: Progress = SILENT,
 ) -> Diff:
     """Diff two exports (live and restored) into a diff dataset at ``out``.
@@ -136,6 +125,11 @@ def diff_exports(
     engine
         The diff engine by name: ``duckdb`` (default) or ``spark``
         (:data:`pitrdiff.diff.engine.ENGINES`).
+    ttl_attribute
+        The table's TTL attribute, when the exports do not record it (the live
+        export's recorded setting is used by default, else the restored one's).
+        Deleted items whose restored version had expired by the live export's
+        time are classified ``expired`` (:mod:`pitrdiff.diff.ttl`).
     progress
         Reports the phases.
 
@@ -161,6 +155,7 @@ def diff_exports(
     prepare_out(out, overwrite=overwrite, check_only=True)
     live_export, restored_export = _open_inputs(live, restored, progress)
     key_schema = merge_key_schemas(live_export.key_schema, restored_export.key_schema)
+    ttl = ttl_rule(live_export.manifest, restored_export.manifest, ttl_attribute)
     _warn_if_unrelated(live_export, restored_export)
     verified = time.perf_counter()
 
@@ -189,6 +184,7 @@ def diff_exports(
                 memory_limit=memory_limit,
                 temp_dir=spill,
                 progress=progress,
+                ttl=ttl,
             )
         finally:
             classified.close()

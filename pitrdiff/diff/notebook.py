@@ -75,7 +75,7 @@ class Explanation:
     key
         The canonical key JSON.
     kind
-        ``deleted``, ``changed``, ``added``; for a key not in the diff,
+        ``deleted``, ``changed``, ``added``, ``expired``; for a key not in the diff,
         ``unchanged`` (in both tables, same content) or ``absent`` (in
         neither), told from the live export when it is still present, else
         ``unchanged``.
@@ -121,7 +121,7 @@ class Explanation:
                 lines.append(
                     f"  {c.path:<{width}}  {c.kind:<12}  {c.old or '-'}  ->  {c.new or '-'}"
                 )
-        elif self.kind == "deleted":
+        elif self.kind in ("deleted", "expired"):
             lines.append(f"  restored: {self.restored_item}")
         elif self.kind == "added":
             lines.append(f"  live: {self.live_item}")
@@ -135,7 +135,7 @@ class Explanation:
         e = html.escape
         head = f"<p><b>{e(self.kind)}</b> <code>{e(self.key)}</code></p>"
         if self.kind != "changed":
-            item = self.restored_item if self.kind == "deleted" else self.live_item
+            item = self.live_item if self.kind in ("added", "unchanged") else self.restored_item
             return head + (f"<pre>{e(item)}</pre>" if item else "")
         rows = "".join(
             f"<tr><td><code>{e(c.path)}</code></td><td>{e(c.kind)}</td>"
@@ -210,7 +210,7 @@ class Diff:
     def arrow(self, name: str) -> pa.Table:
         """The raw rows of one class as an Arrow table (``docs/FORMAT.md`` columns)."""
         if name not in CLASSES:
-            raise InputError(f"unknown class {name!r}; choose deleted, changed or added")
+            raise InputError(f"unknown class {name!r}; choose {', '.join(CLASSES)}")
         return pq.read_table(self.file_path(name))
 
     # Typed for notebooks: a DataFrame unless arrow=True.
@@ -232,10 +232,25 @@ class Diff:
         Returns
         -------
         pandas.DataFrame or pyarrow.Table
-            Key attributes first, then the decoded attributes, then the raw
-            columns (``_key``, ``restored_item`` …).
+            Key attributes first (decoded, named as the attributes; with the
+            suffix ``_attr`` when a name is one of the raw columns), then the
+            decoded attributes, then the raw columns (``_key``,
+            ``restored_item`` …; the ``key`` struct is shown as the key columns).
         """
         return self._frame("deleted", "restored_item", arrow=arrow, decode=decode)
+
+    @overload
+    def expired(self, *, arrow: Literal[False] = False, decode: bool = True) -> pd.DataFrame: ...
+    @overload
+    def expired(self, *, arrow: bool, decode: bool = True) -> pd.DataFrame | pa.Table: ...
+    def expired(self, *, arrow: bool = False, decode: bool = True) -> pd.DataFrame | pa.Table:
+        """Items in restored, not in live, that DynamoDB's TTL removed (not lost).
+
+        Their TTL attribute (a Number of epoch seconds) had passed by the live
+        export's time; plans leave them out unless asked. Columns as
+        :meth:`deleted`.
+        """
+        return self._frame("expired", "restored_item", arrow=arrow, decode=decode)
 
     @overload
     def added(self, *, arrow: Literal[False] = False, decode: bool = True) -> pd.DataFrame: ...
@@ -340,9 +355,12 @@ class Diff:
     def sql(self, query: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         """Run DuckDB SQL over the diff and return a DataFrame.
 
-        Views: ``deleted``, ``changed``, ``added`` (the class files, columns as in
-        ``docs/FORMAT.md``), and ``live`` / ``restored`` (the input exports, when
-        still present at the paths the manifest records). Items are canonical
+        Views: ``deleted``, ``changed``, ``added``, ``expired`` (the class files,
+        columns as in ``docs/FORMAT.md``), and ``live`` / ``restored`` (the input
+        exports, when still present at the paths the manifest records). Key
+        values are fields of the ``key`` struct: ``key.pk``, or ``key."sort key"``;
+        when two key attributes differ only in letter case (SQL ignores case),
+        ``attr_text(_key, 'PK')`` reads either exactly. Items are canonical
         DynamoDB JSON strings; reach attributes with DuckDB's JSON functions,
         e.g. ``json_extract_string(restored_item, '$.tenant.S')``, or the macros:
 
@@ -472,7 +490,9 @@ class Diff:
                 ("changed", s.changed),
                 ("added", s.added),
                 ("unchanged", s.unchanged),
+                ("expired", s.expired),
             )
+            if name != "expired" or s.facts.ttl_attribute or count
         )
         sigs = "".join(
             f"<tr><td style='text-align:right'>{x.items:,}</td><td><code>{e(x.signature)}</code>"

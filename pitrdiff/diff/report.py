@@ -17,10 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pitrdiff.diff.schema import CLASSES
+
 if TYPE_CHECKING:
     import duckdb
 
-CLASSES = ("deleted", "changed", "added")
 TOP_SIGNATURES = 10
 TOP_ATTRIBUTES = 10
 TOP_PARTITIONS = 10
@@ -63,11 +64,12 @@ class PartitionCount:
     deleted: int
     changed: int
     added: int
+    expired: int = 0
 
     @property
     def items(self) -> int:
         """All affected items of this partition."""
-        return self.deleted + self.changed + self.added
+        return self.deleted + self.changed + self.added + self.expired
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -77,7 +79,30 @@ class PartitionCount:
             "deleted": self.deleted,
             "changed": self.changed,
             "added": self.added,
+            "expired": self.expired,
         }
+
+
+@dataclass(frozen=True)
+class SummaryFacts:
+    """What the summary states besides counts: T and the TTL rule applied.
+
+    Attributes
+    ----------
+    restore_time
+        T, the restored input's restore time as its export recorded it (``None``
+        when the restored export is not of a PITR restore).
+    ttl_attribute, ttl_as_of
+        The TTL attribute and the moment expiry was judged at (the live
+        export's time); ``None`` when TTL was not enabled.
+    changed_past_ttl
+        Changed items whose live version had expired but was still there.
+    """
+
+    restore_time: str | None = None
+    ttl_attribute: str | None = None
+    ttl_as_of: str | None = None
+    changed_past_ttl: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,12 +117,13 @@ class DiffSummary:
         The two inputs' table names.
     partition_key
         The partition key attribute's name.
-    deleted, changed, added, unchanged
-        Item counts per class.
-    deleted_bytes, changed_bytes, added_bytes, unchanged_bytes
-        Item sizes (AWS rules) per class: deleted and changed count the
-        restored version (what putting back would write), added the live one.
-        ``unchanged_bytes`` is ``None`` when not known.
+    deleted, changed, added, unchanged, expired
+        Item counts per class (``expired``: in restored, not in live, and
+        removed by TTL: not lost).
+    deleted_bytes, changed_bytes, added_bytes, unchanged_bytes, expired_bytes
+        Item sizes (AWS rules) per class: deleted, expired and changed count
+        the restored version (what putting back would write), added the live
+        one. ``unchanged_bytes`` is ``None`` when not known.
     top_signatures
         The most common change signatures, most items first.
     top_attributes
@@ -106,6 +132,8 @@ class DiffSummary:
         Partition-key values with the most affected items.
     samples
         A few keys (canonical key JSON) per class, in key order.
+    facts
+        T and the TTL rule (:class:`SummaryFacts`).
     """
 
     table_name: str
@@ -124,16 +152,19 @@ class DiffSummary:
     top_attributes: tuple[AttributeCount, ...] = ()
     top_partitions: tuple[PartitionCount, ...] = ()
     samples: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    expired: int = 0
+    expired_bytes: int = 0
+    facts: SummaryFacts = field(default_factory=SummaryFacts)
 
     @property
     def same(self) -> bool:
         """``True`` when the two tables hold the same items."""
-        return not (self.deleted or self.changed or self.added)
+        return not (self.deleted or self.changed or self.added or self.expired)
 
     @property
     def differing(self) -> int:
-        """Items that differ (deleted + changed + added)."""
-        return self.deleted + self.changed + self.added
+        """Items that differ (deleted + changed + added + expired)."""
+        return self.deleted + self.changed + self.added + self.expired
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (also stored in the diff's ``manifest.json``)."""
@@ -147,13 +178,21 @@ class DiffSummary:
                 "deleted": self.deleted,
                 "changed": self.changed,
                 "added": self.added,
+                "expired": self.expired,
                 "unchanged": self.unchanged,
             },
             "bytes": {
                 "deleted": self.deleted_bytes,
                 "changed": self.changed_bytes,
                 "added": self.added_bytes,
+                "expired": self.expired_bytes,
                 "unchanged": self.unchanged_bytes,
+            },
+            "restore_time": self.facts.restore_time,
+            "ttl": {
+                "attribute": self.facts.ttl_attribute,
+                "as_of": self.facts.ttl_as_of,
+                "changed_past_ttl": self.facts.changed_past_ttl,
             },
             "top_signatures": [s.to_dict() for s in self.top_signatures],
             "top_attributes": [a.to_dict() for a in self.top_attributes],
@@ -166,6 +205,7 @@ class DiffSummary:
         """Inverse of :meth:`to_dict`."""
         counts = doc.get("counts") or {}
         sizes = doc.get("bytes") or {}
+        ttl = doc.get("ttl") or {}
         return cls(
             table_name=str(doc.get("table_name", "")),
             live_table=str(doc.get("live_table", "")),
@@ -175,10 +215,18 @@ class DiffSummary:
             changed=int(counts.get("changed", 0)),
             added=int(counts.get("added", 0)),
             unchanged=int(counts.get("unchanged", 0)),
+            expired=int(counts.get("expired", 0)),
             deleted_bytes=int(sizes.get("deleted") or 0),
             changed_bytes=int(sizes.get("changed") or 0),
             added_bytes=int(sizes.get("added") or 0),
+            expired_bytes=int(sizes.get("expired") or 0),
             unchanged_bytes=None if sizes.get("unchanged") is None else int(sizes["unchanged"]),
+            facts=SummaryFacts(
+                restore_time=doc.get("restore_time"),
+                ttl_attribute=ttl.get("attribute"),
+                ttl_as_of=ttl.get("as_of"),
+                changed_past_ttl=int(ttl.get("changed_past_ttl") or 0),
+            ),
             top_signatures=tuple(
                 SignatureCount(str(s["signature"]), int(s["items"]))
                 for s in doc.get("top_signatures") or ()
@@ -189,7 +237,11 @@ class DiffSummary:
             ),
             top_partitions=tuple(
                 PartitionCount(
-                    str(p["value"]), int(p["deleted"]), int(p["changed"]), int(p["added"])
+                    str(p["value"]),
+                    int(p["deleted"]),
+                    int(p["changed"]),
+                    int(p["added"]),
+                    int(p.get("expired", 0)),
                 )
                 for p in doc.get("top_partitions") or ()
             ),
@@ -200,13 +252,40 @@ class DiffSummary:
         )
 
     def headline(self) -> str:
-        """One sentence: ``3 deleted, 2 changed, 1 added, 10 unchanged``."""
+        """One sentence: ``3 deleted, 2 changed, 1 added, 10 unchanged`` (``, 4 expired``)."""
         if self.same:
             return f"no differences: {self.unchanged:,} items are the same"
+        expired = f", {self.expired:,} expired" if self.expired else ""
         return (
             f"{self.deleted:,} deleted, {self.changed:,} changed, {self.added:,} added, "
-            f"{self.unchanged:,} unchanged"
+            f"{self.unchanged:,} unchanged{expired}"
         )
+
+    def ttl_sentences(self, code: Callable[[str], str] | None = None) -> list[str]:
+        """What TTL explains: expired items (not lost), changed items TTL will remove.
+
+        ``312 of the 812 deleted items had expired by TTL (`expires` before
+        2026-10-27T15:00:00.000Z): not lost.`` Empty without a TTL attribute.
+        """
+        f = self.facts
+        if not f.ttl_attribute:
+            return []
+        name = code(f.ttl_attribute) if code else f"`{f.ttl_attribute}`"
+        gone = self.deleted + self.expired
+        lines = [
+            f"{self.expired:,} of the {gone:,} deleted items had expired by TTL "
+            f"({name} before {f.ttl_as_of}): not lost."
+        ]
+        if f.changed_past_ttl == 1:
+            lines.append(
+                "1 changed item is past its TTL in live and not yet deleted: TTL will remove it."
+            )
+        elif f.changed_past_ttl:
+            lines.append(
+                f"{f.changed_past_ttl:,} changed items are past their TTL in live and not yet "
+                "deleted: TTL will remove them."
+            )
+        return lines
 
     def signature_sentence(self, code: Callable[[str], str] | None = None) -> str | None:
         """``4,812 items changed; 4,800 of them only in `price`.`` (``None`` if none changed).
@@ -236,6 +315,7 @@ def summarize(
     partition_key_type: str | None,
     counts: Mapping[str, int],
     sizes: Mapping[str, int | None],
+    facts: SummaryFacts | None = None,
 ) -> DiffSummary:
     """Compute the summary of a written diff dataset with DuckDB.
 
@@ -251,6 +331,8 @@ def summarize(
         The partition key attribute and its type (``B`` is shown as base64).
     counts, sizes
         Items and bytes per class (``unchanged`` included).
+    facts
+        T and the TTL rule, stated as given.
     """
 
     def scan(name: str) -> str:
@@ -283,12 +365,15 @@ def summarize(
             for name in CLASSES
             if counts.get(name)
         )
+        per_class = ", ".join(f"count(*) FILTER (cls = '{name}')" for name in CLASSES)
         rows = con.execute(
-            "SELECT v, count(*) FILTER (cls = 'deleted'), count(*) FILTER (cls = 'changed'), "
-            f"count(*) FILTER (cls = 'added'), count(*) AS n FROM ({union}) "
+            f"SELECT v, {per_class}, count(*) AS n FROM ({union}) "
             f"GROUP BY v ORDER BY n DESC, v LIMIT {TOP_PARTITIONS}"
         ).fetchall()
-        partitions = tuple(PartitionCount(str(v), int(d), int(c), int(a)) for v, d, c, a, _ in rows)
+        by_name = [dict(zip(CLASSES, (int(x) for x in r[1:-1]), strict=True)) for r in rows]
+        partitions = tuple(
+            PartitionCount(str(r[0]), **n) for r, n in zip(rows, by_name, strict=True)
+        )
 
     samples: dict[str, tuple[str, ...]] = {}
     for name in CLASSES:
@@ -308,10 +393,13 @@ def summarize(
         changed=int(counts.get("changed", 0)),
         added=int(counts.get("added", 0)),
         unchanged=int(counts.get("unchanged", 0)),
+        expired=int(counts.get("expired", 0)),
         deleted_bytes=int(sizes.get("deleted") or 0),
         changed_bytes=int(sizes.get("changed") or 0),
         added_bytes=int(sizes.get("added") or 0),
+        expired_bytes=int(sizes.get("expired") or 0),
         unchanged_bytes=None if unchanged_bytes is None else int(unchanged_bytes),
+        facts=facts or SummaryFacts(),
         top_signatures=signatures,
         top_attributes=attributes,
         top_partitions=partitions,
@@ -386,16 +474,20 @@ def render_markdown(summary: DiffSummary, *, live: str = "", restored: str = "")
         f"- restored: {_md_code(s.restored_table)}"
         + (f" ({_md_code(restored)})" if restored else "")
     )
+    if s.facts.restore_time:
+        lines.append(f"- T (the restored table's restore time): {_md_text(s.facts.restore_time)}")
     lines.append(f"- result: **{s.headline()}**")
     sentence = s.signature_sentence(code=_md_code)
     if sentence:
         lines.append(f"- {sentence}")
+    lines += [f"- {line}" for line in s.ttl_sentences(code=_md_code)]
     lines += ["", "## Items per class", ""]
     meaning = {
         "deleted": "in restored, not in live (lost since T)",
         "changed": "in both, different content",
         "added": "in live, not in restored (created since T)",
         "unchanged": "in both, same content (counted, not stored)",
+        "expired": "in restored, not in live, its TTL had passed: removed by TTL, not lost",
     }
     count_rows = [
         [name, f"{count:,}", _size(size), meaning[name]]
@@ -404,7 +496,9 @@ def render_markdown(summary: DiffSummary, *, live: str = "", restored: str = "")
             ("changed", s.changed, s.changed_bytes),
             ("added", s.added, s.added_bytes),
             ("unchanged", s.unchanged, s.unchanged_bytes),
+            ("expired", s.expired, s.expired_bytes),
         )
+        if name != "expired" or s.facts.ttl_attribute or count
     ]
     lines += _md_table(["class", "items", "bytes", "meaning"], count_rows, "lrrl")
     if s.top_signatures:
@@ -423,19 +517,15 @@ def render_markdown(summary: DiffSummary, *, live: str = "", restored: str = "")
         )
     if s.top_partitions:
         lines += ["", f"## Most affected {_md_code(s.partition_key)} values", ""]
+        shown = ["deleted", "changed", "added"] + (["expired"] if s.expired else [])
         lines += _md_table(
-            [_md_text(s.partition_key), "items", "deleted", "changed", "added"],
+            [_md_text(s.partition_key), "items", *shown],
             [
-                [
-                    _md_code(p.value, table=True),
-                    f"{p.items:,}",
-                    f"{p.deleted:,}",
-                    f"{p.changed:,}",
-                    f"{p.added:,}",
-                ]
+                [_md_code(p.value, table=True), f"{p.items:,}"]
+                + [f"{getattr(p, name):,}" for name in shown]
                 for p in s.top_partitions
             ],
-            "lrrrr",
+            "lr" + "r" * len(shown),
         )
     if s.samples:
         lines += ["", "## Sample keys", ""]

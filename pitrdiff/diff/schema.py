@@ -14,7 +14,7 @@ import pyarrow as pa
 from pitrdiff.errors import SchemaMismatchError
 from pitrdiff.export.dataset import KEY_COLUMN, KEY_STRUCT_COLUMN, KeyAttribute, KeySchema
 
-CLASSES = ("deleted", "changed", "added")
+CLASSES = ("deleted", "changed", "added", "expired")
 """The stored classes, in the order they are written (``unchanged`` is counted only)."""
 FILE_NAMES = {name: f"{name}.parquet" for name in CLASSES}
 ITEM_COLUMN_OF_CLASS = {

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +28,10 @@ import pyarrow.parquet as pq
 from pitrdiff import codec
 from pitrdiff.diff.changes import ChangeColumns
 from pitrdiff.diff.manifest import MANIFEST_NAME, REPORT_NAME, DiffManifest, prepare_out
-from pitrdiff.diff.report import DiffSummary, render_markdown, summarize
+from pitrdiff.diff.report import DiffSummary, SummaryFacts, render_markdown, summarize
 from pitrdiff.diff.schema import CHANGE_TYPE, CHANGES_BATCH_ROWS, CLASSES, FILE_NAMES, diff_schema
 from pitrdiff.diff.sql import connect
+from pitrdiff.diff.ttl import TtlRule
 from pitrdiff.errors import InputError
 from pitrdiff.export.dataset import (
     KEY_COLUMN,
@@ -81,6 +82,20 @@ def _key_struct(keys: pa.Array, key_schema: KeySchema) -> pa.StructArray:
     )
 
 
+def _rename_struct(column: pa.Array, target: pa.StructType) -> pa.Array:
+    """The ``key`` struct with the target's field names, by position.
+
+    An engine may rename fields that differ only in letter case (DuckDB shows
+    ``pk`` and ``PK`` as ``pk`` and ``PK_1``); the values are in key order.
+    """
+    if not pa.types.is_struct(column.type) or column.type.num_fields != target.num_fields:
+        return column
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    children = [column.field(i) for i in range(target.num_fields)]
+    return pa.StructArray.from_arrays(children, names=[f.name for f in target])
+
+
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, key_schema: KeySchema) -> pa.RecordBatch:
     """Select and cast the schema's columns of a batch (raises InputError when absent).
 
@@ -100,6 +115,8 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema, key_schema: KeySchema) ->
         if index < 0:
             raise InputError(f"diff rows lack the column {target.name!r}")
         column = batch.column(index)
+        if target.name == KEY_STRUCT_COLUMN and column.type != target.type:
+            column = _rename_struct(column, target.type)
         if column.type != target.type:
             try:
                 column = column.cast(target.type)
@@ -171,35 +188,94 @@ class _ClassWriter:
             os.unlink(self.tmp)
 
 
-def _write_class(
-    root: Path,
-    name: str,
-    key_schema: KeySchema,
+@dataclass
+class _Written:
+    """What writing the class files found, for the manifest and the summary."""
+
+    entries: list[FileEntry]
+    counts: dict[str, int]
+    sizes: dict[str, int | None]
+    changed_past_ttl: int = 0
+
+
+def _write_split(
+    writers: Mapping[str, _ClassWriter],
     rows: DiffRows,
+    key_schema: KeySchema,
+    ttl: TtlRule | None,
     progress: Progress,
-) -> tuple[FileEntry, int]:
-    schema = diff_schema(key_schema, name)
-    writer = _ClassWriter(root, name, schema)
-    try:
-        if name == "changed":
-            base = pa.schema([f for f in schema if f.name not in ("changes", "signature")])
-            for batch in _batches(rows):
-                conformed = _conform(batch, base, key_schema)
-                changes, signatures = _changes_columns(conformed)
-                full = pa.RecordBatch.from_arrays(
-                    [*conformed.columns, changes, signatures], schema=schema
-                )
-                writer.write(full)
-                progress.advance(full.num_rows)
+) -> None:
+    """Write deleted rows, the ones whose restored item had expired by TTL to ``expired``."""
+    schema = writers["deleted"].schema
+    for batch in _batches(rows):
+        conformed = _conform(batch, schema, key_schema)
+        if ttl is None:
+            writers["deleted"].write(conformed)
         else:
-            for batch in _batches(rows):
-                conformed = _conform(batch, schema, key_schema)
-                writer.write(conformed)
-                progress.advance(conformed.num_rows)
-        return writer.close(), writer.size_sum
+            items = conformed.column(schema.get_field_index("restored_item")).to_pylist()
+            mask = pa.array([ttl.expired(item) for item in items], pa.bool_())
+            writers["expired"].write(conformed.filter(mask))
+            writers["deleted"].write(conformed.filter(pc.invert(mask)))
+        progress.advance(conformed.num_rows)
+
+
+def _write_changed(
+    writer: _ClassWriter,
+    rows: DiffRows,
+    key_schema: KeySchema,
+    ttl: TtlRule | None,
+    progress: Progress,
+) -> int:
+    """Write changed rows with their changes and signatures; count live versions past TTL."""
+    schema = writer.schema
+    base = pa.schema([f for f in schema if f.name not in ("changes", "signature")])
+    past_ttl = 0
+    for batch in _batches(rows):
+        conformed = _conform(batch, base, key_schema)
+        changes, signatures = _changes_columns(conformed)
+        writer.write(
+            pa.RecordBatch.from_arrays([*conformed.columns, changes, signatures], schema=schema)
+        )
+        if ttl is not None:
+            lives = conformed.column(base.get_field_index("live_item")).to_pylist()
+            past_ttl += sum(1 for item in lives if ttl.expired(item))
+        progress.advance(conformed.num_rows)
+    return past_ttl
+
+
+def _write_classes(
+    root: Path,
+    key_schema: KeySchema,
+    rows: Mapping[str, DiffRows],
+    ttl: TtlRule | None,
+    progress: Progress,
+) -> _Written:
+    """Write every class file (:data:`CLASSES`); temp files are removed on any failure."""
+    writers: dict[str, _ClassWriter] = {}
+    progress.start("writing the diff", total=None, unit="rows")
+    try:
+        for name in CLASSES:
+            writers[name] = _ClassWriter(root, name, diff_schema(key_schema, name))
+        _write_split(writers, rows.get("deleted"), key_schema, ttl, progress)
+        past_ttl = _write_changed(
+            writers["changed"], rows.get("changed"), key_schema, ttl, progress
+        )
+        for name in ("added", "expired"):
+            for batch in _batches(rows.get(name)):
+                writers[name].write(_conform(batch, writers[name].schema, key_schema))
+                progress.advance(batch.num_rows)
+        entries = [writers[name].close() for name in CLASSES]
     except BaseException:
-        writer.abort()
+        for writer in writers.values():
+            writer.abort()
         raise
+    progress.finish()
+    return _Written(
+        entries,
+        {name: entry.rows for name, entry in zip(CLASSES, entries, strict=True)},
+        {name: writers[name].size_sum for name in CLASSES},
+        past_ttl,
+    )
 
 
 def write_diff_dataset(
@@ -218,6 +294,8 @@ def write_diff_dataset(
     memory_limit: str | None = None,
     temp_dir: str | os.PathLike[str] | None = None,
     progress: Progress = SILENT,
+    expired: DiffRows = None,
+    ttl: TtlRule | None = None,
 ) -> Diff:
     """Write a diff dataset from rows already classified (``docs/FORMAT.md`` §3).
 
@@ -232,21 +310,23 @@ def write_diff_dataset(
         The diff directory to create (refused if it holds anything but a diff,
         and a diff only with ``overwrite``).
     key_schema
-        The table's key; decides the key attribute columns (``S``/``N`` text,
-        ``B`` binary).
+        The table's key; decides the fields of the ``key`` column (``S``/``N``
+        text, ``B`` binary).
     table_name
         The (live) table's name.
     deleted
-        Rows in restored, not in live, with the columns ``_key``, the key
-        attributes, ``restored_item``, ``restored_hash``, ``restored_size``.
+        Rows in restored, not in live, with the columns ``_key``,
+        ``restored_item``, ``restored_hash``, ``restored_size`` (and ``key``,
+        the key struct; derived from ``_key`` when absent). With ``ttl``, the
+        rows whose restored item had expired go to ``expired.parquet``.
     changed
-        Rows in both with different content: ``_key``, the key attributes,
-        ``live_item``, ``restored_item``, ``live_hash``, ``restored_hash``,
-        ``live_size``, ``restored_size`` (``changes`` and ``signature`` are
-        computed here; if present they are ignored).
+        Rows in both with different content: ``_key``, ``live_item``,
+        ``restored_item``, ``live_hash``, ``restored_hash``, ``live_size``,
+        ``restored_size`` (``changes`` and ``signature`` are computed here; if
+        present they are ignored).
     added
-        Rows in live, not in restored: ``_key``, the key attributes,
-        ``live_item``, ``live_hash``, ``live_size``.
+        Rows in live, not in restored: ``_key``, ``live_item``, ``live_hash``,
+        ``live_size``.
     unchanged_count
         How many items are the same on both sides.
     inputs
@@ -263,8 +343,14 @@ def write_diff_dataset(
         DuckDB's memory limit and spill directory for the summary queries.
     progress
         Reports rows written.
+    expired
+        Rows already known to be removed by TTL (the columns of ``deleted``),
+        e.g. from an incremental export; written after the ones split off ``deleted``.
+    ttl
+        The TTL rule (:class:`~pitrdiff.diff.ttl.TtlRule`): splits ``deleted``
+        and flags changed items whose live version had expired; ``None``: no TTL.
 
-    Each of ``deleted`` / ``changed`` / ``added`` is a ``pyarrow.Table``, a
+    Each of ``deleted`` / ``changed`` / ``added`` / ``expired`` is a ``pyarrow.Table``, a
     ``pyarrow.RecordBatchReader``, an iterable of ``pyarrow.RecordBatch``,
     ``None`` (no rows), or any object with ``__arrow_c_stream__`` (a DuckDB
     relation). Rows are written in the order given; sort them by ``_key`` for
@@ -296,12 +382,19 @@ def write_diff_dataset(
         bytes={},
     )
     write_json(root / MANIFEST_NAME, base.to_dict())
-    rows = {"deleted": deleted, "changed": changed, "added": added}
-    entries, counts, sizes = _write_classes(root, key_schema, rows, progress)
+    rows = {"deleted": deleted, "changed": changed, "added": added, "expired": expired}
+    written_files = _write_classes(root, key_schema, rows, ttl, progress)
+    counts, sizes = written_files.counts, written_files.sizes
     counts["unchanged"] = int(unchanged_count)
     sizes["unchanged"] = unchanged_bytes
     written = time.perf_counter()
-    summary = _summarize(root, base, counts, sizes, memory_limit, temp_dir, progress)
+    facts = SummaryFacts(
+        ttl_attribute=ttl.attribute if ttl else None,
+        ttl_as_of=ttl.as_of if ttl else None,
+        changed_past_ttl=written_files.changed_past_ttl,
+        restore_time=_restore_time(base.restored),
+    )
+    summary = _summarize(root, base, counts, sizes, facts, memory_limit, temp_dir, progress)
     finished = time.perf_counter()
 
     all_timings = dict(timings or {})
@@ -312,7 +405,7 @@ def write_diff_dataset(
         base,
         counts=counts,
         bytes=sizes,
-        files=tuple(entries),
+        files=tuple(written_files.entries),
         timings=all_timings,
         summary=summary.to_dict(),
         complete=True,
@@ -321,28 +414,12 @@ def write_diff_dataset(
     return Diff(root, manifest)
 
 
-def _write_classes(
-    root: Path, key_schema: KeySchema, rows: Mapping[str, DiffRows], progress: Progress
-) -> tuple[list[FileEntry], dict[str, int], dict[str, int | None]]:
-    """Write every class file in :data:`CLASSES` order; entries, counts and bytes."""
-    entries: list[FileEntry] = []
-    sizes: dict[str, int | None] = {}
-    counts: dict[str, int] = {}
-    progress.start("writing the diff", total=None, unit="rows")
-    for name in CLASSES:
-        entry, size_sum = _write_class(root, name, key_schema, rows.get(name), progress)
-        entries.append(entry)
-        counts[name] = entry.rows
-        sizes[name] = size_sum
-    progress.finish()
-    return entries, counts, sizes
-
-
 def _summarize(
     root: Path,
     base: DiffManifest,
     counts: dict[str, int],
     sizes: dict[str, int | None],
+    facts: SummaryFacts,
     memory_limit: str | None,
     temp_dir: str | os.PathLike[str] | None,
     progress: Progress,
@@ -363,6 +440,7 @@ def _summarize(
                 partition_key_type=base.key_schema.attributes[0].attribute_type,
                 counts=counts,
                 sizes=sizes,
+                facts=facts,
             )
         finally:
             con.close()
@@ -376,3 +454,11 @@ def _summarize(
     )
     write_bytes(root / REPORT_NAME, report.encode("utf-8"))
     return summary
+
+
+def _restore_time(restored: Mapping[str, Any]) -> str | None:
+    """T: the restored input's restore time (a PITR restore) or state time (incremental)."""
+    restore = restored.get("restore") or {}
+    value = restore.get("restore_date_time") if isinstance(restore, Mapping) else None
+    value = value or restored.get("state_at")
+    return str(value) if value else None

@@ -725,6 +725,7 @@ def export_table(
                 "started_at": utc_now(),
             },
             table=description.facts,
+            ttl=_table_ttl(client, description.name),
         )
         states = {}
     make_dir(root / STATE_DIR)
@@ -796,3 +797,18 @@ def export_table(
     write_manifest(root, manifest)
     shutil.rmtree(root / STATE_DIR, ignore_errors=True)
     return manifest
+
+
+def _table_ttl(client: Any, table: str) -> dict[str, Any] | None:
+    """The table's TTL setting (``DescribeTimeToLive``) for the manifest.
+
+    ``None`` (unknown) when the service does not answer it (a local server
+    without the operation, a role without the permission).
+    """
+    from pitrdiff.export.native.table import describe_ttl
+
+    try:
+        return describe_ttl(client, table)
+    except AwsError as exc:
+        logger.warning("the TTL setting of %r is unknown: %s", table, exc)
+        return None
