@@ -79,21 +79,26 @@ def main(argv: list[str] | None = None) -> None:
         code = interrupted_exit_code(exc)
         sys.stderr.write(f"error: {'terminated' if code == EXIT_TERMINATED else 'interrupted'}\n")
     _exit_on_late_signal(code)
-    if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
-        _exit_interrupted(code)
-    sys.exit(code)
+    _exit(code, join_threads=code not in (EXIT_INTERRUPTED, EXIT_TERMINATED))
 
 
-def _exit_interrupted(code: int) -> None:
-    """End an interrupted run now: run the exit handlers, then leave without joining threads.
+def _exit(code: int, *, join_threads: bool) -> None:
+    """End the process with ``code`` now that the command is done.
 
-    The command's ``finally`` blocks have run (temporary files removed, state
-    kept); a worker thread still blocked on the network (up to the read
-    timeout) must not hold the exit, and the C++ teardown of DuckDB and Arrow
-    thread pools, where a signal would kill the process outright, is skipped.
+    Python's own shutdown is done here, in its order (threads joined, then
+    the exit handlers: logging flushed, temporary directories removed), and
+    the rest is skipped with ``os._exit``: the C++ teardown of DuckDB's and
+    Arrow's thread pools, during which Python has already given SIGINT and
+    SIGTERM back to the system, so a signal there would kill the process and
+    hide the exit code. An interrupted run does not join its threads: a worker
+    blocked on the network (up to the read timeout) must not hold the exit.
     """
     import atexit
+    import threading
 
+    if join_threads and hasattr(threading, "_shutdown"):
+        with contextlib.suppress(Exception):
+            threading._shutdown()
     with contextlib.suppress(Exception):
         atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):

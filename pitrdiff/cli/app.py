@@ -424,7 +424,7 @@ def _interrupt_cause(exc: BaseException) -> bool:
             return True
         kind = type(current)
         # duckdb.InterruptException, or "Query interrupted" from older DuckDB
-        if kind.__module__.startswith("duckdb") and "Interrupt" in kind.__name__:
+        if kind.__module__.lstrip("_").startswith("duckdb") and "Interrupt" in kind.__name__:
             return True
         if isinstance(current, RuntimeError) and "Query interrupted" in str(current):
             return True
