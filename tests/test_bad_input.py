@@ -358,6 +358,48 @@ def invalid_where(case: Case) -> None:
     case.absent = [out]
 
 
+def where_fails_while_it_runs(case: Case) -> None:
+    diff = case.shared_diff
+    assert diff is not None
+    out = case.tmp / "plan.jsonl"
+    where = "CAST(attr_text(restored_item, 'v') AS INTEGER) > 0"  # 'value 0' is no integer
+    case.args = ["plan", str(diff), "--out", str(out), "--where", where]
+    case.absent = [out]
+
+
+def _plan_args(case: Case, out: Path, *extra: str) -> None:
+    assert case.shared_diff is not None
+    case.args = ["plan", str(case.shared_diff), "--out", str(out), *extra]
+
+
+def plan_out_inside_a_dataset(case: Case) -> None:
+    live = case.export("live", [item(1)])
+    _plan_args(case, live / "manifest.json")  # its bytes are checked by the export row tests
+
+
+def plan_out_not_a_plan(case: Case) -> None:
+    notes = case.tmp / "notes.txt"
+    notes.write_text("my notes\n")
+    _plan_args(case, notes)
+
+
+def plan_out_holds_a_plan(case: Case) -> None:
+    plan = case.plan("Orders")
+    _plan_args(case, plan)
+
+
+def plan_out_holds_an_applied_plan(case: Case) -> None:
+    plan = case.plan("Orders")
+    Path(f"{plan}.journal").write_text('{"kind":"journal"}\n')
+    _plan_args(case, plan, "--overwrite")
+
+
+def keys_match_nothing(case: Case) -> None:
+    keys = case.tmp / "keys.csv"
+    keys.write_text("pk,sk\nk,1\n k,2\n")  # a stray space
+    _plan_args(case, case.tmp / "plan.jsonl", "--keys", str(keys))
+
+
 def full_disk_export(case: Case) -> None:
     table = case.table([item(n) for n in range(5)])
     out = _mounted(case, "size=64k", fill=True) / "export"
@@ -452,6 +494,22 @@ ROWS: dict[str, Row] = {
         item_over_400kb, EXIT_DIFFERENCES, "400 KB", error_line=False
     ),
     "invalid --where expression": Row(invalid_where, EXIT_BAD_INPUT, "invalid --where"),
+    "--where fails while it runs": Row(
+        where_fails_while_it_runs, EXIT_BAD_INPUT, "invalid --where expression 'CAST("
+    ),
+    "plan --out inside an export or diff": Row(
+        plan_out_inside_a_dataset, EXIT_BAD_INPUT, "inside the export dataset"
+    ),
+    "plan --out is a file that is not a plan": Row(
+        plan_out_not_a_plan, EXIT_BAD_INPUT, "is not a pitrdiff plan"
+    ),
+    "plan --out holds a plan": Row(plan_out_holds_a_plan, EXIT_BAD_INPUT, "pass --overwrite"),
+    "plan --out holds a plan that was applied": Row(
+        plan_out_holds_an_applied_plan, EXIT_BAD_INPUT, "was applied"
+    ),
+    "--keys lists keys in no row of the diff": Row(
+        keys_match_nothing, EXIT_OK, "match no deleted row", error_line=False
+    ),
     "export --out on a full disk": Row(full_disk_export, EXIT_FAILURE, "no space left"),
     "diff --out on a full disk": Row(full_disk_diff, EXIT_FAILURE, "no space left"),
     "plan --out on a full disk": Row(full_disk_plan, EXIT_FAILURE, "no space left"),

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 BATCH_ROWS = 2048
 _SHOWN_CHARS = 160
+_DETAIL_CHARS = 200
 
 
 def check_where(where: str) -> str:
@@ -195,8 +196,10 @@ def _literal(text: str) -> str:
 
 
 def _first_line(text: str) -> str:
+    """DuckDB's message on one line, shortened (a value it quotes may be a whole item)."""
     stripped = text.strip()
-    return stripped.splitlines()[0] if stripped else type(text).__name__
+    line = stripped.splitlines()[0] if stripped else type(text).__name__
+    return line if len(line) <= _DETAIL_CHARS else line[: _DETAIL_CHARS - 1] + "…"
 
 
 def _arrow_reader(relation: Any) -> Any:
