@@ -32,6 +32,13 @@ dot in the ``X-Amz-Target`` header); others are always forwarded.
 first N eligible requests untouched. Rates can be changed while running with
 :meth:`FaultProxy.configure`.
 
+``validate`` (a callable ``(operation, body) -> (status, type, message) | None``)
+refuses requests before they are forwarded, with that error and no
+"(injected)" suffix: ``tests/strictproxy.py`` uses it to refuse what AWS
+refuses. ``after_response`` (a callable ``(operation, body, status, data)``) runs
+after the server answered and before the client hears it: tests use it to land
+a write in exactly that window.
+
 ``access_key`` makes the proxy check credentials as AWS does (moto and dynalite
 accept any): a request signed with another access key id is answered
 ``400 UnrecognizedClientException`` and counted as ``unauthorized``.
@@ -49,13 +56,14 @@ Counters (:attr:`FaultProxy.counts`, a snapshot dict): ``requests`` (all),
 from __future__ import annotations
 
 import http.client
+import json
 import random
 import socket
 import struct
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -134,6 +142,8 @@ class FaultProxy:
         max_faults: int | None = None,
         skip_first: int = 0,
         access_key: str | None = None,
+        validate: Callable[[str | None, bytes], tuple[int, str, str] | None] | None = None,
+        after_response: Callable[[str | None, bytes, int, bytes], None] | None = None,
     ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname:
@@ -150,6 +160,8 @@ class FaultProxy:
         self.max_faults = max_faults
         self.skip_first = skip_first
         self.access_key = access_key
+        self.validate = validate
+        self.after_response = after_response
         self._rates: dict[str, float] = {}
         self.configure(
             throttle_rate=throttle_rate,
@@ -227,7 +239,10 @@ class FaultProxy:
     def counts(self) -> dict[str, int]:
         """A snapshot of the counters (``requests``, ``forwarded``, one per fault kind)."""
         with self._lock:
-            snapshot = {kind: 0 for kind in ("requests", "forwarded", "unauthorized", *FAULT_KINDS)}
+            snapshot = {
+                kind: 0
+                for kind in ("requests", "forwarded", "unauthorized", "refused", *FAULT_KINDS)
+            }
             snapshot.update(self._counts)
             return snapshot
 
@@ -338,6 +353,13 @@ class _Handler(BaseHTTPRequestHandler):
                 "The security token included in the request is invalid.",
             )
             return
+        if proxy.validate is not None:
+            refusal = proxy.validate(operation, body)
+            if refusal is not None:
+                proxy._count("requests")
+                proxy._count("refused")
+                self._send_error(*refusal, injected=False)
+                return
         fault = proxy._choose(operation)
         if fault in _ERRORS:
             self._send_error(*_ERRORS[fault])
@@ -368,6 +390,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._upstream = None
             self._send_error(502, "BadGateway", "the upstream server did not answer")
             return
+        if proxy.after_response is not None:
+            proxy.after_response(operation, body, status, data)
         if fault == "drop_response":
             self._reset()
             return
@@ -385,8 +409,11 @@ class _Handler(BaseHTTPRequestHandler):
         credential = authorization.partition("Credential=")[2]
         return credential.split("/", 1)[0] == access_key
 
-    def _send_error(self, status: int, error_type: str, message: str) -> None:
-        body = ('{"__type":"' + error_type + '","message":"' + message + ' (injected)"}').encode()
+    def _send_error(
+        self, status: int, error_type: str, message: str, injected: bool = True
+    ) -> None:
+        text = message + (" (injected)" if injected else "")
+        body = json.dumps({"__type": error_type, "message": text}).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/x-amz-json-1.0")
         self.send_header("x-amzn-RequestId", uuid.uuid4().hex)

@@ -1,5 +1,6 @@
 """Command ``apply``: execute a plan with writes that cannot clobber."""
 
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -7,9 +8,9 @@ from typing import Annotated
 import typer
 
 from pitrdiff.cli.app import Common, command
-from pitrdiff.errors import EXIT_DIFFERENCES, EXIT_OK, RefusedError
+from pitrdiff.errors import EXIT_DIFFERENCES, EXIT_OK, InputError, RefusedError
 from pitrdiff.output import Renderer
-from pitrdiff.recovery.apply import ApplyReport, apply_plan
+from pitrdiff.recovery.apply import ApplyReport, apply_plan, where_plan_applies
 from pitrdiff.recovery.plan import load_plan
 
 PANEL = "Plan and apply"
@@ -26,26 +27,38 @@ def apply_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Write nothing; read items to predict outcomes.")
     ] = False,
+    merge: Annotated[
+        bool,
+        typer.Option(
+            "--merge",
+            help="Changed items: repair only the attributes the diff found changed, "
+            "keeping what others wrote since to the others.",
+        ),
+    ] = False,
     max_wcu: Annotated[
         float | None,
-        typer.Option("--max-wcu", help="Write capacity units per second to stay under."),
+        typer.Option("--max-wcu", help="Write capacity units per second to stay under (> 0)."),
     ] = None,
     workers: Annotated[int, typer.Option("--workers", help="Parallel writers.")] = 8,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Apply a plan with conditional writes; re-run to resume after a crash.
+    """Apply a plan with writes that cannot clobber; re-run to resume after a crash.
 
-    Exit 0 when every operation is applied or already done, 1 when conflicts or
-    failures remain (listed in PLAN.conflicts.jsonl).
+    Exit 0 when every operation is applied, merged or already done, 1 when
+    conflicts or failures remain (listed in PLAN.conflicts.jsonl), 2 for bad
+    input (a --max-wcu that is not a positive number, a journal from elsewhere).
     """
     renderer = common.renderer
+    if max_wcu is not None and not (math.isfinite(max_wcu) and max_wcu > 0):
+        raise InputError(f"--max-wcu must be a positive number of units per second, not {max_wcu}")
     loaded = load_plan(plan)
-    target = table or loaded.table
     if not dry_run and not yes:
+        place = where_plan_applies(loaded, table=table, aws=common.aws)
         counts = loaded.counts
         question = (
-            f"apply {loaded.operation_count} operations to table {target!r} "
-            f"({counts.get('put', 0)} puts, {counts.get('delete', 0)} deletes)?"
+            f"apply {loaded.operation_count} operations "
+            f"({counts.get('put', 0)} puts, {counts.get('delete', 0)} deletes, "
+            f"{'merge' if merge else 'strict'}) to {place.describe()}?"
         )
         if not sys.stdin.isatty():
             raise RefusedError(f"{question} no terminal to ask on: pass --yes to confirm")
@@ -56,6 +69,7 @@ def apply_command(
             loaded,
             table=table,
             dry_run=dry_run,
+            merge=merge,
             max_wcu=max_wcu,
             workers=workers,
             aws=common.aws,
@@ -71,10 +85,18 @@ def show_apply_report(renderer: Renderer, report: ApplyReport) -> None:
         renderer.json(report)
         return
     verb = "would apply" if report.dry_run else "applied"
+    place = report.place
     rows = [
         ("table", report.table),
+        (
+            "where",
+            f"account {place.get('account') or 'unknown'}, region {place.get('region')}, "
+            f"{place.get('endpoint')}",
+        ),
+        ("policy", report.policy),
         ("operations", report.operations),
         (verb, report.applied),
+        ("merged (others' writes kept)", report.merged),
         ("already done", report.already_done),
         ("conflicts (left untouched)", report.conflicts),
         ("failed", report.failed),
@@ -89,7 +111,7 @@ def show_apply_report(renderer: Renderer, report: ApplyReport) -> None:
         shown = report.issues[:10]
         renderer.print(
             renderer.records_table(
-                "Conflicts and failures",
+                "Conflicts, failures and merges",
                 ["seq", "class", "outcome", "key", "reason"],
                 [
                     [i["seq"], i["class"], i["outcome"], _key_text(i["key"]), i["reason"]]
@@ -98,7 +120,10 @@ def show_apply_report(renderer: Renderer, report: ApplyReport) -> None:
             )
         )
     if report.conflicts_file:
-        renderer.info(f"keys and current items of conflicts and failures: {report.conflicts_file}")
+        renderer.info(
+            f"keys, reasons and current items of conflicts, failures and merges: "
+            f"{report.conflicts_file}"
+        )
 
 
 def _key_text(key: dict[str, object]) -> str:

@@ -119,6 +119,8 @@ class Write:
         The top-level attributes the request sets or removes.
     condition_operators, update_operators
         Operators counted in each expression (see the module's notes).
+    documents
+        Whether maps and lists are compared whole with ``=`` (else element by element).
     """
 
     action: str
@@ -126,6 +128,7 @@ class Write:
     attributes: tuple[str, ...] = ()
     condition_operators: int = 0
     update_operators: int = 0
+    documents: bool = True
 
     def to_request(self, table: str) -> dict[str, Any]:
         """The boto3 keyword arguments of this write for ``table`` (binary as bytes)."""
@@ -487,6 +490,20 @@ def plan_writes(
     Unrestorable
         When no safe request fits AWS's limits (reason in the message).
     """
+    writes = _plan_writes(item_class, key_schema, live, restored, merge, documents)
+    for write in writes:
+        write.documents = documents
+    return writes
+
+
+def _plan_writes(
+    item_class: str,
+    key_schema: KeySchema,
+    live: Mapping[str, Any] | None,
+    restored: Mapping[str, Any] | None,
+    merge: bool,
+    documents: bool,
+) -> list[Write]:
     if item_class in _ABSENT_CLASSES:
         assert restored is not None
         problem = size_problem(restored) or key_problem(key_schema, restored)
@@ -567,6 +584,7 @@ __all__ = [
     "MAX_EXPRESSION_BYTES",
     "MAX_OPERATORS",
     "Expressions",
+    "IndexKeys",
     "Unrestorable",
     "Write",
     "changed_attributes",
@@ -580,3 +598,67 @@ __all__ = [
     "update_strict",
     "updates_merge",
 ]
+
+
+# --------------------------------------------------------------------------- index keys
+
+
+@dataclass(frozen=True)
+class IndexKeys:
+    """The key attributes of a table's secondary indexes, with their types.
+
+    Attributes
+    ----------
+    keys
+        ``{attribute: ((index name, type), ...)}`` for every GSI and LSI key
+        attribute (``DescribeTable``'s ``KeySchema`` of each index and its
+        ``AttributeDefinitions``).
+    """
+
+    keys: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_description(cls, described: Mapping[str, Any]) -> IndexKeys:
+        """Build from ``DescribeTable``'s ``Table``."""
+        types = {
+            d["AttributeName"]: d["AttributeType"]
+            for d in described.get("AttributeDefinitions") or ()
+        }
+        keys: dict[str, list[tuple[str, str]]] = {}
+        indexes = [
+            *(described.get("GlobalSecondaryIndexes") or ()),
+            *(described.get("LocalSecondaryIndexes") or ()),
+        ]
+        for index in indexes:
+            for entry in index.get("KeySchema") or ():
+                name = entry["AttributeName"]
+                if name in types:
+                    keys.setdefault(name, []).append((index["IndexName"], types[name]))
+        return cls({name: tuple(sorted(found)) for name, found in keys.items()})
+
+    def problem(self, values: Mapping[str, Any]) -> str | None:
+        """Why DynamoDB would refuse writing these top-level values, or ``None``.
+
+        An index key attribute must have its index's type and must not be an
+        empty string or binary (developer guide, "Constraints" and "Working
+        with secondary indexes"; the service answers ``ValidationException``).
+        """
+        if not self.keys:
+            return None
+        for name, indexes in self.keys.items():
+            typed = values.get(name)
+            if typed is None:
+                continue
+            ((tag, value),) = typed.items()
+            index, expected = indexes[0]
+            if tag != expected:
+                return (
+                    f"attribute {name!r} is a key of index {index} of type {expected}, "
+                    f"the item's value is of type {tag}"
+                )
+            if tag in (codec.S, codec.B) and value in ("", b""):
+                kind = "string" if tag == codec.S else "binary"
+                return (
+                    f"attribute {name!r} is a key of index {index} and its value is an empty {kind}"
+                )
+        return None

@@ -1,0 +1,520 @@
+"""Running one operation of a plan: its requests, and what came of them.
+
+The requests come from :mod:`pitrdiff.recovery.conditions`. Each operation
+ends in one outcome, with why:
+
+- ``applied``: the item is now in its restored state;
+- ``merged``: the restored values are written and attributes that others wrote
+  since the diff were kept (they are named);
+- ``already_done``: the item already was in its restored state;
+- ``conflict``: the item changed since the diff; it is left as others wrote it;
+- ``failed``: no request was made, or the service refused it (reason given).
+
+A failed condition is classified from the item the service returns with the
+failure (``ReturnValuesOnConditionCheckFailure``) or, where a server returns
+none, from a consistent read. A server that evaluates ``=`` on a whole map or
+list as false (dynalite) is recognised the first time the item turns out to be
+exactly as expected; from then on maps and lists are compared element by
+element, within AWS's limits (else the operation fails, saying so).
+
+Test hook: the environment variable ``PITRDIFF_APPLY_DELAY_S`` makes each
+operation sleep that many seconds first (used by the crash-and-resume tests).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.exceptions
+
+from pitrdiff import codec
+from pitrdiff.aws import error_from_client_error, translate_errors
+from pitrdiff.errors import CredentialsError, TableNotFoundError
+from pitrdiff.export.dataset import KeySchema
+from pitrdiff.recovery.conditions import (
+    ADDED,
+    CHANGED,
+    IndexKeys,
+    Unrestorable,
+    Write,
+    changed_attributes,
+    plan_writes,
+    put_absent,
+)
+from pitrdiff.recovery.plan import Operation
+
+APPLIED = "applied"
+MERGED = "merged"
+ALREADY_DONE = "already_done"
+CONFLICT = "conflict"
+FAILED = "failed"
+OUTCOMES = (APPLIED, MERGED, ALREADY_DONE, CONFLICT, FAILED)
+DONE = frozenset({APPLIED, MERGED, ALREADY_DONE})
+_DELAY_ENV = "PITRDIFF_APPLY_DELAY_S"
+_CHECK_FAILED = "ConditionalCheckFailedException"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one operation.
+
+    Attributes
+    ----------
+    seq, item_class, key
+        The operation.
+    outcome
+        One of :data:`OUTCOMES`.
+    reason
+        Why (``None`` for a plain ``applied`` or ``already_done``).
+    current
+        The item as it is now, when the outcome leaves it other than restored.
+    consumed
+        Write capacity consumed.
+    kept
+        Attributes others wrote since the diff that were kept (``merged``).
+    """
+
+    seq: int
+    item_class: str
+    outcome: str
+    key: dict[str, Any]
+    reason: str | None = None
+    current: dict[str, Any] | None = None
+    consumed: float = 0.0
+    kept: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The outcome as a conflicts-file line (current item in canonical wire form)."""
+        current = self.current
+        return {
+            "seq": self.seq,
+            "class": self.item_class,
+            "outcome": self.outcome,
+            "key": self.key,
+            "reason": self.reason,
+            "kept": list(self.kept),
+            "current": codec.loads(codec.canonical_json(current)) if current is not None else None,
+        }
+
+
+class TokenBucket:
+    """Write-capacity budget per second, charged with the consumed capacity."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._tokens = rate
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self, units: float) -> None:
+        """Take ``units`` now, waiting when the budget is spent."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            self._tokens -= units
+            wait_s = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait_s > 0:
+            time.sleep(wait_s)
+
+    def charge(self, units: float) -> None:
+        """Charge what a request consumed beyond what was taken for it."""
+        if units:
+            with self._lock:
+                self._tokens -= units
+
+
+class _Refused(Exception):
+    """A request's condition failed; ``current`` is the item the service returned."""
+
+    def __init__(self, current: dict[str, Any] | None) -> None:
+        super().__init__("condition failed")
+        self.current = current
+
+
+def _value(typed: Mapping[str, Any] | None) -> str | None:
+    return None if typed is None else codec.canonical_value_json(typed)
+
+
+def _same(current: Mapping[str, Any] | None, target: Mapping[str, Any] | None) -> bool:
+    if current is None or target is None:
+        return current is None and target is None
+    return codec.canonical_json(current) == codec.canonical_json(target)
+
+
+def _differing(
+    current: Mapping[str, Any], target: Mapping[str, Any], names: Sequence[str]
+) -> list[str]:
+    return [n for n in names if _value(current.get(n)) != _value(target.get(n))]
+
+
+def _names(names: Sequence[str], limit: int = 8) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+class Executor:
+    """Runs single operations against one table (thread-safe)."""
+
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        key_schema: KeySchema,
+        *,
+        merge: bool = False,
+        dry_run: bool = False,
+        bucket: TokenBucket | None = None,
+        indexes: IndexKeys | None = None,
+    ) -> None:
+        self.client = client
+        self.table = table
+        self.key_schema = key_schema
+        self.merge = merge
+        self.dry_run = dry_run
+        self.bucket = bucket
+        self.indexes = indexes or IndexKeys()
+        self.documents = True  # False once the server fails '=' on maps and lists
+        delay = os.environ.get(_DELAY_ENV)
+        self.delay = float(delay) if delay else 0.0
+
+    # ------------------------------------------------------------------ entry
+    def run(self, op: Operation) -> Outcome:
+        """Write (or, in a dry run, predict) one operation."""
+        if self.delay:
+            time.sleep(self.delay)
+        try:
+            writes = self._writes(op, self.documents)
+        except Unrestorable as exc:
+            return self._outcome(op, FAILED, f"not written: {exc}")
+        try:
+            if self.dry_run:
+                return self._predict(op)
+            if op.item_class == ADDED:
+                return self._delete(op, writes[0])
+            if op.expected is None:
+                return self._put(op, writes[0])
+            return self._update(op, writes, 0, 0.0, None)
+        except botocore.exceptions.ClientError as exc:
+            return self._failure(op, exc)
+
+    def _writes(self, op: Operation, documents: bool) -> list[Write]:
+        writes = plan_writes(
+            op.item_class,
+            self.key_schema,
+            op.expected,
+            op.item,
+            merge=self.merge,
+            documents=documents,
+        )
+        if op.item is not None:
+            if op.expected is None:
+                values: Mapping[str, Any] = op.item
+            else:
+                values = {n: op.item[n] for w in writes for n in w.attributes if n in op.item}
+            problem = self.indexes.problem(values)
+            if problem:
+                raise Unrestorable(f"DynamoDB would refuse it: {problem}")
+        return writes
+
+    # ------------------------------------------------------------------ requests
+    def _send(self, write: Write) -> tuple[dict[str, Any], float]:
+        request = write.to_request(self.table)
+        request["ReturnConsumedCapacity"] = "TOTAL"
+        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        if self.bucket is not None:
+            self.bucket.take(1.0)
+        call = {
+            "put": self.client.put_item,
+            "update": self.client.update_item,
+            "delete": self.client.delete_item,
+        }[write.action]
+        try:
+            response = call(**request)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == _CHECK_FAILED:
+                returned: Any = exc.response.get("Item")
+                raise _Refused(dict(returned) if returned else None) from exc
+            raise
+        consumed = float((response.get("ConsumedCapacity") or {}).get("CapacityUnits") or 0.0)
+        if self.bucket is not None:
+            self.bucket.charge(consumed - 1.0)
+        return response, consumed
+
+    def _current(self, op: Operation, returned: dict[str, Any] | None = None) -> Any:
+        if returned:
+            return returned
+        response = self.client.get_item(
+            TableName=self.table, Key=codec.to_botocore(op.key), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return dict(item) if item else None
+
+    # ------------------------------------------------------------------ deleted
+    def _put(self, op: Operation, write: Write) -> Outcome:
+        try:
+            _, consumed = self._send(write)
+        except _Refused as refused:
+            current = self._current(op, refused.current)
+            if _same(current, op.item):
+                return self._outcome(op, ALREADY_DONE)
+            return self._outcome(
+                op,
+                CONFLICT,
+                "an item with this key was written since the diff; left untouched",
+                current,
+            )
+        return self._outcome(op, APPLIED, consumed=consumed)
+
+    # ------------------------------------------------------------------ added
+    def _delete(self, op: Operation, write: Write) -> Outcome:
+        assert op.expected is not None
+        current = self._current(op)
+        if current is None:
+            return self._outcome(op, ALREADY_DONE)
+        if not _same(current, op.expected):
+            names = sorted(set(current) | set(op.expected))
+            return self._changed_since(op, current, _differing(current, op.expected, names))
+        write.params["ReturnValues"] = "ALL_OLD"
+        try:
+            response, consumed = self._send(write)
+        except _Refused as refused:
+            current = self._current(op, refused.current)
+            if current is None:
+                return self._outcome(op, ALREADY_DONE)
+            if write.documents and _same(current, op.expected):
+                self.documents = False
+                try:
+                    return self._delete(op, self._writes(op, False)[0])
+                except Unrestorable as exc:
+                    return self._outcome(op, FAILED, self._no_documents(exc), current)
+            names = sorted(set(current) | set(op.expected))
+            return self._changed_since(op, current, _differing(current, op.expected, names))
+        old = response.get("Attributes") or None
+        if _same(old, op.expected):
+            return self._outcome(op, APPLIED, consumed=consumed)
+        return self._put_back(op, old, consumed)
+
+    def _put_back(self, op: Operation, old: dict[str, Any] | None, consumed: float) -> Outcome:
+        """Attributes appeared between the read and the delete: re-put while the key is absent."""
+        assert op.expected is not None and old is not None
+        wire = codec.loads(codec.canonical_json(old))
+        added = sorted(n for n in wire if n not in op.expected)
+        try:
+            _, more = self._send(put_absent(self.key_schema, wire))
+        except _Refused:
+            return self._outcome(
+                op,
+                FAILED,
+                f"attributes {_names(added)} were written since the diff, just before the "
+                "delete; putting the item back failed because an item with this key was "
+                "written in between: the deleted version is in 'current'",
+                old,
+                consumed,
+            )
+        return self._outcome(
+            op,
+            CONFLICT,
+            f"attributes {_names(added)} were written since the diff; the item was put back "
+            "at once as it was (left as others wrote it)",
+            old,
+            consumed + more,
+        )
+
+    # ------------------------------------------------------------------ changed
+    def _checked(self, op: Operation, writes: Sequence[Write]) -> list[str]:
+        """The attributes whose observed state the condition(s) check."""
+        assert op.expected is not None and op.item is not None
+        if self.merge:
+            return [n for w in writes for n in w.attributes]
+        names = set(op.expected) | set(op.item)
+        return sorted(names - set(self.key_schema.names))
+
+    def _kept(self, op: Operation, old: Mapping[str, Any], written: Sequence[str]) -> list[str]:
+        """Attributes others wrote since the diff, which the update left as they are."""
+        assert op.expected is not None
+        skip = set(written) | set(self.key_schema.names)
+        names = sorted((set(old) | set(op.expected)) - skip)
+        return _differing(old, op.expected, names)
+
+    def _update(
+        self,
+        op: Operation,
+        writes: Sequence[Write],
+        start: int,
+        consumed: float,
+        old: Mapping[str, Any] | None,
+    ) -> Outcome:
+        written: list[str] = [n for w in writes[:start] for n in w.attributes]
+        for index in range(start, len(writes)):
+            try:
+                response, used = self._send(writes[index])
+            except _Refused as refused:
+                return self._update_refused(op, writes, index, refused.current, consumed, old)
+            consumed += used
+            if old is None:
+                old = response.get("Attributes") or {}
+            written.extend(writes[index].attributes)
+        kept = self._kept(op, old or {}, written)
+        if kept:
+            return self._outcome(
+                op,
+                MERGED,
+                f"restored {_names(written)}; kept what others wrote since the diff to "
+                f"{_names(kept)}",
+                consumed=consumed,
+                kept=tuple(kept),
+            )
+        return self._outcome(op, APPLIED, consumed=consumed)
+
+    def _update_refused(
+        self,
+        op: Operation,
+        writes: Sequence[Write],
+        index: int,
+        returned: dict[str, Any] | None,
+        consumed: float,
+        old: Mapping[str, Any] | None,
+    ) -> Outcome:
+        assert op.expected is not None and op.item is not None
+        current = self._current(op, returned)
+        checked = self._checked(op, writes[index:])
+        if current is None:
+            return self._outcome(
+                op, CONFLICT, "the item was deleted since the diff; left untouched", None, consumed
+            )
+        if index == 0 and not _differing(current, op.item, checked):
+            return self._outcome(op, ALREADY_DONE)
+        differing = _differing(current, op.expected, checked)
+        if writes[index].documents and not differing:
+            self.documents = False
+            try:
+                rest = self._rebuild(op, writes[index:])
+            except Unrestorable as exc:
+                return self._outcome(op, FAILED, self._no_documents(exc), current, consumed)
+            return self._update(op, [*writes[:index], *rest], index, consumed, old)
+        if index == 0:
+            return self._changed_since(op, current, differing)
+        done = [n for w in writes[:index] for n in w.attributes]
+        return self._outcome(
+            op,
+            CONFLICT,
+            f"partly repaired: restored {_names(done)}; {_names(differing)} changed since the "
+            "diff and were left as others wrote them",
+            current,
+            consumed,
+        )
+
+    def _rebuild(self, op: Operation, remaining: Sequence[Write]) -> list[Write]:
+        """The remaining writes again, comparing maps and lists element by element."""
+        assert op.expected is not None and op.item is not None
+        if not self.merge:
+            return self._writes(op, False)
+        names = set(self.key_schema.names) | {n for w in remaining for n in w.attributes}
+        live = {n: v for n, v in op.expected.items() if n in names}
+        restored = {n: v for n, v in op.item.items() if n in names}
+        return plan_writes(CHANGED, self.key_schema, live, restored, merge=True, documents=False)
+
+    # ------------------------------------------------------------------ dry run
+    def _predict(self, op: Operation) -> Outcome:
+        with translate_errors(table=self.table, action="reading the current item"):
+            current = self._current(op)
+        if op.item_class == ADDED:
+            if current is None:
+                return self._outcome(op, ALREADY_DONE)
+            if _same(current, op.expected):
+                return self._outcome(op, APPLIED)
+        elif op.expected is None:
+            if current is None:
+                return self._outcome(op, APPLIED)
+            if _same(current, op.item):
+                return self._outcome(op, ALREADY_DONE)
+            return self._outcome(
+                op, CONFLICT, "an item with this key was written since the diff", current
+            )
+        else:
+            return self._predict_update(op, current)
+        names = sorted(set(current) | set(op.expected or {}))
+        return self._changed_since(op, current, _differing(current, op.expected or {}, names))
+
+    def _predict_update(self, op: Operation, current: dict[str, Any] | None) -> Outcome:
+        assert op.expected is not None and op.item is not None
+        if current is None:
+            return self._outcome(op, CONFLICT, "the item was deleted since the diff", None)
+        if self.merge:
+            checked = changed_attributes(self.key_schema, op.expected, op.item)
+        else:
+            checked = sorted((set(op.expected) | set(op.item)) - set(self.key_schema.names))
+        if not _differing(current, op.item, checked):
+            return self._outcome(op, ALREADY_DONE)
+        differing = _differing(current, op.expected, checked)
+        if differing:
+            return self._changed_since(op, current, differing)
+        written = changed_attributes(self.key_schema, op.expected, op.item)
+        kept = self._kept(op, current, written)
+        if kept:
+            return self._outcome(
+                op,
+                MERGED,
+                f"would keep what others wrote since to {_names(kept)}",
+                kept=tuple(kept),
+            )
+        return self._outcome(op, APPLIED)
+
+    # ------------------------------------------------------------------ outcomes
+    def _changed_since(
+        self, op: Operation, current: dict[str, Any] | None, differing: Sequence[str]
+    ) -> Outcome:
+        what = f" ({_names(differing)})" if differing else ""
+        verb = "would be" if self.dry_run else "was"
+        hint = "" if self.merge or op.item_class != CHANGED else "; --merge may repair it"
+        return self._outcome(
+            op,
+            CONFLICT,
+            f"the item changed since the diff{what}; it {verb} left as others wrote it{hint}",
+            current,
+        )
+
+    def _no_documents(self, exc: Unrestorable) -> str:
+        return (
+            "this server does not compare maps and lists with '=' (AWS does), and comparing "
+            f"them element by element does not fit AWS's limits: {exc}"
+        )
+
+    def _failure(self, op: Operation, exc: botocore.exceptions.ClientError) -> Outcome:
+        error = error_from_client_error(exc, table=self.table, where=f" writing op {op.seq}")
+        if isinstance(error, (CredentialsError, TableNotFoundError)):
+            raise error from exc  # nothing else can succeed either
+        # e.g. a ValidationException (this item cannot be written as planned) or
+        # a throttle / 5xx that outlasted every retry: report it, go on.
+        return self._outcome(op, FAILED, str(error))
+
+    def _outcome(
+        self,
+        op: Operation,
+        outcome: str,
+        reason: str | None = None,
+        current: dict[str, Any] | None = None,
+        consumed: float = 0.0,
+        kept: tuple[str, ...] = (),
+    ) -> Outcome:
+        return Outcome(op.seq, op.item_class, outcome, op.key, reason, current, consumed, kept)
+
+
+__all__ = [
+    "ALREADY_DONE",
+    "APPLIED",
+    "CONFLICT",
+    "DONE",
+    "FAILED",
+    "MERGED",
+    "OUTCOMES",
+    "Executor",
+    "Outcome",
+    "TokenBucket",
+]

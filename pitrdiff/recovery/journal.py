@@ -1,0 +1,287 @@
+"""The apply journal, and the place it binds: account, region, endpoint, table.
+
+Progress of an apply is journaled to ``<plan>.journal``: append-only JSON
+lines, fsynced in small batches. Its first line binds it to the plan (its
+checksum) and to the place it writes to (:class:`Place`): the account (STS
+``GetCallerIdentity``, where the server answers it), the region, the endpoint
+and the table's ARN (``DescribeTable``). A re-run resumes only at the same
+place; a journal written elsewhere is refused in one line naming both places,
+and nothing is skipped because of it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from pitrdiff.aws import AwsConfig, session
+from pitrdiff.errors import RefusedError
+from pitrdiff.files import FILE_MODE, storage_error
+
+_JOURNAL_BATCH = 64
+_JOURNAL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an apply writes.
+
+    Attributes
+    ----------
+    table
+        The table's name.
+    table_arn
+        Its ARN from ``DescribeTable`` (``None`` when the server gives none).
+    region
+        The client's region.
+    endpoint
+        The endpoint the client talks to.
+    account
+        The account of the credentials (STS ``GetCallerIdentity``), ``None``
+        when the endpoint does not answer STS (dynalite).
+    """
+
+    table: str
+    table_arn: str | None
+    region: str
+    endpoint: str
+    account: str | None
+
+    def describe(self) -> str:
+        """One line: ``table T (ARN) in account A, region R, at endpoint E``."""
+        arn = f" ({self.table_arn})" if self.table_arn else ""
+        account = self.account or "unknown"
+        return (
+            f"table {self.table}{arn} in account {account}, region {self.region}, "
+            f"at {self.endpoint}"
+        )
+
+    def matches(self, other: Place) -> bool:
+        """Tell whether two places are the same (an unknown account matches by the ARN)."""
+        if (self.table, self.region, self.endpoint) != (other.table, other.region, other.endpoint):
+            return False
+        if self.table_arn and other.table_arn and self.table_arn != other.table_arn:
+            return False
+        return not (self.account and other.account and self.account != other.account)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The place as plain data (as the journal records it)."""
+        return {
+            "table": self.table,
+            "table_arn": self.table_arn,
+            "region": self.region,
+            "endpoint": self.endpoint,
+            "account": self.account,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Place:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            table=str(doc.get("table")),
+            table_arn=doc.get("table_arn"),
+            region=str(doc.get("region")),
+            endpoint=str(doc.get("endpoint")),
+            account=doc.get("account"),
+        )
+
+
+def caller_account(aws: AwsConfig, endpoint: str) -> str | None:
+    """The account of the credentials from STS ``GetCallerIdentity``, or ``None``.
+
+    Asked at ``endpoint`` when it is not an AWS endpoint (a local server, such as
+    moto, that answers STS too); any failure (dynalite does not answer STS)
+    gives ``None``: the table's ARN still names the account where there is one.
+    """
+    import botocore.config
+    import botocore.exceptions
+
+    local = "amazonaws.com" not in endpoint
+    try:
+        client = session(aws).client(
+            "sts",
+            region_name=aws.region or "us-east-1",
+            endpoint_url=endpoint if local else None,
+            config=botocore.config.Config(
+                retries={"total_max_attempts": 4, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=10,
+            ),
+        )
+        account = client.get_caller_identity().get("Account")
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+        return None
+    return str(account) if account else None
+
+
+def resolve_place(client: Any, aws: AwsConfig, table: str, described: Mapping[str, Any]) -> Place:
+    """The :class:`Place` of ``table`` as ``client`` reaches it.
+
+    Parameters
+    ----------
+    client
+        The DynamoDB client the apply writes with.
+    aws
+        Its configuration (for STS).
+    table
+        The table's name.
+    described
+        The table's ``DescribeTable`` result (``["Table"]``).
+    """
+    endpoint = str(client.meta.endpoint_url)
+    return Place(
+        table=table,
+        table_arn=described.get("TableArn"),
+        region=str(client.meta.region_name),
+        endpoint=endpoint,
+        account=caller_account(aws, endpoint),
+    )
+
+
+class Journal:
+    """Append-only journal of outcomes; flushed and fsynced in small batches.
+
+    Raises
+    ------
+    RefusedError
+        When another apply of the same plan holds the journal.
+    """
+
+    def __init__(self, path: Path, checksum: str, place: Place) -> None:
+        self.path = path
+        new = not path.exists()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        except OSError as exc:
+            raise storage_error(exc, path, "write journal") from exc
+        try:
+            # One apply per plan at a time; the lock dies with its process (kill -9 too).
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            raise RefusedError(
+                f"another apply of this plan is running (journal {path} is locked)"
+            ) from exc
+        self._handle: IO[bytes] = os.fdopen(fd, "ab")
+        self._pending = 0
+        self._last = time.monotonic()
+        if new or path.stat().st_size == 0:
+            self._write(
+                {
+                    "kind": "journal",
+                    "plan_xxh3_128": checksum,
+                    "table": place.table,
+                    "place": place.to_dict(),
+                }
+            )
+            self.sync()
+        else:
+            self._terminate_torn_line()
+
+    def _terminate_torn_line(self) -> None:
+        # A crash mid-write can leave a partial last line; start on a fresh one.
+        with open(self.path, "rb") as reader:
+            reader.seek(-1, os.SEEK_END)
+            if reader.read(1) != b"\n":
+                self._handle.write(b"\n")
+
+    def _write(self, document: Mapping[str, Any]) -> None:
+        try:
+            self._handle.write(orjson.dumps(document) + b"\n")
+        except OSError as exc:
+            raise storage_error(exc, self.path, "write journal") from exc
+
+    def record(self, seq: int, outcome: str) -> None:
+        """Journal one operation's outcome (durable within about half a second)."""
+        self._write({"seq": seq, "outcome": outcome})
+        self._pending += 1
+        now = time.monotonic()
+        if self._pending >= _JOURNAL_BATCH or now - self._last >= _JOURNAL_SECONDS:
+            self.sync()
+
+    def sync(self) -> None:
+        """Flush and fsync what was recorded."""
+        try:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        except OSError as exc:
+            raise storage_error(exc, self.path, "write journal") from exc
+        self._pending = 0
+        self._last = time.monotonic()
+
+    def close(self) -> None:
+        """Sync and close."""
+        try:
+            self.sync()
+        finally:
+            self._handle.close()
+
+
+def _check_header(path: Path, doc: Mapping[str, Any], checksum: str, place: Place) -> None:
+    if doc.get("plan_xxh3_128") != checksum:
+        raise RefusedError(f"journal {path} belongs to another plan; move it away to start over")
+    recorded = doc.get("place")
+    if not isinstance(recorded, Mapping):
+        raise RefusedError(
+            f"journal {path} records an apply to table {doc.get('table')!r} without saying "
+            f"where (an older pitrdiff); this apply is to {place.describe()}: "
+            "move the journal away to apply here"
+        )
+    there = Place.from_dict(recorded)
+    if not there.matches(place):
+        raise RefusedError(
+            f"journal {path} records an apply to {there.describe()}; this apply is to "
+            f"{place.describe()}: move the journal away to apply the plan here"
+        )
+
+
+def read_journal(path: Path, checksum: str, place: Place) -> dict[int, str]:
+    """Return ``{seq: outcome}`` recorded in the journal (empty when there is none).
+
+    Parameters
+    ----------
+    path
+        The journal (``<plan>.journal``).
+    checksum
+        The plan's checksum.
+    place
+        Where this apply writes.
+
+    Raises
+    ------
+    RefusedError
+        When the journal belongs to another plan or was written at another place
+        (the message names both places).
+    """
+    outcomes: dict[int, str] = {}
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
+    except FileNotFoundError:
+        return outcomes
+    except OSError as exc:
+        raise storage_error(exc, path, "read journal") from exc
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                doc = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue  # a torn line from a crash: that outcome was not durable
+            if not isinstance(doc, dict):
+                continue
+            if number == 1 and doc.get("kind") == "journal":
+                _check_header(path, doc, checksum, place)
+                continue
+            seq, outcome = doc.get("seq"), doc.get("outcome")
+            if isinstance(seq, int) and isinstance(outcome, str):
+                outcomes[seq] = outcome
+    return outcomes
+
+
+__all__ = ["Journal", "Place", "caller_account", "read_journal", "resolve_place"]
