@@ -199,3 +199,29 @@ def test_same_refusals(spark: Any, tmp_path: Path, damage: Any, words: str) -> N
     assert on_spark.value.path == local.value.path
     assert not read_manifest(tmp_path / "spark").complete
     assert list((tmp_path / "spark" / "data").iterdir()) == []
+
+
+def test_job_entry_point_ingests_and_diffs(
+    spark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cluster job (``pitrdiff.spark.job``): ingest two exports, diff them, as Glue runs it."""
+    from pitrdiff.spark.job import main
+
+    glue = ["--JOB_NAME", "pitrdiff", "--TempDir", "s3://glue-temp/"]  # ignored
+    for name, source in (("live", FULL), ("restored", FULL)):
+        main([*glue, "--command", "ingest", "--source", str(source), "--key", KEY,
+              "--out", str(tmp_path / name)])  # fmt: skip
+        assert json.loads(capsys.readouterr().out)["items"] == 7
+    main([*glue, "--command", "diff", "--live", str(tmp_path / "live"),
+          "--restored", str(tmp_path / "restored"), "--out", str(tmp_path / "diff")])  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert result["same"] is True
+    counts = result["counts"]
+    assert counts.pop("unchanged") == 7
+    assert set(counts) >= {"deleted", "changed", "added"} and set(counts.values()) == {0}
+    with pytest.raises(SystemExit) as exited:
+        main(["--command", "diff", "--live", str(tmp_path / "live"), "--out", str(tmp_path / "x")])
+    assert exited.value.code == 2
+    assert (
+        capsys.readouterr().err == "pitrdiff: --command diff needs --live DIR and --restored DIR\n"
+    )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -60,7 +61,14 @@ def read_export(spark: SparkSession, export: Export, key_schema: KeySchema) -> D
     """
     if not export.manifest.files:
         return spark.createDataFrame([], spark_schema(key_schema.arrow_schema()))
-    return spark.read.parquet(*export.parquet_files)
+    # file:// URIs: on a cluster (YARN) a bare path would mean HDFS; a shared
+    # mount (EFS, FSx) is at the same path on every node.
+    return spark.read.parquet(*(part_url(p) for p in export.parquet_files))
+
+
+def part_url(path: str) -> str:
+    """A part's location as Spark should read it: URLs as they are, paths as ``file://``."""
+    return path if "://" in path else Path(path).absolute().as_uri()
 
 
 def _narrow(frame: DataFrame, hash_name: str, size_name: str) -> DataFrame:
