@@ -5,12 +5,21 @@
 - every option reaches a real parameter of the library function the command
   calls (the CLI stays a thin front end), except the few that only steer the
   CLI itself, each listed with its reason;
-- the common options are accepted after every command name.
+- the common options are accepted after every command name;
+- ``--quiet`` is errors only on every command: a whole recovery run with it
+  (window, restore, export ×2, diff, plan, apply, cleanup, recover) prints
+  nothing at all, while the exit codes and ``--json`` still carry the results;
+- what the commands suggest to run next is whole on one line when the output
+  is not a terminal, and ``recover`` suggests ``apply`` only when there is
+  something to apply, and ``cleanup`` of the restored table always;
+- counts read ``2,325`` in every table; errors are one line; a refused
+  restore time is shown at the precision that tells it from the window.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -24,17 +33,18 @@ from pitrdiff import demo, pitr
 from pitrdiff.cli.app import COMMON_OPTION_NAMES, load_commands
 from pitrdiff.diff import core as diff
 from pitrdiff.diff import incremental
-from pitrdiff.errors import EXIT_BAD_INPUT, EXIT_OK
+from pitrdiff.errors import EXIT_BAD_INPUT, EXIT_DIFFERENCES, EXIT_OK
 from pitrdiff.export import native as s3export
 from pitrdiff.export import scan
 from pitrdiff.recovery import apply, plan, recover
+from pitrdiff.spark import choose
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 
 # command -> the library functions it calls
 LIBRARY: dict[str, list[Callable[..., Any]]] = {
     "export": [scan.export_table, s3export.export_native, s3export.ingest_export],
-    "diff": [diff.diff_exports, incremental.diff_incremental],
+    "diff": [diff.diff_exports, incremental.diff_incremental, choose.prepare_engine],
     "plan": [plan.write_plan],
     "apply": [apply.apply_plan],
     "window": [pitr.window, pitr.enable_pitr],
@@ -50,6 +60,7 @@ RENAMED = {
     ("export", "key"): "key_schema",
     ("diff", "incremental"): "source",
     ("diff", "key"): "key_schema",
+    ("diff", "spark_master"): "master",
     ("plan", "diff_dir"): "diff",
     ("restore", "no_wait"): "wait",
     ("restore", "wait_for"): "target",
@@ -133,3 +144,181 @@ def test_help_and_version_exit_zero() -> None:
 def test_unknown_option_is_bad_input() -> None:
     result = CliRunner().invoke(load_commands(), ["diff", "--no-such-option"])
     assert result.exit_code == EXIT_BAD_INPUT
+
+
+# --------------------------------------------------------------------------- quiet, suggestions
+
+
+def run_cli(server: Any, *args: str) -> Any:
+    return CliRunner().invoke(load_commands(), [*args, "--endpoint-url", server.endpoint])
+
+
+ITEMS = [
+    {"pk": {"S": f"k{n}"}, "sk": {"S": "a"}, "v": {"N": str(n)}, "blob": {"B": "AAEC"}}
+    for n in range(30)
+]
+
+
+@pytest.fixture
+def pitr_table(moto_server: Any, table_name: str) -> str:
+    moto_server.create_table(table_name)
+    moto_server.put_items(table_name, ITEMS)
+    pitr.enable_pitr(table_name, aws=moto_server.aws)
+    return table_name
+
+
+def test_quiet_is_errors_only_on_every_command(
+    moto_server: Any, pitr_table: str, tmp_path: Path
+) -> None:
+    table = pitr_table
+    target = f"{table}-r"
+    steps: list[tuple[list[str], int]] = [
+        (["window", table], EXIT_OK),
+        (["restore", table, "--latest", "--target", target], EXIT_OK),
+    ]
+    ran: set[str] = set()
+    for args, code in steps:
+        result = run_cli(moto_server, *args, "--quiet")
+        assert (result.exit_code, result.stdout, result.stderr) == (code, "", ""), args
+        ran.add(args[0])
+    client = moto_server.client()
+    client.delete_item(TableName=table, Key={"pk": {"S": "k3"}, "sk": {"S": "a"}})
+    steps = [
+        (["export", table, "--out", str(tmp_path / "live")], EXIT_OK),
+        (["export", target, "--out", str(tmp_path / "restored")], EXIT_OK),
+        (["diff", *(str(tmp_path / x) for x in ("live", "restored", "diff"))], EXIT_DIFFERENCES),
+        (["plan", str(tmp_path / "diff"), "--out", str(tmp_path / "plan.jsonl")], EXIT_OK),
+        (["apply", str(tmp_path / "plan.jsonl"), "--yes"], EXIT_OK),
+        (["recover", table, "--at", "2020-01-01T00:00:00Z", "--workdir", "w"], EXIT_BAD_INPUT),
+        (["cleanup", target, "--yes"], EXIT_OK),
+    ]
+    for args, code in steps:
+        if args[0] == "diff":
+            args = ["diff", args[1], args[2], "--out", args[3]]
+        result = run_cli(moto_server, *args, "--quiet")
+        expected_err = result.stderr if code == EXIT_BAD_INPUT else ""
+        assert (result.exit_code, result.stdout, result.stderr) == (code, "", expected_err), args
+        if code == EXIT_BAD_INPUT:  # errors still show, on one line
+            assert expected_err.startswith("error: ") and expected_err.count("\n") == 1
+        ran.add(args[0])
+    assert ran == set(LIBRARY) - {"demo"}  # every command but the demo (its own test)
+    assert client.get_item(TableName=table, Key={"pk": {"S": "k3"}, "sk": {"S": "a"}})["Item"]
+    # the same diff without --quiet shows its summary; with --json --quiet, the document
+    args = ["diff", str(tmp_path / "live"), str(tmp_path / "restored")]
+    shown = run_cli(moto_server, *args, "--out", str(tmp_path / "d2"))
+    assert "1 deleted, 0 changed, 0 added, 29 unchanged" in shown.stdout
+    as_json = run_cli(moto_server, *args, "--out", str(tmp_path / "d3"), "--json", "--quiet")
+    assert as_json.exit_code == EXIT_DIFFERENCES and as_json.stderr == ""
+    assert json.loads(as_json.stdout)["summary"]["counts"]["deleted"] == 1
+
+
+def suggestion_lines(text: str) -> list[str]:
+    return [x.strip() for x in text.splitlines() if "pitrdiff " in x]
+
+
+@pytest.mark.parametrize("change", [False, True])
+def test_recover_suggests_apply_only_with_operations_and_always_cleanup(
+    moto_server: Any, pitr_table: str, tmp_path: Path, change: bool
+) -> None:
+    table = pitr_table
+    window = pitr.window(table, aws=moto_server.aws)
+    at = pitr.format_time(window.latest)
+    assert at is not None and window.latest is not None
+    extra: list[str] = []
+    if change:  # a restore made beforehand, then an item lost since
+        restored = pitr.restore(table, latest=True, aws=moto_server.aws).target
+        extra = ["--restored", restored]
+        moto_server.client().delete_item(TableName=table, Key={"pk": {"S": "k7"}, "sk": {"S": "a"}})
+    else:  # recover restores by itself (moto copies the table as it is now: no change)
+        restored = pitr.default_target(table, window.latest)
+    workdir = tmp_path / ("with-a-long-work-directory-name-" * 3)
+    result = run_cli(moto_server, "recover", table, "--at", at, "--workdir", str(workdir), *extra)
+    assert result.exit_code == EXIT_OK, result.output
+    lines = suggestion_lines(result.stderr)
+    endpoint = f"--endpoint-url {moto_server.endpoint}"
+    # never wrapped: each suggested command is whole on its line
+    cleanup = f"pitrdiff cleanup {restored} {endpoint}"
+    assert any(line.endswith(cleanup) for line in lines), result.stderr
+    assert ("the restored table recover created" in result.stderr) is not change
+    applies = [x for x in lines if x.startswith("pitrdiff apply ")]
+    if change:
+        plan_file = str(workdir / "plan.jsonl")
+        assert applies == [
+            f"pitrdiff apply {plan_file} {endpoint} --dry-run",
+            f"pitrdiff apply {plan_file} {endpoint}",
+        ] or all(plan_file in x and endpoint in x for x in applies), applies
+        assert len(applies) == 2
+        assert "The plan holds 1 operations" in result.stderr
+    else:
+        assert applies == []
+        assert "Nothing to put back: the plan holds no operations" in result.stderr
+
+
+def test_restore_suggestions_are_whole_lines(moto_server: Any, pitr_table: str) -> None:
+    target = f"{pitr_table}-restored-with-a-rather-long-name-to-wrap-at-eighty-columns"
+    result = run_cli(moto_server, "restore", pitr_table, "--latest", "--target", target)
+    assert result.exit_code == EXIT_OK, result.output
+    endpoint = f"--endpoint-url {moto_server.endpoint}"
+    lines = suggestion_lines(result.stderr)
+    assert f"pitrdiff export {target} --out incident/restored {endpoint}" in lines
+    assert any(x.endswith(f"pitrdiff cleanup {target} {endpoint}") for x in lines)
+    run_cli(moto_server, "cleanup", target, "--yes")
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def test_counts_read_one_way_in_every_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from pitrdiff.output import Renderer, count
+
+    assert (count(2325), count(1_000_000), count(7)) == ("2,325", "1,000,000", "7")
+    renderer = Renderer()
+    renderer.print(renderer.key_value_table("t", [("items", 2325), ("flag", True)]))
+    renderer.print(renderer.records_table("r", ["a", "b"], [(1234567, "x")]))
+    out = capsys.readouterr().out
+    assert "2,325" in out and "1,234,567" in out and "True" in out
+    assert "2325" not in out and "1234567" not in out
+
+
+def test_errors_and_warnings_are_one_line_even_when_quiet(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pitrdiff.output import Renderer
+
+    quiet = Renderer(quiet=True)
+    quiet.error("boom\n<html>\n  <body>500</body>\n</html>")
+    quiet.warn("not shown")
+    quiet.info("not shown")
+    quiet.print("not shown")
+    quiet.json({"shown": True})
+    captured = capsys.readouterr()
+    assert captured.err == "error: boom <html> <body>500</body> </html>\n"
+    assert captured.out == '{\n  "shown": true\n}\n'
+    Renderer().warn("two\nlines")
+    assert capsys.readouterr().err == "warning: two lines\n"
+
+
+def test_a_refused_restore_time_shows_the_precision_that_differs() -> None:
+    import datetime as dt
+
+    utc = dt.timezone.utc
+    latest = dt.datetime(2026, 10, 27, 13, 55, 0, 123000, tzinfo=utc)
+    window = pitr.PitrWindow(
+        table="orders",
+        status="ENABLED",
+        earliest=dt.datetime(2026, 10, 20, 14, 0, 0, tzinfo=utc),
+        latest=latest,
+        recovery_period_days=None,
+        checked_at=latest + dt.timedelta(minutes=5),
+    )
+    with pytest.raises(pitr.PitrError) as refused:
+        pitr.validate_restore_time(
+            latest + dt.timedelta(microseconds=400), window, now=window.checked_at
+        )
+    assert str(refused.value).startswith(
+        "restore time 2026-10-27T13:55:00.123400Z is outside the restorable window of orders: "
+        "2026-10-20T14:00:00.000000Z … 2026-10-27T13:55:00.123000Z"
+    )
+    # a time a whole second out keeps the short form
+    with pytest.raises(pitr.PitrError, match=r"13:55:01\.123Z is outside .*T13:55:00\.123Z"):
+        pitr.validate_restore_time(latest + dt.timedelta(seconds=1), window, now=window.checked_at)
