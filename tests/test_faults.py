@@ -29,12 +29,15 @@ from __future__ import annotations
 import base64
 import os
 import random
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +50,12 @@ from pitrdiff import codec
 from pitrdiff.aws import AwsConfig
 from pitrdiff.cli.app import load_commands
 from pitrdiff.diff.core import diff_exports
-from pitrdiff.errors import EXIT_OK
+from pitrdiff.errors import EXIT_FAILURE, EXIT_OK
 from pitrdiff.export.dataset import load_export, read_manifest, write_export
 from pitrdiff.export.scan import export_table
 from pitrdiff.recovery.apply import apply_plan
 from pitrdiff.recovery.plan import write_plan
-from tests.faultproxy import FaultProxy
+from tests.faultproxy import FaultProxy, fast_backoff
 from tests.helpers import Server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -424,3 +427,96 @@ def test_apply_killed_at_random_points_then_resumed_is_exact(
     # a finished apply run again changes nothing and applies nothing
     again = apply_plan(plan, aws=AwsConfig(endpoint_url=dynalite_server.endpoint))
     assert (again.applied, again.already_done, again.from_journal) == (0, 28, 28)
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_unreachable_endpoint_shows_each_retry_and_says_how_long(
+    monkeypatch: pytest.MonkeyPatch, quiet: bool
+) -> None:
+    fast_backoff(monkeypatch)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
+    url = f"http://127.0.0.1:{closed_port()}"
+    args = ["window", "orders", "--endpoint-url", url, *(["--quiet"] if quiet else [])]
+    result = CliRunner().invoke(load_commands(), args)
+    assert result.exit_code == EXIT_FAILURE
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    retries = [] if quiet else [
+        f"warning: DynamoDB DescribeContinuousBackups: EndpointConnectionError at {url}; "
+        f"retrying (attempt {n} of 3 failed, "
+        for n in (1, 2)
+    ]  # fmt: skip
+    assert len(lines) == len(retries) + 1, result.stderr
+    for line, start in zip(lines, retries, strict=False):
+        assert line.startswith(start) and line.endswith(" s so far)"), line
+    assert re.fullmatch(
+        rf"error: cannot reach {url}/ while reading the PITR window: EndpointConnectionError "
+        r"\(gave up after 3 attempts in \d+\.\d s; AWS_MAX_ATTEMPTS sets the count\)",
+        lines[-1],
+    ), lines[-1]
+
+
+class _HtmlErrors(BaseHTTPRequestHandler):
+    """Answers every request 500: an HTML page, or a JSON error whose message is one."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        page = (
+            "<html>\n<head><title>500 Internal Server Error</title></head>\n<body>\n"
+            + ("<center><h1>500 Internal Server Error</h1></center>\n" * 20)
+            + "</body>\n</html>\n"
+        )
+        if self.server.as_json:  # type: ignore[attr-defined]
+            body = orjson.dumps(
+                {"__type": "com.amazonaws.dynamodb.v20120810#InternalFailure", "message": page}
+            )
+            kind = "application/x-amz-json-1.0"
+        else:
+            body, kind = page.encode(), "text/html"
+        self.send_response(500)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_500_html_page_is_one_short_line(monkeypatch: pytest.MonkeyPatch, as_json: bool) -> None:
+    fast_backoff(monkeypatch)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HtmlErrors)
+    server.as_json = as_json  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        result = CliRunner().invoke(load_commands(), ["window", "t", "--endpoint-url", url, "-q"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == EXIT_FAILURE
+    assert result.stderr.count("\n") == 1, result.stderr
+    line = result.stderr.rstrip("\n")
+    assert "<" not in line and len(line) < 300, line
+    if as_json:
+        assert line.startswith(
+            "error: InternalFailure while reading the PITR window: 500 Internal Server Error "
+            "500 Internal Server Error 500 Internal"
+        ), line
+        assert line.endswith("… (after 2 attempts)"), line
+    else:
+        assert line == (
+            "error: 500 while reading the PITR window: Internal Server Error (after 2 attempts)"
+        )
