@@ -93,6 +93,9 @@ COMMANDS: tuple[CommandEntry, ...] = (
     CommandEntry(
         "recover", "pitr", _RECOVER, "Restore, export both, diff and plan; never applies."
     ),
+    CommandEntry(
+        "settings", "settings", _RECOVER, "Compare the settings a restore does not carry."
+    ),
     CommandEntry("demo", "demo", _TRY, "Run the whole story on an embedded local server."),
 )
 COMMANDS_BY_NAME = {entry.name: entry for entry in COMMANDS}
