@@ -610,6 +610,38 @@ def test_puts_that_ttl_would_delete_again_are_reported(tmp_path: Path) -> None:
     }
 
 
+def test_items_ttl_removed_stay_out_unless_included(tmp_path: Path) -> None:
+    """Issue 13's Sessions case: TTL removed the session, a bug removed the order."""
+    now = int(time.time())
+    restored = [
+        item("session", 1, expires={"N": str(now - 3 * 86400)}),
+        item("order", 1, total={"N": "10"}),
+    ]
+    ttl = {"attribute": "expires", "status": "ENABLED", "source": "DescribeTimeToLive"}
+    diff = make_diff(tmp_path, [], restored, live_ttl=ttl)
+    out = tmp_path / "plan.jsonl"
+    summary = write_plan(diff, out)
+    assert op_keys(out) == [("deleted", "order", "1")]
+    assert summary.available["expired"] == 1 and summary.warnings == ()
+    summary = write_plan(diff, out, include="deleted,expired", overwrite=True)
+    assert op_keys(out) == [("deleted", "order", "1"), ("expired", "session", "1")]
+    assert summary.counts == {"deleted": 1, "expired": 1, "put": 2, "delete": 0}
+    ops = list(load_plan(out).operations())
+    assert (ops[1].op, ops[1].item_class, ops[1].expected) == ("put", "expired", None)
+    # put back, it is past its TTL: TTL will delete it again
+    assert (summary.ttl_expiring, summary.ttl_expiring_sample) == (
+        1,
+        (canonical_key("session", 1),),
+    )
+    result = runner.invoke(
+        load_commands(),
+        ["plan", str(diff), "--out", str(tmp_path / "cli.jsonl"), "--include", "expired"],
+    )
+    assert result.exit_code == EXIT_OK, result.output
+    assert "put back items TTL removed" in result.stdout
+    assert "warning: 1 items put back have a TTL (expires)" in result.stderr
+
+
 def test_operations_over_aws_limits_are_reported_before_apply(tmp_path: Path) -> None:
     too_big = item("big", 1, blob={"S": "w" * (401 * 1024)})
     diff = make_diff(tmp_path, [], [too_big, item("ok", 1)])

@@ -60,11 +60,11 @@ The summary and the header count them and list a few keys.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import os
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -72,6 +72,7 @@ import orjson
 import xxhash
 
 from pitrdiff import __version__
+from pitrdiff.diff.ttl import TtlRule
 from pitrdiff.errors import DiffError, InputError
 from pitrdiff.export.dataset import KeySchema, file_checksum, utc_now
 from pitrdiff.files import private_temp_dir, storage_error
@@ -113,10 +114,7 @@ __all__ = [
 
 DEFAULT_INCLUDE = ("deleted",)
 TTL_WARNING_S = 86_400
-"""Puts whose TTL attribute is at most this many seconds away are reported."""
-TTL_HORIZON_S = 5 * 365 * 86_400
-"""TTL ignores expiry times more than five years in the past (developer guide,
-"Computing time to live (TTL)")."""
+"""Puts whose TTL attribute is past, or at most this many seconds away, are reported."""
 _ALL_COLUMNS = (
     "SELECT NULL::VARCHAR AS class, NULL::VARCHAR AS _key, NULL::VARCHAR AS live_item, "
     "NULL::VARCHAR AS restored_item, NULL::UBIGINT AS live_hash, NULL::UBIGINT AS restored_hash, "
@@ -292,28 +290,23 @@ def _open_diff(diff: Any, include: Sequence[str]) -> _DiffInput:
         key_schema=schema,
         table=table,
         files=files,
-        ttl_attribute=_ttl_attribute(root, manifest),
+        ttl_attribute=_ttl_attribute(manifest),
     )
 
 
-def _ttl_attribute(root: Path, manifest: Mapping[str, Any]) -> str | None:
-    """The live table's TTL attribute, as the diff (or the live export) recorded it.
+def _ttl_attribute(manifest: Mapping[str, Any]) -> str | None:
+    """The TTL attribute that will act on items put back; ``None`` when unknown or disabled.
 
-    A restore does not carry the TTL setting, so the live side's is the one
-    that will act on items put back. ``None`` when unknown or disabled.
+    The one the diff used (its summary's ``ttl``, from ``diff --ttl-attribute``
+    or the exports), else the live export's recorded setting: a restore does
+    not carry the TTL setting, so the live table's is the one that applies.
     """
-    live = manifest.get("live") if isinstance(manifest.get("live"), Mapping) else {}
-    candidates: list[Any] = [manifest.get("ttl"), (live or {}).get("ttl")]
-    where = (live or {}).get("path")
-    if where and not any(isinstance(c, Mapping) for c in candidates):
-        for export_dir in (Path(where), root / where, root.parent / Path(where).name):
-            try:
-                doc = orjson.loads((export_dir / "manifest.json").read_bytes())
-            except (OSError, orjson.JSONDecodeError):
-                continue
-            if isinstance(doc, dict):
-                candidates += [doc.get("ttl"), (doc.get("table") or {}).get("ttl")]
-                break
+    summary = manifest.get("summary")
+    live = manifest.get("live")
+    candidates = [
+        summary.get("ttl") if isinstance(summary, Mapping) else None,
+        live.get("ttl") if isinstance(live, Mapping) else None,
+    ]
     for setting in candidates:
         if not isinstance(setting, Mapping) or not isinstance(setting.get("attribute"), str):
             continue
@@ -393,8 +386,8 @@ def _unmatched_keys(diff: _DiffInput, include: Sequence[str], wanted: KeyList) -
 class _Tally:
     """What the operations written add up to (filled while they are written)."""
 
-    now: float
     key_schema: KeySchema
+    ttl: TtlRule | None
     counts: dict[str, int] = field(default_factory=dict)
     excluded: int = 0
     ttl_expiring: int = 0
@@ -406,32 +399,29 @@ class _Tally:
     def operations(self) -> int:
         return sum(self.counts.values())
 
-    def check(
-        self, seq: int, item_class: str, key: str, live: Any, restored: Any, ttl: Any
-    ) -> None:
+    def check(self, seq: int, item_class: str, key: str, live: Any, restored: Any) -> None:
         """Count what AWS cannot do in one safe request, and puts TTL will delete again."""
         reason = unrestorable_reason(item_class, self.key_schema, live, restored)
         if reason is not None:
             self.unrestorable += 1
             if len(self.unrestorable_sample) < SAMPLE_SIZE:
                 self.unrestorable_sample.append({"seq": seq, "key": key, "reason": reason})
-        if ttl is not None and item_class != "added" and _expires_soon(ttl, self.now):
+        if self.ttl is not None and item_class != "added" and self.ttl.expired(restored):
             self.ttl_expiring += 1
             if len(self.ttl_sample) < SAMPLE_SIZE:
                 self.ttl_sample.append(key)
 
 
-def _expires_soon(ttl: str, now: float) -> bool:
-    """Whether DynamoDB's TTL will delete an item with this TTL value within a day.
+def _ttl_rule(attribute: str | None) -> TtlRule | None:
+    """DynamoDB's TTL rule as it will stand a day from now.
 
-    Developer guide, "Time to Live (TTL)": a Number of epoch seconds, at most
-    five years in the past; an item expires once that time passes.
+    An item it calls expired (developer guide, "Time to Live (TTL)") is past
+    its TTL, or will be within a day: TTL deletes it again once put back.
     """
-    try:
-        expires = Decimal(ttl)
-    except ArithmeticError:
-        return False
-    return now - TTL_HORIZON_S <= expires <= now + TTL_WARNING_S
+    if attribute is None:
+        return None
+    tomorrow = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=TTL_WARNING_S)
+    return TtlRule(attribute, tomorrow.isoformat(timespec="milliseconds"))
 
 
 def _write_operations(
@@ -445,37 +435,36 @@ def _write_operations(
     tally: _Tally,
 ) -> None:
     """Stream the selected rows, class by class, into operation lines (selected once)."""
-    import pyarrow.compute as pc
-
     for item_class in include:
         tally.counts[item_class] = 0
-        batches = stream_class(
-            con,
-            item_class,
-            source.files[item_class],
-            wanted=wanted,
-            where=where,
-            ttl_attribute=source.ttl_attribute,
-        )
-        for batch in batches:
-            if denied is not None:
-                mask = denied.contains(batch.column("_key"))
-                removed = int(pc.sum(mask).as_py() or 0)
-                if removed:
-                    tally.excluded += removed
-                    batch = batch.filter(pc.invert(mask))
-            columns = batch.to_pydict()
-            for key, live, restored, ttl in zip(
-                columns["_key"],
-                columns["live_item"],
-                columns["restored_item"],
-                columns["_ttl"],
-                strict=True,
-            ):
-                seq = tally.operations
-                handle.write(_op_line(seq, item_class, key, live, restored))
-                tally.counts[item_class] += 1
-                tally.check(seq, item_class, key, live, restored, ttl)
+        path = source.files[item_class]
+        # closed here, not when collected: its cleanup needs the open connection
+        with contextlib.closing(
+            stream_class(con, item_class, path, wanted=wanted, where=where)
+        ) as batches:
+            for batch in batches:
+                _write_batch(batch, item_class, denied, handle, tally)
+
+
+def _write_batch(
+    batch: Any, item_class: str, denied: KeyList | None, handle: IO[bytes], tally: _Tally
+) -> None:
+    import pyarrow.compute as pc
+
+    if denied is not None:
+        mask = denied.contains(batch.column("_key"))
+        removed = int(pc.sum(mask).as_py() or 0)
+        if removed:
+            tally.excluded += removed
+            batch = batch.filter(pc.invert(mask))
+    columns = batch.to_pydict()
+    for key, live, restored in zip(
+        columns["_key"], columns["live_item"], columns["restored_item"], strict=True
+    ):
+        seq = tally.operations
+        handle.write(_op_line(seq, item_class, key, live, restored))
+        tally.counts[item_class] += 1
+        tally.check(seq, item_class, key, live, restored)
 
 
 def _op_line(seq: int, item_class: str, key: str, live: str | None, restored: str | None) -> bytes:
@@ -615,7 +604,7 @@ def write_plan(
     target_path = check_out(out, overwrite=overwrite)
     source = _open_diff(diff, classes)
     wanted, denied = _key_lists(keys, exclude_keys, source.key_schema)
-    tally = _Tally(now=time.time(), key_schema=source.key_schema)
+    tally = _Tally(key_schema=source.key_schema, ttl=_ttl_rule(source.ttl_attribute))
     with private_temp_dir("plan") as spill:
         con = _connect(source, classes, str(spill), memory_limit)
         try:

@@ -22,7 +22,8 @@ a ``UNION`` or a ``COPY`` does not parse.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,13 +131,11 @@ def stream_class(
     *,
     wanted: KeyList | None,
     where: str | None,
-    ttl_attribute: str | None,
-) -> Iterator[pa.RecordBatch]:
+) -> Generator[pa.RecordBatch, None, None]:
     """Yield the selected rows of one class, in the class file's order.
 
     Columns: ``_key``, ``live_item``, ``restored_item`` (NULL where the class
-    has none) and ``_ttl``: the restored item's TTL attribute as Number text,
-    NULL when it has none or no TTL attribute is known.
+    has none).
 
     Raises
     ------
@@ -152,12 +151,7 @@ def stream_class(
     relation = con.table("rows").filter(f"class = {_literal(item_class)}")
     if where is not None:
         relation = relation.filter(where)
-    ttl = (
-        f"json_extract_string(attr(restored_item, {_literal(ttl_attribute)}), '$.N')"
-        if ttl_attribute
-        else "NULL::VARCHAR"
-    )
-    relation = relation.project(f"_key, live_item, restored_item, {ttl} AS _ttl")
+    relation = relation.project("_key, live_item, restored_item")
     try:
         yield from _arrow_reader(relation)
     except duckdb.Error as exc:
@@ -165,7 +159,8 @@ def stream_class(
             raise  # the command line maps it to 130 / 143
         raise where_error(exc, where) from exc
     finally:
-        con.register(name, empty_source(path))
+        with contextlib.suppress(duckdb.Error):  # a closed connection has nothing to reset
+            con.register(name, empty_source(path))
 
 
 def where_error(exc: Any, where: str | None) -> PitrdiffError:
