@@ -219,7 +219,13 @@ def test_full_export_ingested_equals_a_scan_export_of_the_same_table(
     ingest_export(FULL, tmp_path / "native", key_schema=KEY, table_name=table_name)
     diff = diff_exports(tmp_path / "scan", tmp_path / "native", tmp_path / "diff")
     assert diff.same, diff.manifest.counts
-    assert diff.manifest.counts == {"deleted": 0, "changed": 0, "added": 0, "unchanged": 7}
+    assert diff.manifest.counts == {
+        "deleted": 0,
+        "expired": 0,
+        "changed": 0,
+        "added": 0,
+        "unchanged": 7,
+    }
 
 
 def test_key_schema_comes_from_describe_table(
@@ -459,7 +465,13 @@ def test_new_image_exports_say_what_cannot_be_classified(
     counts = diff.manifest.live["counts"]
     assert counts["present-unknown"] == expected["present-unknown"]
     assert counts["deleted-no-image"] == expected["deleted-no-image"]
-    assert diff.manifest.counts == {"deleted": 0, "changed": 0, "added": 0, "unchanged": 0}
+    assert diff.manifest.counts == {
+        "deleted": 0,
+        "expired": 0,
+        "changed": 0,
+        "added": 0,
+        "unchanged": 0,
+    }
 
 
 def test_read_summary_reports_the_window() -> None:
@@ -916,7 +928,13 @@ def test_new_image_export_with_a_start_export_is_classified(tmp_path: Path) -> N
     diff = diff_incremental(
         NEW_IMAGE, tmp_path / "diff", key_schema=KEY, start_export=tmp_path / "start"
     )
-    assert diff.manifest.counts == {"deleted": 1, "changed": 1, "added": 1, "unchanged": 0}
+    assert diff.manifest.counts == {
+        "deleted": 1,
+        "expired": 0,
+        "changed": 1,
+        "added": 1,
+        "unchanged": 0,
+    }
     deleted = diff.deleted(decode=False)
     assert list(deleted["restored_item"]) == [codec.canonical_json(build.B1)]
     changed = diff.changed(decode=False)
@@ -1179,6 +1197,18 @@ def test_removals_past_their_ttl_are_expired_not_deleted(tmp_path: Path) -> None
     diff = diff_incremental(export_dir, tmp_path / "diff", key_schema=KEY, ttl_attribute="expires")
     counts = diff.manifest.live["counts"]
     assert (counts["expired"], counts["deleted"]) == (2, 4)
+    assert (diff.manifest.counts["expired"], diff.manifest.counts["deleted"]) == (2, 4)
+    expired = {codec.canonical_json(i) for i in (SESSION, FRACTION)}
+    table = diff.expired(arrow=True, decode=False)
+    assert set(table.column("restored_item").to_pylist()) == expired
+    # the default plan puts back the order and the sessions not expired, never the expired
+    from pitrdiff.recovery.plan import load_plan, write_plan
+
+    write_plan(diff, tmp_path / "plan.jsonl")
+    put_back = {
+        codec.canonical_json(op.item) for op in load_plan(tmp_path / "plan.jsonl").operations()
+    }
+    assert put_back == {codec.canonical_json(i) for i in (ORDER, LATER, TEXT, ANCIENT)}
     assert diff.manifest.live["ttl"] == {
         "attribute": "expires",
         "status": "ENABLED",
@@ -1186,7 +1216,7 @@ def test_removals_past_their_ttl_are_expired_not_deleted(tmp_path: Path) -> None
     }
     # without the TTL attribute nothing can be told expired
     plain = diff_incremental(export_dir, tmp_path / "plain", key_schema=KEY)
-    assert (plain.manifest.live["counts"]["expired"], plain.manifest.counts["deleted"]) == (0, 6)
+    assert (plain.manifest.counts["expired"], plain.manifest.counts["deleted"]) == (0, 6)
 
 
 def test_ttl_micros_follows_dynamodb_rules() -> None:

@@ -754,9 +754,10 @@ def _write(
         target,
         key_schema=classification.key_schema,
         table_name=name,
-        # until the writer stores the expired class, expired rows are written
-        # as deleted (the manifest's live input counts them apart)
-        deleted=_class_batches(database, (DELETED, EXPIRED), restored_cols),
+        deleted=_class_batches(database, (DELETED,), restored_cols),
+        # judged per removal, at its write time (the writer's own TTL split,
+        # at one reference time, is not asked for: no ``ttl=``)
+        expired=_class_batches(database, (EXPIRED,), restored_cols),
         changed=_class_batches(database, (CHANGED,), live_cols + restored_cols[1:]),
         added=_class_batches(database, (ADDED,), live_cols),
         unchanged_count=classification.counts[UNCHANGED],

@@ -69,7 +69,7 @@ def gzip_lines(chunks: Iterator[bytes], digest: Any) -> Iterator[bytes]:
                 lines = (pending + out).split(b"\n")
                 pending = lines.pop()
                 for line in lines:
-                    if line.strip():
+                    if line and not line.isspace():  # no copy, unlike strip()
                         yield line
             # a full output buffer may leave output pending inside zlib
             more = bool(data) or (len(out) == CHUNK and not decompressor.eof)
