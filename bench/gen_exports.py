@@ -195,16 +195,20 @@ class Generator:
             sizes.append(size)
             tenant_col.append(tenant)
             id_col.append(oid)
-        return pa.table(
-            {
-                "_key": pa.array(keys, pa.string()),
-                "_item": pa.array(items, pa.string()),
-                "_hash": pa.array(hashes, pa.uint64()),
-                "_size": pa.array(sizes, pa.int32()),
-                "tenant": pa.array(tenant_col, pa.string()),
-                "id": pa.array(id_col, pa.string()),
-            },
-            schema=key_schema().arrow_schema(),
+        schema = key_schema()
+        key = pa.StructArray.from_arrays(
+            [pa.array(tenant_col, pa.string()), pa.array(id_col, pa.string())],
+            fields=list(schema.key_struct_type()),
+        )
+        return pa.Table.from_arrays(
+            [
+                pa.array(keys, pa.string()),
+                pa.array(items, pa.string()),
+                pa.array(hashes, pa.uint64()),
+                pa.array(sizes, pa.int32()),
+                key,
+            ],
+            schema=schema.arrow_schema(),
         )
 
 
@@ -229,8 +233,9 @@ def classes(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
 class PartWriter:
     """Writes Parquet parts of one export and remembers their manifest entries."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, compression: str = "zstd") -> None:
         self.root = root
+        self.compression = compression
         self.files: list[FileEntry] = []
         self.items = 0
         self.bytes = 0
@@ -240,7 +245,7 @@ class PartWriter:
             return
         relative = f"{DATA_DIR}/part-{len(self.files):06d}.parquet"
         sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd", row_group_size=128 * 1024)
+        pq.write_table(table, sink, compression=self.compression, row_group_size=128 * 1024)
         data = sink.getvalue().to_pybytes()
         path = self.root / relative
         path.write_bytes(data)
@@ -262,7 +267,9 @@ def self_check(table: pa.Table, rows: int = 300) -> None:
         assert codec.canonical_key(wire, ["tenant", "id"]) == row["_key"]
 
 
-def generate(n: int, out: Path, *, seed: int = 42, quiet: bool = False) -> tuple[Path, Path]:
+def generate(
+    n: int, out: Path, *, seed: int = 42, quiet: bool = False, compression: str = "zstd"
+) -> tuple[Path, Path]:
     """Write ``out/live`` and ``out/restored``; return their paths."""
     live_root = prepare_directory(out / "live", overwrite=True)
     restored_root = prepare_directory(out / "restored", overwrite=True)
@@ -270,7 +277,8 @@ def generate(n: int, out: Path, *, seed: int = 42, quiet: bool = False) -> tuple
     restore_time = utc_now()
     time.sleep(0.002)
     started = utc_now()
-    live_writer, restored_writer = PartWriter(live_root), PartWriter(restored_root)
+    live_writer = PartWriter(live_root, compression)
+    restored_writer = PartWriter(restored_root, compression)
     gen = Generator(seed)
     clock = time.perf_counter()
     checked = False
@@ -361,12 +369,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--check", action="store_true", help="verify with load_export")
     parser.add_argument("--via-write-export", action="store_true")
+    parser.add_argument(
+        "--compression", default="zstd", help="Parquet codec of the parts (pitrdiff writes zstd)"
+    )
     args = parser.parse_args()
     clock = time.perf_counter()
     if args.via_write_export:
         live, restored = generate_via_write_export(args.n, args.out, seed=args.seed)
     else:
-        live, restored = generate(args.n, args.out, seed=args.seed)
+        live, restored = generate(args.n, args.out, seed=args.seed, compression=args.compression)
     elapsed = time.perf_counter() - clock
     if args.check:
         for path in (live, restored):
