@@ -180,3 +180,93 @@ def test_version() -> None:
 
     code, out, _, heavy = run_fresh("--version")
     assert (code, out, heavy) == (EXIT_OK, f"pitrdiff {__version__}\n", [])
+
+
+# --------------------------------------------------------------------------- README table
+
+# README "Interrupts, signals and the command line" case -> (exit, words, the tests)
+README_CASES: dict[str, tuple[int, str, list[str]]] = {
+    "Ctrl-C (SIGINT) during export, diff, plan or apply": (
+        130,
+        "error: interrupted",
+        [
+            "test_signals.py::test_export_stopped_mid_scan",
+            "test_signals.py::test_diff_stopped_at_any_moment",
+        ],
+    ),
+    "SIGTERM (`kill`, CI time-outs, container stops)": (
+        143,
+        "error: terminated",
+        [
+            "test_signals.py::test_apply_stopped_mid_write",
+            "test_signals.py::test_plan_stopped_at_any_moment",
+        ],
+    ),
+    "Ctrl-C inside a DuckDB query": (
+        130, "error: interrupted", ["test_signals.py::test_duckdb_interrupt_maps_to_exit_130"]
+    ),
+    "`kill -9`, then the same write again": (
+        0,
+        "pitrdiff-",
+        [
+            "test_signals.py::test_temps_a_killed_run_left_are_swept_by_the_next_write",
+            "test_signals.py::test_private_temp_dir_is_removed_and_sweeps_killed_runs",
+        ],
+    ),
+    "`--quiet` on any command": (
+        1, "--json", ["test_cli.py::test_quiet_is_errors_only_on_every_command"]
+    ),
+    "unknown option, missing argument, unknown command": (
+        2, "error: no such option: --bogus", ["test_help.py::test_usage_errors_are_one_line_exit_2"]
+    ),
+    "`pitrdiff diff` without arguments": (
+        2,
+        "error: missing LIVE_EXPORT and RESTORED_EXPORT: ",
+        ["test_help.py::test_diff_without_arguments_names_the_missing_exports"],
+    ),
+    "endpoint unreachable: retries": (
+        3,
+        "retrying (attempt",
+        ["test_faults.py::test_unreachable_endpoint_shows_each_retry_and_says_how_long"],
+    ),
+    "a server answers 500 with an HTML page": (
+        3,
+        "Internal Server Error (after 2 attempts)",
+        ["test_faults.py::test_a_500_html_page_is_one_short_line"],
+    ),
+    "restore time a fraction of a second outside the window": (
+        2,
+        ":00.123400Z is outside the restorable window of orders",
+        ["test_cli.py::test_a_refused_restore_time_shows_the_precision_that_differs"],
+    ),
+    "`recover` finds nothing to put back": (
+        0,
+        "Nothing to put back: the plan holds no operations",
+        ["test_cli.py::test_recover_suggests_apply_only_with_operations_and_always_cleanup"],
+    ),
+}  # fmt: skip
+
+
+def readme_cases() -> dict[str, tuple[int, str]]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n### Interrupts, signals and the command line\n", 1)[1]
+    section = section.split("\n#", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 3 and cells[0] not in ("case", "---"):
+            rows[cells[0]] = (int(cells[2]), cells[1])
+    return rows
+
+
+def test_readme_command_line_table_and_tests_are_the_same_list() -> None:
+    documented = readme_cases()
+    assert sorted(documented) == sorted(README_CASES)
+    for case, (code, words, tests) in README_CASES.items():
+        assert documented[case][0] == code, case
+        assert words in documented[case][1], case
+        for test in tests:
+            module, _, name = test.partition("::")
+            source = (ROOT / "tests" / module).read_text(encoding="utf-8")
+            assert f"def {name}(" in source, test
+            assert words.strip() in source, f"{test} never checks {words!r}"
