@@ -1220,7 +1220,7 @@ def test_removals_past_their_ttl_are_expired_not_deleted(tmp_path: Path) -> None
 
 
 def test_ttl_micros_follows_dynamodb_rules() -> None:
-    from pitrdiff.diff.incremental import ttl_micros
+    from pitrdiff.export.native.changes import ttl_micros
 
     assert ttl_micros({"N": "1700000000"}) == 1_700_000_000_000_000
     assert ttl_micros({"N": "1.7E9"}) == 1_700_000_000_000_000

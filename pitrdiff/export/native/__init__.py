@@ -26,6 +26,7 @@ Modules, in the order data flows through them:
 - :mod:`.stream`: one data file, gzip line by line, verified, into a sink;
 - :mod:`.workers`: files in parallel (threads or processes), stopping cleanly;
 - :mod:`.ingest`: a full export → an export dataset (:func:`ingest_export`);
+- :mod:`.changes`: an incremental export's change records → staging files;
 - :mod:`.control`: ``ExportTableToPointInTime``, wait, ingest (:func:`export_native`).
 
 Incremental exports (change logs) become diffs: :mod:`pitrdiff.diff.incremental`.
