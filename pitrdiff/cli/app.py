@@ -88,6 +88,7 @@ COMMANDS: tuple[CommandEntry, ...] = (
     CommandEntry("cleanup", "pitr", _RESTORE, "Delete a restored table (never a live one)."),
     CommandEntry("export", "export", _DIFF, "Export a table or a native S3 export to Parquet."),
     CommandEntry("diff", "diff", _DIFF, "Diff two exports into deleted / changed / added items."),
+    CommandEntry("report", "report", _DIFF, "Render a diff's report.html again (--open)."),
     CommandEntry("plan", "plan", _RECOVER, "Write a selective re-put plan from a diff."),
     CommandEntry("apply", "apply", _RECOVER, "Apply a plan with writes that cannot clobber."),
     CommandEntry(

@@ -121,9 +121,8 @@ def autoscaling_client(aws: AwsConfig) -> Any:
     """
     sess = aws_mod.session(aws)
     endpoint = aws.endpoint_url if is_loopback(aws.endpoint_url) else None
-    config = botocore.config.Config(
-        retries={"total_max_attempts": aws_mod.max_attempts(aws), "mode": aws.retry_mode}
-    )
+    retries: Any = {"total_max_attempts": aws_mod.max_attempts(aws), "mode": aws.retry_mode}
+    config = botocore.config.Config(retries=retries)
     return sess.client(
         "application-autoscaling",
         region_name=aws.region or sess.region_name or aws_mod.DEFAULT_REGION,

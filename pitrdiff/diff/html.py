@@ -1,0 +1,459 @@
+"""``report.html``: a self-contained page people would rather look at than read.
+
+:func:`render_html` turns a diff's summary and a few bounded DuckDB queries over
+its Parquet files into one HTML page: counts per class with their meaning, T
+and both tables, the change signatures as a bar chart, the attributes changed,
+the most affected partitions, a timeline of affected items by a timestamp
+attribute (detected, or given), sample items with their attribute-level
+changes side by side, the TTL-expired section, and any extra sections a caller
+adds (the settings diff, a drill's checks).
+
+- The page comes from a Jinja2 template (``templates/report.html.j2``) with
+  autoescaping on: every value from the data (attribute names, keys, values)
+  is escaped.
+- Charts are drawn by matplotlib as SVG and inlined; text is drawn as paths
+  (``svg.fonttype = path``) and math parsing is off, so a hostile attribute
+  name is only ever a shape. Styles are inline: the page loads nothing.
+- Times and numbers on the charts are floats for plotting only; every value
+  shown as text is the exact DynamoDB value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from markupsafe import Markup
+
+from pitrdiff.diff.report import DiffSummary
+
+HTML_REPORT_NAME = "report.html"
+SAMPLE_ITEMS = 5
+TIMELINE_BUCKETS = 40
+DETECT_ROWS = 200
+_MEANING = {
+    "deleted": "in restored, not in live: lost since T",
+    "changed": "in both, different content",
+    "added": "in live, not in restored: created since T",
+    "expired": "in restored, not in live, and past its TTL: removed by DynamoDB's TTL, not lost",
+    "unchanged": "in both, same content (counted, not stored)",
+}
+_TIME_NAME = re.compile(r"(updated|modified|changed|time|_at$|_ts$|^ts$|date)", re.IGNORECASE)
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+@dataclass(frozen=True)
+class HtmlSection:
+    """An extra section of the report (the settings diff, a drill's checks).
+
+    Attributes
+    ----------
+    title
+        The heading.
+    anchor
+        The HTML id (letters, digits, dashes).
+    paragraphs
+        Text before the table.
+    columns, rows
+        A table (optional); every cell is text.
+    row_classes
+        One CSS class per row (``pass``, ``fail``), or empty.
+    """
+
+    title: str
+    anchor: str
+    paragraphs: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+    row_classes: tuple[str, ...] = ()
+    details: tuple[tuple[str, str], ...] = field(default=())
+
+
+def _svg(figure: Any, salt: str) -> str:
+    """A matplotlib figure as an inline ``<svg>`` element (no prolog, no doctype)."""
+    import matplotlib
+
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": salt, "svg.fonttype": "path"}):
+        figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=96)
+    figure.patch.set_alpha(0)
+    return figure
+
+
+def _bar_chart(labels: Sequence[str], values: Sequence[int], salt: str, color: str) -> str:
+    """A horizontal bar chart, largest first at the top."""
+    figure = _figure(7.5, 0.45 * len(labels) + 0.8)
+    axes = figure.add_subplot()
+    shown = [label if len(label) <= 60 else label[:57] + "..." for label in labels]
+    positions = list(range(len(labels)))[::-1]
+    axes.barh(positions, values, color=color)
+    axes.set_yticks(positions, shown)
+    axes.set_xlabel("items")
+    for y, value in zip(positions, values, strict=True):
+        axes.annotate(f"{value:,}", (value, y), xytext=(3, 0), textcoords="offset points",
+                      va="center", fontsize=8)  # fmt: skip
+    axes.spines[["top", "right"]].set_visible(False)
+    return _svg(figure, salt)
+
+
+def _stacked_partitions(summary: DiffSummary, salt: str) -> str:
+    partitions = summary.top_partitions
+    figure = _figure(7.5, 0.45 * len(partitions) + 1.0)
+    axes = figure.add_subplot()
+    positions = list(range(len(partitions)))[::-1]
+    left = [0] * len(partitions)
+    colors = {"deleted": "#c0392b", "changed": "#e67e22", "added": "#2e86c1", "expired": "#7f8c8d"}
+    for name, color in colors.items():
+        values = [int(getattr(p, name, 0)) for p in partitions]
+        if any(values):
+            axes.barh(positions, values, left=left, color=color, label=name)
+            left = [a + b for a, b in zip(left, values, strict=True)]
+    labels = [p.value if len(p.value) <= 40 else p.value[:37] + "..." for p in partitions]
+    axes.set_yticks(positions, labels)
+    axes.set_xlabel("items")
+    axes.legend(loc="lower right", fontsize=8, frameon=False)
+    axes.spines[["top", "right"]].set_visible(False)
+    return _svg(figure, salt)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _files(root: Path) -> dict[str, str]:
+    names = {"deleted": "deleted", "changed": "changed", "added": "added", "expired": "expired"}
+    return {
+        name: str(root / f"{file}.parquet")
+        for name, file in names.items()
+        if (root / f"{file}.parquet").is_file()
+    }
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _item_column(name: str) -> str:
+    return "live_item" if name in ("changed", "added") else "restored_item"
+
+
+def _epoch(item: str, attribute: str) -> str:
+    """SQL: the attribute as epoch seconds (a Number in s or ms, or ISO 8601 text)."""
+    path = _lit('$."' + attribute.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    number = f"TRY_CAST(json_extract_string({item}, {path} || '.N') AS DOUBLE)"
+    text = f"json_extract_string({item}, {path} || '.S')"
+    return (
+        f"coalesce(CASE WHEN {number} > 1e11 THEN {number} / 1000 ELSE {number} END, "
+        f"epoch(TRY_CAST({text} AS TIMESTAMPTZ)))"
+    )
+
+
+def detect_time_attribute(
+    con: Any, files: Mapping[str, str], *, exclude: Sequence[str] = ()
+) -> str | None:
+    """A top-level attribute that holds a time in most affected items, or ``None``.
+
+    Looked for in the first rows of each class: a String in ISO 8601 or a
+    Number of epoch seconds / milliseconds (2001–2096). Names that say
+    "updated", "modified", "time", ``*_at`` win over others; the TTL attribute
+    is excluded (it is a time in the future, not of the change).
+    """
+    counts: dict[str, int] = {}
+    for name, path in files.items():
+        rows = con.execute(
+            f"SELECT {_item_column(name)} FROM read_parquet({_lit(path)}) LIMIT {DETECT_ROWS}"
+        ).fetchall()
+        for (text,) in rows:
+            for attribute, typed in orjson.loads(text).items():
+                if attribute in exclude or not isinstance(typed, dict):
+                    continue
+                value = typed.get("S") if "S" in typed else typed.get("N")
+                if value is None:
+                    continue
+                if ("S" in typed and _ISO.match(str(value))) or (
+                    "N" in typed and _epoch_range(str(value))
+                ):
+                    counts[attribute] = counts.get(attribute, 0) + 1
+    if not counts:
+        return None
+    best = max(counts.values())
+    candidates = [a for a, n in counts.items() if n >= best * 0.8]
+    candidates.sort(key=lambda a: (not _TIME_NAME.search(a), "created" in a.lower(), a))
+    return candidates[0]
+
+
+def _epoch_range(text: str) -> bool:
+    try:
+        value = float(text)
+    except ValueError:
+        return False
+    return 1e9 <= value <= 4e9 or 1e12 <= value <= 4e12
+
+
+def _timeline(con: Any, files: Mapping[str, str], attribute: str, salt: str) -> str | None:
+    """A stacked histogram of affected items by the time attribute, per class."""
+    union = " UNION ALL ".join(
+        f"SELECT {_lit(name)} AS cls, {_epoch(_item_column(name), attribute)} AS t "
+        f"FROM read_parquet({_lit(path)})"
+        for name, path in files.items()
+    )
+    bounds = con.execute(f"SELECT min(t), max(t) FROM ({union}) WHERE t IS NOT NULL").fetchone()
+    if bounds is None or bounds[0] is None:
+        return None
+    low, high = float(bounds[0]), float(bounds[1])
+    width = max((high - low) / TIMELINE_BUCKETS, 1.0)
+    rows = con.execute(
+        f"SELECT cls, least(floor((t - {low}) / {width}), {TIMELINE_BUCKETS - 1}) AS b, count(*) "
+        f"FROM ({union}) WHERE t IS NOT NULL GROUP BY ALL ORDER BY b"
+    ).fetchall()
+    figure = _figure(7.5, 2.8)
+    axes = figure.add_subplot()
+    colors = {"deleted": "#c0392b", "changed": "#e67e22", "added": "#2e86c1", "expired": "#7f8c8d"}
+    starts = [dt.datetime.fromtimestamp(low + i * width, dt.timezone.utc) for i in range(41)]
+    bottom = [0] * TIMELINE_BUCKETS
+    for name, color in colors.items():
+        heights = [0] * TIMELINE_BUCKETS
+        for cls, bucket, count in rows:
+            if cls == name:
+                heights[int(bucket)] = int(count)
+        if any(heights):
+            axes.bar(starts[:-1], heights, width=dt.timedelta(seconds=width), bottom=bottom,
+                     align="edge", color=color, label=name)  # fmt: skip
+            bottom = [a + b for a, b in zip(bottom, heights, strict=True)]
+    axes.set_ylabel("items")
+    axes.set_xlabel(f"{attribute} (UTC)")
+    axes.legend(fontsize=8, frameon=False)
+    figure.autofmt_xdate()
+    axes.spines[["top", "right"]].set_visible(False)
+    return _svg(figure, salt)
+
+
+def _value_text(typed: str | None) -> str:
+    """A canonical typed value, compact: ``{"N":"1.5"}`` stays exact."""
+    return "—" if typed is None else typed
+
+
+def _samples(con: Any, files: Mapping[str, str]) -> dict[str, list[dict[str, Any]]]:
+    samples: dict[str, list[dict[str, Any]]] = {}
+    if "changed" in files:
+        rows = con.execute(
+            f"SELECT _key, signature, changes FROM read_parquet({_lit(files['changed'])}) "
+            f"ORDER BY _key LIMIT {SAMPLE_ITEMS}"
+        ).fetchall()
+        samples["changed"] = [
+            {
+                "key": key,
+                "signature": signature,
+                "changes": [
+                    {
+                        "path": c["path"],
+                        "kind": c["kind"],
+                        "old": _value_text(c["old"]),
+                        "new": _value_text(c["new"]),
+                    }
+                    for c in changes
+                ],
+            }
+            for key, signature, changes in rows
+        ]
+    for name in ("deleted", "added", "expired"):
+        if name in files:
+            rows = con.execute(
+                f"SELECT _key, {_item_column(name)} FROM read_parquet({_lit(files[name])}) "
+                f"ORDER BY _key LIMIT {SAMPLE_ITEMS}"
+            ).fetchall()
+            samples[name] = [
+                {"key": key, "attributes": sorted(orjson.loads(item).items())} for key, item in rows
+            ]
+            for sample in samples[name]:
+                sample["attributes"] = [
+                    (a, orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode())
+                    for a, v in sample["attributes"]
+                ]
+    return samples
+
+
+def _connect() -> Any:
+    import duckdb
+
+    con = duckdb.connect(config={"threads": 2, "memory_limit": "512MB"})
+    return con
+
+
+def render_html(
+    summary: DiffSummary,
+    root: str | os.PathLike[str],
+    *,
+    inputs: Mapping[str, Mapping[str, Any]] | None = None,
+    time_attr: str | None = None,
+    extra_sections: Sequence[HtmlSection] = (),
+) -> str:
+    """Render a diff as one self-contained HTML page (``report.html``).
+
+    Parameters
+    ----------
+    summary
+        The diff's summary (``Diff.summary``).
+    root
+        The diff directory; its class Parquet files are read (bounded queries:
+        a few sample rows, aggregates for the charts).
+    inputs
+        ``{"live": {...}, "restored": {...}}`` as the diff manifest records them
+        (``path``/``url``, ``table_name``, ``restore``): shown in the header.
+    time_attr
+        The timestamp attribute of the timeline; ``None`` detects one
+        (:func:`detect_time_attribute`), ``""`` leaves the timeline out.
+    extra_sections
+        Sections added at the end (settings, drill checks).
+
+    Returns
+    -------
+    str
+        The page. Nothing is written: the caller writes it (atomically).
+    """
+    import jinja2
+    import matplotlib
+
+    files = _files(Path(root))
+    differing = {k: v for k, v in files.items() if getattr(summary, k, 0)}
+    exclude = [summary.facts.ttl_attribute] if summary.facts.ttl_attribute else []
+    con = _connect()
+    # a `$` in an attribute name is text, not TeX; text is drawn as paths
+    with matplotlib.rc_context({"text.parse_math": False, "svg.fonttype": "path"}):
+        try:
+            attribute = (
+                time_attr
+                if time_attr is not None
+                else detect_time_attribute(con, differing, exclude=exclude)
+            )
+            timeline = _timeline(con, differing, attribute, "timeline") if attribute else None
+            samples = _samples(con, differing)
+        finally:
+            con.close()
+        signatures = summary.top_signatures
+        signatures_chart = (
+            _bar_chart([x.signature for x in signatures], [x.items for x in signatures],
+                       "signatures", "#e67e22")
+            if signatures
+            else None
+        )  # fmt: skip
+        partitions_chart = (
+            _stacked_partitions(summary, "partitions") if summary.top_partitions else None
+        )
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("pitrdiff.diff", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return environment.get_template("report.html.j2").render(
+        s=summary,
+        facts=summary.facts,
+        inputs=_inputs(summary, inputs or {}),
+        classes=_class_rows(summary),
+        signatures_chart=None if signatures_chart is None else Markup(signatures_chart),
+        partitions_chart=None if partitions_chart is None else Markup(partitions_chart),
+        time_attribute=attribute,
+        timeline_chart=None if timeline is None else Markup(timeline),
+        samples=samples,
+        expired_sentence=_expired_sentence(summary),
+        sections=extra_sections,
+        signature_sentence=summary.signature_sentence(code=lambda x: x),
+    )
+
+
+def _inputs(summary: DiffSummary, inputs: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
+    rows = []
+    for role, table in (("live", summary.live_table), ("restored", summary.restored_table)):
+        entry = inputs.get(role) or {}
+        where = str(entry.get("path") or entry.get("url") or "")
+        rows.append([role, table, where])
+    return rows
+
+
+def _class_rows(summary: DiffSummary) -> list[dict[str, Any]]:
+    from pitrdiff.output import human_bytes
+
+    rows = []
+    for name in ("deleted", "changed", "added", "expired", "unchanged"):
+        count = int(getattr(summary, name, 0))
+        if name == "expired" and not count and not summary.facts.ttl_attribute:
+            continue
+        size = getattr(summary, f"{name}_bytes", None)
+        rows.append(
+            {
+                "name": name,
+                "items": f"{count:,}",
+                "bytes": "?" if size is None else human_bytes(size),
+                "meaning": _MEANING[name],
+            }
+        )
+    return rows
+
+
+def _expired_sentence(summary: DiffSummary) -> str | None:
+    gone = summary.deleted + summary.expired
+    if not summary.expired:
+        return None
+    return (
+        f"{summary.expired:,} of the {gone:,} items gone from the live table had expired by "
+        "TTL: not lost, and left out of plans unless --include expired."
+    )
+
+
+def write_html_report(
+    diff_dir: str | os.PathLike[str],
+    *,
+    time_attr: str | None = None,
+    extra_sections: Sequence[HtmlSection] = (),
+) -> Path:
+    """Render ``report.html`` of a diff dataset again and write it beside ``report.md``.
+
+    Parameters
+    ----------
+    diff_dir
+        The diff directory.
+    time_attr
+        See :func:`render_html`.
+    extra_sections
+        Sections added at the end.
+
+    Returns
+    -------
+    Path
+        The file written (atomically, owner-only).
+
+    Raises
+    ------
+    DiffError
+        When ``diff_dir`` is not a complete diff dataset.
+    """
+    from pitrdiff.diff.core import load_diff
+    from pitrdiff.files import write_bytes
+
+    diff = load_diff(diff_dir, verify=False)
+    page = render_html(
+        diff.summary,
+        diff.path,
+        inputs={"live": diff.manifest.live, "restored": diff.manifest.restored},
+        time_attr=time_attr,
+        extra_sections=extra_sections,
+    )
+    target = Path(diff.path) / HTML_REPORT_NAME
+    write_bytes(target, page.encode("utf-8"))
+    return target
