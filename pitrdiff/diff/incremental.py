@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from pitrdiff.aws import AwsConfig
+from pitrdiff.diff.ttl import _FIVE_YEARS_DAYS
 from pitrdiff.errors import InputError, SchemaMismatchError
 from pitrdiff.export.dataset import KeySchema
 from pitrdiff.export.native.changes import IncrementalSink
@@ -76,8 +77,8 @@ ALL_CLASSES = (
     DELETED_NO_IMAGE,
 )
 # TTL ignores expiry times more than five years in the past (developer guide,
-# "Using DynamoDB Time to Live (TTL)"); 5 × 365 days, in microseconds.
-TTL_HORIZON_MICROS = 5 * 365 * 86_400 * 1_000_000
+# "Using DynamoDB Time to Live (TTL)"): the same horizon as full-export diffs.
+TTL_HORIZON_MICROS = _FIVE_YEARS_DAYS * 86_400 * 1_000_000
 
 # --------------------------------------------------------------------------- classification
 
