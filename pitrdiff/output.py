@@ -277,13 +277,6 @@ class Renderer:
         if not self.quiet and not self.json_mode:
             self.err.print(message, soft_wrap=True)
 
-    def command_line(self, text: str) -> None:
-        """A command to run next, on stderr, whole on one line (silenced like :meth:`info`)."""
-        from rich.text import Text
-
-        if not self.quiet and not self.json_mode:
-            self.err.print(Text(text), soft_wrap=True, crop=False)
-
     # data ---------------------------------------------------------------------
     def json(self, document: Any) -> None:
         """Print one JSON document on stdout (also with ``--quiet``: it is the result)."""

@@ -322,3 +322,10 @@ def test_a_refused_restore_time_shows_the_precision_that_differs() -> None:
     # a time a whole second out keeps the short form
     with pytest.raises(pitr.PitrError, match=r"13:55:01\.123Z is outside .*T13:55:00\.123Z"):
         pitr.validate_restore_time(latest + dt.timedelta(seconds=1), window, now=window.checked_at)
+
+
+def test_the_notebooks_extra_brings_nbconvert() -> None:
+    text = (Path(__file__).parent.parent / "pyproject.toml").read_text(encoding="utf-8")
+    extra = re.search(r"^notebooks = \[(.*)\]$", text, re.MULTILINE)  # no tomllib on 3.10
+    assert extra is not None
+    assert re.search(r'"nbconvert[>=<]', extra.group(1)), extra.group(1)
