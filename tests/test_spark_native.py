@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +47,8 @@ KEY = "pk:S,sk:N"
 def spark() -> Iterator[Any]:
     """One local Spark session for the whole test session (small, quiet, no UI)."""
     pytest.importorskip("pyspark")
+    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+        pytest.skip("the Spark tests need Java 17 (e.g. apt-get install openjdk-17-jre-headless)")
     from pitrdiff.spark.session import get_session
 
     session = get_session("local[2]", shuffle_partitions=2)
