@@ -189,17 +189,20 @@ def _match(
 def elementwise_condition(
     expressions: Expressions, condition: _Condition, path: str, typed: Mapping[str, Any]
 ) -> None:
-    """Require the document at ``path`` to equal ``typed``: type, size, each element.
+    """Require the document at ``path`` to equal ``typed``: size and each element.
 
-    Exact and portable (servers that evaluate ``=`` on whole documents as false
-    evaluate this right), but it grows with the document: used only as a
-    fallback, within the limits.
+    A path to an element resolves only inside a map (``a.name``) or a list
+    (``a[0]``), so the elements imply the type; an empty document is checked
+    with ``attribute_type``. Exact and portable (servers that evaluate ``=`` on
+    whole documents as false evaluate this right), but it grows with the
+    document: used only as a fallback, within the limits.
     """
     ((tag, value),) = typed.items()
     if tag not in (codec.M, codec.L):
         condition.add(f"{path} = {expressions.value(typed)}", 1)
         return
-    condition.add(f"attribute_type({path}, {expressions.value({codec.S: tag})})", 1)
+    if not value:  # an element's path resolves only inside a map (name) or a list (index)
+        condition.add(f"attribute_type({path}, {expressions.value({codec.S: tag})})", 1)
     condition.add(f"size({path}) = {expressions.value({codec.N: str(len(value))})}", 2)
     if tag == codec.M:
         for name, inner in value.items():
