@@ -391,3 +391,82 @@ def test_no_acknowledged_write_is_lost(
     assert report.applied + report.already_done + report.merged + report.conflicts == len(planned)
     assert sum(1 for o in listed.values() if o == "merged") == report.merged
     assert acknowledged >= 40  # the traffic really overlapped the apply
+
+
+@pytest.mark.parametrize("policy", ["strict", "merge"])
+def test_case1_counters_and_new_attributes_survive_the_apply(
+    strict_ddb: tuple[Server, StrictProxy],
+    table_name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    policy: str,
+) -> None:
+    """Issue 11, case 1 (scaled down): a changed ``v`` is repaired on 60 items while
+    4 threads do ``ADD h :one SET hv = :unique`` on 12 of them. Every increment the
+    server acknowledged is in the final item, so is the last ``hv``; ``v`` is
+    repaired everywhere; items whose counters were written first are ``merged``."""
+    server, proxy = strict_ddb
+    restored = [
+        {"pk": {"S": f"c{i:02d}"}, "v": {"N": "1"}, "s": {"S": "orig"},
+         "l": {"L": [{"N": "1"}, {"M": {"a": {"S": "b"}}}]}}
+        for i in range(60)
+    ]  # fmt: skip
+    live = [{**item, "v": {"N": "100"}} for item in restored]
+    for name, items in (("live", live), ("restored", restored)):
+        write_export(
+            items, tmp_path / name, table_name=table_name, key_schema=HASH,
+            attribute_definitions=DEFINITIONS,
+        )  # fmt: skip
+    diff_exports(tmp_path / "live", tmp_path / "restored", tmp_path / "diff")
+    plan = tmp_path / "plan.jsonl"
+    write_plan(tmp_path / "diff", plan, include="changed")
+    server.create_table(table_name, HASH, {"pk": "S"})
+    client = dynamodb_client(server.aws, max_pool_connections=8)
+    for item in live:
+        client.put_item(TableName=table_name, Item=item)
+    hot = [f"c{i:02d}" for i in random.Random(11).sample(range(60), 12)]
+    acknowledged: dict[str, list[str]] = {k: [] for k in hot}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def writer(seed: int) -> None:
+        rng = random.Random(seed)
+        count = 0
+        while not stop.is_set():
+            key, token = rng.choice(hot), f"w{seed}-{count}"
+            count += 1
+            with lock:  # one write at a time per key keeps the order known
+                client.update_item(
+                    TableName=table_name,
+                    Key={"pk": {"S": key}},
+                    UpdateExpression="ADD #h :one SET #hv = :u",
+                    ExpressionAttributeNames={"#h": "h", "#hv": "hv"},
+                    ExpressionAttributeValues={":one": {"N": "1"}, ":u": {"S": token}},
+                )
+                acknowledged[key].append(token)
+
+    monkeypatch.setenv("PITRDIFF_APPLY_DELAY_S", "0.005")
+    threads = [threading.Thread(target=writer, args=(s,), daemon=True) for s in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        report = apply_plan(plan, merge=policy == "merge", workers=4, aws=server.aws)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    final = {
+        i["pk"]["S"]: i
+        for page in client.get_paginator("scan").paginate(TableName=table_name, ConsistentRead=True)
+        for i in page["Items"]
+    }
+    assert all(item["v"] == {"N": "1"} for item in final.values())
+    for key, tokens in acknowledged.items():
+        if tokens:
+            assert final[key]["h"] == {"N": str(len(tokens))}, key
+            assert final[key]["hv"] == {"S": tokens[-1]}, key
+    assert (report.conflicts, report.failed) == (0, 0)
+    assert report.applied + report.merged == 60
+    assert 1 <= report.merged <= 12
+    assert sum(len(t) for t in acknowledged.values()) >= 12
+    assert proxy.refusals == []
