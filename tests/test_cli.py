@@ -29,10 +29,10 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from pitrdiff import demo, pitr
+from pitrdiff import demo, pitr, settings
 from pitrdiff.cli.app import COMMON_OPTION_NAMES, load_commands
 from pitrdiff.diff import core as diff
-from pitrdiff.diff import incremental
+from pitrdiff.diff import html, incremental
 from pitrdiff.errors import EXIT_BAD_INPUT, EXIT_DIFFERENCES, EXIT_OK
 from pitrdiff.export import native as s3export
 from pitrdiff.export import scan
@@ -52,6 +52,8 @@ LIBRARY: dict[str, list[Callable[..., Any]]] = {
     "cleanup": [pitr.cleanup],
     "recover": [recover.recover],
     "demo": [demo.run_demo],
+    "settings": [settings.compare_settings, settings.write_script],
+    "report": [html.write_html_report],
 }
 
 # (command, CLI option) -> the library parameter it becomes
@@ -65,6 +67,7 @@ RENAMED = {
     ("restore", "no_wait"): "wait",
     ("restore", "wait_for"): "target",
     ("cleanup", "yes"): "confirm",
+    ("settings", "script"): "path",
 }
 
 # (command, CLI option) -> why it has no library parameter
@@ -73,6 +76,7 @@ CLI_ONLY = {
     ("apply", "yes"): "skips the CLI's confirmation prompt",
     ("window", "enable"): "chooses enable_pitr over window",
     ("window", "yes"): "skips the CLI's confirmation prompt",
+    ("report", "open_browser"): "opens the written report in a browser",
 }
 
 
@@ -201,7 +205,8 @@ def test_quiet_is_errors_only_on_every_command(
         if code == EXIT_BAD_INPUT:  # errors still show, on one line
             assert expected_err.startswith("error: ") and expected_err.count("\n") == 1
         ran.add(args[0])
-    assert ran == set(LIBRARY) - {"demo"}  # every command but the demo (its own test)
+    # every command but the demo (its own test), settings and report (theirs, with --quiet)
+    assert ran == set(LIBRARY) - {"demo", "settings", "report"}
     assert client.get_item(TableName=table, Key={"pk": {"S": "k3"}, "sk": {"S": "a"}})["Item"]
     # the same diff without --quiet shows its summary; with --json --quiet, the document
     args = ["diff", str(tmp_path / "live"), str(tmp_path / "restored")]
