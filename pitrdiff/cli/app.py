@@ -97,6 +97,7 @@ COMMANDS: tuple[CommandEntry, ...] = (
     CommandEntry(
         "settings", "settings", _RECOVER, "Compare the settings a restore does not carry."
     ),
+    CommandEntry("drill", "drill", _RECOVER, "Restore drill: RTO, diff, checks, JUnit; cleans up."),
     CommandEntry("demo", "demo", _TRY, "Run the whole story on an embedded local server."),
 )
 COMMANDS_BY_NAME = {entry.name: entry for entry in COMMANDS}
