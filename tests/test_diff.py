@@ -892,3 +892,71 @@ def test_an_older_diff_format_is_refused_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(RefusedError):
         diff_exports(live, restored, diff.path)
     assert diff_exports(live, restored, diff.path, overwrite=True).manifest.complete
+
+
+# --------------------------------------------------------------------------- interrupts, leftovers
+
+
+def _leftovers(*roots: Path) -> list[str]:
+    return sorted(
+        str(p.relative_to(root))
+        for root in roots
+        for p in root.rglob("*")
+        if "pitrdiff-" in p.name or p.name.endswith(".tmp")
+    )
+
+
+def test_an_interrupted_diff_leaves_nothing_half_written(tmp_path: Path) -> None:
+    from tests.helpers import InterruptAfter
+
+    live, restored = build(tmp_path, load_case("every_class"))
+    out, temp = tmp_path / "diff", tmp_path / "tmp"
+    temp.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        diff_exports(live, restored, out, temp_dir=temp, progress=InterruptAfter(1))
+    assert _leftovers(out, temp) == []
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]  # complete: false
+    assert not orjson.loads((out / "manifest.json").read_bytes())["complete"]
+    # The interrupted diff is replaced without --overwrite.
+    assert diff_exports(live, restored, out, temp_dir=temp).manifest.complete
+
+
+def test_a_rerun_removes_what_a_killed_run_left(tmp_path: Path) -> None:
+    """kill -9 runs no cleanup: its temp files and spill folders are swept by the next run."""
+    from pitrdiff import files
+
+    live, restored = build(tmp_path, load_case("every_class"))
+    out, temp = tmp_path / "diff", tmp_path / "tmp"
+    diff_exports(live, restored, out)
+    temp.mkdir()
+    dead = f"{files._host_tag()}-999999999-x"  # a process that cannot exist
+    (out / f".deleted.parquet.pitrdiff-tmp-{dead}").write_bytes(b"partial")
+    (temp / f"pitrdiff-diff-{dead}" / f"pitrdiff-engine-{dead}").mkdir(parents=True)
+    (temp / f"pitrdiff-diff-{dead}" / f"pitrdiff-engine-{dead}" / "spill.bin").write_bytes(b"x")
+    (temp / f"pitrdiff-diff-{dead}" / f"pitrdiff-summary-{dead}").mkdir()
+    diff_exports(live, restored, out, temp_dir=temp, overwrite=True)
+    assert _leftovers(out, temp) == []
+
+
+def test_duckdb_interrupts_and_limits_become_pitrdiff_errors() -> None:
+    import duckdb
+
+    from pitrdiff.diff.sql import duckdb_errors
+    from pitrdiff.errors import Interrupted, StorageError
+
+    with pytest.raises(Interrupted) as interrupted, duckdb_errors("the diff"):
+        raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+    assert str(interrupted.value) == "interrupted; the diff was not finished"
+    with pytest.raises(Interrupted), duckdb_errors("the diff"):
+        raise RuntimeError("Query interrupted")
+    with pytest.raises(InputError) as info, duckdb_errors("the diff"):
+        raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin\nPossible ...")
+    assert str(info.value) == (
+        "the diff ran out of memory within DuckDB's limit (Out of Memory Error: failed to pin); "
+        "raise --memory-limit"
+    )
+    with (
+        pytest.raises(StorageError, match="could not use its files: IO Error: No space"),
+        duckdb_errors("the diff"),
+    ):
+        raise duckdb.IOException("IO Error: No space left on device")

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -24,6 +22,7 @@ from pitrdiff.diff.ttl import parse_time, ttl_rule
 from pitrdiff.diff.writer import write_diff_dataset
 from pitrdiff.errors import ExportError
 from pitrdiff.export.dataset import Export, load_export
+from pitrdiff.files import private_temp_dir
 from pitrdiff.progress import SILENT, Progress
 
 if TYPE_CHECKING:
@@ -159,8 +158,7 @@ def diff_exports(
     _warn_if_unrelated(live_export, restored_export)
     verified = time.perf_counter()
 
-    spill = tempfile.mkdtemp(prefix="pitrdiff-diff-", dir=temp_dir)
-    try:
+    with private_temp_dir("diff", temp_dir) as spill:
         options = EngineOptions(memory_limit=memory_limit, temp_dir=spill, threads=threads)
         classified = make_engine(engine, options).classify(
             live_export, restored_export, key_schema, progress=progress
@@ -188,8 +186,6 @@ def diff_exports(
             )
         finally:
             classified.close()
-    finally:
-        shutil.rmtree(spill, ignore_errors=True)
 
 
 def _open_inputs(

@@ -21,7 +21,7 @@ from pitrdiff import __version__
 from pitrdiff.diff.schema import CLASSES, FILE_NAMES
 from pitrdiff.errors import DiffError, InputError, RefusedError
 from pitrdiff.export.dataset import FileEntry, KeySchema, utc_now
-from pitrdiff.files import make_dir, storage_error
+from pitrdiff.files import make_dir, storage_error, sweep_stale_temps
 
 DIFF_FORMAT = "pitrdiff-diff"
 DIFF_FORMAT_VERSION = 2
@@ -228,6 +228,9 @@ def prepare_out(out: str | os.PathLike[str], *, overwrite: bool, check_only: boo
                     (root / name).unlink()
             for leftover in root.glob(".*.parquet.*.tmp"):  # from an interrupted run
                 leftover.unlink()
+    if root.is_dir() and not check_only:
+        for name in (*FILE_NAMES.values(), REPORT_NAME, MANIFEST_NAME):
+            sweep_stale_temps(root / name)  # what a killed run (kill -9) left
     if not check_only:
         make_dir(root)
     return root

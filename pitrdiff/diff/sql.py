@@ -11,11 +11,12 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import shutil
-import tempfile
+import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from pitrdiff.errors import InputError
+from pitrdiff.errors import InputError, Interrupted, StorageError
+from pitrdiff.files import private_temp_dir
 
 if TYPE_CHECKING:
     import duckdb
@@ -47,13 +48,80 @@ def _default_spill_dir() -> str:
     """An owner-only directory for DuckDB's spill files, removed at exit.
 
     DuckDB's own default (``./.tmp``) would leave table data in the current
-    directory, readable by others.
+    directory, readable by others. Directories a killed run left are removed
+    when the next one is made (:func:`pitrdiff.files.private_temp_dir`).
     """
     global _private_spill
     if _private_spill is None:
-        _private_spill = tempfile.mkdtemp(prefix="pitrdiff-duckdb-")  # mode 0700
-        atexit.register(shutil.rmtree, _private_spill, True)
+        manager = private_temp_dir("duckdb")
+        _private_spill = str(manager.__enter__())
+        atexit.register(manager.__exit__, None, None, None)
     return _private_spill
+
+
+@contextlib.contextmanager
+def duckdb_errors(doing: str) -> Iterator[None]:
+    """Translate DuckDB's interrupt, memory and disk errors into pitrdiff's, in one line.
+
+    Parameters
+    ----------
+    doing
+        What was running, for the message (``"the diff"``).
+
+    Raises
+    ------
+    Interrupted
+        When DuckDB was interrupted (Ctrl-C or SIGTERM while a query ran).
+    InputError
+        When DuckDB ran out of memory within its limit (raise ``--memory-limit``).
+    StorageError
+        When DuckDB could not write its spill files (a full disk).
+    """
+    import duckdb
+
+    try:
+        yield
+    except duckdb.InterruptException as exc:
+        raise Interrupted(f"interrupted; {doing} was not finished") from exc
+    except duckdb.OutOfMemoryException as exc:
+        raise InputError(
+            f"{doing} ran out of memory within DuckDB's limit ({_first_line(exc)}); "
+            "raise --memory-limit"
+        ) from exc
+    except duckdb.IOException as exc:
+        raise StorageError(f"{doing} could not use its files: {_first_line(exc)}") from exc
+    except RuntimeError as exc:  # older DuckDB: "Query interrupted"
+        if "interrupted" in str(exc).lower():
+            raise Interrupted(f"interrupted; {doing} was not finished") from exc
+        raise
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+
+
+def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """The connection's memory limit in bytes (DuckDB's setting, e.g. ``286.1 MiB``)."""
+    row = con.execute("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchone()
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", str(row[0] if row else ""))
+    if not match:
+        return 1 << 30
+    unit = _UNITS.get(match.group(2).lower() or "b", 1)
+    return int(float(match.group(1)) * unit)
 
 
 def connect(

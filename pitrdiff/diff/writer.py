@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -30,7 +28,7 @@ from pitrdiff.diff.changes import ChangeColumns
 from pitrdiff.diff.manifest import MANIFEST_NAME, REPORT_NAME, DiffManifest, prepare_out
 from pitrdiff.diff.report import DiffSummary, SummaryFacts, render_markdown, summarize
 from pitrdiff.diff.schema import CHANGE_TYPE, CHANGES_BATCH_ROWS, CLASSES, FILE_NAMES, diff_schema
-from pitrdiff.diff.sql import connect
+from pitrdiff.diff.sql import connect, duckdb_errors
 from pitrdiff.diff.ttl import TtlRule
 from pitrdiff.errors import InputError
 from pitrdiff.export.dataset import (
@@ -40,7 +38,7 @@ from pitrdiff.export.dataset import (
     KeySchema,
     file_checksum,
 )
-from pitrdiff.files import FILE_MODE, storage_error, write_bytes, write_json
+from pitrdiff.files import private_temp_dir, storage_error, temp_path, write_bytes, write_json
 from pitrdiff.progress import SILENT, Progress
 
 if TYPE_CHECKING:
@@ -128,15 +126,36 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema, key_schema: KeySchema) ->
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
+_CHANGES_SLICE_ROWS = 512
+
+
 def _changes_columns(batch: pa.RecordBatch) -> tuple[pa.Array, pa.Array]:
-    """Attribute-level changes and signatures of a batch of changed rows."""
-    lives = batch.column(batch.schema.get_field_index("live_item")).to_pylist()
-    restoreds = batch.column(batch.schema.get_field_index("restored_item")).to_pylist()
-    columns = ChangeColumns()
-    for live, restored in zip(lives, restoreds, strict=True):
-        columns.add_json(restored, live)
-    changes, signatures = columns.arrays(CHANGE_TYPE)
-    return changes, signatures
+    """Attribute-level changes and signatures of a batch of changed rows.
+
+    Computed slice by slice: the Python objects of at most
+    ``_CHANGES_SLICE_ROWS`` item pairs are alive at once (large items would
+    otherwise hold hundreds of MB of parsed JSON per batch).
+    """
+    live_index = batch.schema.get_field_index("live_item")
+    restored_index = batch.schema.get_field_index("restored_item")
+    changes: list[pa.Array] = []
+    signatures: list[pa.Array] = []
+    for start in range(0, batch.num_rows, _CHANGES_SLICE_ROWS):
+        part = batch.slice(start, _CHANGES_SLICE_ROWS)
+        columns = ChangeColumns()
+        for live, restored in zip(
+            part.column(live_index).to_pylist(),
+            part.column(restored_index).to_pylist(),
+            strict=True,
+        ):
+            columns.add_json(restored, live)
+        part_changes, part_signatures = columns.arrays(CHANGE_TYPE)
+        changes.append(part_changes)
+        signatures.append(part_signatures)
+    if not changes:
+        empty = ChangeColumns().arrays(CHANGE_TYPE)
+        return empty[0], empty[1]
+    return pa.concat_arrays(changes), pa.concat_arrays(signatures)
 
 
 class _ClassWriter:
@@ -148,12 +167,8 @@ class _ClassWriter:
         self.rows = 0
         self.size_sum = 0
         self.size_column = "live_size" if name == "added" else "restored_size"
-        try:
-            fd, self.tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=root)
-            os.fchmod(fd, FILE_MODE)
-            os.close(fd)
-        except OSError as exc:
-            raise storage_error(exc, self.target, "write") from exc
+        # Named to be recognised: a re-run removes what a killed run left.
+        self.tmp = str(temp_path(self.target))
         self.writer = pq.ParquetWriter(
             self.tmp, schema, compression="zstd", write_statistics=[KEY_COLUMN]
         )
@@ -426,8 +441,7 @@ def _summarize(
 ) -> DiffSummary:
     """Compute the summary over the written files and write ``report.md``."""
     progress.start("summarising", total=None)
-    spill = tempfile.mkdtemp(prefix="pitrdiff-summary-", dir=temp_dir)
-    try:
+    with private_temp_dir("summary", temp_dir) as spill, duckdb_errors("the summary"):
         con = connect(memory_limit=memory_limit, temp_dir=spill)
         try:
             summary = summarize(
@@ -444,8 +458,6 @@ def _summarize(
             )
         finally:
             con.close()
-    finally:
-        shutil.rmtree(spill, ignore_errors=True)
     progress.finish()
     report = render_markdown(
         summary,

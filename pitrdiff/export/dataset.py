@@ -63,6 +63,7 @@ COLUMNS = (KEY_COLUMN, ITEM_COLUMN, HASH_COLUMN, SIZE_COLUMN, KEY_STRUCT_COLUMN)
 RESERVED_COLUMNS = (KEY_COLUMN, ITEM_COLUMN, HASH_COLUMN, SIZE_COLUMN)
 """The columns other than ``key`` (kept for importers; every name is allowed as a key)."""
 DEFAULT_PART_BYTES = 64 * 1024 * 1024
+ROW_GROUP_BYTES = 4 * 1024 * 1024
 _READ_CHUNK = 8 * 1024 * 1024
 
 
@@ -537,7 +538,14 @@ class PartBuffer:
                 f"({self.key_schema.describe()}): {exc}"
             ) from exc
         sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd", row_group_size=128 * 1024)
+        # Row groups of about ROW_GROUP_BYTES of items: a reader (DuckDB, Spark)
+        # decompresses a whole column chunk at a time, so their size bounds its memory.
+        rows_per_group = max(
+            1, (self.buffered_items * ROW_GROUP_BYTES) // max(1, self.buffered_bytes)
+        )
+        pq.write_table(
+            table, sink, compression="zstd", row_group_size=min(128 * 1024, rows_per_group)
+        )
         data = sink.getvalue().to_pybytes()
         relative = f"{DATA_DIR}/{self.prefix}-{self.sequence:06d}.parquet"
         write_bytes(self.root / relative, data)
