@@ -403,12 +403,12 @@ def _check_updated_attr(d: _Drill) -> DrillCheck:
     """Every changed and added item's live version has ``updated_attr`` later than T."""
     import duckdb
 
-    from pitrdiff.diff.html import _epoch  # the one parser of time attributes in SQL
+    from pitrdiff.diff.html import epoch_seconds_sql
 
     assert d.t is not None and d.updated_attr is not None
     files = [d.workdir / DIFF_DIR / f"{n}.parquet" for n in ("changed", "added")]
     union = " UNION ALL ".join(
-        f"SELECT _key, {_epoch('live_item', d.updated_attr)} AS t "
+        f"SELECT _key, {epoch_seconds_sql('live_item', d.updated_attr)} AS t "
         f"FROM read_parquet({_sql_text(str(f))})"
         for f in files
         if f.is_file()

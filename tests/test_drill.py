@@ -295,3 +295,22 @@ def test_drill_refuses_bad_input_before_any_restore(
     )  # fmt: skip
     assert ok.exit_code == EXIT_OK, ok.output
     assert json.loads(ok.stdout)["passed"] is True
+
+
+def test_the_drill_iam_policy_names_only_real_actions() -> None:
+    """Every action of iam/drill-policy.json is an operation of botocore's service model."""
+    import botocore.session
+
+    policy = json.loads((Path(__file__).parent.parent / "iam" / "drill-policy.json").read_text())
+    session = botocore.session.get_session()
+    actions = [a for s in policy["Statement"] for a in s["Action"]]
+    for action in actions:
+        service, operation = action.split(":")
+        assert operation in session.get_service_model(service).operation_names, action
+    # what the drill calls, and nothing that writes to the live table
+    live = set(policy["Statement"][0]["Action"])
+    assert "dynamodb:RestoreTableToPointInTime" in live and "dynamodb:Scan" in live
+    assert not {a for a in live if a.split(":")[1].startswith(("Put", "Update", "Delete", "Batch"))}
+    assert policy["Statement"][1]["Resource"].endswith(":table/TABLE-drill-*")
+    assert "dynamodb:DeleteTable" in policy["Statement"][1]["Action"]
+    assert len(actions) == 24

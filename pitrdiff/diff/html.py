@@ -151,7 +151,7 @@ def _item_column(name: str) -> str:
     return "live_item" if name in ("changed", "added") else "restored_item"
 
 
-def _epoch(item: str, attribute: str) -> str:
+def epoch_seconds_sql(item: str, attribute: str) -> str:
     """SQL: the attribute as epoch seconds (a Number in s or ms, or ISO 8601 text)."""
     path = _lit('$."' + attribute.replace("\\", "\\\\").replace('"', '\\"') + '"')
     number = f"TRY_CAST(json_extract_string({item}, {path} || '.N') AS DOUBLE)"
@@ -207,7 +207,7 @@ def _epoch_range(text: str) -> bool:
 def _timeline(con: Any, files: Mapping[str, str], attribute: str, salt: str) -> str | None:
     """A stacked histogram of affected items by the time attribute, per class."""
     union = " UNION ALL ".join(
-        f"SELECT {_lit(name)} AS cls, {_epoch(_item_column(name), attribute)} AS t "
+        f"SELECT {_lit(name)} AS cls, {epoch_seconds_sql(_item_column(name), attribute)} AS t "
         f"FROM read_parquet({_lit(path)})"
         for name, path in files.items()
     )
