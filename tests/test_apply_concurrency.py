@@ -328,8 +328,18 @@ class Writers:
 
 @pytest.fixture
 def strict_ddb(ddb: Server) -> Iterator[tuple[Server, StrictProxy]]:
+    """The server behind the strict layer with 5 ms of latency; ``proxy.upstream`` is direct."""
     with StrictProxy(ddb.endpoint, delay_s=0.005) as proxy:
         yield Server(ddb.name, proxy.url), proxy
+
+
+def seed_directly(proxy: StrictProxy, table: str, items: list[Item]) -> None:
+    """Set-up writes straight to the server (they are not what is tested)."""
+    direct = dynamodb_client(Server("direct", proxy.upstream).aws)
+    for start in range(0, len(items), 25):
+        pending: Any = {table: [{"PutRequest": {"Item": i}} for i in items[start : start + 25]]}
+        while pending:
+            pending = direct.batch_write_item(RequestItems=pending).get("UnprocessedItems")
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
@@ -346,10 +356,7 @@ def test_no_acknowledged_write_is_lost(
     server, proxy = strict_ddb
     server.create_table(table_name, HASH, {"pk": "S"})
     client = dynamodb_client(server.aws, max_pool_connections=WRITERS + 2)
-    for n in range(22):
-        item = live_item(n)
-        if item is not None:
-            client.put_item(TableName=table_name, Item=item)
+    seed_directly(proxy, table_name, [i for i in (live_item(n) for n in range(22)) if i])
     plan = tmp_path / "plan.jsonl"
     plan.write_bytes(hot_plan.read_bytes())
     monkeypatch.setenv("PITRDIFF_APPLY_DELAY_S", "0.02")  # stretch the apply over the traffic
@@ -422,8 +429,7 @@ def test_case1_counters_and_new_attributes_survive_the_apply(
     write_plan(tmp_path / "diff", plan, include="changed")
     server.create_table(table_name, HASH, {"pk": "S"})
     client = dynamodb_client(server.aws, max_pool_connections=8)
-    for item in live:
-        client.put_item(TableName=table_name, Item=item)
+    seed_directly(proxy, table_name, live)
     hot = [f"c{i:02d}" for i in random.Random(11).sample(range(60), 12)]
     acknowledged: dict[str, list[str]] = {k: [] for k in hot}
     lock = threading.Lock()
