@@ -676,6 +676,19 @@ PEAK = textwrap.dedent(
 )
 
 
+def test_memory_limit_reaches_duckdb(diff_dir: Path, tmp_path: Path) -> None:
+    """--memory-limit 64MB is DuckDB's memory_limit (61.0 MiB as DuckDB shows 64 MB)."""
+    where = "current_setting('memory_limit') = '61.0 MiB'"
+    summary = write_plan(diff_dir, tmp_path / "p.jsonl", where=where, memory_limit="64MB")
+    assert summary.operations == 3
+    result = runner.invoke(
+        load_commands(),
+        ["plan", str(diff_dir), "--out", str(tmp_path / "q.jsonl"), "--where", where,
+         "--memory-limit", "64MB", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == EXIT_OK and orjson.loads(result.stdout)["operations"] == 3
+
+
 def test_peak_memory_does_not_grow_with_the_plan(tmp_path: Path) -> None:
     """17,000 vs 68,000 deleted items of 1 KB (17 MB vs 68 MB): peak RSS within 25 MB.
 

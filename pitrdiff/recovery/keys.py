@@ -9,8 +9,8 @@ iterable of such mappings.
 
 Every key is turned into its canonical form (docs/FORMAT.md section 1), so
 ``1.0`` and ``1`` name the same number key. The canonical keys are held in
-memory as one Arrow string array (about 100 bytes a key); the diff's rows are
-matched against it in vectorised batches.
+memory (about 150 bytes a key, for a set lookup per row); the diff's rows are
+streamed past them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import csv
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 KeySource = Union[str, "os.PathLike[str]", Iterable[Mapping[str, Any]]]
 """A key list: a file path, or an iterable of keys (plain values or DynamoDB JSON)."""
 
-_CHUNK = 50_000
 SAMPLE_SIZE = 5
 
 
@@ -48,7 +47,7 @@ class KeyList:
     Attributes
     ----------
     keys
-        The distinct canonical keys (``pyarrow.StringArray``), in first-listed order.
+        The distinct canonical keys, in first-listed order.
     listed
         Keys listed (rows or lines), duplicates included.
     source
@@ -58,23 +57,27 @@ class KeyList:
         for keys given in Python.
     """
 
-    keys: pa.Array
+    keys: tuple[str, ...]
     listed: int
     source: str
     checksum: str
+    members: frozenset[str] = field(repr=False)
 
     def contains(self, column: pa.Array | pa.ChunkedArray) -> pa.Array:
-        """A boolean mask: which of ``column``'s canonical keys are in the list."""
-        import pyarrow.compute as pc
+        """A boolean mask: which of ``column``'s canonical keys are in the list.
 
-        return pc.is_in(column, value_set=self.keys)
+        A set lookup per row: Arrow's ``is_in`` would hash the whole list again
+        for every batch.
+        """
+        import pyarrow as pa
 
-    def missing_from(self, found: pa.Array) -> tuple[int, list[str]]:
+        members = self.members
+        return pa.array([key in members for key in column.to_pylist()], pa.bool_())
+
+    def missing_from(self, found: set[str]) -> tuple[int, list[str]]:
         """How many listed keys are not in ``found``, and the first few of them."""
-        import pyarrow.compute as pc
-
-        absent = self.keys.filter(pc.invert(pc.is_in(self.keys, value_set=found)))
-        return len(absent), [str(k) for k in absent.slice(0, SAMPLE_SIZE).to_pylist()]
+        absent = [key for key in self.keys if key not in found]
+        return len(absent), absent[:SAMPLE_SIZE]
 
     def to_dict(self) -> dict[str, Any]:
         """The list's identity as a plan header records it."""
@@ -106,9 +109,6 @@ def load_key_list(source: KeySource, key_schema: KeySchema, *, option: str) -> K
     StorageError
         When the file cannot be read.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         keys: Iterator[str] = read_keys_file(path, key_schema, option=option)
@@ -116,21 +116,21 @@ def load_key_list(source: KeySource, key_schema: KeySchema, *, option: str) -> K
     else:
         keys = _keys_from_mappings(source, key_schema, option)
         label, digest = "(keys given in Python)", xxhash.xxh3_128()
-    chunks: list[pa.Array] = []
-    chunk: list[str] = []
+    distinct: dict[str, None] = {}  # insertion-ordered set
     listed = 0
     for key in keys:
         listed += 1
-        chunk.append(key)
+        distinct.setdefault(key, None)
         if digest is not None:
             digest.update(key.encode() + b"\n")
-        if len(chunk) >= _CHUNK:
-            chunks.append(pa.array(chunk, pa.string()))
-            chunk = []
-    chunks.append(pa.array(chunk, pa.string()))
-    distinct = pc.unique(pa.concat_arrays(chunks))
     checksum = digest.hexdigest() if digest is not None else file_checksum(Path(label))
-    return KeyList(keys=distinct, listed=listed, source=label, checksum=checksum)
+    return KeyList(
+        keys=tuple(distinct),
+        listed=listed,
+        source=label,
+        checksum=checksum,
+        members=frozenset(distinct),
+    )
 
 
 def _keys_from_mappings(

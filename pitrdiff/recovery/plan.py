@@ -362,20 +362,14 @@ def _connect(diff: _DiffInput, include: Sequence[str], spill: str, memory_limit:
 
 def _unmatched_keys(diff: _DiffInput, include: Sequence[str], wanted: KeyList) -> dict[str, Any]:
     """How many listed keys are in no row of the included classes, and a few of them."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
 
-    found = [
-        pads.dataset(str(diff.files[c]), format="parquet")
-        .to_table(columns=["_key"], filter=pc.field("_key").isin(wanted.keys))
-        .column("_key")
-        .combine_chunks()
-        for c in include
-    ]
-    count, sample = wanted.missing_from(
-        pa.concat_arrays(found) if found else pa.array([], pa.string())
-    )
+    found: set[str] = set()
+    for item_class in include:
+        with pq.ParquetFile(diff.files[item_class]) as parquet:
+            for batch in parquet.iter_batches(columns=["_key"], use_threads=False):
+                found.update(k for k in batch.column(0).to_pylist() if k in wanted.members)
+    count, sample = wanted.missing_from(found)
     return {"unmatched": count, "unmatched_sample": sample}
 
 
