@@ -5,7 +5,14 @@
 - ``dynalite_server``: dynalite (npm, an independent DynamoDB implementation),
   as a Node.js subprocess; installed with ``npm ci`` into ``tests/servers`` if
   the test command has not done so already.
-- ``ddb``: parametrised over both, for data-plane tests.
+- ``ddb``: parametrised over both, for data-plane tests;
+- ``spark``: one local Spark session (two cores, no UI) for the whole session.
+
+Parallel runs (pytest-xdist, ``-n``/``--dist loadgroup`` in pyproject's addopts):
+every worker is its own pytest session, so it starts its own servers (on free
+ports) only when one of its tests asks for them. Each test file is one
+``xdist_group``, so a worker runs a whole file and its module-scoped fixtures
+are set up once; the Spark test files share one group, so one JVM starts.
 
 No test reaches AWS: credentials are fake, config files are hidden, and every
 client is pointed at a loopback endpoint.
@@ -21,6 +28,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +39,23 @@ DYNALITE_BIN = SERVERS_DIR / "node_modules" / ".bin" / "dynalite"
 DYNALITE_CLI = SERVERS_DIR / "node_modules" / "dynalite" / "cli.js"
 # dynalite crashes when a client dies mid-request; this keeps it up (see the file)
 SURVIVE_ABORTS = SERVERS_DIR / "survive-aborted-requests.js"
+# Test files that start a Spark session: one xdist group, so one worker (one JVM) runs them.
+SPARK_FILES = frozenset({"test_spark_native.py", "test_spark_parity.py"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register xdist's group marker, so ``--strict-markers`` accepts it without xdist too."""
+    config.addinivalue_line("markers", "xdist_group(name): run these tests on one xdist worker")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put each test file in its own xdist group (the Spark files in one)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            name = item.path.name
+            group = "spark" if name in SPARK_FILES else item.path.stem
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -162,6 +187,17 @@ def ddb(request: pytest.FixtureRequest) -> Server:
         if process.poll() is not None:  # say why instead of failing on connection errors
             pytest.fail(f"dynalite exited ({process.returncode}): {log.read_text()[-2000:]}")
     return server
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session for the whole test session (small, quiet, no UI)."""
+    pytest.importorskip("pyspark")
+    from pitrdiff.spark.session import get_session
+
+    session = get_session("local[2]", shuffle_partitions=2)
+    yield session
+    session.stop()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ mid-way), ``PITRDIFF_TEST_SCAN_LIMIT`` (items per page) and
 from __future__ import annotations
 
 import base64
+import gc
 import logging
 import os
 import signal
@@ -40,7 +41,13 @@ from pitrdiff.errors import (
     TableNotFoundError,
 )
 from pitrdiff.export.dataset import STATE_DIR, load_export, read_manifest
-from pitrdiff.export.scan import CapacityLimiter, default_segments, export_table
+from pitrdiff.export.scan import (
+    _EXPORT_GC_THRESHOLD,
+    CapacityLimiter,
+    default_segments,
+    export_table,
+)
+from pitrdiff.progress import SilentProgress
 from tests.faultproxy import FaultProxy, fast_backoff
 from tests.helpers import InterruptAfter, Server
 
@@ -185,6 +192,29 @@ def test_empty_table(ddb: Server, table_name: str, tmp_path: Path) -> None:
     assert exported(tmp_path / "out") == {}
     assert load_export(tmp_path / "out").arrow().num_rows == 0
     assert not (tmp_path / "out" / STATE_DIR).exists()
+
+
+class _GcThresholds(SilentProgress):
+    """Records the garbage collector's thresholds whenever a page is reported."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[int, ...]] = set()
+
+    def advance(self, amount: float = 1, **fields: float) -> None:
+        self.seen.add(gc.get_threshold())
+
+
+def test_gc_is_relaxed_during_the_export_and_restored_after(
+    moto_server: Server, table_name: str, tmp_path: Path
+) -> None:
+    moto_server.create_table(table_name)
+    moto_server.put_items(table_name, [{"pk": {"S": "a"}, "sk": {"S": str(i)}} for i in range(5)])
+    before = gc.get_threshold()
+    progress = _GcThresholds()
+    manifest = export_table(table_name, tmp_path / "out", aws=moto_server.aws, progress=progress)
+    assert manifest.items == 5
+    assert progress.seen == {_EXPORT_GC_THRESHOLD} != {before}
+    assert gc.get_threshold() == before
 
 
 @pytest.mark.parametrize(

@@ -515,14 +515,15 @@ def _scan_segment(shared: _Shared, state: SegmentState) -> SegmentState:
                 break
         page = _scan_page(shared, request, state.segment)
         items = page.get("Items") or ()
+        try:
+            records = [encode(item, key_names) for item in items]
+        except CodecError as exc:
+            raise CodecError(f"segment {state.segment}: {exc}") from exc
         page_bytes = 0
-        for item in items:
-            try:
-                record = encode(item, key_names)
-            except CodecError as exc:
-                raise CodecError(f"segment {state.segment}: {exc}") from exc
+        for record in records:
             add(record)
             page_bytes += record.size
+        del records
         consumed = (page.get("ConsumedCapacity") or {}).get("CapacityUnits")
         rcu = float(consumed) if consumed is not None else _estimate_rcu(page_bytes, unit == 1.0)
         if shared.limiter is not None:
@@ -562,8 +563,11 @@ _gc_saved: tuple[int, ...] = ()
 # A page parses into ~100k small dicts that live only until the page is encoded;
 # with the default thresholds the cyclic collector runs hundreds of times per
 # page, costing more CPU than the parsing. Scans create no reference cycles of
-# note, so collections are made rarer (not disabled) while any export runs.
-_EXPORT_GC_THRESHOLD = (100_000, 50, 100)
+# note, so collections are made rarer (not disabled) while any export runs:
+# about one young collection per 10 pages in flight. 1,000,000 instead of
+# 100,000 saved 6-15% of the export's CPU on nested items (bench_export.py
+# --shape nested) without raising peak RSS.
+_EXPORT_GC_THRESHOLD = (1_000_000, 100, 100)
 
 
 def _gc_relax() -> None:
