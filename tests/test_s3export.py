@@ -1228,3 +1228,24 @@ def test_ttl_micros_follows_dynamodb_rules() -> None:
     assert ttl_micros({"S": "1700000000"}) is None
     assert ttl_micros({"N": "1E+400"}) is None  # beyond any time
     assert ttl_micros(None) is None
+
+
+def test_cli_bad_native_exports_end_in_one_line_and_exit_2(tmp_path: Path) -> None:
+    """The bad-input cases above through the command line: one `error:` line, exit 2."""
+    deep = build.order("deep", 7, doc=_nested(33))
+    too_deep = build.write_full_export(tmp_path / "deep", [[deep]], export_id="01-deep")
+    alone = tmp_path / "alone"
+    shutil.copytree(INCREMENTAL, alone)
+    cases = [
+        (
+            ["export", "--from-s3", str(FULL), "--key", "pk:S,sk:S"],
+            "key attribute 'sk' is N but the key schema declares S",
+        ),
+        (["export", "--from-s3", str(too_deep), "--key", KEY], "32 levels"),
+        (["diff", "--incremental", str(alone), "--key", KEY, "--workers", "1"], "is missing"),
+    ]
+    for number, (args, words) in enumerate(cases):
+        result = cli(*args, "--out", str(tmp_path / f"out-{number}"))
+        assert result.exit_code == EXIT_BAD_INPUT, (args, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
