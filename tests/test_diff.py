@@ -154,6 +154,7 @@ def test_case_dataset_layout_matches_format(tmp_path: Path, name: str) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE((out / "manifest.json").stat().st_mode) == 0o600
     assert stat.S_IMODE((out / "report.md").stat().st_mode) == 0o600
+    assert stat.S_IMODE((out / "report.html").stat().st_mode) == 0o600
     manifest = orjson.loads((out / "manifest.json").read_bytes())
     assert manifest["format"] == "pitrdiff-diff"
     assert manifest["complete"] is True
@@ -440,6 +441,7 @@ def test_an_interrupted_diff_is_replaced_without_overwrite(tmp_path: Path) -> No
         "deleted.parquet",
         "expired.parquet",
         "manifest.json",
+        "report.html",
         "report.md",
     ]
 

@@ -29,6 +29,7 @@ DIFF_FORMAT_VERSION = 2
 top-level column per key attribute, which could collide with pitrdiff's own)."""
 MANIFEST_NAME = "manifest.json"
 REPORT_NAME = "report.md"
+HTML_REPORT_NAME = "report.html"
 
 
 @dataclass(frozen=True)
@@ -223,13 +224,13 @@ def prepare_out(out: str | os.PathLike[str], *, overwrite: bool, check_only: boo
             )
         if not check_only:
             (root / MANIFEST_NAME).unlink()
-            for name in (*FILE_NAMES.values(), REPORT_NAME):
+            for name in (*FILE_NAMES.values(), REPORT_NAME, HTML_REPORT_NAME):
                 with contextlib.suppress(FileNotFoundError):
                     (root / name).unlink()
             for leftover in root.glob(".*.parquet.*.tmp"):  # from an interrupted run
                 leftover.unlink()
     if root.is_dir() and not check_only:
-        for name in (*FILE_NAMES.values(), REPORT_NAME, MANIFEST_NAME):
+        for name in (*FILE_NAMES.values(), REPORT_NAME, HTML_REPORT_NAME, MANIFEST_NAME):
             sweep_stale_temps(root / name)  # what a killed run (kill -9) left
     if not check_only:
         make_dir(root)
