@@ -14,9 +14,13 @@ loopback port (no AWS account, no network), and walks through a recovery:
    traffic keeps writing (new orders, legitimate status updates, a few of them
    on orders the bug had corrupted);
 4. export both tables, diff them, plan (every deleted item, and the changed
-   items whose only change is ``total``), apply with conditional writes, and
-   verify: the lost orders are back, the corrupted totals repaired, every
-   legitimate write kept.
+   items whose only change is ``total``); a few corrupted orders then get a
+   legitimate status update (after the diff); apply with writes that cannot
+   clobber (strict: those few are conflicts, left untouched), apply again with
+   ``--merge`` (their ``total`` restored, the newer status kept), and verify:
+   the lost orders are back, the corrupted totals repaired, every legitimate
+   write kept. ``--keep`` leaves the plan's journal bound to the demo's
+   endpoint: an apply of the kept plan anywhere else is refused.
 
 The library reports each step through ``on_step`` and long operations through
 ``progress``; it never prints. The fake credentials it needs exist only in the
@@ -82,7 +86,7 @@ class DemoStep:
         1-based step number.
     name
         ``seed``, ``pitr``, ``restore``, ``incident``, ``export``, ``diff``,
-        ``plan``, ``apply`` or ``verify``.
+        ``plan``, ``apply``, ``merge`` or ``verify``.
     title
         One line saying what happened.
     lines
@@ -385,6 +389,7 @@ class _Incident:
     overlap: list[str] = field(default_factory=list)
     new_orders: dict[str, str] = field(default_factory=dict)
     legit_updates: dict[str, str] = field(default_factory=dict)
+    later_updates: Callable[[], None] | None = None  # traffic on corrupted orders, after the diff
 
 
 def _play_incident(client: Any, items: Sequence[Mapping[str, Any]]) -> _Incident:
@@ -455,11 +460,18 @@ def _play_incident(client: Any, items: Sequence[Mapping[str, Any]]) -> _Incident
                 ExpressionAttributeValues={":v": {"N": codec.normalize_number(str(total))}},
             )
             by_key[key] = {**by_key[key], CORRUPTED_ATTRIBUTE: {"N": str(total)}}
-    # normal traffic goes on, some of it on orders the bug had corrupted
+    # normal traffic goes on; some of it reaches orders the bug had corrupted
+    # later, after the diff (played by later_updates while the repair is prepared)
     for index in range(NEW_ORDERS // 2, NEW_ORDERS):
         new_order(index)
-    for key in legit[len(legit) // 2 :] + sorted(overlap):
+    for key in legit[len(legit) // 2 :]:
         legit_update(key)
+
+    def later_updates() -> None:
+        for key in sorted(overlap):
+            legit_update(key)
+
+    result.later_updates = later_updates
     result.overlap = sorted(overlap)
     result.corrupted_only = sorted(set(corrupted) - overlap)
     return result
@@ -501,7 +513,6 @@ def run_demo(
     from pitrdiff.diff.core import diff_exports
     from pitrdiff.export.dataset import load_export
     from pitrdiff.export.scan import export_table
-    from pitrdiff.recovery.apply import apply_plan
     from pitrdiff.recovery.plan import write_plan
 
     started = time.monotonic()
@@ -640,16 +651,7 @@ def run_demo(
             "updated) are left out: they need a human, not an overwrite",
             payload=plan,
         )
-        t = time.monotonic()
-        report = apply_plan(work / "plan.jsonl", aws=aws, progress=progress)
-        step(
-            "apply",
-            f"Applied: {report.applied:,} written, {report.conflicts} conflicts, "
-            f"{report.failed} failed",
-            t,
-            "every put was conditional on the item still being as the diff saw it",
-            payload=report,
-        )
+        report, merged = _apply_stages(work / "plan.jsonl", aws, incident, step, progress)
 
         # 5. verify
         t = time.monotonic()
@@ -658,7 +660,7 @@ def run_demo(
             codec.canonical_key(i, ("pk", "sk")): codec.canonical_json(i)
             for i in load_export(work / "restored").items()
         }
-        checks = _verify(incident, live_now, restored_now, top, report.conflicts + report.failed)
+        checks = _verify(incident, live_now, restored_now, top, merged.conflicts + merged.failed)
         step(
             "verify",
             "Verified the live table",
@@ -680,15 +682,17 @@ def run_demo(
         "diff_unchanged": summary.unchanged,
         "plan_operations": plan.operations,
         "applied": report.applied,
-        "conflicts": report.conflicts,
+        "strict_conflicts": report.conflicts,
+        "merged": merged.merged,
+        "conflicts": merged.conflicts,
     }
     if ok:
         verdict = (
             f"RECOVERED: {len(incident.deleted):,} lost orders are back, "
             f"{len(incident.corrupted_only)} corrupted totals repaired, "
             f"{len(incident.new_orders) + len(incident.legit_updates)} legitimate writes kept; "
-            f"{len(incident.overlap)} orders changed by both the bug and real traffic were "
-            "left for review."
+            f"{len(incident.overlap)} corrupted orders updated since the diff were repaired "
+            f"by --merge ({CORRUPTED_ATTRIBUTE} restored, their newer status kept)."
         )
     else:
         failed = ", ".join(c.name for c in checks if not c.ok)
@@ -703,6 +707,47 @@ def run_demo(
         kept=None if keep is None else Path(keep),
         elapsed_s=time.monotonic() - started,
     )
+
+
+def _apply_stages(
+    plan: Path, aws: AwsConfig, incident: _Incident, step: Callable[..., None], progress: Progress
+) -> tuple[Any, Any]:
+    """Apply strict, with traffic on corrupted orders since the diff; repair those with --merge."""
+    from pitrdiff.recovery.apply import apply_plan
+
+    t = time.monotonic()
+    if incident.later_updates is not None:
+        incident.later_updates()  # status updates land after the diff, before the apply
+    report = apply_plan(plan, aws=aws, progress=progress)
+    step(
+        "apply",
+        f"Applied: {report.applied:,} written, {report.conflicts} conflicts, "
+        f"{report.failed} failed",
+        t,
+        "strict: every write was conditional on the item's observed attributes",
+        f"{report.conflicts} corrupted orders got a status update after the diff: "
+        "left untouched (a conflict)",
+        payload=report,
+    )
+    t = time.monotonic()
+    merged = apply_plan(plan, aws=aws, merge=True, progress=progress)
+    step(
+        "merge",
+        f"Applied with --merge: {merged.merged} merged, {merged.conflicts} conflicts",
+        t,
+        f"only '{CORRUPTED_ATTRIBUTE}' (what the diff found changed) is written, on condition "
+        "it still has the corrupted value;",
+        "the newer status, version and updated_at written since are kept",
+        payload=merged,
+    )
+    return report, merged
+
+
+def _merged(updated: str, restored: str) -> str:
+    """The order written since the diff with the corrupted attribute restored."""
+    item = codec.loads(updated)
+    item[CORRUPTED_ATTRIBUTE] = codec.loads(restored)[CORRUPTED_ATTRIBUTE]
+    return codec.canonical_json(item)
 
 
 def _verify(
@@ -720,7 +765,11 @@ def _verify(
         for k, v in incident.legit_updates.items()
         if k not in incident.overlap and live.get(k) == v
     )
-    overlap_left = sum(1 for k in incident.overlap if live.get(k) == incident.legit_updates[k])
+    overlap_merged = sum(
+        1
+        for k in incident.overlap
+        if live.get(k) == _merged(incident.legit_updates[k], restored[k])
+    )
     plain_updates = len(incident.legit_updates) - len(incident.overlap)
     return (
         Check(
@@ -749,10 +798,10 @@ def _verify(
             f"{updates_kept}/{plain_updates} status updates untouched",
         ),
         Check(
-            "mixed changes left for review",
-            overlap_left == len(incident.overlap),
-            f"{overlap_left}/{len(incident.overlap)} orders corrupted and then updated keep "
-            "their latest write",
+            "corrupted, then updated: repaired by --merge",
+            overlap_merged == len(incident.overlap),
+            f"{overlap_merged}/{len(incident.overlap)} orders updated since the diff have "
+            f"{CORRUPTED_ATTRIBUTE} restored and keep their newer status",
         ),
         Check("no conflicts", problems == 0, f"{problems} conflicts or failures during apply"),
     )
