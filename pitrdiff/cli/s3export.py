@@ -8,15 +8,18 @@ they do is here, one library call each (:mod:`pitrdiff.export.native`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pitrdiff.cli.app import Common
-from pitrdiff.diff.incremental import diff_incremental
 from pitrdiff.errors import InputError
-from pitrdiff.export.dataset import Manifest
-from pitrdiff.export.native import export_native, ingest_export
+
+if TYPE_CHECKING:
+    from pitrdiff.export.dataset import Manifest
+
+# The library (pyarrow, DuckDB) is imported inside the functions: the options
+# above are imported by `pitrdiff export` / `pitrdiff diff` even for --help.
 from pitrdiff.spark.choose import AUTO_SPARK_MIN_ITEMS
 
 PANEL = "Native S3 exports"
@@ -110,6 +113,8 @@ def s3_export(
     spark_master: str | None = None,
 ) -> Manifest:
     """Run ``export --native`` or ``export --from-s3``; return the dataset's manifest."""
+    from pitrdiff.export.native import export_native, ingest_export
+
     if native and from_s3:
         raise InputError("--native starts a new export, --from-s3 reads one: give only one")
     if from_s3:
@@ -201,6 +206,8 @@ def incremental_diff(
     ttl_attribute: str | None = None,
 ) -> Any:
     """Run ``diff --incremental``; return the :class:`~pitrdiff.diff.Diff` written."""
+    from pitrdiff.diff.incremental import diff_incremental
+
     return diff_incremental(
         source,
         out,
