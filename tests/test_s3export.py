@@ -502,6 +502,10 @@ def test_native_export_on_moto_runs_until_moto_s_missing_manifests(
         TableName=table_name,
         PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
     )
+    client.update_time_to_live(
+        TableName=table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"},
+    )
     moto_server.put_items(table_name, [build.A1, build.B1])
     bucket = f"native-{uuid.uuid4().hex[:10]}"
     s3 = s3_client(AwsConfig(region="us-east-1"), endpoint_url=moto_server.endpoint)
@@ -511,6 +515,12 @@ def test_native_export_on_moto_runs_until_moto_s_missing_manifests(
         table_name, at="2026-10-27T14:00:00Z", s3_bucket=bucket, s3_prefix="p", aws=moto_server.aws
     )
     assert started.status == "IN_PROGRESS" or started.status == "COMPLETED"
+    # the TTL setting is read from the table, to be recorded in the export's manifest
+    assert started.table_facts["ttl"] == {
+        "attribute": "expires",
+        "status": "ENABLED",
+        "source": "DescribeTimeToLive",
+    }
     done = wait_native_export(started, aws=moto_server.aws, poll_seconds=0.05, timeout_seconds=30)
     assert done.status == "COMPLETED"
     assert done.location.startswith(f"s3://{bucket}/p/AWSDynamoDB/")
