@@ -12,13 +12,67 @@ from pitrdiff.recovery.plan import PlanSummary, write_plan
 PANEL = "Plan and apply"
 
 
+# The plan's options as types, so that commands that plan too (``recover``) say the same.
+OutOption = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="FILE",
+        help="The plan file to write; never inside an export or diff, never over anything "
+        "but a plan.",
+    ),
+]
+IncludeOption = Annotated[
+    str,
+    typer.Option(
+        "--include",
+        metavar="CLASSES",
+        help="Classes to restore, comma-separated: deleted (default), changed, added, "
+        "expired (removed by TTL).",
+    ),
+]
+WhereOption = Annotated[
+    str | None,
+    typer.Option(
+        "--where",
+        metavar="SQL",
+        help="A boolean SQL expression over the diff rows, e.g. "
+        "\"json_extract_string(restored_item, '$.tenant.S') = 'acme'\".",
+    ),
+]
+KeysOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys", metavar="FILE", help="Only these keys: a CSV (header = key names) or JSON Lines."
+    ),
+]
+ExcludeKeysOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--exclude-keys",
+        metavar="FILE",
+        help="Never these keys (a deny list, e.g. erasure requests); same formats as --keys.",
+    ),
+]
+MemoryLimitOption = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-limit",
+        metavar="SIZE",
+        help="DuckDB memory limit, e.g. 500MB; beyond it DuckDB spills to a private "
+        "temporary directory.",
+    ),
+]
+
+
 @command(
     "plan",
     rich_help_panel=PANEL,
     help=(
         "Write a selective re-put plan: what to put back (and, if asked, delete).\n\n"
         "Exit codes: 0 written (possibly with no operations); 2 bad input or a refused "
-        "--out; 3 I/O failure; 130 interrupted."
+        "--out; 3 I/O failure; 130 interrupted; 143 terminated."
     ),
     examples=[
         (
@@ -42,45 +96,16 @@ def plan_command(
     diff_dir: Annotated[
         Path, typer.Argument(help="The diff dataset directory.", metavar="DIFF_DIR")
     ],
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            "-o",
-            help="The plan file to write; never inside an export or diff, never over anything "
-            "but a plan.",
-        ),
-    ],
-    include: Annotated[
-        str,
-        typer.Option(
-            "--include",
-            help="Classes to restore, comma-separated: deleted (default), changed, added, "
-            "expired (removed by TTL).",
-        ),
-    ] = "deleted",
-    where: Annotated[
-        str | None,
-        typer.Option(
-            "--where",
-            help="A boolean SQL expression over the diff rows, e.g. "
-            "\"json_extract_string(restored_item, '$.tenant.S') = 'acme'\".",
-        ),
-    ] = None,
-    keys: Annotated[
-        Path | None,
-        typer.Option("--keys", help="Only these keys: a CSV (header = key names) or JSON Lines."),
-    ] = None,
-    exclude_keys: Annotated[
-        Path | None,
-        typer.Option(
-            "--exclude-keys",
-            help="Never these keys (a deny list, e.g. erasure requests); same formats as --keys.",
-        ),
-    ] = None,
+    out: OutOption,
+    include: IncludeOption = "deleted",
+    where: WhereOption = None,
+    keys: KeysOption = None,
+    exclude_keys: ExcludeKeysOption = None,
     table: Annotated[
         str | None,
-        typer.Option("--table", help="Target table (default: the diff's live table)."),
+        typer.Option(
+            "--table", metavar="TABLE", help="Target table (default: the diff's live table)."
+        ),
     ] = None,
     overwrite: Annotated[
         bool,
@@ -89,14 +114,7 @@ def plan_command(
             help="Replace a plan already at --out (refused if it has an apply journal).",
         ),
     ] = False,
-    memory_limit: Annotated[
-        str | None,
-        typer.Option(
-            "--memory-limit",
-            help="DuckDB memory limit, e.g. 500MB; beyond it DuckDB spills to a private "
-            "temporary directory.",
-        ),
-    ] = None,
+    memory_limit: MemoryLimitOption = None,
 ) -> None:
     """Write a selective re-put plan: what to put back (and, if asked, delete)."""
     summary = write_plan(
