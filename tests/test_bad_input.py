@@ -508,7 +508,7 @@ ROWS: dict[str, Row] = {
         plan_out_holds_an_applied_plan, EXIT_BAD_INPUT, "was applied"
     ),
     "--keys lists keys in no row of the diff": Row(
-        keys_match_nothing, EXIT_OK, "match no deleted row", error_line=False
+        keys_match_nothing, EXIT_OK, "matching no deleted row", error_line=False
     ),
     "export --out on a full disk": Row(full_disk_export, EXIT_FAILURE, "no space left"),
     "diff --out on a full disk": Row(full_disk_diff, EXIT_FAILURE, "no space left"),

@@ -199,20 +199,19 @@ class PlanSummary:
         if self.keys_unmatched:
             classes = ", ".join(self.selection.get("include") or ())
             lines.append(
-                f"{self.keys_unmatched:,} of the listed keys match no {classes} row of the "
-                f"diff (a typo or a stray space?), e.g. {', '.join(self.keys_unmatched_sample)}"
+                f"listed keys matching no {classes} row of the diff (a typo or a stray "
+                f"space?): {self.keys_unmatched:,}, e.g. {', '.join(self.keys_unmatched_sample)}"
             )
         if self.unrestorable:
             first = self.unrestorable_sample[0]
             lines.append(
-                f"{self.unrestorable:,} operations cannot be done by one safe request within "
-                f"AWS's limits (apply reports them as failed), e.g. {first['key']}: "
-                f"{first['reason']}"
+                "operations no single safe request can do within AWS's limits (apply reports "
+                f"them as failed): {self.unrestorable:,}, e.g. {first['key']}: {first['reason']}"
             )
         if self.ttl_expiring:
             lines.append(
-                f"{self.ttl_expiring:,} items put back have a TTL ({self.ttl_attribute}) that is "
-                f"past or less than a day away: TTL will delete them again, e.g. "
+                f"items put back whose TTL ({self.ttl_attribute}) is past or less than a day "
+                f"away (TTL will delete them again): {self.ttl_expiring:,}, e.g. "
                 f"{', '.join(self.ttl_expiring_sample)}"
             )
         return tuple(lines)
