@@ -68,9 +68,21 @@ def test_recover_end_to_end_then_apply(
     assert [s.name for s in result.stages] == list(STAGES)
     assert result.skipped == ()
     assert result.restored_table == restored
-    assert dict(result.counts) == {"deleted": 2, "changed": 1, "added": 1, "unchanged": 3}
+    assert dict(result.counts) == {
+        "deleted": 2, "changed": 1, "added": 1, "expired": 0, "unchanged": 3,
+    }  # fmt: skip
     assert result.top_signatures == (("status", 1),)
     assert result.plan_operations == 2  # deleted only, by default
+    assert not result.nothing_to_apply and result.plan_excluded is None
+    # the settings stage: PITR (on for the live table) is what this restore did not carry;
+    # moto also drops the billing mode (BillingModeSummary {}) and reports a restore's warm
+    # throughput as 0 (AWS restores the billing mode: the developer guide lists it)
+    differing = [d["setting"] for d in result.settings_differences]
+    assert differing == ["point_in_time_recovery", "billing_mode", "warm_throughput"]
+    assert result.settings["restored_table"] == restored
+    # --restored given: recover did not create it, but says how to clean it up
+    assert not result.restore_created
+    assert result.cleanup_command == f"pitrdiff cleanup {restored}"
     assert result.apply_command == f"pitrdiff apply {workdir / 'plan.jsonl'}"
     # both export times recorded; the live export started after the restored one finished
     assert result.restored_export_finished_at is not None
@@ -111,7 +123,7 @@ def test_recover_rerun_skips_complete_stages(
         where="class = 'deleted' OR signature = 'status'",
         aws=moto_server.aws,
     )
-    assert third.skipped == ("restore", "export-restored", "export-live", "diff")
+    assert third.skipped == ("restore", "export-restored", "export-live", "diff", "settings")
     assert third.plan_operations == 3
     # a stage left incomplete (interrupted) runs again, and so does every later one
     state_path = workdir / STATE_NAME
@@ -163,8 +175,13 @@ def test_recover_restores_by_itself(moto_server: Server, table_name: str, tmp_pa
     result = recover(table_name, at=at, workdir=tmp_path / "w", aws=moto_server.aws)
     assert result.restored_table == pitr.default_target(table_name, window.latest)
     assert pitr.describe_table(result.restored_table, aws=moto_server.aws).is_restore
-    assert dict(result.counts) == {"deleted": 0, "changed": 0, "added": 0, "unchanged": 6}
-    assert result.plan_operations == 0
+    assert dict(result.counts) == {
+        "deleted": 0, "changed": 0, "added": 0, "expired": 0, "unchanged": 6,
+    }  # fmt: skip
+    assert result.plan_operations == 0 and result.nothing_to_apply
+    assert result.restore_created  # recover restored it: the result says to clean it up
+    assert result.cleanup_command == f"pitrdiff cleanup {result.restored_table}"
+    assert result.to_dict()["nothing_to_apply"] is True
     again = recover(table_name, at=at, workdir=tmp_path / "w", aws=moto_server.aws)
     assert again.skipped == STAGES
 
@@ -184,7 +201,7 @@ def test_recover_command(
     assert as_json.exit_code == EXIT_OK, as_json.output
     document = json.loads(as_json.stdout)
     assert document["applied"] is False
-    assert [s["skipped"] for s in document["stages"]] == [True] * 5
+    assert [s["skipped"] for s in document["stages"]] == [True] * 6
     assert document["counts"]["deleted"] == 2
 
 
@@ -216,3 +233,27 @@ def test_recover_resumes_a_restore_started_by_an_interrupted_run(
     assert result.skipped == ()
     with pytest.raises(TableNotFoundError):  # no second restore was started
         pitr.describe_table(pitr.default_target(table_name, window.latest), aws=moto_server.aws)
+
+
+def test_recover_passes_the_deny_list_to_the_plan(
+    moto_server: Server, incident: tuple[str, str, str], tmp_path: Path
+) -> None:
+    """exclude_keys removes TENANT#a/ORDER#1 from the plan; a different deny list re-plans."""
+    table, restored, at = incident
+    deny = tmp_path / "erased.csv"
+    deny.write_text("pk,sk\nTENANT#a,ORDER#1\n")
+    workdir = tmp_path / "w"
+    result = recover(
+        table, at=at, workdir=workdir, restored=restored, exclude_keys=deny, aws=moto_server.aws
+    )
+    assert result.plan_operations == 1 and result.plan_excluded == 1
+    plan_stage = result.stages[-1]
+    assert plan_stage.name == "plan" and "1 removed by the deny list" in plan_stage.describe()
+    header = orjson.loads((workdir / "plan.jsonl").read_bytes().splitlines()[0])
+    assert "exclude_keys" in json.dumps(header)
+    deny.write_text("pk,sk\nTENANT#a,ORDER#1\nTENANT#a,ORDER#2\n")
+    again = recover(
+        table, at=at, workdir=workdir, restored=restored, exclude_keys=deny, aws=moto_server.aws
+    )
+    assert again.skipped == ("restore", "export-restored", "export-live", "diff", "settings")
+    assert again.plan_operations == 0 and again.plan_excluded == 2 and again.nothing_to_apply

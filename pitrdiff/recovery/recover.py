@@ -1,4 +1,4 @@
-"""One-command recovery: restore → export restored → export live → diff → plan.
+"""One-command recovery: restore → export restored → export live → diff → settings → plan.
 
 :func:`recover` runs the stages in order inside a work directory and records
 each completed stage in ``<workdir>/recover.json``, so running it again after
@@ -17,6 +17,11 @@ Work directory::
     live/            export of the live table (now)
     diff/            the diff dataset
     plan.jsonl       the re-put plan (plus plan.jsonl.journal once applied)
+
+:func:`recover` is its list of stages (``STAGE_FUNCTIONS``); each stage is a
+function of the shared :class:`_Recovery` state returning what it produced.
+The ``settings`` stage compares the live and the restored table's settings
+(what a restore does not carry, :mod:`pitrdiff.settings`); it reads, never writes.
 """
 
 from __future__ import annotations
@@ -39,13 +44,14 @@ from pitrdiff.errors import ExportError, RefusedError, StorageError
 from pitrdiff.export.dataset import read_manifest, utc_now
 from pitrdiff.files import make_dir, write_json
 from pitrdiff.progress import SILENT, Progress
+from pitrdiff.recovery.keys import KeySource
 
 log = logging.getLogger(__name__)
 
 STATE_NAME = "recover.json"
 STATE_FORMAT = "pitrdiff-recover-state"
 STATE_VERSION = 1
-STAGES = ("restore", "export-restored", "export-live", "diff", "plan")
+STAGES = ("restore", "export-restored", "export-live", "diff", "settings", "plan")
 RESTORED_DIR, LIVE_DIR, DIFF_DIR, PLAN_NAME = "restored", "live", "diff", "plan.jsonl"
 
 
@@ -56,7 +62,7 @@ class StageResult:
     Attributes
     ----------
     name
-        ``restore``, ``export-restored``, ``export-live``, ``diff`` or ``plan``.
+        ``restore``, ``export-restored``, ``export-live``, ``diff``, ``settings`` or ``plan``.
     skipped
         ``True`` when a previous run had completed it.
     started_at, finished_at
@@ -93,8 +99,13 @@ class StageResult:
             return ", ".join(
                 f"{d.get(k, 0):,} {k}" for k in ("deleted", "changed", "added", "unchanged")
             )
+        if self.name == "settings":
+            names = [str(x.get("setting")) for x in d.get("differences") or ()]
+            return f"{len(names)} differ: {', '.join(names)}" if names else "every setting matches"
         if self.name == "plan":
-            return f"{d.get('operations', 0):,} operations -> {d.get('path')}"
+            excluded = (d.get("excluded") or 0) if d.get("exclude_keys") else None
+            denied = f" ({excluded:,} removed by the deny list)" if excluded else ""
+            return f"{d.get('operations', 0):,} operations -> {d.get('path')}{denied}"
         return ", ".join(f"{k} {v}" for k, v in d.items())
 
     def to_dict(self) -> dict[str, Any]:
@@ -137,6 +148,16 @@ class RecoverResult:
         When the restored export finished and the live export started (ISO 8601 UTC).
     apply_command
         The exact command that applies the plan (review it first; ``--dry-run`` predicts).
+    settings
+        The settings diff (:meth:`pitrdiff.settings.SettingsDiff.to_dict`): what the
+        restored table lacks compared with the live one.
+    restore_created
+        Whether this recovery (this run or an earlier one in the workdir)
+        created the restored table; it should then be deleted when done.
+    cleanup_command
+        ``pitrdiff cleanup RESTORED`` (restored tables are billed).
+    plan_excluded
+        Operations the deny list (``exclude_keys``) removed, ``None`` without one.
     """
 
     table: str
@@ -152,6 +173,20 @@ class RecoverResult:
     restored_export_finished_at: str | None
     live_export_started_at: str | None
     apply_command: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    restore_created: bool = False
+    cleanup_command: str = ""
+    plan_excluded: int | None = None
+
+    @property
+    def nothing_to_apply(self) -> bool:
+        """Whether the plan holds no operations (nothing to put back)."""
+        return self.plan_operations == 0
+
+    @property
+    def settings_differences(self) -> tuple[Mapping[str, Any], ...]:
+        """The settings that differ: ``setting``, ``live``, ``restored``, ``promotion``."""
+        return tuple(self.settings.get("differences") or ())
 
     @property
     def skipped(self) -> tuple[str, ...]:
@@ -175,6 +210,11 @@ class RecoverResult:
             "live_export_started_at": self.live_export_started_at,
             "apply_command": self.apply_command,
             "applied": False,
+            "nothing_to_apply": self.nothing_to_apply,
+            "plan_excluded": self.plan_excluded,
+            "settings": dict(self.settings),
+            "restore_created": self.restore_created,
+            "cleanup_command": self.cleanup_command,
         }
 
 
@@ -270,6 +310,192 @@ def _export_complete(path: Path, table: str) -> dict[str, Any] | None:
     }
 
 
+@dataclass
+class _Recovery:
+    """What the stages share while a recovery runs."""
+
+    table: str
+    at: dt.datetime
+    root: Path
+    state: _State
+    aws: AwsConfig
+    progress: Progress
+    given: str | None  # --restored
+    classes: tuple[str, ...]
+    where: str | None
+    exclude_keys: KeySource | None
+    segments: int | None
+    no_indexes: bool
+    results: list[StageResult] = field(default_factory=list)
+    rerun: bool = False  # once a stage runs, every later stage runs again
+    rerun_before_export: bool = False  # whether a stage before this export re-ran
+    restored: str = ""
+
+    def run(self, name: str, body: Callable[[_Recovery], dict[str, Any]]) -> dict[str, Any]:
+        """Run one stage, or adopt it if a previous run completed it (and none before re-ran)."""
+        previous = self.state.stage(name)
+        if not self.rerun and previous is not None and previous.get("complete"):
+            detail = dict(previous.get("detail") or {})
+            self.results.append(
+                StageResult(
+                    name,
+                    True,
+                    str(previous.get("started_at")),
+                    str(previous.get("finished_at")),
+                    float(previous.get("elapsed_s", 0.0)),
+                    detail,
+                )
+            )
+            return detail
+        self.rerun = True
+        self.state.invalidate_from(name)
+        started, clock = utc_now(), time.monotonic()
+        detail = body(self)
+        finished, elapsed = utc_now(), round(time.monotonic() - clock, 3)
+        entry = {
+            "complete": True,
+            "started_at": started,
+            "finished_at": finished,
+            "elapsed_s": elapsed,
+            "detail": detail,
+        }
+        if name == "restore":  # keep the target for a re-run
+            entry["target"] = detail["table"]
+        self.state.record(name, entry)
+        self.results.append(StageResult(name, False, started, finished, elapsed, detail))
+        return detail
+
+
+def _check_restore_of(r: _Recovery, name: str) -> None:
+    info = pitr.describe_table(name, aws=r.aws)
+    source = pitr.describe_table(r.table, aws=r.aws)
+    if not info.is_restore or info.restore_source_arn != source.arn:
+        raise RefusedError(
+            f"{name} is not a restore of {r.table} "
+            f"(RestoreSummary source: {info.restore_source_arn or 'none'})"
+        )
+
+
+def stage_restore(r: _Recovery) -> dict[str, Any]:
+    """Restore the table at T (or check and use the table given, or one a previous run started)."""
+    previous = (r.state.stage("restore") or {}).get("target")
+    target = r.given or previous
+    if target is not None:  # given, or started by a previous run: check, then wait
+        _check_restore_of(r, str(target))
+    else:
+        started = pitr.restore(
+            r.table, at=r.at, no_indexes=r.no_indexes, wait=False, aws=r.aws, progress=r.progress
+        )
+        target = started.target
+        r.state.record("restore", {"complete": False, "target": target, "created": True})
+    r.state.doc["restored_table"] = str(target)
+    r.state.save()
+    ready, _ = pitr.wait_for_table(str(target), aws=r.aws, progress=r.progress)
+    created = r.given is None and (
+        previous is None or bool((r.state.stage("restore") or {}).get("created", True))
+    )
+    return {
+        "table": str(target),
+        "provided": r.given is not None,
+        "created": created,
+        "restore_date_time": pitr.format_time(ready.restore_date_time),
+    }
+
+
+def _stage_export(name_of: Callable[[_Recovery], str], directory: str) -> Callable[..., Any]:
+    def stage(r: _Recovery) -> dict[str, Any]:
+        from pitrdiff.export.scan import export_table
+
+        table, path = name_of(r), r.root / directory
+        done = _export_complete(path, table)
+        # an export complete on disk is adopted only if no earlier stage re-ran
+        if done is not None and not r.rerun_before_export:
+            return done
+        export_table(table, path, segments=r.segments, overwrite=True, aws=r.aws,
+                     progress=r.progress)  # fmt: skip
+        facts = _export_complete(path, table)
+        if facts is None:  # pragma: no cover - export_table marks it complete
+            raise ExportError(f"export of {table} at {path} is not complete", path=str(path))
+        return facts
+
+    stage.__doc__ = f"Export the {directory} table to ``<workdir>/{directory}/``."
+    return stage
+
+
+stage_export_restored = _stage_export(lambda r: r.restored, RESTORED_DIR)
+stage_export_live = _stage_export(lambda r: r.table, LIVE_DIR)
+
+
+def stage_diff(r: _Recovery) -> dict[str, Any]:
+    """Diff live against restored into ``<workdir>/diff/``."""
+    from pitrdiff.diff.core import diff_exports
+
+    diff = diff_exports(
+        r.root / LIVE_DIR, r.root / RESTORED_DIR, r.root / DIFF_DIR, overwrite=True,
+        progress=r.progress,
+    )  # fmt: skip
+    summary = diff.summary
+    return {"path": str(r.root / DIFF_DIR)} | {
+        name: int(getattr(summary, name, 0))
+        for name in ("deleted", "changed", "added", "expired", "unchanged")
+    }
+
+
+def stage_settings(r: _Recovery) -> dict[str, Any]:
+    """Compare the settings of the live and the restored table (read-only)."""
+    from pitrdiff.settings import compare_settings
+
+    document = compare_settings(r.table, r.restored, aws=r.aws).to_dict()
+    return {k: document[k] for k in ("live_table", "restored_table", "same", "differences",
+                                     "unknown", "not_compared")}  # fmt: skip
+
+
+def stage_plan(r: _Recovery) -> dict[str, Any]:
+    """Write the plan (``--include``, ``--where``, ``exclude_keys``) to ``<workdir>/plan.jsonl``."""
+    from pitrdiff.recovery.plan import write_plan
+
+    plan_path = r.root / PLAN_NAME
+    summary = write_plan(
+        r.root / DIFF_DIR, plan_path, include=r.classes, where=r.where,
+        exclude_keys=r.exclude_keys, table=r.table, overwrite=True,
+    )  # fmt: skip
+    return {
+        "path": str(plan_path),
+        "operations": summary.operations,
+        "selection": _selection(r),
+        "exclude_keys": summary.selection.get("exclude_keys"),
+        "excluded": summary.excluded,
+    }
+
+
+def _selection(r: _Recovery) -> dict[str, Any]:
+    """What the plan depends on besides the diff: a different one re-plans."""
+    selection: dict[str, Any] = {"include": list(r.classes), "where": r.where}
+    if r.exclude_keys is not None:
+        import xxhash
+
+        if isinstance(r.exclude_keys, (str, os.PathLike)):
+            try:
+                data = Path(r.exclude_keys).read_bytes()
+            except OSError:
+                data = b""  # write_plan reports the unreadable file
+        else:
+            data = orjson.dumps(list(r.exclude_keys), option=orjson.OPT_SORT_KEYS)
+        selection["exclude_keys"] = xxhash.xxh3_128_hexdigest(data)
+    return selection
+
+
+# The recovery, in order: (state name, stage function).
+STAGE_FUNCTIONS: tuple[tuple[str, Callable[[_Recovery], dict[str, Any]]], ...] = (
+    ("restore", stage_restore),
+    ("export-restored", stage_export_restored),
+    ("export-live", stage_export_live),
+    ("diff", stage_diff),
+    ("settings", stage_settings),
+    ("plan", stage_plan),
+)
+
+
 def recover(
     table: str,
     *,
@@ -278,12 +504,13 @@ def recover(
     restored: str | None = None,
     include: Sequence[str] | str = ("deleted",),
     where: str | None = None,
+    exclude_keys: KeySource | None = None,
     segments: int | None = None,
     no_indexes: bool = False,
     aws: AwsConfig | None = None,
     progress: Progress = SILENT,
 ) -> RecoverResult:
-    """Restore, export both tables, diff and plan — never apply.
+    """Restore, export both tables, diff, compare settings and plan — never apply.
 
     Parameters
     ----------
@@ -297,9 +524,13 @@ def recover(
         An existing restored table to use instead of restoring (it must be a
         restore of ``table``).
     include
-        Classes the plan puts back (``deleted`` by default; ``changed``, ``added``).
+        Classes the plan puts back (``deleted`` by default; ``changed``,
+        ``added``, ``expired``).
     where
         A DuckDB SQL condition over the diff rows selecting what the plan covers.
+    exclude_keys
+        A deny list of keys no plan may contain (the formats of ``--keys``),
+        passed to :func:`pitrdiff.recovery.plan.write_plan`.
     segments
         Parallel scan segments for both exports.
     no_indexes
@@ -312,7 +543,8 @@ def recover(
     Returns
     -------
     RecoverResult
-        The stages, the diff counts, the plan and the ``pitrdiff apply`` command.
+        The stages, the diff counts, the settings diff, the plan, the
+        ``pitrdiff apply`` command and the ``pitrdiff cleanup`` command.
 
     Raises
     ------
@@ -322,160 +554,56 @@ def recover(
     PitrError, InputError
         The restore time is not restorable or not valid.
     """
-    from pitrdiff.diff.core import diff_exports, load_diff
-    from pitrdiff.export.scan import export_table
-    from pitrdiff.recovery.plan import write_plan
-
-    aws = aws or AwsConfig()
     at_utc = pitr.parse_time(at)
-    classes = (include,) if isinstance(include, str) else tuple(include)
+    if exclude_keys is not None and not isinstance(exclude_keys, (str, os.PathLike)):
+        exclude_keys = [dict(k) for k in exclude_keys]  # read twice: selection, then plan
     root = make_dir(workdir)
-    state = _State.open(root, table=table, at=at_utc, restored=restored)
-    results: list[StageResult] = []
-    rerun = False  # once a stage runs, every later stage runs again
+    r = _Recovery(
+        table=table, at=at_utc, root=root,
+        state=_State.open(root, table=table, at=at_utc, restored=restored),
+        aws=aws or AwsConfig(), progress=progress, given=restored,
+        classes=(include,) if isinstance(include, str) else tuple(include), where=where,
+        exclude_keys=exclude_keys, segments=segments, no_indexes=no_indexes,
+    )  # fmt: skip
+    previous_plan = r.state.stage("plan")
+    if previous_plan is not None and (previous_plan.get("detail") or {}).get(
+        "selection"
+    ) != _selection(r):
+        r.state.invalidate_from("plan")
+    details: dict[str, dict[str, Any]] = {}
+    for name, stage in STAGE_FUNCTIONS:
+        if name.startswith("export"):
+            r.rerun_before_export = r.rerun
+        details[name] = r.run(name, stage)
+        if name == "restore":
+            r.restored = str(details[name]["table"])
+    return _result(r, details)
 
-    def run(name: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        nonlocal rerun
-        previous = state.stage(name)
-        if not rerun and previous is not None and previous.get("complete"):
-            results.append(
-                StageResult(
-                    name,
-                    True,
-                    str(previous.get("started_at")),
-                    str(previous.get("finished_at")),
-                    float(previous.get("elapsed_s", 0.0)),
-                    previous.get("detail") or {},
-                )
-            )
-            return dict(previous.get("detail") or {})
-        rerun = True
-        state.invalidate_from(name)
-        started, clock = utc_now(), time.monotonic()
-        detail = body()
-        finished, elapsed = utc_now(), round(time.monotonic() - clock, 3)
-        entry = {
-            "complete": True,
-            "started_at": started,
-            "finished_at": finished,
-            "elapsed_s": elapsed,
-            "detail": detail,
-        }
-        if name == "restore":  # keep the target for a re-run
-            entry["target"] = detail["table"]
-        state.record(name, entry)
-        results.append(StageResult(name, False, started, finished, elapsed, detail))
-        return detail
 
-    # 1. restore (or check the table given)
-    def check_restore_of(name: str) -> None:
-        info = pitr.describe_table(name, aws=aws)
-        source = pitr.describe_table(table, aws=aws)
-        if not info.is_restore or info.restore_source_arn != source.arn:
-            raise RefusedError(
-                f"{name} is not a restore of {table} "
-                f"(RestoreSummary source: {info.restore_source_arn or 'none'})"
-            )
+def _result(r: _Recovery, details: Mapping[str, Mapping[str, Any]]) -> RecoverResult:
+    from pitrdiff.diff.core import load_diff
 
-    def do_restore() -> dict[str, Any]:
-        target = restored or (state.stage("restore") or {}).get("target")
-        if target is not None:  # given, or started by a previous run: check, then wait
-            check_restore_of(str(target))
-        else:
-            started = pitr.restore(
-                table, at=at_utc, no_indexes=no_indexes, wait=False, aws=aws, progress=progress
-            )
-            target = started.target
-            state.record("restore", {"complete": False, "target": target})
-        state.doc["restored_table"] = str(target)
-        state.save()
-        ready, _ = pitr.wait_for_table(str(target), aws=aws, progress=progress)
-        return {
-            "table": str(target),
-            "provided": restored is not None,
-            "restore_date_time": pitr.format_time(ready.restore_date_time),
-        }
-
-    restore_detail = run("restore", do_restore)
-    restored_table = str(restore_detail["table"])
-
-    def export(name: str, path: Path) -> Callable[[], dict[str, Any]]:
-        def body() -> dict[str, Any]:
-            done = _export_complete(path, name)
-            if done is not None and not rerun_exports[path.name]:
-                return done
-            export_table(name, path, segments=segments, overwrite=True, aws=aws, progress=progress)
-            facts = _export_complete(path, name)
-            if facts is None:  # pragma: no cover - export_table marks it complete
-                raise ExportError(f"export of {name} at {path} is not complete", path=str(path))
-            return facts
-
-        return body
-
-    # An export found complete on disk is adopted only if no earlier stage re-ran.
-    rerun_exports = {RESTORED_DIR: False, LIVE_DIR: False}
-    rerun_exports[RESTORED_DIR] = rerun
-    restored_detail = run("export-restored", export(restored_table, root / RESTORED_DIR))
-    rerun_exports[LIVE_DIR] = rerun
-    live_detail = run("export-live", export(table, root / LIVE_DIR))
-
-    def do_diff() -> dict[str, Any]:
-        diff = diff_exports(
-            root / LIVE_DIR,
-            root / RESTORED_DIR,
-            root / DIFF_DIR,
-            overwrite=True,
-            progress=progress,
-        )
-        summary = diff.summary
-        return {
-            "path": str(root / DIFF_DIR),
-            "deleted": summary.deleted,
-            "changed": summary.changed,
-            "added": summary.added,
-            "unchanged": summary.unchanged,
-        }
-
-    run("diff", do_diff)
-
-    # The plan depends on the selection too: a different --include/--where re-plans.
-    selection = {"include": list(classes), "where": where}
-    previous_plan = state.stage("plan")
-    if previous_plan is not None and (previous_plan.get("detail") or {}).get("selection") != (
-        selection
-    ):
-        state.invalidate_from("plan")
-    plan_path = root / PLAN_NAME
-
-    def do_plan() -> dict[str, Any]:
-        summary = write_plan(root / DIFF_DIR, plan_path, include=classes, where=where, table=table)
-        return {
-            "path": str(plan_path),
-            "operations": summary.operations,
-            "selection": selection,
-        }
-
-    plan_detail = run("plan", do_plan)
-
-    summary = load_diff(root / DIFF_DIR).summary
-    command = ["pitrdiff", "apply", str(plan_path)]
+    summary = load_diff(r.root / DIFF_DIR).summary
+    plan = details["plan"]
     return RecoverResult(
-        table=table,
-        at=at_utc,
-        workdir=root,
-        restored_table=restored_table,
-        stages=tuple(results),
+        table=r.table,
+        at=r.at,
+        workdir=r.root,
+        restored_table=r.restored,
+        stages=tuple(r.results),
         counts={
-            "deleted": summary.deleted,
-            "changed": summary.changed,
-            "added": summary.added,
-            "unchanged": summary.unchanged,
+            name: int(getattr(summary, name, 0))
+            for name in ("deleted", "changed", "added", "expired", "unchanged")
         },
         top_signatures=tuple((s.signature, s.items) for s in summary.top_signatures),
-        diff_path=root / DIFF_DIR,
-        plan_path=plan_path,
-        plan_operations=int(plan_detail["operations"]),
-        restored_export_finished_at=restored_detail.get("finished_at"),
-        live_export_started_at=live_detail.get("started_at"),
-        apply_command=shlex.join(command),
+        diff_path=r.root / DIFF_DIR,
+        plan_path=r.root / PLAN_NAME,
+        plan_operations=int(plan["operations"]),
+        restored_export_finished_at=details["export-restored"].get("finished_at"),
+        live_export_started_at=details["export-live"].get("started_at"),
+        apply_command=shlex.join(["pitrdiff", "apply", str(r.root / PLAN_NAME)]),
+        settings=dict(details["settings"]),
+        restore_created=bool(details["restore"].get("created", r.given is None)),
+        cleanup_command=shlex.join(["pitrdiff", "cleanup", r.restored]),
+        plan_excluded=plan.get("excluded") if plan.get("exclude_keys") else None,
     )
