@@ -322,3 +322,19 @@ def test_settings_command(
     )
     assert missing.exit_code == EXIT_BAD_INPUT
     assert "nope-no-table" in missing.stderr and "Traceback" not in missing.output
+
+
+def test_an_export_of_the_live_table_against_the_restored_table(
+    moto_server: Server, restored_pair: tuple[str, str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """The live export recorded TTL on `expires` (DescribeTimeToLive); the restore lacks it."""
+    from pitrdiff.export.scan import export_table
+
+    live, restored, _ = restored_pair
+    export_table(live, tmp_path / "live", aws=moto_server.aws)
+    diff = compare_settings(tmp_path / "live", restored, aws=moto_server.aws)
+    assert [d.setting for d in diff.differences] == ["ttl"]
+    ttl = diff.differences[0]
+    assert ttl.live == {"enabled": True, "attribute": "expires"}
+    assert ttl.restored == {"enabled": False, "attribute": None}
+    assert check_against_service_models(render_script(diff)) == 1  # update-time-to-live
