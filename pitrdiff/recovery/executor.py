@@ -339,6 +339,8 @@ class Executor:
         """Attributes others wrote since the diff, which the update left as they are."""
         assert op.expected is not None
         skip = set(written) | set(self.key_schema.names)
+        if not self.merge:  # the strict condition held: every observed attribute is as observed
+            return sorted(n for n in old if n not in op.expected and n not in skip)
         names = sorted((set(old) | set(op.expected)) - skip)
         return _differing(old, op.expected, names)
 
