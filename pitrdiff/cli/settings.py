@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -72,37 +73,42 @@ def settings_command(
         )
 
 
-def settings_rows(diff: SettingsDiff) -> list[list[str]]:
-    """One row per difference: setting, live, restored, what a promotion needs."""
+def settings_rows(document: Mapping[str, Any]) -> list[list[str]]:
+    """One row per difference of a settings document: setting, live, restored, promotion."""
     from pitrdiff.settings import describe_value
 
     return [
-        [d.setting, describe_value(d.live), describe_value(d.restored), d.promotion]
-        for d in diff.differences
-    ]
+        [str(d["setting"]), describe_value(d["live"]), describe_value(d["restored"]),
+         str(d["promotion"])]
+        for d in document.get("differences") or ()
+    ]  # fmt: skip
 
 
-def show_settings_diff(renderer: Renderer, diff: SettingsDiff, *, as_json: bool = True) -> None:
-    """Render a settings diff: a table of differences, then what could not be compared.
+def show_settings_document(renderer: Renderer, document: Mapping[str, Any]) -> None:
+    """Render a settings diff document (``SettingsDiff.to_dict()``, or ``RecoverResult.settings``).
 
-    ``as_json=False`` renders nothing in JSON mode (a caller embeds the diff in its document).
+    A table of the differences, then what could not be compared (stderr). Renders
+    nothing in JSON mode: the caller's JSON document holds it.
     """
-    if renderer.json_mode:
-        if as_json:
-            renderer.json(diff)
+    if renderer.json_mode or not document:
         return
-    title = f"Settings: {diff.live.name} (live) vs {diff.restored.name} (restored)"
-    if diff.same:
+    live, restored = document.get("live_table"), document.get("restored_table")
+    title = f"Settings: {live} (live) vs {restored} (restored)"
+    rows = settings_rows(document)
+    if not rows:
         renderer.print(f"{title}: every compared setting matches")
     else:
-        renderer.print(
-            renderer.records_table(
-                title,
-                ["setting", "live", "restored", "a promotion would need"],
-                settings_rows(diff),
-            )
-        )
-    for setting, reason in diff.unknown.items():
+        columns = ["setting", "live", "restored", "a promotion would need"]
+        renderer.print(renderer.records_table(title, columns, rows))
+    for setting, reason in (document.get("unknown") or {}).items():
         renderer.info(f"not compared: {setting} ({reason})")
-    for what, why in diff.not_compared:
-        renderer.info(f"check by hand: {what}: {why}")
+    for entry in document.get("not_compared") or ():
+        renderer.info(f"check by hand: {entry['what']}: {entry['why']}")
+
+
+def show_settings_diff(renderer: Renderer, diff: SettingsDiff) -> None:
+    """Render a settings diff: the JSON document with --json, else the table."""
+    if renderer.json_mode:
+        renderer.json(diff)
+        return
+    show_settings_document(renderer, diff.to_dict())
