@@ -49,7 +49,13 @@ from pitrdiff.cli.helppage import (
     format_root_help,
     option_metavar,
 )
-from pitrdiff.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Interrupted, PitrdiffError
+from pitrdiff.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Interrupted,
+    PitrdiffError,
+)
 
 if TYPE_CHECKING:
     from pitrdiff.aws import AwsConfig
@@ -156,7 +162,13 @@ class PitrdiffGroup(typer.core.TyperGroup):
     def format_help(self, ctx: Any, formatter: Any) -> None:
         """Write the root help page from :data:`COMMANDS` (no command module imported)."""
         format_root_help(
-            self, ctx, formatter, COMMANDS, examples=ROOT_EXAMPLES, exit_codes=EXIT_CODES
+            self,
+            ctx,
+            formatter,
+            COMMANDS,
+            examples=ROOT_EXAMPLES,
+            exit_codes=EXIT_CODES,
+            options=[("--version", "Show the version."), ("-h, --help", "Show this message.")],
         )
 
     def main(
@@ -173,6 +185,18 @@ class PitrdiffGroup(typer.core.TyperGroup):
         Returns the exit code (or exits with it in ``standalone_mode``).
         """
         _state.reported = False
+        argv = list(sys.argv[1:] if args is None else args)
+        if argv[:1] in (["--version"], ["-h"], ["--help"]):
+            # Answered here: typed root options would load typer's value
+            # conversion (pydantic, a third of a help page's start-up) for every command.
+            if argv[0] == "--version":
+                sys.stdout.write(f"pitrdiff {__version__}\n")
+            else:
+                with typer.Context(self, info_name=prog_name or "pitrdiff") as ctx:
+                    sys.stdout.write(self.get_help(ctx) + "\n")
+            if standalone_mode:
+                sys.exit(EXIT_OK)
+            return EXIT_OK
         try:
             result = super().main(
                 args,
@@ -224,6 +248,7 @@ app = typer.Typer(
     cls=PitrdiffGroup,
     help=SUMMARY,
     no_args_is_help=True,
+    add_help_option=False,  # answered in PitrdiffGroup.main (subcommands keep -h/--help)
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -479,22 +504,13 @@ def run(common: Common, body: Callable[[], Any]) -> Any:
         raise typer.Exit(_report_interrupt(exc, renderer)) from None
 
 
-def _version_callback(value: bool) -> None:
-    if value:
-        sys.stdout.write(f"pitrdiff {__version__}\n")
-        raise typer.Exit()
-
-
 @app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_version_callback, is_eager=True, help="Show the version."
-        ),
-    ] = False,
-) -> None:
-    """Diff a DynamoDB table against its point-in-time restore."""
+def _root() -> None:
+    """Diff a DynamoDB table against its point-in-time restore.
+
+    The root has no options of its own: ``--version`` and ``--help`` are
+    answered by :meth:`PitrdiffGroup.main` before parsing.
+    """
 
 
 def load_commands() -> typer.Typer:

@@ -239,9 +239,6 @@ def diff_command(
     spark_master: s3cli.SparkMasterOption = None,
 ) -> None:
     """Diff two exports."""
-    from pitrdiff.diff.core import diff_exports
-    from pitrdiff.spark.choose import export_items, prepare_engine
-
     renderer = common.renderer
     if incremental is not None and (live is not None or restored is not None):
         raise InputError("--incremental replaces LIVE_EXPORT and RESTORED_EXPORT: give one")
@@ -274,6 +271,9 @@ def diff_command(
             )
         raise typer.Exit(show_diff(renderer, diff))
     assert live is not None and restored is not None  # checked above
+    from pitrdiff.diff.core import diff_exports
+    from pitrdiff.spark.choose import export_items, prepare_engine
+
     chosen = prepare_engine(
         engine, lambda: [export_items(live), export_items(restored)], master=spark_master
     )

@@ -179,11 +179,13 @@ def format_root_help(
     *,
     examples: Sequence[tuple[str, str]],
     exit_codes: str,
+    options: Sequence[tuple[str, str]] = (),
 ) -> None:
     """Write the root help page: commands by section, options, examples, exit codes.
 
     ``commands`` are entries with ``name``, ``section`` and ``summary``; no
-    command module is imported.
+    command module is imported. ``options`` are rows for options handled
+    outside the parser (``--version``).
     """
     formatter.write_usage(ctx.command_path, "COMMAND ARGS... [OPTIONS]")
     formatter.write_paragraph()
@@ -197,7 +199,10 @@ def format_root_help(
             formatter.write_dl(rows)
     with formatter.section("Options"):
         formatter.write_dl(
-            [(_option_label(p), _option_help(p, False)) for p in group.get_params(ctx)]
+            [
+                *options,
+                *((_option_label(p), _option_help(p, False)) for p in group.get_params(ctx)),
+            ]
         )
     with formatter.section("Common options (after the command name, as the AWS CLI takes them)"):
         formatter.write_text(
