@@ -96,10 +96,12 @@ def maker(shape: str) -> Any:
 def generate(root: Path, shape: str, items: int, files: int) -> Path:
     make = maker(shape)
     per_file = items // files
-    return build.write_full_export(
-        root,
-        [(make(n) for n in range(i * per_file, (i + 1) * per_file)) for i in range(files)],
-        export_id="01700000000000-be4c4be4",
+    return Path(
+        build.write_full_export(
+            root,
+            [(make(n) for n in range(i * per_file, (i + 1) * per_file)) for i in range(files)],
+            export_id="01700000000000-be4c4be4",
+        )
     )
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 import pytest
 
 from pitrdiff import codec
@@ -388,7 +389,8 @@ def test_naive_time_is_refused() -> None:
 
 
 def _expected(name: str) -> dict[str, Any]:
-    return json.loads((DATA / name).read_text())
+    expected: dict[str, Any] = json.loads((DATA / name).read_text())
+    return expected
 
 
 def _check_incremental(diff: Any) -> None:
@@ -448,8 +450,10 @@ def test_incremental_diff_feeds_plan_unchanged(tmp_path: Path) -> None:
     operations = list(plan.operations())
     by_key = {codec.canonical_json(op.key): op for op in operations}
     bob = by_key[codec.canonical_json(build.key("bob", 1))]
-    assert bob.op == "put" and codec.canonical_json(bob.item) == codec.canonical_json(build.B1)
+    assert bob.op == "put" and bob.item is not None
+    assert codec.canonical_json(bob.item) == codec.canonical_json(build.B1)
     alice = by_key[codec.canonical_json(build.key("alice", 1))]
+    assert alice.item is not None and alice.expected is not None
     assert codec.canonical_json(alice.item) == codec.canonical_json(build.A1)
     assert codec.canonical_json(alice.expected) == codec.canonical_json(build.A1_PAID)
     assert len(operations) == 4
@@ -823,7 +827,7 @@ class _TruncatingProxy:
                 self._forward()
 
             def _forward(self) -> None:
-                connection = http.client.HTTPConnection(target.hostname, target.port)
+                connection = http.client.HTTPConnection(str(target.hostname), target.port)
                 connection.request(self.command, self.path, headers=dict(self.headers))
                 response = connection.getresponse()
                 body = response.read()
@@ -1104,13 +1108,15 @@ def test_ttl_setting_is_read_from_the_table(
 
 
 def _big_export(root: Path, files: int = 2, per_file: int = 3000) -> Path:
-    return build.write_full_export(
-        root,
-        [
-            [build.order(f"p{n % 97}", n, v={"S": "x" * 200}) for n in range(f, f + per_file)]
-            for f in range(0, files * per_file, per_file)
-        ],
-        export_id="01700000000000-f1f1f1f1",
+    return Path(
+        build.write_full_export(
+            root,
+            [
+                [build.order(f"p{n % 97}", n, v={"S": "x" * 200}) for n in range(f, f + per_file)]
+                for f in range(0, files * per_file, per_file)
+            ],
+            export_id="01700000000000-f1f1f1f1",
+        )
     )
 
 
@@ -1198,7 +1204,7 @@ def _ttl_export(root: Path) -> Path:
         for i, at in ((SESSION, 10), (ORDER, 20), (LATER, 30), (TEXT, 40), (ANCIENT, 50))
     ]
     removals.append(build.change(build.key("session#5", 1), old=FRACTION, at=61))
-    return build.write_incremental_export(root, [removals], export_id="01-ttl")
+    return Path(build.write_incremental_export(root, [removals], export_id="01-ttl"))
 
 
 def test_removals_past_their_ttl_are_expired_not_deleted(tmp_path: Path) -> None:
@@ -1210,13 +1216,15 @@ def test_removals_past_their_ttl_are_expired_not_deleted(tmp_path: Path) -> None
     assert (diff.manifest.counts["expired"], diff.manifest.counts["deleted"]) == (2, 4)
     expired = {codec.canonical_json(i) for i in (SESSION, FRACTION)}
     table = diff.expired(arrow=True, decode=False)
+    assert isinstance(table, pa.Table)
     assert set(table.column("restored_item").to_pylist()) == expired
     # the default plan puts back the order and the sessions not expired, never the expired
     from pitrdiff.recovery.plan import load_plan, write_plan
 
     write_plan(diff, tmp_path / "plan.jsonl")
     put_back = {
-        codec.canonical_json(op.item) for op in load_plan(tmp_path / "plan.jsonl").operations()
+        codec.canonical_json(op.item or {})
+        for op in load_plan(tmp_path / "plan.jsonl").operations()
     }
     assert put_back == {codec.canonical_json(i) for i in (ORDER, LATER, TEXT, ANCIENT)}
     assert diff.manifest.live["ttl"] == {
