@@ -118,9 +118,10 @@ def own_spill_dirs() -> list[str]:
     return [p.name for p in Path(tempfile.gettempdir()).glob("pitrdiff-plan-*") if marker in p.name]
 
 
-@pytest.fixture
-def diff_dir(tmp_path: Path) -> Path:
-    return make_diff(tmp_path, LIVE, RESTORED)
+@pytest.fixture(scope="module")
+def diff_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One diff for the module: a plan never writes into it (the tests check that too)."""
+    return make_diff(tmp_path_factory.mktemp("orders"), LIVE, RESTORED)
 
 
 # --------------------------------------------------------------------------- the plan file
@@ -427,7 +428,7 @@ def _refusal_case(case: str, tmp_path: Path, diff_dir: Path) -> tuple[Path, list
     if case == "a new file inside the diff":
         return diff_dir / "plan.jsonl", [], "inside the diff dataset"
     if case == "an export's part":
-        part = next((tmp_path / "live" / "data").glob("*.parquet"))
+        part = next((diff_dir.parent / "live" / "data").glob("*.parquet"))
         return part, [part], "inside the export dataset"
     if case == "a file that is not a plan":
         notes = tmp_path / "notes.txt"
