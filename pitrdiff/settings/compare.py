@@ -285,10 +285,10 @@ def _auto_scaling(live: Any, restored: Any, t: _Target) -> tuple[str, tuple[Comm
                 option, _j(t.fill(policy["configuration"])),
             )
         )  # fmt: skip
-    count = len(live["targets"]) + len(live["policies"])
+    targets, policies = len(live["targets"]), len(live["policies"])
     return (
-        f"register the {count} scalable target(s) and scaling policies of the live table "
-        "(a restore brings none)",
+        f"register {targets} scalable target(s) and {policies} scaling policy(ies) like the "
+        "live table's (a restore brings none)",
         tuple(steps),
     )
 

@@ -357,7 +357,11 @@ def _attempt(
     try:
         values[name] = read()
     except (AwsError, CredentialsError, InputError) as exc:
-        unavailable[name] = str(exc)
+        code = getattr(exc, "code", None)
+        if code is not None and str(code).isdigit():  # a plain HTTP error: not implemented here
+            unavailable[name] = f"HTTP {code}: this endpoint does not answer it"
+        else:
+            unavailable[name] = str(exc) if len(str(exc)) <= 160 else str(exc)[:157] + "..."
     except Exception as exc:
         # Local servers answer unimplemented operations with plain HTTP errors.
         code = aws_mod.client_error_code(exc)
