@@ -54,6 +54,7 @@ LIBRARY: dict[str, list[Callable[..., Any]]] = {
     "demo": [demo.run_demo],
     "settings": [settings.compare_settings, settings.write_script],
     "report": [html.write_html_report],
+    "drill": [drill.run_drill],
 }
 
 # (command, CLI option) -> the library parameter it becomes
@@ -205,8 +206,8 @@ def test_quiet_is_errors_only_on_every_command(
         if code == EXIT_BAD_INPUT:  # errors still show, on one line
             assert expected_err.startswith("error: ") and expected_err.count("\n") == 1
         ran.add(args[0])
-    # every command but the demo (its own test), settings and report (theirs, with --quiet)
-    assert ran == set(LIBRARY) - {"demo", "settings", "report"}
+    # every command but the demo (its own test), settings, report and drill (theirs)
+    assert ran == set(LIBRARY) - {"demo", "settings", "report", "drill"}
     assert client.get_item(TableName=table, Key={"pk": {"S": "k3"}, "sk": {"S": "a"}})["Item"]
     # the same diff without --quiet shows its summary; with --json --quiet, the document
     args = ["diff", str(tmp_path / "live"), str(tmp_path / "restored")]
