@@ -29,7 +29,7 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from pitrdiff import demo, pitr, settings
+from pitrdiff import demo, drill, pitr, settings
 from pitrdiff.cli.app import COMMON_OPTION_NAMES, load_commands
 from pitrdiff.diff import core as diff
 from pitrdiff.diff import html, incremental
