@@ -355,7 +355,8 @@ def test_refusals_write_nothing_and_explicit_table(
     assert scan(ddb, table_name) == before
     # the journal ties the plan to that table: resuming on another is refused
     with pytest.raises(
-        RefusedError, match=f"journal .* table {copy} .* this apply is to table {table_name} "
+        RefusedError,
+        match=f"journal .*:table/{copy} at .*; this apply is to .*:table/{table_name} at ",
     ):
         apply_plan(plan, aws=ddb.aws)
 
@@ -847,8 +848,9 @@ def test_case4_journal_from_another_place_is_refused(
                 apply_plan(plan, table=other, aws=elsewhere.aws, dry_run=dry_run)
             message = str(refused.value)
             assert "\n" not in message
-            assert f"table {table_name} (" in message and f"at {first.url};" in message
-            assert f"this apply is to table {other} (" in message and f"at {second.url}:" in message
+            assert f":table/{table_name} at {first.url};" in message
+            assert "this apply is to arn:aws:dynamodb:us-east-1:" in message
+            assert f":table/{other} at {second.url}:" in message
         assert scan(ddb, other) == {}
         if ddb.name == "moto":  # the same table name in another region: another ARN
             west_aws = AwsConfig(endpoint_url=first.url, region="us-west-2")

@@ -55,13 +55,14 @@ class Place:
     account: str | None
 
     def describe(self) -> str:
-        """One line: ``table T (ARN) in account A, region R, at endpoint E``."""
-        arn = f" ({self.table_arn})" if self.table_arn else ""
-        account = self.account or "unknown"
-        return (
-            f"table {self.table}{arn} in account {account}, region {self.region}, "
-            f"at {self.endpoint}"
-        )
+        """One short line: the table's ARN (it names region and account) and the endpoint."""
+        if self.table_arn:
+            where = f"{self.table_arn} at {self.endpoint}"
+            if self.account and f":{self.account}:" not in self.table_arn:
+                where += f" (account {self.account})"
+            return where
+        account = f", account {self.account}" if self.account else ""
+        return f"table {self.table} (region {self.region}{account}) at {self.endpoint}"
 
     def matches(self, other: Place) -> bool:
         """Tell whether two places are the same (an unknown account matches by the ARN)."""
