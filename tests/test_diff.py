@@ -773,7 +773,7 @@ def test_refuses_an_export_holding_a_key_twice(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- TTL and T
 
 
-def _ttl_case(tmp_path: Path) -> tuple[Path, Path, int]:
+def _ttl_case(tmp_path: Path, at: int | None = None) -> tuple[Path, Path, int]:
     """Issue 13's case: table Sessions (pk S), TTL enabled on ``expires`` in live.
 
     Restored (the state at T) holds, live holds none of them:
@@ -783,11 +783,11 @@ def _ttl_case(tmp_path: Path) -> tuple[Path, Path, int]:
     - ``session#3``: expired more than five years ago: TTL ignores it: deleted;
     - ``session#4``: expires tomorrow: deleted (not expired yet).
     Both hold ``cart#1``: live ``v`` 2 and expired an hour ago (TTL lags), restored ``v`` 1:
-    changed, flagged as past its TTL.
+    changed, flagged as past its TTL. ``at`` pins the live export's time (epoch seconds).
     """
     import time
 
-    now = int(time.time())
+    now = int(time.time()) if at is None else at
     schema = [{"AttributeName": "pk", "KeyType": "HASH"}]
 
     def item(pk: str, **attrs: Any) -> dict[str, Any]:
@@ -823,6 +823,11 @@ def _ttl_case(tmp_path: Path) -> tuple[Path, Path, int]:
         },
         ttl={"attribute": None, "status": "DISABLED"},  # a restore does not carry TTL
     )
+    if at is not None:
+        doc = orjson.loads((live / "manifest.json").read_bytes())
+        doc["source"]["started_at"] = "2026-11-30T12:00:00.000Z"
+        assert at == 1796040000  # that moment
+        (live / "manifest.json").write_bytes(orjson.dumps(doc))
     return live, restored, now
 
 
@@ -962,3 +967,28 @@ def test_duckdb_interrupts_and_limits_become_pitrdiff_errors() -> None:
         duckdb_errors("the diff"),
     ):
         raise duckdb.IOException("IO Error: No space left on device")
+
+
+def test_declared_key_types_that_contradict_the_data_are_refused(tmp_path: Path) -> None:
+    """Both manifests edited to declare ``sk`` a String while the items hold Numbers."""
+    from pitrdiff.errors import CodecError
+
+    live, restored = build(tmp_path, load_case("every_class"))
+    for export in (live, restored):
+        doc = orjson.loads((export / "manifest.json").read_bytes())
+        for attribute in doc["key_schema"]:
+            attribute["AttributeType"] = "S"
+        (export / "manifest.json").write_bytes(orjson.dumps(doc))
+    with pytest.raises(CodecError) as info:
+        diff_exports(live, restored, tmp_path / "diff")
+    assert str(info.value) == (
+        'a differing item {"pk":{"S":"t1"},"sk":{"N":"2"}}: key attribute \'sk\' is N but the '
+        "key schema declares S (declared types must match the data)"
+    )
+
+
+def test_golden_report_md_with_ttl_and_t(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    live, restored, _ = _ttl_case(Path("."), at=1796040000)
+    diff = diff_exports(live.name, restored.name, "diff")
+    golden("diff_report_ttl.md", (diff.path / "report.md").read_text(encoding="utf-8"))

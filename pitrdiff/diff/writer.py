@@ -123,7 +123,10 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema, key_schema: KeySchema) ->
                     f"diff column {target.name!r} is {column.type}, expected {target.type}"
                 ) from exc
         arrays.append(column)
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+    conformed = pa.RecordBatch.from_arrays(arrays, schema=schema)
+    # The declared key types hold for every row (an export written with wrong ones is refused).
+    key_schema.check_key_column(conformed.column(0), "a differing item")
+    return conformed
 
 
 _CHANGES_SLICE_ROWS = 512

@@ -222,6 +222,38 @@ class KeySchema:
             ]
         )
 
+    def check_key_column(self, keys: pa.Array | pa.ChunkedArray, what: str = "item") -> None:
+        """Refuse canonical keys whose attribute types contradict the declared ones.
+
+        Vectorised: canonical key JSON holds ``"name":{"T":`` for each key
+        attribute (a quote inside a value is escaped, so the text cannot occur
+        there by accident).
+
+        Parameters
+        ----------
+        keys
+            Canonical key JSON strings (the ``_key`` column).
+        what
+            Names a row in the message (``item``, ``deleted item`` …).
+
+        Raises
+        ------
+        CodecError
+            One line naming the first offending key, the attribute and both types.
+        """
+        import pyarrow.compute as pc
+
+        for a in self.attributes:
+            if not a.attribute_type or not len(keys):
+                continue
+            pattern = orjson.dumps(a.name).decode("utf-8") + ':{"' + a.attribute_type + '":'
+            matches = pc.match_substring(keys, pattern)
+            if pc.all(matches).as_py():
+                continue
+            index = pc.index(matches, False).as_py()
+            text = str(keys[index].as_py())
+            self.check_key_types(orjson.loads(text), f"{what} {text}")
+
     def check_key_types(self, key: Mapping[str, Any], where: str) -> None:
         """Refuse a key whose attribute types contradict the declared ones.
 
@@ -473,7 +505,6 @@ class PartBuffer:
         self.part_bytes = part_bytes
         self.sequence = first_sequence
         self._schema = key_schema.arrow_schema()
-        self._declared = any(a.attribute_type for a in key_schema.attributes)
         self._clear()
 
     def _clear(self) -> None:
@@ -488,13 +519,9 @@ class PartBuffer:
     def add(self, record: Record) -> None:
         """Buffer one encoded item.
 
-        Raises
-        ------
-        CodecError
-            When its key attribute types contradict the declared key types.
+        Key attribute types are checked against the declared ones when the
+        part is flushed (:meth:`flush` raises ``CodecError``).
         """
-        if self._declared:
-            self.key_schema.check_key_types(orjson.loads(record.key), f"item {record.key}")
         self._keys.append(record.key)
         self._items.append(record.item)
         self._hashes.append(record.hash)
@@ -513,6 +540,8 @@ class PartBuffer:
         """Write the buffered rows as one part (atomically); ``None`` when empty."""
         if not self.buffered_items:
             return None
+        keys = pa.array(self._keys, pa.string())
+        self.key_schema.check_key_column(keys)
         struct = self.key_schema.key_struct_type()
         try:
             key = pa.StructArray.from_arrays(
@@ -524,7 +553,7 @@ class PartBuffer:
             )
             table = pa.Table.from_arrays(
                 [
-                    pa.array(self._keys, pa.string()),
+                    keys,
                     pa.array(self._items, pa.string()),
                     pa.array(self._hashes, pa.uint64()),
                     pa.array(self._sizes, pa.int32()),
