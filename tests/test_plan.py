@@ -504,6 +504,26 @@ def test_interrupted_plan_leaves_nothing_behind(
     assert temp_files(tmp_path) == [] and own_spill_dirs() == []
 
 
+def test_interrupt_while_duckdb_reads_the_diff_is_an_interrupt(
+    diff_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Raised in the Arrow stream DuckDB pulls from, it comes out as KeyboardInterrupt.
+
+    (Through the stream it would surface as an OSError: a disk error, exit 3.)
+    """
+    from pitrdiff.recovery.keys import KeyList
+
+    def interrupt(self: KeyList, column: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(KeyList, "contains", interrupt)
+    out = tmp_path / "plan.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        write_plan(diff_dir, out, keys=[{"pk": "acme", "sk": 1}])
+    assert not out.exists()
+    assert temp_files(tmp_path) == [] and own_spill_dirs() == []
+
+
 SLOW_PLAN = textwrap.dedent(
     """
     import sys, time

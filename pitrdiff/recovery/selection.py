@@ -27,7 +27,7 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pitrdiff.errors import InputError, PitrdiffError
+from pitrdiff.errors import DiffError, InputError, PitrdiffError
 
 if TYPE_CHECKING:
     import duckdb
@@ -98,13 +98,17 @@ def empty_source(path: Path) -> pa.Table:
     return pq.read_schema(path).empty_table()
 
 
-def class_source(path: Path, wanted: KeyList | None) -> pa.RecordBatchReader:
+def class_source(
+    path: Path, wanted: KeyList | None, interrupts: list[BaseException] | None = None
+) -> pa.RecordBatchReader:
     """A class file's rows as a one-shot Arrow stream, one row group at a time.
 
-    With ``wanted``, only rows whose ``_key`` is listed (a vectorised filter,
-    before any ``--where`` runs). Reading the file here, rather than through
-    DuckDB's file functions, keeps those switched off for ``--where`` and
-    memory at about one row group.
+    With ``wanted``, only rows whose ``_key`` is listed (before any ``--where``
+    runs). Reading the file here, rather than through DuckDB's file functions,
+    keeps those switched off for ``--where`` and memory at about one row group.
+    A Ctrl-C or SIGTERM that lands while the stream is read reaches the reader
+    of the query as an ``OSError``; it is kept in ``interrupts`` so that the
+    caller can raise it as what it is.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -118,6 +122,10 @@ def class_source(path: Path, wanted: KeyList | None) -> pa.RecordBatchReader:
                     batch = batch.filter(wanted.contains(batch.column("_key")))
                 if batch.num_rows:
                     yield batch
+        except BaseException as exc:
+            if interrupts is not None and not isinstance(exc, Exception):
+                interrupts.append(exc)
+            raise
         finally:
             parquet.close()
 
@@ -147,16 +155,21 @@ def stream_class(
     import duckdb
 
     name = source_name(item_class)
-    con.register(name, class_source(path, wanted))
+    interrupts: list[BaseException] = []
+    con.register(name, class_source(path, wanted, interrupts))
     relation = con.table("rows").filter(f"class = {_literal(item_class)}")
     if where is not None:
         relation = relation.filter(where)
     relation = relation.project("_key, live_item, restored_item")
     try:
         yield from _arrow_reader(relation)
-    except duckdb.Error as exc:
+    except (duckdb.Error, OSError) as exc:
+        if interrupts:
+            raise interrupts[0] from None  # Ctrl-C or SIGTERM while the file was read
         if isinstance(exc, duckdb.InterruptException):
             raise  # the command line maps it to 130 / 143
+        if isinstance(exc, OSError):
+            raise DiffError(f"cannot read the diff's {path}: {_first_line(str(exc))}") from exc
         raise where_error(exc, where) from exc
     finally:
         with contextlib.suppress(duckdb.Error):  # a closed connection has nothing to reset
@@ -166,8 +179,6 @@ def stream_class(
 def where_error(exc: Any, where: str | None) -> PitrdiffError:
     """The error a DuckDB exception raised while selecting stands for."""
     import duckdb
-
-    from pitrdiff.errors import DiffError
 
     detail = _first_line(str(exc))
     if isinstance(exc, duckdb.PermissionException):
