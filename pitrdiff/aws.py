@@ -270,6 +270,8 @@ def count_retries(client: Any) -> RetryCounter:
 
 
 _STARTED = "pitrdiff_started"
+# Retries announced per client before further ones are only counted.
+ANNOUNCED_RETRIES = 20
 
 
 def _failure_reason(response: Any, caught_exception: Any) -> str | None:
@@ -294,6 +296,8 @@ def announce_retries(client: Any, attempts_allowed: int) -> None:
     :func:`count_retries`). The attempt that gives up is marked on the
     exception (``pitrdiff_attempts``, ``pitrdiff_elapsed_s``) so that
     :func:`translate_errors` can say how long and how many attempts it took.
+    A long job on a flaky service announces at most :data:`ANNOUNCED_RETRIES`
+    retries per client, then says that further ones are only counted.
 
     Parameters
     ----------
@@ -302,6 +306,8 @@ def announce_retries(client: Any, attempts_allowed: int) -> None:
     attempts_allowed
         Attempts per request, including the first (:func:`max_attempts`).
     """
+    announced = [0]
+    lock = threading.Lock()
 
     def started(context: Any = None, **_: Any) -> None:
         if isinstance(context, dict):
@@ -327,6 +333,11 @@ def announce_retries(client: Any, attempts_allowed: int) -> None:
                 caught_exception.pitrdiff_attempts = attempts
                 caught_exception.pitrdiff_elapsed_s = elapsed
             return
+        with lock:
+            announced[0] += 1
+            count = announced[0]
+        if count > ANNOUNCED_RETRIES:
+            return
         logger.warning(
             "%s %s: %s at %s; retrying (attempt %d of %d failed, %.1f s so far)",
             service,
@@ -337,6 +348,12 @@ def announce_retries(client: Any, attempts_allowed: int) -> None:
             attempts_allowed,
             elapsed,
         )
+        if count == ANNOUNCED_RETRIES:
+            logger.warning(
+                "%s: %d retries shown; further ones are counted, not shown",
+                client.meta.endpoint_url,
+                count,
+            )
 
     client.meta.events.register("before-call", started)
     client.meta.events.register("needs-retry", hook)

@@ -520,3 +520,26 @@ def test_a_500_html_page_is_one_short_line(monkeypatch: pytest.MonkeyPatch, as_j
         assert line == (
             "error: 500 while reading the PITR window: Internal Server Error (after 2 attempts)"
         )
+
+
+def test_a_long_run_of_retries_shows_twenty_then_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_backoff(monkeypatch)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "25")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HtmlErrors)
+    server.as_json = False  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        result = CliRunner().invoke(load_commands(), ["window", "t", "--endpoint-url", url])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == EXIT_FAILURE
+    lines = result.stderr.splitlines()
+    retries = [x for x in lines if "retrying (attempt" in x]
+    assert [int(re.search(r"attempt (\d+) of 25", x).group(1)) for x in retries] == list(  # type: ignore[union-attr]
+        range(1, 21)
+    )
+    assert lines[20] == f"warning: {url}: 20 retries shown; further ones are counted, not shown"
+    assert len(lines) == 22 and lines[21].endswith("(after 25 attempts)"), lines[-1]
