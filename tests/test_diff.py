@@ -992,3 +992,41 @@ def test_golden_report_md_with_ttl_and_t(tmp_path: Path, monkeypatch: pytest.Mon
     live, restored, _ = _ttl_case(Path("."), at=1796040000)
     diff = diff_exports(live.name, restored.name, "diff")
     golden("diff_report_ttl.md", (diff.path / "report.md").read_text(encoding="utf-8"))
+
+
+def test_ttl_setting_recorded_by_a_scan_export_drives_the_expired_class(
+    moto_server: Any, tmp_path: Path
+) -> None:
+    """Issue 13's case on moto's server: TTL enabled on the live table, none on the restore."""
+    import time
+
+    from pitrdiff.export.scan import export_table
+
+    now = int(time.time())
+    schema = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    moto_server.create_table("Sessions", schema)
+    moto_server.create_table("Sessions-restored", schema)
+    client = moto_server.client()
+    client.update_time_to_live(
+        TableName="Sessions",
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"},
+    )
+    moto_server.put_items(
+        "Sessions-restored",
+        [
+            {"pk": {"S": "session#1"}, "expires": {"N": str(now - 3 * 86400)}},
+            {"pk": {"S": "order#1"}, "total": {"N": "10"}},
+        ],
+    )
+    export_table("Sessions", tmp_path / "live", segments=1, aws=moto_server.aws)
+    export_table("Sessions-restored", tmp_path / "restored", segments=1, aws=moto_server.aws)
+    assert load_export(tmp_path / "live").manifest.ttl == {
+        "attribute": "expires", "status": "ENABLED", "source": "DescribeTimeToLive",
+    }  # fmt: skip
+    assert load_export(tmp_path / "restored").manifest.ttl_attribute is None
+    diff = diff_exports(tmp_path / "live", tmp_path / "restored", tmp_path / "diff")
+    assert [r["key"]["pk"] for r in diff.arrow("deleted").to_pylist()] == ["order#1"]
+    assert [r["key"]["pk"] for r in diff.arrow("expired").to_pylist()] == ["session#1"]
+    assert "1 of the 2 deleted items had expired by TTL (`expires` before " in (
+        diff.path / "report.md"
+    ).read_text(encoding="utf-8")
