@@ -430,6 +430,11 @@ def _refusal_case(case: str, tmp_path: Path, diff_dir: Path) -> tuple[Path, list
     if case == "an export's part":
         part = next((diff_dir.parent / "live" / "data").glob("*.parquet"))
         return part, [part], "inside the export dataset"
+    if case == "inside a native export's copy":
+        native = tmp_path / "AWSDynamoDB" / "01234-abcd"
+        (native / "data").mkdir(parents=True)
+        (native / "manifest-summary.json").write_text('{"version": "2020-06-30"}')
+        return native / "data" / "plan.jsonl", [], "inside the native DynamoDB export dataset"
     if case == "a file that is not a plan":
         notes = tmp_path / "notes.txt"
         notes.write_text("my notes\n")
@@ -449,6 +454,7 @@ OUT_REFUSALS = [
     "the diff's manifest",
     "a new file inside the diff",
     "an export's part",
+    "inside a native export's copy",
     "a file that is not a plan",
     "a directory",
     "a plan without --overwrite",

@@ -12,8 +12,8 @@ trailer are copied into the plan, atomically (:func:`pitrdiff.files.atomic_write
 ``--out`` is refused (exit 2, :class:`~pitrdiff.errors.RefusedError`) when:
 
 - it lies inside an export or a diff dataset (a directory holding a pitrdiff
-  ``manifest.json``, anywhere up the path): writing there could replace the
-  only copy of a dataset's file;
+  ``manifest.json``, or a native export's ``manifest-summary.json``, anywhere
+  up the path): writing there could replace the only copy of a dataset's file;
 - it exists and is not a plan pitrdiff wrote (its first line is not a plan
   header), or it is a directory;
 - it holds a plan and ``overwrite`` is false;
@@ -55,6 +55,7 @@ OPERATION_OF_CLASS = {"deleted": "put", "expired": "put", "changed": "put", "add
 ABSENT_CLASSES = ("deleted", "expired")
 """Classes put on condition that the item is absent (``expected: null``)."""
 MANIFEST_NAME = "manifest.json"
+NATIVE_MANIFEST_NAME = "manifest-summary.json"
 _HEADER_LIMIT = 1 << 20
 _COPY_CHUNK = 1 << 20
 
@@ -372,8 +373,14 @@ def check_out(out: str | os.PathLike[str], *, overwrite: bool) -> Path:
 
 
 def _dataset_above(target: Path) -> tuple[Path, str] | None:
-    """The nearest directory up ``target``'s path that holds a pitrdiff dataset manifest."""
+    """The nearest directory up ``target``'s path that holds a dataset's manifest.
+
+    A pitrdiff export or diff (``manifest.json`` of format ``pitrdiff-…``), or a
+    copy of a native DynamoDB export (``manifest-summary.json``).
+    """
     for directory in Path(os.path.abspath(target)).parents:
+        if (directory / NATIVE_MANIFEST_NAME).is_file():
+            return directory, "native DynamoDB export"
         manifest = directory / MANIFEST_NAME
         try:
             raw = manifest.read_bytes() if manifest.is_file() else b""
