@@ -765,28 +765,28 @@ def run_drill(
         poll_seconds=poll_seconds,
     )  # fmt: skip
     junit_path = Path(junit) if junit is not None else d.workdir / JUNIT_NAME
-    error: str | None = None
     try:
-        for stage_name, stage in STAGES:
-            if d.stop:
-                break
-            if on_stage is not None:
-                on_stage(stage_name)
-            started, clock = pitr.format_time(dt.datetime.now(dt.timezone.utc)), time.monotonic()
-            stage(d)
-            d.stages.append(
-                DrillStage(stage_name, str(started), round(time.monotonic() - clock, 3))
-            )
+        _run_stages(d, on_stage)
     except KeyboardInterrupt as exc:
-        cleaned = _cleanup(d, keep)
-        raise Interrupted(f"drill interrupted; restored table: {cleaned}") from exc
+        raise Interrupted(f"drill interrupted; restored table: {_cleanup(d, keep)}") from exc
     except Interrupted as exc:
         cleaned = _cleanup(d, keep)
         raise Interrupted(f"{exc.message}; the drill's restored table: {cleaned}") from exc
     except PitrdiffError as exc:
-        error = str(exc)
         cleaned = _cleanup(d, keep)
-        _write_outputs(d, _result(d, cleaned, junit_path, None), error)
+        _write_outputs(d, _result(d, cleaned, junit_path, None), str(exc))
         raise
     cleaned = _cleanup(d, keep)
     return _write_outputs(d, _result(d, cleaned, junit_path, None), None)
+
+
+def _run_stages(d: _Drill, on_stage: Callable[[str], None] | None) -> None:
+    """Run :data:`STAGES` in order (a failed window check stops before the restore)."""
+    for name, stage in STAGES:
+        if d.stop:
+            return
+        if on_stage is not None:
+            on_stage(name)
+        started, clock = pitr.format_time(dt.datetime.now(dt.timezone.utc)), time.monotonic()
+        stage(d)
+        d.stages.append(DrillStage(name, str(started), round(time.monotonic() - clock, 3)))

@@ -12,9 +12,9 @@ import html.parser
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from pitrdiff.cli.app import load_commands
@@ -33,6 +33,7 @@ GOLDEN_HEADINGS = [
     "Sample items",
 ]
 HOSTILE = "<script>alert(1)</script>"
+THREE_DAYS_AGO = int(time.time()) - 3 * 86400
 
 
 class Page(html.parser.HTMLParser):
@@ -117,12 +118,12 @@ def _hostile_diff(tmp_path: Path) -> Path:
 
     - changed: pk=a, ``<script>…`` attribute 1 → 2, and ``note`` gets a hostile value
     - deleted: pk=``<script>…`` (a hostile key)
-    - expired: pk=s, ``expires`` = 1000 (epoch seconds, long past) — TTL on ``expires``
+    - expired: pk=s, ``expires`` = three days ago (epoch seconds) — TTL on ``expires``
     """
     restored = [
         {"pk": {"S": "a"}, HOSTILE: {"N": "1"}, "note": {"S": "ok"}, "ts": {"N": "1700000000"}},
         {"pk": {"S": HOSTILE}, "ts": {"N": "1700000100"}},
-        {"pk": {"S": "s"}, "expires": {"N": "1000"}, "ts": {"N": "1700000200"}},
+        {"pk": {"S": "s"}, "expires": {"N": str(THREE_DAYS_AGO)}, "ts": {"N": "1700000200"}},
     ]
     live = [
         {"pk": {"S": "a"}, HOSTILE: {"N": "2"}, "note": {"S": HOSTILE}, "ts": {"N": "1700000300"}}
@@ -137,7 +138,7 @@ def _hostile_diff(tmp_path: Path) -> Path:
             table_name="T",
             key_schema=key,
             attribute_definitions=types,
-            table={"ttl": ttl},
+            ttl=ttl,
         )
     from pitrdiff.diff.core import diff_exports
 
@@ -157,6 +158,9 @@ def test_hostile_names_and_values_are_escaped(tmp_path: Path) -> None:
     assert "<script" not in page
     assert page.count("&lt;script&gt;") >= 6
     parsed = parse(page)
+    assert diff.summary.expired == 1 and diff.summary.deleted == 1
+    assert "Expired by TTL" in parsed.headings
+    assert "1 of the 2 items gone from the live table had expired by TTL" in " ".join(parsed.text)
     assert parsed.scripts == 0
     assert HOSTILE in " ".join(parsed.text)  # shown as text, exactly
     assert "Change signatures" in parsed.headings
@@ -197,11 +201,11 @@ def test_report_command_renders_again(tmp_path: Path) -> None:
     assert "Traceback" not in missing.output
 
 
-@pytest.mark.parametrize("name", ["report.html"])
-def test_the_report_is_written_beside_report_md_by_every_diff(tmp_path: Path, name: str) -> None:
+def test_every_diff_writes_report_html_beside_report_md(tmp_path: Path) -> None:
     root = _hostile_diff(tmp_path)
     assert (root / "report.md").exists()
-    if not (root / name).exists():
-        pytest.skip("the shared diff writer does not call render_html yet (H2 wires it)")
-    parsed = parse((root / name).read_text())
-    assert parsed.headings[0] == "Items per class"
+    page = (root / "report.html").read_text()
+    parsed = parse(page)
+    assert parsed.headings[:3] == ["Items per class", "Expired by TTL", "Change signatures"]
+    assert parsed.scripts == 0 and "<script" not in page
+    assert (root / "report.html").stat().st_mode & 0o777 == 0o600
