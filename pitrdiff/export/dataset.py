@@ -24,7 +24,6 @@ import shutil
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +41,18 @@ from pitrdiff.errors import (
     InputError,
     RefusedError,
 )
+from pitrdiff.export.frames import decoded_frame, key_column_value
+from pitrdiff.export.keys import (
+    COLUMNS,
+    HASH_COLUMN,
+    ITEM_COLUMN,
+    KEY_COLUMN,
+    KEY_STRUCT_COLUMN,
+    RESERVED_COLUMNS,
+    SIZE_COLUMN,
+    KeyAttribute,
+    KeySchema,
+)
 from pitrdiff.files import make_dir, storage_error, write_bytes, write_json
 
 if TYPE_CHECKING:
@@ -53,15 +64,6 @@ one top-level column per key attribute, which could collide with ours)."""
 MANIFEST_NAME = "manifest.json"
 DATA_DIR = "data"
 STATE_DIR = "state"
-KEY_COLUMN = "_key"
-ITEM_COLUMN = "_item"
-HASH_COLUMN = "_hash"
-SIZE_COLUMN = "_size"
-KEY_STRUCT_COLUMN = "key"
-COLUMNS = (KEY_COLUMN, ITEM_COLUMN, HASH_COLUMN, SIZE_COLUMN, KEY_STRUCT_COLUMN)
-"""Every column of a part: fixed, whatever the key attributes are called."""
-RESERVED_COLUMNS = (KEY_COLUMN, ITEM_COLUMN, HASH_COLUMN, SIZE_COLUMN)
-"""The columns other than ``key`` (kept for importers; every name is allowed as a key)."""
 DEFAULT_PART_BYTES = 64 * 1024 * 1024
 ROW_GROUP_BYTES = 4 * 1024 * 1024
 _READ_CHUNK = 8 * 1024 * 1024
@@ -72,211 +74,6 @@ def utc_now() -> str:
     return (
         dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
-
-
-# --------------------------------------------------------------------------- key schema
-
-
-@dataclass(frozen=True)
-class KeyAttribute:
-    """One attribute of a table's primary key.
-
-    Attributes
-    ----------
-    name
-        The attribute name.
-    key_type
-        ``HASH`` (partition key) or ``RANGE`` (sort key).
-    attribute_type
-        ``S``, ``N`` or ``B``; ``None`` when not known (an empty ``write_export``).
-    """
-
-    name: str
-    key_type: str
-    attribute_type: str | None = None
-
-
-@dataclass(frozen=True)
-class KeySchema:
-    """A table's primary key: the partition key, then the sort key if any."""
-
-    attributes: tuple[KeyAttribute, ...]
-
-    @classmethod
-    def from_boto(
-        cls,
-        key_schema: Sequence[Mapping[str, str]],
-        attribute_definitions: Sequence[Mapping[str, str]] | None = None,
-    ) -> KeySchema:
-        """Build from boto3's ``KeySchema`` (and optionally ``AttributeDefinitions``).
-
-        Raises
-        ------
-        InputError
-            When the schema has no ``HASH`` key, more than one of a kind, a
-            name DynamoDB does not allow (1 to 255 UTF-8 bytes), or a type
-            other than ``S``, ``N``, ``B``.
-        """
-        types = {d["AttributeName"]: d["AttributeType"] for d in attribute_definitions or ()}
-        by_kind: dict[str, KeyAttribute] = {}
-        for entry in key_schema:
-            try:
-                name, kind = entry["AttributeName"], entry["KeyType"]
-            except (KeyError, TypeError) as exc:
-                raise InputError(
-                    "a key schema is a list of {'AttributeName': ..., 'KeyType': 'HASH'|'RANGE'}"
-                ) from exc
-            if kind not in ("HASH", "RANGE") or kind in by_kind:
-                raise InputError(f"invalid key schema: {list(key_schema)!r}")
-            if not isinstance(name, str) or not 1 <= len(name.encode("utf-8")) <= 255:
-                raise InputError(
-                    f"key attribute name {name!r} is not 1 to 255 UTF-8 bytes (DynamoDB's rule)"
-                )
-            if types.get(name) not in (None, "S", "N", "B"):
-                raise InputError(
-                    f"key attribute {name!r} has type {types[name]!r}; a key is S, N or B"
-                )
-            by_kind[kind] = KeyAttribute(name, kind, types.get(name))
-        if "HASH" not in by_kind:
-            raise InputError(f"key schema has no HASH key: {list(key_schema)!r}")
-        ordered = [by_kind["HASH"]] + ([by_kind["RANGE"]] if "RANGE" in by_kind else [])
-        return cls(tuple(ordered))
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """Key attribute names, partition key first."""
-        return tuple(a.name for a in self.attributes)
-
-    @property
-    def partition_key(self) -> str:
-        """The partition (HASH) key's name."""
-        return self.attributes[0].name
-
-    @property
-    def sort_key(self) -> str | None:
-        """The sort (RANGE) key's name, if the table has one."""
-        return self.attributes[1].name if len(self.attributes) > 1 else None
-
-    def to_boto(self) -> list[dict[str, str]]:
-        """boto3's ``KeySchema`` form."""
-        return [{"AttributeName": a.name, "KeyType": a.key_type} for a in self.attributes]
-
-    def to_list(self) -> list[dict[str, str | None]]:
-        """The manifest form: boto3's form plus ``AttributeType``."""
-        return [
-            {"AttributeName": a.name, "KeyType": a.key_type, "AttributeType": a.attribute_type}
-            for a in self.attributes
-        ]
-
-    @classmethod
-    def from_list(cls, entries: Sequence[Mapping[str, Any]]) -> KeySchema:
-        """Inverse of :meth:`to_list`."""
-        defs = [
-            {"AttributeName": e["AttributeName"], "AttributeType": e["AttributeType"]}
-            for e in entries
-            if e.get("AttributeType")
-        ]
-        return cls.from_boto(entries, defs)
-
-    def same_keys(self, other: KeySchema) -> bool:
-        """Tell whether two schemas name the same keys with compatible types."""
-        if self.names != other.names:
-            return False
-        for mine, theirs in zip(self.attributes, other.attributes, strict=True):
-            if mine.key_type != theirs.key_type:
-                return False
-            known = mine.attribute_type and theirs.attribute_type
-            if known and mine.attribute_type != theirs.attribute_type:
-                return False
-        return True
-
-    def describe(self) -> str:
-        """Human form, e.g. ``pk (HASH, S), sk (RANGE, N)``."""
-        return ", ".join(
-            f"{a.name} ({a.key_type}{', ' + a.attribute_type if a.attribute_type else ''})"
-            for a in self.attributes
-        )
-
-    def key_struct_type(self) -> pa.StructType:
-        """The type of the ``key`` column: one field per key attribute, named as it.
-
-        ``S`` and ``N`` values are text (``N`` in canonical spelling, exact),
-        ``B`` values binary.
-        """
-        return pa.struct(
-            [
-                pa.field(a.name, pa.binary() if a.attribute_type == "B" else pa.string(), False)
-                for a in self.attributes
-            ]
-        )
-
-    def arrow_schema(self) -> pa.Schema:
-        """The Arrow schema of a part of this dataset (``docs/FORMAT.md`` §2)."""
-        return pa.schema(
-            [
-                pa.field(KEY_COLUMN, pa.string(), nullable=False),
-                pa.field(ITEM_COLUMN, pa.string(), nullable=False),
-                pa.field(HASH_COLUMN, pa.uint64(), nullable=False),
-                pa.field(SIZE_COLUMN, pa.int32(), nullable=False),
-                pa.field(KEY_STRUCT_COLUMN, self.key_struct_type(), nullable=False),
-            ]
-        )
-
-    def check_key_column(self, keys: pa.Array | pa.ChunkedArray, what: str = "item") -> None:
-        """Refuse canonical keys whose attribute types contradict the declared ones.
-
-        Vectorised: canonical key JSON holds ``"name":{"T":`` for each key
-        attribute (a quote inside a value is escaped, so the text cannot occur
-        there by accident).
-
-        Parameters
-        ----------
-        keys
-            Canonical key JSON strings (the ``_key`` column).
-        what
-            Names a row in the message (``item``, ``deleted item`` …).
-
-        Raises
-        ------
-        CodecError
-            One line naming the first offending key, the attribute and both types.
-        """
-        import pyarrow.compute as pc
-
-        for a in self.attributes:
-            if not a.attribute_type or not len(keys):
-                continue
-            pattern = orjson.dumps(a.name).decode("utf-8") + ':{"' + a.attribute_type + '":'
-            matches = pc.match_substring(keys, pattern)
-            if pc.all(matches).as_py():
-                continue
-            index = pc.index(matches, False).as_py()
-            text = str(keys[index].as_py())
-            self.check_key_types(orjson.loads(text), f"{what} {text}")
-
-    def check_key_types(self, key: Mapping[str, Any], where: str) -> None:
-        """Refuse a key whose attribute types contradict the declared ones.
-
-        Parameters
-        ----------
-        key
-            The key attributes in wire form (``{"pk": {"S": "a"}}``).
-        where
-            Names the item in the message (``item 3``).
-
-        Raises
-        ------
-        CodecError
-            One line naming the key attribute, the declared type and the type found.
-        """
-        for a in self.attributes:
-            typed = key.get(a.name)
-            if a.attribute_type and isinstance(typed, Mapping) and a.attribute_type not in typed:
-                found = next(iter(typed), "?")
-                raise CodecError(
-                    f"{where}: key attribute {a.name!r} is {found} but the key schema declares "
-                    f"{a.attribute_type} (declared types must match the data)"
-                )
 
 
 # --------------------------------------------------------------------------- manifest
@@ -908,81 +705,6 @@ class Export:
         return decoded_frame(frame, self.key_schema, ITEM_COLUMN)
 
 
-def key_column_value(attribute_type: str | None, value: Any) -> Any:
-    """A key column's stored value as a Python value (``N`` text to ``Decimal``)."""
-    if attribute_type == "N" and value is not None:
-        return Decimal(value)
-    return value
-
-
-def decoded_frame(
-    raw: pd.DataFrame,
-    key_schema: KeySchema,
-    item_column: str,
-    *,
-    lead: Sequence[str] = (),
-    decode: bool = True,
-) -> pd.DataFrame:
-    """Lay out raw rows for people: keys, ``lead``, decoded attributes, raw columns.
-
-    Shared by :meth:`Export.to_pandas` and the class tables of a diff, so both
-    come out with the same columns.
-
-    Parameters
-    ----------
-    raw
-        Rows as stored: the ``key`` struct column and canonical item JSON in ``item_column``.
-    key_schema
-        The table's key; its attributes become the first columns, decoded and
-        named as the attributes (with the suffix ``_attr`` when the name is one
-        of the raw columns, e.g. a key attribute called ``_key``).
-    item_column
-        The column holding the canonical item to decode.
-    lead
-        Raw columns to show right after the keys (a diff's ``signature``, ``changes``).
-    decode
-        Add one column per top-level non-key attribute, decoded with
-        :func:`pitrdiff.codec.to_python` (``None`` where absent). A name that
-        clashes with a raw column gets the suffix ``_attr``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Keys, ``lead``, decoded attributes (sorted by name), then the other raw columns.
-    """
-    import pandas as pd
-
-    from pitrdiff.codec import loads, to_python
-
-    rest = [c for c in raw.columns if c != KEY_STRUCT_COLUMN and c not in lead]
-    keys = pd.DataFrame(
-        {
-            (f"{a.name}_attr" if a.name in rest else a.name): [
-                key_column_value(a.attribute_type, v[a.name]) for v in raw[KEY_STRUCT_COLUMN]
-            ]
-            for a in key_schema.attributes
-        },
-        index=raw.index,
-    )
-    parts = [keys]
-    if lead:
-        parts.append(raw[list(lead)])
-    if decode:
-        decoded = [
-            {n: to_python(t) for n, t in loads(text).items() if n not in key_schema.names}
-            for text in raw[item_column]
-        ]
-        names = sorted({n for row in decoded for n in row})
-        taken = set(rest) | set(lead) | set(keys.columns)
-        columns = {
-            (f"{n}_attr" if n in taken else n): [row.get(n) for row in decoded] for n in names
-        }
-        parts.append(pd.DataFrame(columns, index=raw.index, dtype=object))
-    parts.append(raw[rest])
-    frame: pd.DataFrame = pd.concat(parts, axis=1)
-    return frame
-
-
 def load_export(
     path: str | os.PathLike[str], *, require_complete: bool = True, verify: bool = False
 ) -> Export:
@@ -1029,3 +751,34 @@ def remove_unlisted_parts(root: str | os.PathLike[str], keep: Iterable[str]) -> 
                 part.unlink()
                 removed.append(relative)
     return removed
+
+
+__all__ = [
+    "COLUMNS",
+    "DATA_DIR",
+    "FORMAT_VERSION",
+    "HASH_COLUMN",
+    "ITEM_COLUMN",
+    "KEY_COLUMN",
+    "KEY_STRUCT_COLUMN",
+    "MANIFEST_NAME",
+    "RESERVED_COLUMNS",
+    "SIZE_COLUMN",
+    "STATE_DIR",
+    "Export",
+    "FileEntry",
+    "KeyAttribute",
+    "KeySchema",
+    "Manifest",
+    "PartBuffer",
+    "decoded_frame",
+    "file_checksum",
+    "key_column_value",
+    "load_export",
+    "prepare_directory",
+    "read_manifest",
+    "remove_unlisted_parts",
+    "utc_now",
+    "write_export",
+    "write_manifest",
+]
