@@ -90,9 +90,16 @@ def _svg(figure: Any, salt: str) -> str:
 def _figure(width: float, height: float) -> Any:
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=96)
+    figure = Figure(figsize=(width, height), dpi=96, layout="constrained")
     figure.patch.set_alpha(0)
     return figure
+
+
+def _integer_ticks() -> Any:
+    """Ticks at whole item counts only."""
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
 
 
 def _bar_chart(labels: Sequence[str], values: Sequence[int], salt: str, color: str) -> str:
@@ -104,6 +111,7 @@ def _bar_chart(labels: Sequence[str], values: Sequence[int], salt: str, color: s
     axes.barh(positions, values, color=color)
     axes.set_yticks(positions, shown)
     axes.set_xlabel("items")
+    axes.xaxis.set_major_locator(_integer_ticks())
     for y, value in zip(positions, values, strict=True):
         axes.annotate(f"{value:,}", (value, y), xytext=(3, 0), textcoords="offset points",
                       va="center", fontsize=8)  # fmt: skip
@@ -126,6 +134,7 @@ def _stacked_partitions(summary: DiffSummary, salt: str) -> str:
     labels = [p.value if len(p.value) <= 40 else p.value[:37] + "..." for p in partitions]
     axes.set_yticks(positions, labels)
     axes.set_xlabel("items")
+    axes.xaxis.set_major_locator(_integer_ticks())
     axes.legend(loc="lower right", fontsize=8, frameon=False)
     axes.spines[["top", "right"]].set_visible(False)
     return _svg(figure, salt)
@@ -235,6 +244,7 @@ def _timeline(con: Any, files: Mapping[str, str], attribute: str, salt: str) -> 
                      align="edge", color=color, label=name)  # fmt: skip
             bottom = [a + b for a, b in zip(bottom, heights, strict=True)]
     axes.set_ylabel("items")
+    axes.yaxis.set_major_locator(_integer_ticks())
     axes.set_xlabel(f"{attribute} (UTC)")
     axes.legend(fontsize=8, frameon=False)
     figure.autofmt_xdate()
