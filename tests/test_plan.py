@@ -717,6 +717,24 @@ def test_memory_limit_reaches_duckdb(diff_dir: Path, tmp_path: Path) -> None:
     assert result.exit_code == EXIT_OK and orjson.loads(result.stdout)["operations"] == 3
 
 
+def test_batches_hold_about_8_mb_whatever_the_items_size(tmp_path: Path) -> None:
+    """2,048 rows of small items; fewer of large ones (memory is a few batches)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pitrdiff.recovery.selection import batch_rows
+
+    rows = {}
+    for size in (100, 100_000):
+        path = tmp_path / f"{size}.parquet"
+        pq.write_table(
+            pa.table({"restored_item": [f"{i:09d}" * (size // 9) for i in range(200)]}), path
+        )
+        rows[size] = batch_rows(pq.read_metadata(path))
+    assert rows[100] == 2048
+    assert 70 <= rows[100_000] <= 90  # 8 MiB / ~100 KB
+
+
 def test_peak_memory_does_not_grow_with_the_plan(tmp_path: Path) -> None:
     """17,000 vs 68,000 deleted items of 1 KB (17 MB vs 68 MB): peak RSS within 25 MB.
 

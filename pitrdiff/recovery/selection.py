@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from pitrdiff.recovery.keys import KeyList
 
 BATCH_ROWS = 2048
+"""Rows per Arrow batch, at most; fewer for large items (see :func:`batch_rows`)."""
+BATCH_BYTES = 8 << 20
+"""Item bytes per Arrow batch to aim at: memory is a few batches, whatever the items' size."""
 _SHOWN_CHARS = 160
 _DETAIL_CHARS = 200
 
@@ -117,7 +120,8 @@ def class_source(
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            for batch in parquet.iter_batches(batch_size=BATCH_ROWS, use_threads=False):
+            rows = batch_rows(parquet.metadata)
+            for batch in parquet.iter_batches(batch_size=rows, use_threads=False):
                 if wanted is not None:
                     batch = batch.filter(wanted.contains(batch.column("_key")))
                 if batch.num_rows:
@@ -162,7 +166,7 @@ def stream_class(
         relation = relation.filter(where)
     relation = relation.project("_key, live_item, restored_item")
     try:
-        yield from _arrow_reader(relation)
+        yield from _arrow_reader(relation, _file_batch_rows(path))
     except (duckdb.Error, OSError) as exc:
         if interrupts:
             raise interrupts[0] from None  # Ctrl-C or SIGTERM while the file was read
@@ -174,6 +178,12 @@ def stream_class(
     finally:
         with contextlib.suppress(duckdb.Error):  # a closed connection has nothing to reset
             con.register(name, empty_source(path))
+
+
+def _file_batch_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return batch_rows(pq.read_metadata(path))
 
 
 def where_error(exc: Any, where: str | None) -> PitrdiffError:
@@ -208,7 +218,20 @@ def _first_line(text: str) -> str:
     return line if len(line) <= _DETAIL_CHARS else line[: _DETAIL_CHARS - 1] + "…"
 
 
-def _arrow_reader(relation: Any) -> Any:
+def batch_rows(metadata: Any) -> int:
+    """Rows per batch for a class file: about :data:`BATCH_BYTES`, 16 to :data:`BATCH_ROWS`.
+
+    From the file's metadata (uncompressed bytes per row): 2,048 rows of 3 KB
+    items, 279 of 30 KB, 20 of 400 KB.
+    """
+    rows = sum(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
+    size = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    if rows == 0 or size == 0:
+        return BATCH_ROWS
+    return max(16, min(BATCH_ROWS, int(BATCH_BYTES * rows // size)))
+
+
+def _arrow_reader(relation: Any, rows: int) -> Any:
     # DuckDB 1.x: fetch_arrow_reader; DuckDB 2: to_arrow_reader
     to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
-    return to_reader(BATCH_ROWS)
+    return to_reader(rows)
