@@ -738,8 +738,8 @@ def test_batches_hold_about_8_mb_whatever_the_items_size(tmp_path: Path) -> None
 def test_peak_memory_does_not_grow_with_the_plan(tmp_path: Path) -> None:
     """17,000 vs 68,000 deleted items of 1 KB (17 MB vs 68 MB): peak RSS within 25 MB.
 
-    Both class files span several row groups (8,192 rows each): what a plan
-    holds at a time is about one row group, whatever the plan's size. Before
+    Both class files span several row groups: what a plan
+    holds at a time is a few batches, whatever the plan's size. Before
     plans were streamed, the larger plan's peak was over 100 MB higher.
     """
     peaks = {}

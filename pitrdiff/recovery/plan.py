@@ -4,8 +4,8 @@ A plan turns a diff dataset into the writes that put back what was lost:
 
 - **deleted** (in restored, not in live): put the restored item, expecting the
   item to be absent;
-- **changed** (only when included): put the restored item, expecting the live
-  item exactly as the diff observed it;
+- **changed** (only when included): write the restored item, expecting the
+  live item exactly as the diff observed it;
 - **added** (only when included, never by default): delete the item, expecting
   it exactly as observed;
 - **expired** (only when included, never by default): deleted items that the
@@ -29,7 +29,9 @@ column         meaning
 ============== ======================================================
 ``class``      ``deleted``, ``changed``, ``added`` or ``expired``
 ``_key``       canonical key (DynamoDB JSON text)
-key columns    one per key attribute (``S``/``N`` as text, ``B`` as blob)
+``key``        the key attribute values, a struct with one field per key
+               attribute named as it is (``key.sk``; ``S``/``N`` as text,
+               ``B`` as blob)
 ``live_item``  the live item as canonical DynamoDB JSON (changed, added)
 ``restored_item`` the restored item (deleted, expired, changed)
 ``live_hash``, ``restored_hash``  content hashes (uint64)
