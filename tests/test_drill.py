@@ -314,3 +314,32 @@ def test_the_drill_iam_policy_names_only_real_actions() -> None:
     assert policy["Statement"][1]["Resource"].endswith(":table/TABLE-drill-*")
     assert "dynamodb:DeleteTable" in policy["Statement"][1]["Action"]
     assert len(actions) == 24
+
+
+def test_an_error_mid_drill_writes_the_reports_cleans_up_and_exits_3(
+    moto_server: Server, live: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The settings stage fails as an AWS failure would (exit 3): junit records an <error>."""
+    import pitrdiff.drill as drill_module
+    from pitrdiff.errors import EXIT_FAILURE, AwsError
+
+    def failing(d: Any) -> None:
+        raise AwsError("InternalServerError while describing the table: boom")
+
+    stages = [(n, failing if n == "settings" else s) for n, s in drill_module.STAGES]
+    monkeypatch.setattr(drill_module, "STAGES", tuple(stages))
+    runner = CliRunner()
+    result = runner.invoke(
+        load_commands(),
+        ["drill", live, "--latest", "--workdir", str(tmp_path / "w"), "--endpoint-url",
+         moto_server.endpoint],
+    )  # fmt: skip
+    assert result.exit_code == EXIT_FAILURE, result.output
+    assert "boom" in result.stderr and "Traceback" not in result.output
+    suite = ET.parse(tmp_path / "w" / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("errors") == "1"
+    error = suite.find("testcase[@name='drill']/error")
+    assert error is not None and "boom" in str(error.get("message"))
+    document = json.loads((tmp_path / "w" / "drill.json").read_text())
+    assert document["error"].endswith("boom") and document["cleaned_up"] == "deleted"
+    assert gone(moto_server, document["restored_table"])
