@@ -324,7 +324,7 @@ def summarize(
     con
         A DuckDB connection (its memory limit bounds the work).
     files
-        Parquet path per class (``deleted``, ``changed``, ``added``).
+        Parquet path per class (``deleted``, ``changed``, ``added``, ``expired``).
     table_name, live_table, restored_table
         Names for the header.
     partition_key, partition_key_type
@@ -334,52 +334,14 @@ def summarize(
     facts
         T and the TTL rule, stated as given.
     """
-
-    def scan(name: str) -> str:
-        return "read_parquet(" + _literal(files[name]) + ")"
-
-    signatures: tuple[SignatureCount, ...] = ()
-    attributes: tuple[AttributeCount, ...] = ()
-    if counts.get("changed"):
-        rows = con.execute(
-            f"SELECT signature, count(*) AS n FROM {scan('changed')} "
-            f"GROUP BY signature ORDER BY n DESC, signature LIMIT {TOP_SIGNATURES}"
-        ).fetchall()
-        signatures = tuple(SignatureCount(str(s), int(n)) for s, n in rows)
-        rows = con.execute(
-            "SELECT regexp_replace(c.path, '\\[[0-9]+\\]', '[*]', 'g') AS path, c.kind AS kind, "
-            "count(DISTINCT _key) AS n "
-            f"FROM (SELECT _key, unnest(changes) AS c FROM {scan('changed')}) "
-            f"GROUP BY ALL ORDER BY n DESC, path, kind LIMIT {TOP_ATTRIBUTES}"
-        ).fetchall()
-        attributes = tuple(AttributeCount(str(p), str(k), int(n)) for p, k, n in rows)
-
-    partitions: tuple[PartitionCount, ...] = ()
-    if any(counts.get(name) for name in CLASSES):
-        # By position: the partition key is the key struct's first field (a name
-        # could differ from the sort key's only in letter case, which SQL ignores).
-        column = "struct_extract_at(key, 1)"
-        value = f"base64({column})" if partition_key_type == "B" else f"CAST({column} AS VARCHAR)"
-        union = " UNION ALL ".join(
-            f"SELECT {value} AS v, '{name}' AS cls FROM {scan(name)}"
-            for name in CLASSES
-            if counts.get(name)
-        )
-        per_class = ", ".join(f"count(*) FILTER (cls = '{name}')" for name in CLASSES)
-        rows = con.execute(
-            f"SELECT v, {per_class}, count(*) AS n FROM ({union}) "
-            f"GROUP BY v ORDER BY n DESC, v LIMIT {TOP_PARTITIONS}"
-        ).fetchall()
-        by_name = [dict(zip(CLASSES, (int(x) for x in r[1:-1]), strict=True)) for r in rows]
-        partitions = tuple(
-            PartitionCount(str(r[0]), **n) for r, n in zip(rows, by_name, strict=True)
-        )
-
+    scans = {name: "read_parquet(" + _literal(path) + ")" for name, path in files.items()}
+    signatures, attributes = _top_changes(con, scans["changed"], counts)
+    partitions = _top_partitions(con, scans, partition_key_type, counts)
     samples: dict[str, tuple[str, ...]] = {}
     for name in CLASSES:
         if counts.get(name):
             rows = con.execute(
-                f"SELECT _key FROM {scan(name)} ORDER BY _key LIMIT {SAMPLE_KEYS}"
+                f"SELECT _key FROM {scans[name]} ORDER BY _key LIMIT {SAMPLE_KEYS}"
             ).fetchall()
             samples[name] = tuple(str(r[0]) for r in rows)
 
@@ -405,6 +367,53 @@ def summarize(
         top_partitions=partitions,
         samples=samples,
     )
+
+
+def _top_changes(
+    con: duckdb.DuckDBPyConnection, scan: str, counts: Mapping[str, int]
+) -> tuple[tuple[SignatureCount, ...], tuple[AttributeCount, ...]]:
+    """The most common change signatures and changed (folded) paths."""
+    if not counts.get("changed"):
+        return (), ()
+    rows = con.execute(
+        f"SELECT signature, count(*) AS n FROM {scan} "
+        f"GROUP BY signature ORDER BY n DESC, signature LIMIT {TOP_SIGNATURES}"
+    ).fetchall()
+    signatures = tuple(SignatureCount(str(s), int(n)) for s, n in rows)
+    rows = con.execute(
+        "SELECT regexp_replace(c.path, '\\[[0-9]+\\]', '[*]', 'g') AS path, c.kind AS kind, "
+        "count(DISTINCT _key) AS n "
+        f"FROM (SELECT _key, unnest(changes) AS c FROM {scan}) "
+        f"GROUP BY ALL ORDER BY n DESC, path, kind LIMIT {TOP_ATTRIBUTES}"
+    ).fetchall()
+    return signatures, tuple(AttributeCount(str(p), str(k), int(n)) for p, k, n in rows)
+
+
+def _top_partitions(
+    con: duckdb.DuckDBPyConnection,
+    scans: Mapping[str, str],
+    partition_key_type: str | None,
+    counts: Mapping[str, int],
+) -> tuple[PartitionCount, ...]:
+    """The partition-key values with the most affected items, per class."""
+    if not any(counts.get(name) for name in CLASSES):
+        return ()
+    # By position: the partition key is the key struct's first field (a name
+    # could differ from the sort key's only in letter case, which SQL ignores).
+    column = "struct_extract_at(key, 1)"
+    value = f"base64({column})" if partition_key_type == "B" else f"CAST({column} AS VARCHAR)"
+    union = " UNION ALL ".join(
+        f"SELECT {value} AS v, '{name}' AS cls FROM {scans[name]}"
+        for name in CLASSES
+        if counts.get(name)
+    )
+    per_class = ", ".join(f"count(*) FILTER (cls = '{name}')" for name in CLASSES)
+    rows = con.execute(
+        f"SELECT v, {per_class}, count(*) AS n FROM ({union}) "
+        f"GROUP BY v ORDER BY n DESC, v LIMIT {TOP_PARTITIONS}"
+    ).fetchall()
+    by_name = [dict(zip(CLASSES, (int(x) for x in r[1:-1]), strict=True)) for r in rows]
+    return tuple(PartitionCount(str(r[0]), **n) for r, n in zip(rows, by_name, strict=True))
 
 
 def _literal(text: str) -> str:
