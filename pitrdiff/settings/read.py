@@ -39,7 +39,7 @@ from pitrdiff.aws import AwsConfig, translate_errors
 from pitrdiff.errors import AwsError, CredentialsError, ExportError, InputError
 
 TABLE_PLACEHOLDER = "${table}"
-OPTIONAL_ATTEMPTS = 2
+OPTIONAL_ATTEMPTS = 1  # no retries: an unanswered optional setting is "not compared"
 ARN_PLACEHOLDER = "${table_arn}"
 
 # Display order; every name is a key of TableSettings.values or .unavailable.
