@@ -414,6 +414,7 @@ def _check_updated_attr(d: _Drill) -> DrillCheck:
         if f.is_file()
     )
     threshold = d.t.timestamp()
+    union = union or "SELECT NULL AS _key, NULL::DOUBLE AS t WHERE false"
     con = duckdb.connect()
     try:
         checked, late, missing = con.execute(

@@ -234,11 +234,15 @@ def test_pitr_off_is_a_failed_check_and_nothing_is_restored(
 def test_min_window_too_short_fails_the_window_check(
     moto_server: Server, live: str, tmp_path: Path
 ) -> None:
+    missing = {"pk": "TENANT#zz", "sk": "ORDER#1"}
     result = run_drill(
         live, latest=True, workdir=tmp_path / "w", min_window="7d", aws=moto_server.aws,
+        expect={"keys_must_exist": [{"pk": "TENANT#a", "sk": "ORDER#2"}, missing]},
         poll_seconds=0.05,
     )  # fmt: skip
-    assert [c.name for c in result.failed] == ["pitr-window"]
+    assert [c.name for c in result.failed] == ["pitr-window", "keys-exist"]
+    assert result.failed[1].message == "1 of 2 keys in the restored table"
+    assert result.failed[1].figures["missing"] == ['{"pk":{"S":"TENANT#zz"},"sk":{"S":"ORDER#1"}}']
     assert result.cleaned_up == "deleted" and gone(moto_server, result.restored_table)
 
 

@@ -160,7 +160,10 @@ def _on_demand(throughput: Mapping[str, Any] | None) -> dict[str, int] | None:
     write = throughput.get("MaxWriteRequestUnits")
     if read in (None, -1) and write in (None, -1):
         return None
-    return {"max_read": int(read if read is not None else -1), "max_write": int(write or -1)}
+    return {
+        "max_read": -1 if read is None else int(read),
+        "max_write": -1 if write is None else int(write),
+    }
 
 
 def _warm(throughput: Mapping[str, Any] | None) -> dict[str, int] | None:
