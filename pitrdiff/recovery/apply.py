@@ -48,7 +48,13 @@ from typing import IO, Any
 import botocore.exceptions
 import orjson
 
-from pitrdiff.aws import AwsConfig, count_retries, dynamodb_client, translate_errors
+from pitrdiff.aws import (
+    AwsConfig,
+    RetryCounter,
+    count_retries,
+    dynamodb_client,
+    translate_errors,
+)
 from pitrdiff.errors import InputError, Interrupted, PitrdiffError, SchemaMismatchError
 from pitrdiff.export.dataset import KeySchema
 from pitrdiff.files import atomic_writer
@@ -196,7 +202,11 @@ class Target:
 
 
 def describe_target(
-    client: Any, aws: AwsConfig, table: str, key_schema: KeySchema | None = None
+    client: Any,
+    aws: AwsConfig,
+    table: str,
+    key_schema: KeySchema | None = None,
+    counter: RetryCounter | None = None,
 ) -> Target:
     """Describe the table an apply writes to, checking its key against the plan's.
 
@@ -399,7 +409,7 @@ def apply_plan(
         log.warning("applying plan for table %r to table %r, as asked", loaded.table, table)
     client = dynamodb_client(aws, max_pool_connections=workers + 2)
     counter = count_retries(client)
-    target = describe_target(client, aws, name, loaded.key_schema)
+    target = describe_target(client, aws, name, loaded.key_schema, counter)
 
     journal_path = Path(f"{loaded.path}.journal")
     done = read_journal(journal_path, loaded.checksum, target.place)

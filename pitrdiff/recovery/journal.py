@@ -3,8 +3,9 @@
 Progress of an apply is journaled to ``<plan>.journal``: append-only JSON
 lines, fsynced in small batches. Its first line binds it to the plan (its
 checksum) and to the place it writes to (:class:`Place`): the account (STS
-``GetCallerIdentity``, where the server answers it), the region, the endpoint
-and the table's ARN (``DescribeTable``). A re-run resumes only at the same
+``GetCallerIdentity`` on AWS; on a local server, the account its table ARN
+names, so no STS request goes through it), the region, the endpoint and the
+table's ARN (``DescribeTable``). A re-run resumes only at the same
 place; a journal written elsewhere is refused in one line naming both places,
 and nothing is skipped because of it.
 """
@@ -21,7 +22,7 @@ from typing import IO, Any
 
 import orjson
 
-from pitrdiff.aws import AwsConfig, session
+from pitrdiff.aws import AwsConfig, RetryCounter, count_retries, session
 from pitrdiff.errors import RefusedError
 from pitrdiff.files import FILE_MODE, storage_error
 
@@ -94,35 +95,18 @@ class Place:
         )
 
 
-def caller_account(aws: AwsConfig, endpoint: str) -> str | None:
-    """The account of the credentials from STS ``GetCallerIdentity``, or ``None``.
-
-    Asked at ``endpoint`` when it is not an AWS endpoint (a local server, such as
-    moto, that answers STS too); any failure (dynalite does not answer STS)
-    gives ``None``: the table's ARN still names the account where there is one.
-    """
-    import botocore.config
-    import botocore.exceptions
-
-    local = "amazonaws.com" not in endpoint
-    try:
-        client = session(aws).client(
-            "sts",
-            region_name=aws.region or "us-east-1",
-            endpoint_url=endpoint if local else None,
-            config=botocore.config.Config(
-                retries={"total_max_attempts": 4, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=10,
-            ),
-        )
-        account = client.get_caller_identity().get("Account")
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
-        return None
-    return str(account) if account else None
+def _arn_account(arn: str | None) -> str | None:
+    parts = (arn or "").split(":")
+    return parts[4] if len(parts) > 5 and parts[4] else None
 
 
-def resolve_place(client: Any, aws: AwsConfig, table: str, described: Mapping[str, Any]) -> Place:
+def resolve_place(
+    client: Any,
+    aws: AwsConfig,
+    table: str,
+    described: Mapping[str, Any],
+    counter: RetryCounter | None = None,
+) -> Place:
     """The :class:`Place` of ``table`` as ``client`` reaches it.
 
     Parameters
@@ -135,15 +119,49 @@ def resolve_place(client: Any, aws: AwsConfig, table: str, described: Mapping[st
         The table's name.
     described
         The table's ``DescribeTable`` result (``["Table"]``).
+    counter
+        Counts the retries of the STS request.
     """
     endpoint = str(client.meta.endpoint_url)
+    arn = described.get("TableArn")
+    # on a local server, the account its table ARN names: no STS request through it
+    local = ".amazonaws.com" not in endpoint
+    account = _arn_account(arn) if local else caller_account(aws, counter)
     return Place(
         table=table,
-        table_arn=described.get("TableArn"),
+        table_arn=arn,
         region=str(client.meta.region_name),
         endpoint=endpoint,
-        account=caller_account(aws, endpoint),
+        account=account or _arn_account(arn),
     )
+
+
+def caller_account(aws: AwsConfig, counter: RetryCounter | None = None) -> str | None:
+    """The account of the credentials: STS ``GetCallerIdentity`` at AWS's endpoint.
+
+    Its retries are added to ``counter``; any failure gives ``None`` (the
+    table's ARN still names the account).
+    """
+    import botocore.config
+
+    try:
+        client = session(aws).client(
+            "sts",
+            region_name=aws.region or None,
+            config=botocore.config.Config(
+                retries={"total_max_attempts": 4, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=10,
+            ),
+        )
+        retried = count_retries(client)
+        account = client.get_caller_identity().get("Account")
+    except Exception:  # any answer but an account: the table's ARN names it
+        return None
+    if counter is not None:
+        counter.retries += retried.retries
+        counter.throttles += retried.throttles
+    return str(account) if account else None
 
 
 class Journal:
