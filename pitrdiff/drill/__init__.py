@@ -1,0 +1,322 @@
+"""Restore drills: restore, export both, diff, compare settings, and check the data is right.
+
+AWS Backup's restore testing checks that a restore ran and how long it took;
+a drill also checks that the restored **data** is right. :func:`run_drill`
+reads as its list of stages:
+
+1. ``window``: PITR is on and its earliest restorable time is at least
+   ``min_window`` back;
+2. ``restore``: restore into a new table (without indexes by default) and
+   measure the RTO, restore request → table ACTIVE;
+3. ``export-restored``, ``export-live``: export both tables (segmented scans);
+4. ``diff``: restored against live;
+5. ``settings``: the settings diff (what a restore does not carry);
+6. ``checks``: every difference explained by writes after T (``updated_attr``),
+   and the expectations of an ``--expect`` file;
+7. ``report``: JUnit XML, a JSON document and ``report.html`` with the checks;
+8. ``cleanup``: the restored table is deleted — after success, a failed check,
+   an error or Ctrl-C — unless ``keep``.
+
+Work directory::
+
+    restored/  live/   the two exports
+    diff/              the diff dataset, report.md, report.html (with the checks)
+    drill.json         the result document
+    junit.xml          one test case per check (unless --junit names another file)
+
+Expectations (``--expect FILE``, YAML or JSON; every key optional)::
+
+    max_rto_seconds: 3600          # longest acceptable restore (request → ACTIVE)
+    restored_items: {min: 1000, max: 5000000}   # item count bounds of the restored table
+    live_items: {min: 1000}        # … and of the live table
+    max_deleted: 0                 # most items per class the diff may hold
+    max_changed: 500
+    max_added: 100000
+    max_expired: 1000
+    settings_must_match: [ttl, stream, tags]    # names as `pitrdiff settings` shows them
+    keys_must_exist:               # keys the restored table must hold (plain values; B in base64)
+      - {pk: "TENANT#acme", sk: "ORDER#000001"}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pitrdiff import pitr
+from pitrdiff.aws import AwsConfig
+from pitrdiff.drill.checks import (
+    check_expectations,
+    check_updated_attr,
+    load_expectations,
+    parse_duration,
+)
+from pitrdiff.drill.model import (
+    DIFF_DIR,
+    JUNIT_NAME,
+    LIVE_DIR,
+    RESTORED_DIR,
+    DrillCheck,
+    DrillResult,
+    DrillStage,
+    DrillState,
+)
+from pitrdiff.drill.reports import junit_xml, result_of, write_outputs
+from pitrdiff.errors import (
+    InputError,
+    Interrupted,
+    PitrdiffError,
+    RefusedError,
+    TableNotFoundError,
+)
+from pitrdiff.files import make_dir
+from pitrdiff.progress import SILENT, Progress
+
+__all__ = [
+    "STAGES",
+    "DrillCheck",
+    "DrillResult",
+    "DrillStage",
+    "junit_xml",
+    "load_expectations",
+    "parse_duration",
+    "run_drill",
+]
+
+
+def _stage_window(d: DrillState) -> None:
+    window = pitr.window(d.table, aws=d.aws)
+    figures = window.to_dict() | {"min_window_s": d.min_window.total_seconds()}
+    if not window.enabled or window.earliest is None:
+        d.checks.append(DrillCheck("pitr-window", False, window.describe(), figures))
+        d.stop = True  # nothing to restore
+        return
+    back = window.checked_at - window.earliest
+    ok = back >= d.min_window
+    message = (
+        f"PITR on; earliest restorable {pitr.format_time(window.earliest)} is "
+        f"{back.total_seconds():.0f}s back (at least {d.min_window.total_seconds():.0f}s asked)"
+    )
+    d.checks.append(DrillCheck("pitr-window", ok, message, figures))
+    d.t = d.at if d.at is not None else window.latest
+
+
+def _stage_restore(d: DrillState) -> None:
+    requested = time.monotonic()
+    started = pitr.restore(
+        d.table,
+        at=d.at,
+        latest=d.latest,
+        target=d.target,
+        no_indexes=d.no_indexes,
+        wait=False,
+        aws=d.aws,
+        progress=d.progress,
+    )
+    d.restored = started.target
+    if started.requested_at is not None:
+        d.t = started.requested_at
+    info, _ = pitr.wait_for_table(
+        started.target, aws=d.aws, progress=d.progress, poll_seconds=d.poll_seconds
+    )
+    d.rto_s = round(time.monotonic() - requested, 3)
+    figures = {
+        "rto_s": d.rto_s,
+        "restored_table": started.target,
+        "restore_date_time": pitr.format_time(info.restore_date_time),
+        "indexes_left_out": list(started.dropped_indexes),
+    }
+    d.checks.append(
+        DrillCheck("restore", True, f"{started.target} ACTIVE after {d.rto_s:.1f}s", figures)
+    )
+
+
+def _export(
+    name_of: Callable[[DrillState], str | None], directory: str
+) -> Callable[[DrillState], None]:
+    def stage(d: DrillState) -> None:
+        from pitrdiff.export.scan import export_table
+
+        table = name_of(d)
+        assert table is not None
+        manifest = export_table(
+            table, d.workdir / directory, segments=d.segments, aws=d.aws, progress=d.progress
+        )
+        d.counts[f"{directory}_items"] = manifest.items
+
+    return stage
+
+
+def _stage_diff(d: DrillState) -> None:
+    from pitrdiff.diff.core import diff_exports
+
+    diff = diff_exports(
+        d.workdir / LIVE_DIR, d.workdir / RESTORED_DIR, d.workdir / DIFF_DIR, progress=d.progress
+    )
+    summary = diff.summary
+    for name in ("deleted", "changed", "added", "expired", "unchanged"):
+        d.counts[name] = int(getattr(summary, name, 0))
+
+
+def _stage_settings(d: DrillState) -> None:
+    from pitrdiff.settings import compare_settings
+
+    assert d.restored is not None
+    d.settings = compare_settings(d.table, d.restored, aws=d.aws)
+
+
+def _stage_checks(d: DrillState) -> None:
+    if d.updated_attr:
+        d.checks.append(check_updated_attr(d))
+    d.checks.extend(check_expectations(d))
+
+
+STAGES: tuple[tuple[str, Callable[[DrillState], None]], ...] = (
+    ("window", _stage_window),
+    ("restore", _stage_restore),
+    ("export-restored", _export(lambda d: d.restored, RESTORED_DIR)),
+    ("export-live", _export(lambda d: d.table, LIVE_DIR)),
+    ("diff", _stage_diff),
+    ("settings", _stage_settings),
+    ("checks", _stage_checks),
+)
+
+
+def _cleanup(d: DrillState, keep: bool) -> str:
+    """Delete the restored table (only a table DescribeTable shows as a restore)."""
+    if d.restored is None:
+        return "none"
+    if keep:
+        return "kept"
+    try:
+        pitr.cleanup(d.restored, aws=d.aws)
+    except TableNotFoundError:
+        return "none"
+    except PitrdiffError as exc:
+        return f"failed: {exc} (delete it with `pitrdiff cleanup {d.restored}`)"
+    return "deleted"
+
+
+def _prepare_workdir(workdir: str | os.PathLike[str]) -> Path:
+    root = Path(workdir)
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise RefusedError(f"{root} is not an empty directory; choose a new --workdir")
+    return make_dir(root)
+
+
+def run_drill(
+    table: str,
+    *,
+    workdir: str | os.PathLike[str],
+    at: dt.datetime | str | None = None,
+    latest: bool = False,
+    target: str | None = None,
+    min_window: dt.timedelta | str = dt.timedelta(0),
+    with_indexes: bool = False,
+    segments: int | None = None,
+    updated_attr: str | None = None,
+    expect: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    junit: str | os.PathLike[str] | None = None,
+    keep: bool = False,
+    aws: AwsConfig | None = None,
+    progress: Progress = SILENT,
+    on_stage: Callable[[str], None] | None = None,
+    poll_seconds: float = pitr.DEFAULT_POLL_SECONDS,
+) -> DrillResult:
+    """Run a restore drill of ``table`` and check that the restored data is right.
+
+    Parameters
+    ----------
+    table
+        The live table.
+    workdir
+        A new or empty directory for the exports, the diff and the reports.
+    at, latest
+        The restore time (aware datetime or ISO 8601 with a zone), or the
+        latest restorable time; exactly one.
+    target
+        The restored table's name (default ``<table>-drill-<UTC now>``).
+    min_window
+        The PITR window must reach at least this far back (``7d``, ``6h`` …).
+    with_indexes
+        Restore the secondary indexes too (default: without, faster).
+    segments
+        Parallel scan segments for both exports.
+    updated_attr
+        A timestamp attribute (ISO 8601 or epoch seconds/milliseconds): every
+        changed and added item's live version must be newer than T.
+    expect
+        Expectations (a mapping, or a YAML/JSON file; see the module docstring).
+    junit
+        Where to write the JUnit XML (default ``<workdir>/junit.xml``).
+    keep
+        Keep the restored table (it is deleted otherwise, whatever happens).
+    aws
+        Where to talk to AWS.
+    progress
+        Reports each stage's progress.
+    on_stage
+        Called with each stage's name before it runs.
+    poll_seconds
+        Seconds between ``DescribeTable`` calls while the restore runs.
+
+    Returns
+    -------
+    DrillResult
+        Every check; :attr:`DrillResult.passed` decides the exit code (0 or 1).
+
+    Raises
+    ------
+    InputError
+        Bad times, durations, expectations, or a workdir that is not empty.
+    PitrdiffError
+        An AWS or I/O failure (exit 3), after the reports are written and the
+        restored table deleted.
+    Interrupted
+        Ctrl-C (exit 130), after the restored table is deleted.
+    """
+    if (at is None) == (not latest):
+        raise InputError("give exactly one of a restore time (--at) or --latest")
+    window = parse_duration(min_window) if isinstance(min_window, str) else min_window
+    expectations = (
+        load_expectations(expect) if isinstance(expect, (str, os.PathLike)) else dict(expect or {})
+    )
+    at_utc = pitr.parse_time(at) if at is not None else None
+    now = dt.datetime.now(dt.timezone.utc)
+    name = pitr.check_table_name(target or f"{table}-drill-{now.strftime(pitr.TIMESTAMP_FORMAT)}")
+    d = DrillState(
+        table=table, workdir=_prepare_workdir(workdir), aws=aws or AwsConfig(), progress=progress,
+        at=at_utc, latest=latest, target=name, no_indexes=not with_indexes, segments=segments,
+        min_window=window, updated_attr=updated_attr, expect=expectations,
+        poll_seconds=poll_seconds,
+    )  # fmt: skip
+    junit_path = Path(junit) if junit is not None else d.workdir / JUNIT_NAME
+    try:
+        _run_stages(d, on_stage)
+    except KeyboardInterrupt as exc:
+        raise Interrupted(f"drill interrupted; restored table: {_cleanup(d, keep)}") from exc
+    except Interrupted as exc:
+        cleaned = _cleanup(d, keep)
+        raise Interrupted(f"{exc.message}; the drill's restored table: {cleaned}") from exc
+    except PitrdiffError as exc:
+        cleaned = _cleanup(d, keep)
+        write_outputs(d, result_of(d, cleaned, junit_path, None), str(exc))
+        raise
+    cleaned = _cleanup(d, keep)
+    return write_outputs(d, result_of(d, cleaned, junit_path, None), None)
+
+
+def _run_stages(d: DrillState, on_stage: Callable[[str], None] | None) -> None:
+    """Run :data:`STAGES` in order (a failed window check stops before the restore)."""
+    for name, stage in STAGES:
+        if d.stop:
+            return
+        if on_stage is not None:
+            on_stage(name)
+        started, clock = pitr.format_time(dt.datetime.now(dt.timezone.utc)), time.monotonic()
+        stage(d)
+        d.stages.append(DrillStage(name, str(started), round(time.monotonic() - clock, 3)))

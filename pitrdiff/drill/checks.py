@@ -1,0 +1,240 @@
+"""The drill's checks: expectations files, writes explained by a time attribute, keys, settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pitrdiff import pitr
+from pitrdiff.drill.model import DIFF_DIR, EXPECT_KEYS, RESTORED_DIR, DrillCheck, DrillState
+from pitrdiff.errors import (
+    InputError,
+    StorageError,
+)
+
+# --------------------------------------------------------------------------- expectations
+
+
+def load_expectations(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read an ``--expect`` file (YAML or JSON) and check its keys and types.
+
+    Raises
+    ------
+    InputError
+        When the file is not a mapping of known expectations with valid values.
+    StorageError
+        When it cannot be read.
+    """
+    import yaml  # type: ignore[import-untyped]
+
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StorageError(f"cannot read {file}: {exc.strerror or exc}") from exc
+    try:
+        document = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise InputError(f"{file} is not valid {(file.suffix == '.json' and 'JSON') or 'YAML'}: "
+                         f"{str(exc).splitlines()[0]}") from exc  # fmt: skip
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise InputError(f"{file}: expected a mapping of expectations")
+    unknown = sorted(set(document) - EXPECT_KEYS)
+    if unknown:
+        raise InputError(
+            f"{file}: unknown expectation {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(EXPECT_KEYS))})"
+        )
+    for name, value in document.items():
+        if name.startswith("max_") and (not isinstance(value, (int, float)) or value < 0):
+            raise InputError(f"{file}: {name} must be a number >= 0")
+        if name.endswith("_items") and (not isinstance(value, dict) or set(value) - {"min", "max"}):
+            raise InputError(f"{file}: {name} must be a mapping with min and/or max")
+        if name == "settings_must_match" and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            raise InputError(f"{file}: settings_must_match must be a list of setting names")
+        if name == "keys_must_exist" and not (
+            isinstance(value, list) and all(isinstance(v, dict) for v in value)
+        ):
+            raise InputError(f"{file}: keys_must_exist must be a list of key mappings")
+    return dict(document)
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``90s``, ``15m``, ``6h``, ``7d`` (or plain seconds) → a timedelta.
+
+    Raises
+    ------
+    InputError
+        When the text is not such a duration.
+    """
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    raw = text.strip().lower()
+    number, unit = (raw[:-1], raw[-1]) if raw and raw[-1] in units else (raw, "s")
+    try:
+        value = float(number)
+    except ValueError as exc:
+        raise InputError(f"not a duration: {text!r} (e.g. 90s, 15m, 6h, 7d)") from exc
+    if value < 0:
+        raise InputError(f"not a duration: {text!r} (negative)")
+    return dt.timedelta(seconds=value * units[unit])
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def check_updated_attr(d: DrillState) -> DrillCheck:
+    """Every changed and added item's live version has ``updated_attr`` later than T."""
+    import duckdb
+
+    from pitrdiff.diff.html import epoch_seconds_sql
+
+    assert d.t is not None and d.updated_attr is not None
+    files = [d.workdir / DIFF_DIR / f"{n}.parquet" for n in ("changed", "added")]
+    union = " UNION ALL ".join(
+        f"SELECT _key, {epoch_seconds_sql('live_item', d.updated_attr)} AS t "
+        f"FROM read_parquet({_sql_text(str(f))})"
+        for f in files
+        if f.is_file()
+    )
+    threshold = d.t.timestamp()
+    union = union or "SELECT NULL AS _key, NULL::DOUBLE AS t WHERE false"
+    con = duckdb.connect()
+    try:
+        checked, late, missing = con.execute(
+            f"SELECT count(*), count(*) FILTER (t > {threshold!r}), count(*) FILTER (t IS NULL) "
+            f"FROM ({union})"
+        ).fetchone() or (0, 0, 0)
+        samples = [
+            r[0]
+            for r in con.execute(
+                f"SELECT _key FROM ({union}) WHERE t IS NULL OR t <= {threshold!r} "
+                "ORDER BY _key LIMIT 5"
+            ).fetchall()
+        ]
+    finally:
+        con.close()
+    unexplained = int(checked) - int(late)
+    figures = {
+        "attribute": d.updated_attr,
+        "t": pitr.format_time(d.t),
+        "checked": int(checked),
+        "newer_than_t": int(late),
+        "without_attribute": int(missing),
+        "unexplained": unexplained,
+        "sample_keys": samples,
+        "deleted_not_checkable": d.counts.get("deleted", 0),
+    }
+    message = (
+        f"{int(checked):,} changed/added items: {int(late):,} have {d.updated_attr} after T, "
+        f"{unexplained:,} do not ({int(missing):,} without it)"
+    )
+    return DrillCheck("updated-attr", unexplained == 0, message, figures)
+
+
+def _bound_check(name: str, what: str, value: int, bounds: Mapping[str, Any]) -> DrillCheck:
+    low, high = bounds.get("min"), bounds.get("max")
+    ok = (low is None or value >= low) and (high is None or value <= high)
+    message = f"{what}: {value:,} (expected {low if low is not None else '-'} … " + (
+        f"{high if high is not None else '-'})"
+    )
+    return DrillCheck(name, ok, message, {"value": value, "min": low, "max": high})
+
+
+def check_expectations(d: DrillState) -> list[DrillCheck]:
+    """One check per expectation of the ``--expect`` file (see :mod:`pitrdiff.drill`)."""
+    e = d.expect
+    checks: list[DrillCheck] = []
+    if "max_rto_seconds" in e and d.rto_s is not None:
+        limit = e["max_rto_seconds"]
+        checks.append(
+            DrillCheck("max-rto", d.rto_s <= limit, f"RTO {d.rto_s:.1f}s (at most {limit}s)",
+                       {"rto_s": d.rto_s, "max_rto_seconds": limit})
+        )  # fmt: skip
+    for side in ("restored", "live"):
+        if f"{side}_items" in e:
+            count = d.counts.get(f"{side}_items", 0)
+            checks.append(_bound_check(f"{side}-items", f"{side} items", count, e[f"{side}_items"]))
+    for cls in ("deleted", "changed", "added", "expired"):
+        if f"max_{cls}" in e:
+            count, limit = d.counts.get(cls, 0), e[f"max_{cls}"]
+            checks.append(
+                DrillCheck(f"max-{cls}", count <= limit, f"{count:,} {cls} (at most {limit:,})",
+                           {"items": count, "max": limit})
+            )  # fmt: skip
+    if "settings_must_match" in e and d.settings is not None:
+        checks.append(_check_settings(d, list(e["settings_must_match"])))
+    if "keys_must_exist" in e:
+        checks.append(_check_keys(d, list(e["keys_must_exist"])))
+    return checks
+
+
+def _check_settings(d: DrillState, names: Sequence[str]) -> DrillCheck:
+    from pitrdiff.settings import SETTINGS
+
+    unknown = [n for n in names if n not in SETTINGS]
+    if unknown:
+        raise InputError(f"settings_must_match: unknown setting {', '.join(unknown)}")
+    differing = [n for n in names if d.settings.difference(n) is not None]
+    unanswered = [n for n in names if n in d.settings.unknown]
+    ok = not differing and not unanswered
+    message = (
+        f"{len(names)} settings must match: "
+        + (f"differ: {', '.join(differing)}" if differing else "none differs")
+        + (f"; not answered: {', '.join(unanswered)}" if unanswered else "")
+    )
+    return DrillCheck(
+        "settings-match", ok, message, {"settings": list(names), "differ": differing,
+                                        "not_answered": unanswered}
+    )  # fmt: skip
+
+
+def _check_keys(d: DrillState, keys: Sequence[Mapping[str, Any]]) -> DrillCheck:
+    """Each key (plain values; typed by the export's key schema) is in the restored export."""
+    import duckdb
+
+    from pitrdiff import codec
+    from pitrdiff.export.dataset import KEY_COLUMN, load_export
+
+    export = load_export(d.workdir / RESTORED_DIR)
+    schema = export.key_schema
+    wanted: list[str] = []
+    for key in keys:
+        typed: dict[str, Any] = {}
+        for attribute in schema.attributes:
+            if attribute.name not in key:
+                raise InputError(f"keys_must_exist: {dict(key)} lacks {attribute.name}")
+            value = key[attribute.name]
+            typed[attribute.name] = {attribute.attribute_type or "S": str(value)}  # B: base64
+        wanted.append(codec.canonical_key(typed, schema.names))
+    con = duckdb.connect()
+    try:
+        files = ", ".join(_sql_text(f) for f in export.parquet_files)
+        present = {
+            r[0]
+            for r in con.execute(
+                f"SELECT {KEY_COLUMN} FROM read_parquet([{files}]) "
+                f"WHERE {KEY_COLUMN} IN (SELECT unnest(?))",
+                [wanted],
+            ).fetchall()
+        } if files else set()  # fmt: skip
+    finally:
+        con.close()
+    missing = [k for k in wanted if k not in present]
+    return DrillCheck(
+        "keys-exist",
+        not missing,
+        f"{len(wanted) - len(missing)} of {len(wanted)} keys in the restored table",
+        {"wanted": wanted, "missing": missing},
+    )
