@@ -430,16 +430,29 @@ def apply_plan(
     progress.start("dry run" if dry_run else "applying", total=loaded.operation_count, unit="ops")
     if from_journal:
         progress.advance(from_journal)
+    _execute(executor, _pending(loaded, done), tally, workers, journal, progress)
+    return _report(loaded, name, dry_run, merge, target, tally, counter, from_journal, started)
+
+
+def _execute(
+    executor: Executor,
+    operations: Iterator[Operation],
+    tally: _Tally,
+    workers: int,
+    journal: Journal | None,
+    progress: Progress,
+) -> None:
+    """Run the operations; whatever happens, close the conflicts file and the journal."""
     ok = False
     try:
-        _run(executor, _pending(loaded, done), tally, workers)
+        _run(executor, operations, tally, workers)
         ok = True
     except KeyboardInterrupt as exc:
         raise Interrupted("apply interrupted; re-run it to resume from the journal") from exc
     except PitrdiffError:
         raise
     except botocore.exceptions.BotoCoreError as exc:
-        with translate_errors(table=name, action="applying the plan"):
+        with translate_errors(table=executor.table, action="applying the plan"):
             raise exc
         raise  # pragma: no cover - translate_errors always raises
     finally:
@@ -447,7 +460,6 @@ def apply_plan(
         if journal is not None:
             journal.close()
         progress.finish()
-    return _report(loaded, name, dry_run, merge, target, tally, counter, from_journal, started)
 
 
 def _report(
