@@ -530,6 +530,8 @@ def _plan_writes(
             raise Unrestorable(f"{problem}; DynamoDB would refuse the update")
         if merge:
             return updates_merge(key_schema, live, restored, documents=documents)
+        if not changed_attributes(key_schema, live, restored):
+            return []
         return [update_strict(key_schema, live, restored, documents=documents)]
     raise ValueError(f"unknown item class {item_class!r}")
 

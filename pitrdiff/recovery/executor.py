@@ -199,6 +199,8 @@ class Executor:
                 return self._delete(op, writes[0])
             if op.expected is None:
                 return self._put(op, writes[0])
+            if not writes:  # no attribute differs: nothing to write
+                return self._outcome(op, ALREADY_DONE)
             return self._update(op, writes, 0, 0.0, None)
         except botocore.exceptions.ClientError as exc:
             return self._failure(op, exc)
