@@ -347,3 +347,64 @@ def test_an_error_mid_drill_writes_the_reports_cleans_up_and_exits_3(
     document = json.loads((tmp_path / "w" / "drill.json").read_text())
     assert document["error"].endswith("boom") and document["cleaned_up"] == "deleted"
     assert gone(moto_server, document["restored_table"])
+
+
+def incremental_traffic(server: Server, table: str, root: Path, *, complete: bool = True) -> Any:
+    """Play the traffic after T and write the incremental export that records it.
+
+    ``complete=False`` leaves ORDER#9's record out of the export: the two
+    mechanisms then disagree on one key.
+    """
+    from tests.data.s3exports.build import write_incremental_export
+
+    def hook(stage: str) -> None:
+        if stage != "export-live":
+            return
+        now = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
+        stamp = pitr.format_time(now)
+        assert stamp is not None
+        shipped, new = order("b", 3, "SHIPPED", stamp), order("c", 9, "PAID", stamp)
+        server.put_items(table, [shipped, new])
+        micros = {"N": str(int(now.timestamp() * 1_000_000))}
+        meta = {"WriteTimestampMicros": micros}
+        records = [
+            {"Metadata": meta, "Keys": {k: shipped[k] for k in ("pk", "sk")},
+             "OldImage": order("b", 3), "NewImage": shipped},
+            {"Metadata": meta, "Keys": {k: new[k] for k in ("pk", "sk")}, "NewImage": new},
+        ]  # fmt: skip
+        arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}"
+        write_incremental_export(
+            root, [records if complete else records[:1]], export_id=EXPORT_ID, table_arn=arn
+        )
+
+    return hook
+
+
+EXPORT_ID = "01761577200000-d1d1d1d1"
+
+
+@pytest.mark.parametrize("complete", [True, False])
+def test_incremental_export_and_live_export_agree(
+    moto_server: Server, live: str, tmp_path: Path, complete: bool
+) -> None:
+    exports = tmp_path / "s3"
+    result = run_drill(
+        live,
+        latest=True,
+        workdir=tmp_path / "w",
+        incremental=exports / "exports" / "AWSDynamoDB" / EXPORT_ID,
+        aws=moto_server.aws,
+        on_stage=incremental_traffic(moto_server, live, exports, complete=complete),
+        poll_seconds=0.05,
+    )
+    assert "incremental" in [s.name for s in result.stages]
+    check = next(c for c in result.checks if c.name == "incremental-agrees")
+    assert check.passed is complete
+    assert check.figures["keys_compared"] == 2
+    if complete:
+        assert check.figures["disagree"] == 0 and result.passed
+    else:
+        assert check.figures["disagree"] == 1 and check.figures["only_in_full_diff"] == 1
+        assert check.figures["sample_keys"] == ['{"pk":{"S":"TENANT#c"},"sk":{"S":"ORDER#9"}}']
+        assert not result.passed
+    assert result.cleaned_up == "deleted"

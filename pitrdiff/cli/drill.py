@@ -83,6 +83,14 @@ def drill_command(
             "than T.",
         ),
     ] = None,
+    incremental: Annotated[
+        str | None,
+        typer.Option(
+            "--incremental-from-s3",
+            metavar="S3_OR_DIR",
+            help="An incremental export from T to now: restored + its changes must equal live.",
+        ),
+    ] = None,
     expect: Annotated[
         Path | None,
         typer.Option("--expect", metavar="FILE", help="Expectations, YAML or JSON."),
@@ -114,6 +122,7 @@ def drill_command(
             with_indexes=with_indexes,
             segments=segments,
             updated_attr=updated_attr,
+            incremental=incremental,
             expect=expect,
             junit=junit,
             keep=keep,

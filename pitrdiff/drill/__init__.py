@@ -51,12 +51,14 @@ from pitrdiff import pitr
 from pitrdiff.aws import AwsConfig
 from pitrdiff.drill.checks import (
     check_expectations,
+    check_incremental,
     check_updated_attr,
     load_expectations,
     parse_duration,
 )
 from pitrdiff.drill.model import (
     DIFF_DIR,
+    INCREMENTAL_DIR,
     JUNIT_NAME,
     LIVE_DIR,
     RESTORED_DIR,
@@ -169,9 +171,28 @@ def _stage_settings(d: DrillState) -> None:
     d.settings = compare_settings(d.table, d.restored, aws=d.aws)
 
 
+def _stage_incremental(d: DrillState) -> None:
+    """Turn the incremental export into a diff whose start state is the restored export."""
+    from pitrdiff.diff.incremental import diff_incremental
+    from pitrdiff.export.dataset import load_export
+
+    assert d.incremental is not None
+    diff_incremental(
+        d.incremental,
+        d.workdir / INCREMENTAL_DIR,
+        aws=d.aws,
+        key_schema=load_export(d.workdir / RESTORED_DIR).key_schema,
+        table_name=d.table,
+        start_export=d.workdir / RESTORED_DIR,
+        progress=d.progress,
+    )
+
+
 def _stage_checks(d: DrillState) -> None:
     if d.updated_attr:
         d.checks.append(check_updated_attr(d))
+    if d.incremental is not None:
+        d.checks.append(check_incremental(d))
     d.checks.extend(check_expectations(d))
 
 
@@ -181,9 +202,14 @@ STAGES: tuple[tuple[str, Callable[[DrillState], None]], ...] = (
     ("export-restored", _export(lambda d: d.restored, RESTORED_DIR)),
     ("export-live", _export(lambda d: d.table, LIVE_DIR)),
     ("diff", _stage_diff),
+    ("incremental", _stage_incremental),
     ("settings", _stage_settings),
     ("checks", _stage_checks),
 )
+# Stages that run only when asked for.
+OPTIONAL_STAGES: dict[str, Callable[[DrillState], bool]] = {
+    "incremental": lambda d: d.incremental is not None,
+}
 
 
 def _cleanup(d: DrillState, keep: bool) -> str:
@@ -219,6 +245,7 @@ def run_drill(
     with_indexes: bool = False,
     segments: int | None = None,
     updated_attr: str | None = None,
+    incremental: str | os.PathLike[str] | None = None,
     expect: Mapping[str, Any] | str | os.PathLike[str] | None = None,
     junit: str | os.PathLike[str] | None = None,
     keep: bool = False,
@@ -249,6 +276,10 @@ def run_drill(
     updated_attr
         A timestamp attribute (ISO 8601 or epoch seconds/milliseconds): every
         changed and added item's live version must be newer than T.
+    incremental
+        An incremental export (``s3://…/AWSDynamoDB/<export-id>`` or a local
+        copy) from T to the live export's time: the restored table plus its
+        changes must equal the live table, item for item.
     expect
         Expectations (a mapping, or a YAML/JSON file; see the module docstring).
     junit
@@ -292,6 +323,7 @@ def run_drill(
         table=table, workdir=_prepare_workdir(workdir), aws=aws or AwsConfig(), progress=progress,
         at=at_utc, latest=latest, target=name, no_indexes=not with_indexes, segments=segments,
         min_window=window, updated_attr=updated_attr, expect=expectations,
+        incremental=None if incremental is None else os.fspath(incremental),
         poll_seconds=poll_seconds,
     )  # fmt: skip
     junit_path = Path(junit) if junit is not None else d.workdir / JUNIT_NAME
@@ -315,6 +347,8 @@ def _run_stages(d: DrillState, on_stage: Callable[[str], None] | None) -> None:
     for name, stage in STAGES:
         if d.stop:
             return
+        if name in OPTIONAL_STAGES and not OPTIONAL_STAGES[name](d):
+            continue
         if on_stage is not None:
             on_stage(name)
         started, clock = pitr.format_time(dt.datetime.now(dt.timezone.utc)), time.monotonic()

@@ -26,6 +26,7 @@ EXPECT_KEYS = frozenset(
     }
 )
 RESTORED_DIR, LIVE_DIR, DIFF_DIR = "restored", "live", "diff"
+INCREMENTAL_DIR = "incremental"
 JSON_NAME, JUNIT_NAME = "drill.json", "junit.xml"
 
 
@@ -164,6 +165,7 @@ class DrillState:
     updated_attr: str | None
     expect: Mapping[str, Any]
     poll_seconds: float
+    incremental: str | None = None  # an incremental export from T to the live export's time
     restored: str | None = None
     rto_s: float | None = None
     t: dt.datetime | None = None
