@@ -10,9 +10,12 @@ reads as its list of stages:
    measure the RTO, restore request → table ACTIVE;
 3. ``export-restored``, ``export-live``: export both tables (segmented scans);
 4. ``diff``: restored against live;
+   ``incremental`` (with ``incremental``): the restored export plus an
+   incremental export's changes, as a second diff;
 5. ``settings``: the settings diff (what a restore does not carry);
 6. ``checks``: every difference explained by writes after T (``updated_attr``),
-   and the expectations of an ``--expect`` file;
+   the incremental export agreeing with the live export, and the
+   expectations of an ``--expect`` file;
 7. ``report``: JUnit XML, a JSON document and ``report.html`` with the checks;
 8. ``cleanup``: the restored table is deleted — after success, a failed check,
    an error or Ctrl-C — unless ``keep``.
@@ -21,6 +24,7 @@ Work directory::
 
     restored/  live/   the two exports
     diff/              the diff dataset, report.md, report.html (with the checks)
+    incremental/       the incremental export's diff (with --incremental-from-s3)
     drill.json         the result document
     junit.xml          one test case per check (unless --junit names another file)
 
