@@ -89,7 +89,7 @@ class DiffManifest:
             "bytes": self.bytes,
             "files": {
                 name: {"path": f.path, "rows": f.rows, "bytes": f.bytes, "xxh3_128": f.xxh3_128}
-                for name, f in zip(CLASSES, self.files, strict=False)
+                for name, f in ((_class_of(f.path), f) for f in self.files)
             },
             "timings": self.timings,
             "summary": self.summary,
@@ -250,3 +250,8 @@ def _older_diff(root: Path) -> bool:
         and isinstance(version, int)
         and version < DIFF_FORMAT_VERSION
     )
+
+
+def _class_of(path: str) -> str:
+    """The class a file entry holds (``deleted.parquet`` -> ``deleted``)."""
+    return next((name for name, file in FILE_NAMES.items() if file == path), path)
