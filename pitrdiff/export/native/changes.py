@@ -21,7 +21,13 @@ import pyarrow.parquet as pq
 
 from pitrdiff.codec import Record, encode_record
 from pitrdiff.errors import CodecError
-from pitrdiff.export.native.stream import BadRecord, FileOutcome, FileTask, codec_failure
+from pitrdiff.export.native.stream import (
+    BadRecord,
+    FileOutcome,
+    FileTask,
+    KeyTypeCheck,
+    codec_failure,
+)
 
 _MICROS = decimal.Decimal(1_000_000)
 _INT64 = 2**63 - 1
@@ -93,7 +99,7 @@ class IncrementalSink:
     def __init__(self, task: FileTask) -> None:
         self.task = task
         self.names = task.key_schema.names
-        self.key_schema = task.key_schema
+        self.check_key_types = KeyTypeCheck(task.key_schema)
         self.ttl_attribute: str | None = task.option("ttl_attribute")
         self.path = str(Path(task.out) / f"records-{task.index:05d}.parquet")
         self.writer: pq.ParquetWriter | None = None
@@ -121,7 +127,7 @@ class IncrementalSink:
         key_record = self._encode({n: keys[n] for n in self.names if n in keys})
         assert key_record is not None
         # the images' keys must equal this one (type tags included): one check suffices
-        self.key_schema.check_key_types(orjson.loads(key_record.key), f"item {key_record.key}")
+        self.check_key_types(key_record)
         old_record, new_record = self._encode(old), self._encode(new)
         for image in (old_record, new_record):
             if image is not None and image.key != key_record.key:

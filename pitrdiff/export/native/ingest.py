@@ -39,6 +39,7 @@ from pitrdiff.export.native.stream import (
     BadRecord,
     FileOutcome,
     FileTask,
+    KeyTypeCheck,
     codec_failure,
 )
 from pitrdiff.export.native.table import (
@@ -57,6 +58,7 @@ class FullSink:
     def __init__(self, task: FileTask) -> None:
         self.task = task
         self.names = task.key_schema.names
+        self.check_key_types = KeyTypeCheck(task.key_schema)
         self.buffer = PartBuffer(
             task.out, task.key_schema, f"s3-{task.index:05d}", part_bytes=task.part_bytes
         )
@@ -74,8 +76,9 @@ class FullSink:
             record = encode_record(item, self.names)
         except CodecError as exc:
             raise codec_failure(exc, item, self.names) from exc
+        self.check_key_types(record)  # per item: the error names this line
         buffer = self.buffer
-        buffer.add(record)  # refuses key types that contradict the key schema
+        buffer.add(record)
         self.items += 1
         self.bytes += record.size
         if buffer.buffered_bytes >= buffer.part_bytes:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from pitrdiff.codec import Record
 from pitrdiff.errors import AwsError, CodecError, CredentialsError, ExportError, Interrupted
 from pitrdiff.export.dataset import FileEntry, KeySchema
 from pitrdiff.export.native.location import CHUNK, Reader
@@ -182,6 +183,26 @@ def forget_run(run: str) -> None:
     _STOPS.pop(run, None)
 
 
+class KeyTypeCheck:
+    """Refuses items whose key attribute types contradict the key schema (hot path).
+
+    Compares :attr:`~pitrdiff.codec.Record.key_types` with the declared types
+    (a tuple comparison); only on a difference is the key parsed, for
+    :meth:`~pitrdiff.export.dataset.KeySchema.check_key_types`'s message. With
+    some types undeclared, the dataset writer's own check at flush decides.
+    """
+
+    def __init__(self, key_schema: KeySchema) -> None:
+        self.key_schema = key_schema
+        declared = tuple(a.attribute_type for a in key_schema.attributes)
+        self.declared: tuple[str | None, ...] | None = declared if all(declared) else None
+
+    def __call__(self, record: Record) -> None:
+        """Raise ``CodecError`` naming the item, the attribute and both types."""
+        if self.declared is not None and record.key_types != self.declared:
+            self.key_schema.check_key_types(orjson.loads(record.key), f"item {record.key}")
+
+
 def describe_key(item: Mapping[str, Any], names: Sequence[str]) -> str:
     """An item's key as DynamoDB JSON, for messages (at most 200 characters)."""
     key = {n: item[n] for n in names if n in item}
@@ -268,8 +289,12 @@ def _process_file_once(task: FileTask) -> FileOutcome:
         what = "corrupt gzip" if isinstance(failure, zlib.error) else f"line {lines}"
         raise ExportError(f"{where}: {what}: {failure}", path=where) from failure
     if lines != task.file.item_count:
+        sink.abort()
         raise ExportError(
             f"{where} holds {lines:,} items but manifest-files.json says {task.file.item_count:,}",
             path=where,
         )
-    return sink.finish()
+    try:
+        return sink.finish()
+    except CodecError as exc:  # the writer's own checks when the last part is flushed
+        raise ExportError(f"{where}: {exc}", path=where) from exc
