@@ -13,10 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +38,6 @@ pytestmark = [
 FIXTURES = Path(__file__).parent / "data" / "s3exports" / "exports"
 FULL = FIXTURES / "AWSDynamoDB" / build.FULL_ID
 KEY = "pk:S,sk:N"
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
-    """One local Spark session for the whole test session (small, quiet, no UI)."""
-    pytest.importorskip("pyspark")
-    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
-        pytest.skip("the Spark tests need Java 17 (e.g. apt-get install openjdk-17-jre-headless)")
-    from pitrdiff.spark.session import get_session
-
-    session = get_session("local[2]", shuffle_partitions=2)
-    yield session
-    session.stop()
 
 
 def b64(data: bytes) -> str:

@@ -6,16 +6,15 @@ with the same Arrow types, counts, bytes, summary, ``report.md``, and the
 operation lines of a plan made from each. Refusals must match too.
 
 Spark runs in local mode (``local[2]``, Java from the machine); one session
-serves the whole test session (its JVM start is paid once).
+serves the whole test session (the ``spark`` fixture of ``tests/conftest.py``: its
+JVM start is paid once).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,19 +47,6 @@ pytestmark = [
 
 CASES_DIR = Path(__file__).parent / "data" / "diff_cases"
 CASES = sorted(p.stem for p in CASES_DIR.glob("*.json"))
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
-    """One local Spark session for the whole test session (small, quiet, no UI)."""
-    pytest.importorskip("pyspark")
-    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
-        pytest.skip("the Spark tests need Java 17 (e.g. apt-get install openjdk-17-jre-headless)")
-    from pitrdiff.spark.session import get_session
-
-    session = get_session("local[2]", shuffle_partitions=2)
-    yield session
-    session.stop()
 
 
 def write_pair(tmp: Path, case: dict[str, Any]) -> tuple[Path, Path]:
@@ -403,3 +389,33 @@ def test_cli_auto_stays_on_duckdb_for_small_exports(tmp_path: Path) -> None:
     result = cli("diff", str(live), str(restored), "--out", str(tmp_path / "d"), "--engine", "auto")
     assert result.exit_code == 1, result.output
     assert "spark" not in json.dumps(json.loads((tmp_path / "d" / "manifest.json").read_text()))
+
+
+def test_classified_batches_have_the_duckdb_engine_types(spark: Any, tmp_path: Path) -> None:
+    """The engine's own output (before the shared writer casts anything)."""
+    from pitrdiff.diff.schema import merge_key_schemas
+    from pitrdiff.progress import SILENT
+
+    live, restored, _ = every_class(tmp_path)
+    exports = load_export(live), load_export(restored)
+    key_schema = merge_key_schemas(exports[0].key_schema, exports[1].key_schema)
+    outputs = {}
+    for name in ("duckdb", "spark"):
+        classified = make_engine(name, EngineOptions(threads=2)).classify(
+            *exports, key_schema, progress=SILENT
+        )
+        outputs[name] = {
+            cls: pa.Table.from_batches(list(getattr(classified, cls)))
+            for cls in ("deleted", "changed", "added")
+        }
+        outputs[name]["counts"] = (classified.unchanged_count, classified.unchanged_bytes)
+        classified.close()
+        classified.close()  # idempotent (the engine contract)
+    for cls in ("deleted", "changed", "added"):
+        duck, on_spark = outputs["duckdb"][cls], outputs["spark"][cls]
+        assert on_spark.num_rows == duck.num_rows > 0
+        for column in duck.column_names:
+            assert on_spark.schema.field(column).type == duck.schema.field(column).type, column
+            assert on_spark.column(column).to_pylist() == duck.column(column).to_pylist()
+    assert outputs["spark"]["counts"] == outputs["duckdb"]["counts"]
+    assert outputs["spark"]["deleted"].schema.field("restored_hash").type == pa.uint64()

@@ -33,6 +33,7 @@ from pitrdiff.export.dataset import (
     HASH_COLUMN,
     ITEM_COLUMN,
     KEY_COLUMN,
+    KEY_STRUCT_COLUMN,
     SIZE_COLUMN,
     Export,
     KeySchema,
@@ -173,14 +174,15 @@ def _class_frames(
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
     """The deleted, changed and added rows, with the DuckDB engine's columns (unsorted).
 
-    The key attribute columns are left out: the shared writer derives them
-    from ``_key`` (the engine contract), whatever the dataset's format names them.
+    The export's key struct (``key``) is passed through, as the DuckDB
+    engine does (the writer would otherwise derive it from ``_key``).
     """
     from pyspark.sql import functions as F
 
     def side(frame: DataFrame, cls: int, prefix: str) -> DataFrame:
         return frame.where(F.col(_CLASS) == cls).select(
             KEY_COLUMN,
+            KEY_STRUCT_COLUMN,
             F.col(ITEM_COLUMN).alias(f"{prefix}_item"),
             F.col(HASH_COLUMN).alias(f"{prefix}_hash"),
             F.col(SIZE_COLUMN).alias(f"{prefix}_size"),
@@ -190,9 +192,14 @@ def _class_frames(
     added = side(live_sel, ADDED, "live")
     changed = (
         side(live_sel, CHANGED, "live")
-        .join(side(restored_sel, CHANGED, "restored"), on=KEY_COLUMN, how="inner")
+        .join(
+            side(restored_sel, CHANGED, "restored").drop(KEY_STRUCT_COLUMN),
+            on=KEY_COLUMN,
+            how="inner",
+        )
         .select(
             KEY_COLUMN,
+            KEY_STRUCT_COLUMN,
             "live_item",
             "restored_item",
             "live_hash",
