@@ -122,7 +122,7 @@ def test_export_raw_frame_and_arrow_have_the_format_columns() -> None:
     assert (
         sorted(raw.columns)
         == sorted(table.column_names)
-        == sorted([*RAW_EXPORT_COLUMNS, "pk", "sk"])
+        == sorted([*RAW_EXPORT_COLUMNS, "key"])
     )
     assert len(raw) == table.num_rows == 3000
 
@@ -234,7 +234,7 @@ def test_sql_views_and_attribute_macros(
         "SELECT attr(restored_item, 'total') AS a, attr_type(restored_item, 'total') AS t, "
         "attr_text(restored_item, 'total') AS x, attr_num(restored_item, 'total') AS f, "
         "attr_text(restored_item, 'gift') AS g, attr_text(restored_item, 'customer') AS m, "
-        "attr_text(restored_item, 'no_such') AS n FROM deleted WHERE sk = ?",
+        "attr_text(restored_item, 'no_such') AS n FROM deleted WHERE key.sk = ?",
         [INITECH_1["sk"]],
     ).iloc[0]
     assert json.loads(row["a"]) == {"N": row["x"]} and row["t"] == "N"
