@@ -397,7 +397,7 @@ def _inputs(summary: DiffSummary, inputs: Mapping[str, Mapping[str, Any]]) -> li
 
 
 def _class_rows(summary: DiffSummary) -> list[dict[str, Any]]:
-    from pitrdiff.output import human_bytes
+    from pitrdiff.diff.report import _size  # the reports' one size formatter (report.md's)
 
     rows = []
     for name in ("deleted", "changed", "added", "expired", "unchanged"):
@@ -409,7 +409,7 @@ def _class_rows(summary: DiffSummary) -> list[dict[str, Any]]:
             {
                 "name": name,
                 "items": f"{count:,}",
-                "bytes": "?" if size is None else human_bytes(size),
+                "bytes": _size(size),
                 "meaning": _MEANING[name],
             }
         )
