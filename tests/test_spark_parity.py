@@ -419,3 +419,17 @@ def test_classified_batches_have_the_duckdb_engine_types(spark: Any, tmp_path: P
             assert on_spark.column(column).to_pylist() == duck.column(column).to_pylist()
     assert outputs["spark"]["counts"] == outputs["duckdb"]["counts"]
     assert outputs["spark"]["deleted"].schema.field("restored_hash").type == pa.uint64()
+
+
+def test_a_job_launched_by_spark_submit_keeps_the_launcher_s_master(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On Glue / EMR, no master is forced on the session (else it would run on the driver)."""
+    from pitrdiff.spark.session import master_to_set
+
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    assert master_to_set(None, "local[2]") == "local[2]"
+    assert master_to_set("yarn", "local[2]") == "yarn"
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "41234")
+    assert master_to_set(None, "local[2]") is None
+    assert master_to_set("local[4]", "local[2]") == "local[4]"

@@ -40,7 +40,7 @@ from pitrdiff.export.dataset import (
 )
 from pitrdiff.progress import SILENT, Progress
 from pitrdiff.spark.arrow import spark_schema, stream_sorted
-from pitrdiff.spark.session import get_session, spark_errors
+from pitrdiff.spark.session import get_session, master_to_set, spark_errors
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -333,9 +333,12 @@ class SparkEngine:
         self.master = master
 
     def session(self) -> SparkSession:
-        """The session this engine runs on (started on first use)."""
-        master = self.master or f"local[{max(1, self.options.threads)}]"
-        return get_session(master)
+        """The session this engine runs on (started on first use).
+
+        With no ``master``: the session running, or the master ``spark-submit``
+        launched this process with, else ``local[threads]``.
+        """
+        return get_session(master_to_set(self.master, f"local[{max(1, self.options.threads)}]"))
 
     def classify(
         self, live: Export, restored: Export, key_schema: KeySchema, *, progress: Progress

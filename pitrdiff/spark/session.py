@@ -39,6 +39,18 @@ def require_pyspark() -> None:
         raise InputError(INSTALL_HINT) from exc
 
 
+def master_to_set(master: str | None, fallback: str) -> str | None:
+    """The master a new session is given: ``master``, else none under a launcher, else ``fallback``.
+
+    Under ``spark-submit`` (Glue, EMR: the JVM is already up and
+    ``PYSPARK_GATEWAY_PORT`` set) the launcher has chosen the master; setting
+    one here would quietly run the job on the driver alone.
+    """
+    if master is not None:
+        return master
+    return None if "PYSPARK_GATEWAY_PORT" in os.environ else fallback
+
+
 def get_session(
     master: str | None = None,
     *,
@@ -51,8 +63,9 @@ def get_session(
     ----------
     master
         Where to run when no session is active: ``local[N]``, ``yarn``,
-        ``spark://host:port``; ``local[*]`` by default. Ignored when a session
-        is already running (a Glue or EMR job).
+        ``spark://host:port``. By default, the master ``spark-submit`` (or
+        Glue) launched this process with, else ``local[*]``. Ignored when a
+        session is already running (a Glue or EMR job, a notebook).
     shuffle_partitions
         ``spark.sql.shuffle.partitions`` for a new session (Spark's default,
         200, with adaptive coalescing, when ``None``).
@@ -75,15 +88,17 @@ def get_session(
     active = SparkSession.getActiveSession() or SparkSession._instantiatedSession
     if active is not None:
         return active
-    chosen = master or DEFAULT_MASTER
+    chosen = master_to_set(master, DEFAULT_MASTER)
+    launched = chosen is None
+    chosen = chosen or ""
     if chosen.startswith("local"):
         # Loopback only, and workers run this very interpreter (pitrdiff importable).
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder if launched else SparkSession.builder.master(chosen)
     builder = (
-        SparkSession.builder.master(chosen)
-        .appName(APP_NAME)
+        builder.appName(APP_NAME)
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.sql.session.timeZone", "UTC")
