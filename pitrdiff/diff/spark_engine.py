@@ -62,6 +62,10 @@ def read_export(spark: SparkSession, export: Export, key_schema: KeySchema) -> D
     """
     if not export.manifest.files:
         return spark.createDataFrame([], spark_schema(key_schema.arrow_schema()))
+    from pitrdiff.spark.s3 import S3Export
+
+    if isinstance(export, S3Export):
+        return export.frame(spark)
     # file:// URIs: on a cluster (YARN) a bare path would mean HDFS; a shared
     # mount (EFS, FSx) is at the same path on every node.
     return spark.read.parquet(*(part_url(p) for p in export.parquet_files))
@@ -137,10 +141,11 @@ def _side_facts(selected: DataFrame, role: str, export: Export) -> dict[int, tup
             .limit(1)
             .collect()
         )
+        where = str(getattr(export, "url", export.path))
         raise ExportError(
-            f"{role} export {export.path} holds the key {twice[0][0]} more than once "
+            f"{role} export {where} holds the key {twice[0][0]} more than once "
             "(a corrupt export); re-run the export",
-            path=str(export.path),
+            path=where,
         )
     return {
         code: (int(row[2 + 2 * i]), int(row[3 + 2 * i]))

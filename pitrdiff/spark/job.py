@@ -4,6 +4,7 @@ Two commands, with named arguments (AWS Glue passes job parameters as
 ``--name value`` and adds its own, which are ignored)::
 
     --command diff   --live DIR --restored DIR --out DIR [--overwrite true]
+    --command diff   --live s3://B/P --restored s3://B/P --out s3://B/P [--overwrite true]
     --command ingest --source s3://B/P/AWSDynamoDB/ID --out DIR [--key pk:S,sk:N]
                      [--table-name NAME] [--overwrite true]
 
@@ -50,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="the dataset to write")
     parser.add_argument("--key", help="ingest: the table's key, PK[:TYPE][,SK[:TYPE]]")
     parser.add_argument("--table-name", help="ingest: the table name to record")
-    parser.add_argument("--s3-endpoint-url", help="ingest: an S3-compatible endpoint")
+    parser.add_argument("--s3-endpoint-url", help="an S3-compatible endpoint (s3:// datasets)")
     parser.add_argument("--overwrite", default="false", help="true: replace what --out holds")
     parser.add_argument("--master", help="Spark master when no session is active")
     return parser
@@ -85,12 +86,17 @@ def run(argv: Sequence[str]) -> dict[str, Any]:
     if args.command == "diff":
         if not args.live or not args.restored:
             raise InputError("--command diff needs --live DIR and --restored DIR")
-        from pitrdiff.diff.exports import diff_exports
+        if str(args.out).startswith("s3://"):
+            diff = _diff_on_s3(args.live, args.restored, args.out, overwrite, args.s3_endpoint_url)
+        else:
+            from pitrdiff.diff.exports import diff_exports
 
-        diff = diff_exports(args.live, args.restored, args.out, engine="spark", overwrite=overwrite)
+            diff = diff_exports(
+                args.live, args.restored, args.out, engine="spark", overwrite=overwrite
+            )
         return {
             "command": "diff",
-            "out": str(diff.path),
+            "out": str(args.out),
             "same": diff.same,
             "counts": diff.manifest.counts,
             "summary": diff.manifest.summary,
@@ -114,6 +120,31 @@ def run(argv: Sequence[str]) -> dict[str, Any]:
         "bytes": manifest.bytes,
         "files": len(manifest.files),
     }
+
+
+def _diff_on_s3(
+    live: str, restored: str, out: str, overwrite: bool, endpoint_url: str | None
+) -> Any:
+    """Diff two exports on S3 into a diff dataset on S3 (:mod:`pitrdiff.spark.s3`)."""
+    import shutil
+    from pathlib import Path
+
+    from pitrdiff.diff.exports import diff_exports
+    from pitrdiff.errors import InputError
+    from pitrdiff.spark import s3
+
+    if not (live.startswith("s3://") and restored.startswith("s3://")):
+        raise InputError("with --out s3://…, --live and --restored are s3:// URLs too")
+    s3.check_out(out, overwrite=overwrite, endpoint_url=endpoint_url)
+    inputs = [s3.load_s3_export(url, endpoint_url=endpoint_url) for url in (live, restored)]
+    local = Path(s3.private_dir())
+    try:
+        diff = diff_exports(inputs[0], inputs[1], local / "diff", engine="spark")
+        s3.fix_input_urls(diff.path, inputs)
+        s3.upload_diff(diff.path, out, endpoint_url=endpoint_url)
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
+    return diff
 
 
 def main(argv: Sequence[str] | None = None) -> None:
