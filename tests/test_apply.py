@@ -262,6 +262,8 @@ def test_recovery_story(story: tuple[Server, str, Path, dict[str, str]]) -> None
     outcomes = {codec.canonical_key(x["key"], ["pk", "sk"]): x["outcome"] for x in lines}
     assert outcomes == {ckey(0): "conflict", ckey(6): "conflict", ckey(7): "merged"}
     conflicts = [x for x in lines if x["outcome"] == "conflict"]
+    # 6's 's' was edited again: the attribute the diff found changed, so no --merge hint
+    assert all("--merge" not in x["reason"] for x in conflicts)
     assert {canon(x["current"]) for x in conflicts} == {survivors[ckey(0)], survivors[ckey(6)]}
     (merged,) = [x for x in lines if x["outcome"] == "merged"]
     assert merged["kept"] == ["extra"] and "'extra'" in merged["reason"]

@@ -476,7 +476,12 @@ class Executor:
     ) -> Outcome:
         what = f" ({_names(differing)})" if differing else ""
         verb = "would be" if self.dry_run else "was"
-        hint = "" if self.merge or op.item_class != CHANGED else "; --merge may repair it"
+        hint = ""
+        if not self.merge and op.item_class == CHANGED and differing:
+            assert op.expected is not None and op.item is not None
+            repaired = set(changed_attributes(self.key_schema, op.expected, op.item))
+            if repaired.isdisjoint(differing):  # others changed only what the diff did not
+                hint = "; --merge would repair it, keeping their writes"
         return self._outcome(
             op,
             CONFLICT,
