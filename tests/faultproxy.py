@@ -47,8 +47,9 @@ Retries wait up to 20 s each in botocore; in-process tests call
 :func:`fast_backoff` (with pytest's ``monkeypatch``) to keep them short.
 
 Counters (:attr:`FaultProxy.counts`, a snapshot dict): ``requests`` (all),
-``forwarded`` (reached the server), ``refused`` (by ``validate``), and one per fault kind: ``throttle``,
-``throttling``, ``http500``, ``http503``, ``reset``, ``drop_response``, ``slow``.
+``forwarded`` (reached the server), ``refused`` (by ``validate``), and one per
+fault kind: ``throttle``, ``throttling``, ``http500``, ``http503``, ``reset``,
+``drop_response``, ``slow``.
 :attr:`FaultProxy.injected` is the number of faults that made a request fail
 (every kind except ``slow``).
 """
