@@ -58,7 +58,7 @@ def apply_command(
         question = (
             f"apply {loaded.operation_count} operations "
             f"({counts.get('put', 0)} puts, {counts.get('delete', 0)} deletes, "
-            f"{'merge' if merge else 'strict'}) to {place.describe()}?"
+            f"{'merge' if merge else 'strict'}) to {place.spelled_out()}?"
         )
         if not sys.stdin.isatty():
             raise RefusedError(f"{question} no terminal to ask on: pass --yes to confirm")

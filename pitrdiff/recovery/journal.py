@@ -65,6 +65,13 @@ class Place:
         account = f", account {self.account}" if self.account else ""
         return f"table {self.table} (region {self.region}{account}) at {self.endpoint}"
 
+    def spelled_out(self) -> str:
+        """Each part named: ``table T in account A, region R, at E`` (for a question)."""
+        return (
+            f"table {self.table} in account {self.account or 'unknown'}, "
+            f"region {self.region}, at {self.endpoint}"
+        )
+
     def matches(self, other: Place) -> bool:
         """Tell whether two places are the same (an unknown account matches by the ARN)."""
         if (self.table, self.region, self.endpoint) != (other.table, other.region, other.endpoint):
