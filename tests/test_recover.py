@@ -80,6 +80,8 @@ def test_recover_end_to_end_then_apply(
     differing = [d["setting"] for d in result.settings_differences]
     assert differing == ["point_in_time_recovery", "billing_mode", "warm_throughput"]
     assert result.settings["restored_table"] == restored
+    page = (workdir / "diff" / "report.html").read_text()
+    assert "<h2>Settings a restore does not carry</h2>" in page and "point_in_time_recovery" in page
     # --restored given: recover did not create it, but says how to clean it up
     assert not result.restore_created
     assert result.cleanup_command == f"pitrdiff cleanup {restored}"

@@ -76,6 +76,40 @@ class HtmlSection:
     details: tuple[tuple[str, str], ...] = field(default=())
 
 
+def settings_section(document: Mapping[str, Any]) -> HtmlSection:
+    """The section "Settings a restore does not carry" of a settings diff document.
+
+    ``document`` is :meth:`pitrdiff.settings.SettingsDiff.to_dict` (or
+    ``RecoverResult.settings``): one row per setting that differs, what a
+    promotion of the restored table would need, and what was not compared.
+    """
+    from pitrdiff.settings import describe_value
+
+    differences = list(document.get("differences") or ())
+    unknown = dict(document.get("unknown") or {})
+    return HtmlSection(
+        "Settings a restore does not carry",
+        "settings",
+        paragraphs=(
+            f"{len(differences)} settings of {document.get('live_table')} differ on "
+            f"{document.get('restored_table')}. A point-in-time restore carries the data, "
+            "indexes, capacity and encryption; not TTL, streams, PITR, deletion protection, "
+            "tags, auto scaling, the resource policy or contributor insights.",
+        ),
+        columns=("setting", "live", "restored", "a promotion would need"),
+        rows=tuple(
+            (
+                str(x["setting"]),
+                describe_value(x["live"]),
+                describe_value(x["restored"]),
+                str(x["promotion"]),
+            )
+            for x in differences
+        ),
+        details=tuple((f"not compared: {k}", str(v)) for k, v in unknown.items()),
+    )
+
+
 def _svg(figure: Any, salt: str) -> str:
     """A matplotlib figure as an inline ``<svg>`` element (no prolog, no doctype)."""
     import matplotlib

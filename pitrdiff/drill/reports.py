@@ -73,24 +73,9 @@ def _html_sections(d: DrillState, result: DrillResult) -> list[Any]:
         )
     ]
     if d.settings is not None:
-        from pitrdiff.settings import describe_value
+        from pitrdiff.diff.html import settings_section
 
-        sections.append(
-            HtmlSection(
-                "Settings a restore does not carry",
-                "settings",
-                paragraphs=(
-                    f"{len(d.settings.differences)} settings of {d.table} differ on "
-                    f"{d.settings.restored.name}.",
-                ),
-                columns=("setting", "live", "restored", "a promotion would need"),
-                rows=tuple(
-                    (x.setting, describe_value(x.live), describe_value(x.restored), x.promotion)
-                    for x in d.settings.differences
-                ),
-                details=tuple((k, v) for k, v in d.settings.unknown.items()),
-            )
-        )
+        sections.append(settings_section(d.settings.to_dict()))
     return sections
 
 

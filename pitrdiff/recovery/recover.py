@@ -442,12 +442,16 @@ def stage_diff(r: _Recovery) -> dict[str, Any]:
 
 
 def stage_settings(r: _Recovery) -> dict[str, Any]:
-    """Compare the settings of the live and the restored table (read-only)."""
+    """Compare the live and the restored table's settings (read-only); add them to report.html."""
+    from pitrdiff.diff.html import settings_section, write_html_report
     from pitrdiff.settings import compare_settings
 
     document = compare_settings(r.table, r.restored, aws=r.aws).to_dict()
-    return {k: document[k] for k in ("live_table", "restored_table", "same", "differences",
-                                     "unknown", "not_compared")}  # fmt: skip
+    detail = {k: document[k] for k in ("live_table", "restored_table", "same", "differences",
+                                       "unknown", "not_compared")}  # fmt: skip
+    # report.html shows them beside the diff
+    write_html_report(r.root / DIFF_DIR, extra_sections=[settings_section(detail)])
+    return detail
 
 
 def stage_plan(r: _Recovery) -> dict[str, Any]:
