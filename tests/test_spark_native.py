@@ -273,3 +273,33 @@ def test_job_diffs_exports_on_s3_into_a_diff_on_s3(
         main([*args, "--overwrite", "true"])
     assert corrupt.value.code == 2
     assert "the manifest says" in capsys.readouterr().err
+
+
+def test_job_ingests_into_an_export_dataset_on_s3(
+    spark: Any, moto_server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each task uploads its parts; the manifest comes last; the dataset equals the local one."""
+    from pitrdiff.spark.job import main
+
+    client = s3_client(AwsConfig(region="us-east-1"), endpoint_url=moto_server.endpoint)
+    bucket = "pitrdiff-spark-ingest"
+    client.create_bucket(Bucket=bucket)
+    out = f"s3://{bucket}/exports/orders"
+    args = ["--command", "ingest", "--source", str(FULL), "--key", KEY, "--out", out,
+            "--s3-endpoint-url", moto_server.endpoint]  # fmt: skip
+    main(args)
+    assert json.loads(capsys.readouterr().out)["items"] == 7
+    local = ingest_export(FULL, tmp_path / "local", key_schema=KEY, executor="thread")
+    listed = client.list_objects_v2(Bucket=bucket, Prefix="exports/orders/")["Contents"]
+    keys = sorted(o["Key"].removeprefix("exports/orders/") for o in listed)
+    assert keys == sorted(["manifest.json", *(f.path for f in local.files)])
+    copy = tmp_path / "copy"
+    for key in keys:
+        (copy / key).parent.mkdir(parents=True, exist_ok=True)
+        body = client.get_object(Bucket=bucket, Key=f"exports/orders/{key}")["Body"].read()
+        (copy / key).write_bytes(body)
+    assert_same_dataset(tmp_path / "local", copy)
+    with pytest.raises(SystemExit) as again:
+        main(args)
+    assert again.value.code == 2
+    assert "already holds a complete export" in capsys.readouterr().err

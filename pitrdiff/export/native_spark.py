@@ -13,18 +13,22 @@ Why not ``spark.read.json``: on DynamoDB JSON it loses data (attributes whose
 names differ only in letter case collide; empty maps are dropped), and gzip
 files cannot be split anyway: one task per file is the natural unit.
 
-The tasks write the parts into ``out`` themselves, so ``out`` must be a
-directory every executor and the driver see: any directory in local mode, a
-shared mount (EFS, FSx, NFS) on a cluster.
+The tasks write the parts into ``out`` themselves, so ``out`` is either a
+directory every executor and the driver see (any directory in local mode, a
+shared mount on a cluster), or ``s3://bucket/prefix``: then each task writes
+its parts in a private directory and uploads them, and the driver writes the
+manifest (incomplete first, complete last), as on disk.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +37,7 @@ from pitrdiff import errors
 from pitrdiff.aws import AwsConfig
 from pitrdiff.errors import ExportError, InputError, PitrdiffError
 from pitrdiff.export.dataset import (
+    DATA_DIR,
     DEFAULT_PART_BYTES,
     KeySchema,
     Manifest,
@@ -60,7 +65,10 @@ Failure = tuple[str, str, str | None]
 """A task's failure as it travels back to the driver: class name, message, path."""
 
 
-def _run_task(task: FileTask) -> tuple[int, FileOutcome | None, Failure | None]:
+TaskResult = tuple[int, FileOutcome | None, Failure | None]
+
+
+def _run_task(task: FileTask) -> TaskResult:
     """Executor side: process one data file; pitrdiff's refusals come back as values.
 
     A refusal (MD5 or item count mismatch, a corrupt line) is returned rather
@@ -72,6 +80,70 @@ def _run_task(task: FileTask) -> tuple[int, FileOutcome | None, Failure | None]:
         return task.index, process_file(task), None
     except PitrdiffError as exc:
         return task.index, None, (type(exc).__name__, str(exc), getattr(exc, "path", None))
+
+
+def _run_task_to_s3(task: FileTask, url: str, endpoint_url: str | None) -> TaskResult:
+    """Executor side: process one file into a private directory, upload its parts to ``url``."""
+    from pitrdiff.spark.s3 import upload_part
+
+    with tempfile.TemporaryDirectory(prefix="pitrdiff-parts-") as work:
+        (Path(work) / DATA_DIR).mkdir()
+        index, outcome, failure = _run_task(replace(task, out=work))
+        for part in outcome.parts if outcome else ():
+            upload_part(Path(work) / part.path, url, part.path, endpoint_url)
+        return index, outcome, failure
+
+
+class _Destination:
+    """Where the dataset goes: a directory every node sees, or ``s3://bucket/prefix``."""
+
+    def __init__(self, out: str | os.PathLike[str], endpoint_url: str | None) -> None:
+        self.url = os.fspath(out) if os.fspath(out).startswith("s3://") else None
+        self.root = None if self.url else Path(out)
+        self.endpoint_url = endpoint_url
+
+    def prepare(self, overwrite: bool) -> str:
+        """Refuse or clear what is there (as on disk); the directory tasks write to."""
+        if self.url is None:
+            assert self.root is not None
+            return str(prepare_directory(self.root, overwrite=overwrite))
+        from pitrdiff.spark.s3 import prepare_export_out
+
+        prepare_export_out(self.url, overwrite=overwrite, endpoint_url=self.endpoint_url)
+        return ""
+
+    def runner(self) -> Callable[[FileTask], TaskResult]:
+        if self.url is None:
+            return _run_task
+        return functools.partial(_run_task_to_s3, url=self.url, endpoint_url=self.endpoint_url)
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        if self.url is None:
+            assert self.root is not None
+            write_manifest(self.root, manifest)
+            return
+        from pitrdiff.spark.s3 import put_manifest
+
+        put_manifest(self.url, manifest, endpoint_url=self.endpoint_url)
+
+    def remove_unlisted(self, keep: Sequence[str]) -> None:
+        if self.url is None:
+            assert self.root is not None
+            remove_unlisted_parts(self.root, keep)
+            return
+        from pitrdiff.spark.s3 import remove_unlisted
+
+        remove_unlisted(self.url, keep, endpoint_url=self.endpoint_url)
+
+    @contextlib.contextmanager
+    def no_parts_on_failure(self) -> Iterator[None]:
+        """On any failure (an interrupt included) remove the parts written so far."""
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(OSError, PitrdiffError):
+                self.remove_unlisted([])
+            raise
 
 
 def _raise(failure: Failure) -> None:
@@ -93,6 +165,7 @@ def run_files_on_spark(
     label: str,
     total_items: int,
     progress: Progress = SILENT,
+    runner: Callable[[FileTask], TaskResult] | None = None,
 ) -> list[FileOutcome]:
     """Process every data file as one Spark task; the outcomes in task order.
 
@@ -108,6 +181,8 @@ def run_files_on_spark(
         Items in all files (the progress total).
     progress
         Advanced by each file's lines once the job is done.
+    runner
+        What each task runs (default: process the file into ``task.out``).
 
     Raises
     ------
@@ -126,7 +201,9 @@ def run_files_on_spark(
         try:
             with spark_errors():
                 results = (
-                    context.parallelize(list(tasks), numSlices=len(tasks)).map(_run_task).collect()
+                    context.parallelize(list(tasks), numSlices=len(tasks))
+                    .map(runner or _run_task)
+                    .collect()
                 )
         except BaseException:
             context.cancelJobGroup(group)  # an interrupt stops the executors too
@@ -170,7 +247,9 @@ def ingest_export_spark(
     source
         ``s3://bucket/prefix/AWSDynamoDB/<export-id>`` or a local directory.
     out
-        The export dataset directory (seen by every executor: see the module docstring).
+        The export dataset: a directory every executor sees (see the module
+        docstring), or ``s3://bucket/prefix`` (each task uploads its parts;
+        the manifest is written last; ``s3_endpoint_url`` serves it too).
     aws, s3_endpoint_url, key_schema, table_name, ttl_attribute, overwrite, part_bytes
         As for :func:`~pitrdiff.export.native.ingest_export`. Executors read
         S3 with their own credentials (the instance role on Glue or EMR).
@@ -209,7 +288,8 @@ def ingest_export_spark(
     schema, facts = resolve_key_schema(summary, key_schema, aws)
     facts["ttl"] = resolve_ttl(facts, ttl_attribute)
     schema = peek_key_types(reader, summary, schema)
-    root = prepare_directory(out, overwrite=overwrite)
+    destination = _Destination(out, s3_endpoint_url)
+    task_out = destination.prepare(overwrite)
     source_doc = {"kind": "s3-export", **summary.to_dict(), "started_at": started}
     base = Manifest(
         table_name=table_name or summary.table_name or summary.location.export_id,
@@ -217,14 +297,14 @@ def ingest_export_spark(
         source=source_doc,
         table=facts,
     )
-    write_manifest(root, base)
-    with _no_parts_on_failure(root):
+    destination.write_manifest(base)
+    with destination.no_parts_on_failure():
         tasks = [
             FileTask(
                 index,
                 reader,
                 data_file,
-                str(root),
+                task_out,
                 schema,
                 part_bytes or DEFAULT_PART_BYTES,
                 FullSink,
@@ -237,9 +317,10 @@ def ingest_export_spark(
             label=f"ingesting {summary.location.export_id} on Spark",
             total_items=summary.item_count,
             progress=progress,
+            runner=destination.runner(),
         )
         parts = tuple(p for o in outcomes for p in o.parts)
-        remove_unlisted_parts(root, [p.path for p in parts])  # left by retried tasks
+        destination.remove_unlisted([p.path for p in parts])  # left by retried tasks
         items = sum(o.items for o in outcomes)
         if items != summary.item_count:
             raise ExportError(f"{summary.location.url}: read {items} items, expected more")
@@ -257,16 +338,5 @@ def ingest_export_spark(
             "spark_master": spark.sparkContext.master,
         },
     )
-    write_manifest(root, manifest)
+    destination.write_manifest(manifest)
     return manifest
-
-
-@contextlib.contextmanager
-def _no_parts_on_failure(root: Path) -> Iterator[None]:
-    """On any failure (an interrupt included) remove the parts written so far."""
-    try:
-        yield
-    except BaseException:
-        with contextlib.suppress(OSError):
-            remove_unlisted_parts(root, [])
-        raise

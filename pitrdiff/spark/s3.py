@@ -229,12 +229,81 @@ def private_dir() -> str:
     return tempfile.mkdtemp(prefix="pitrdiff-s3-diff-")
 
 
+# --------------------------------------------------------------------------- export datasets out
+
+
+def _keys(client: S3Client, bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(o["Key"] for o in page.get("Contents", []))
+    return keys
+
+
+def prepare_export_out(url: str, *, overwrite: bool, endpoint_url: str | None = None) -> None:
+    """Make ``s3://…`` ready for a new export dataset, as ``prepare_directory`` does on disk.
+
+    Raises
+    ------
+    RefusedError
+        When the prefix holds something other than an export, or a complete
+        export and ``overwrite`` is false.
+    """
+    bucket, prefix = split_url(url)
+    client = _client(endpoint_url)
+    with translate_errors(action=f"listing {url}"):
+        keys = _keys(client, bucket, f"{prefix}/")
+        if not keys:
+            return
+        manifest_key = f"{prefix}/{MANIFEST_NAME}"
+        if manifest_key not in keys:
+            raise RefusedError(f"{url} is not empty and is not an export; choose another --out")
+        doc = orjson.loads(client.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+        if doc.get("format") != "pitrdiff-export":
+            raise RefusedError(f"{url} is not empty and is not an export; choose another --out")
+        if doc.get("complete") and not overwrite:
+            raise RefusedError(
+                f"{url} already holds a complete export of {doc.get('table_name')!r}; "
+                "pass --overwrite true to replace it"
+            )
+        for key in keys:
+            client.delete_object(Bucket=bucket, Key=key)
+
+
+def put_manifest(url: str, manifest: Manifest, *, endpoint_url: str | None = None) -> None:
+    """Write an export dataset's ``manifest.json`` at ``s3://…`` (one PUT: atomic)."""
+    bucket, prefix = split_url(url)
+    body = orjson.dumps(manifest.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
+    with translate_errors(action=f"writing {url}/{MANIFEST_NAME}"):
+        _client(endpoint_url).put_object(Bucket=bucket, Key=f"{prefix}/{MANIFEST_NAME}", Body=body)
+
+
+def upload_part(local: Path, url: str, relative: str, endpoint_url: str | None) -> None:
+    """Upload one part written at ``local`` to ``url/relative`` (executor side)."""
+    bucket, prefix = split_url(url)
+    _client(endpoint_url).upload_file(str(local), bucket, f"{prefix}/{relative}")
+
+
+def remove_unlisted(url: str, keep: Sequence[str], *, endpoint_url: str | None = None) -> None:
+    """Delete the parts under ``url/data/`` not named in ``keep`` (relative paths)."""
+    bucket, prefix = split_url(url)
+    client = _client(endpoint_url)
+    wanted = {f"{prefix}/{k}" for k in keep}
+    with translate_errors(action=f"cleaning {url}/data"):
+        for key in _keys(client, bucket, f"{prefix}/data/"):
+            if key not in wanted:
+                client.delete_object(Bucket=bucket, Key=key)
+
+
 __all__ = [
     "S3Export",
     "check_out",
     "fix_input_urls",
     "load_s3_export",
+    "prepare_export_out",
     "private_dir",
+    "put_manifest",
+    "remove_unlisted",
     "split_url",
     "upload_diff",
+    "upload_part",
 ]
