@@ -11,14 +11,18 @@ its own process:
 
 Reported per engine: wall time, peak RSS of the whole process tree (the JVM
 included, sampled every 0.1 s), and per stage (classify = pass 1, extract =
-pass 2, write = the shared writer on the driver) the throughput in items per
-core-second (input items of both exports / (stage seconds x cores)).
+pass 2, write = the shared writer on the driver, which for Spark also pulls
+the sorted class rows) wall and CPU seconds of the whole process tree, and
+the throughput in items per CPU-second (both exports' items for passes 1-2,
+differing rows for the writer). CPU seconds do not depend on how busy the
+machine is; wall times on a shared 2-core machine do.
 
 The projection: the cluster cores (and 4-vCPU workers) at which 1 billion
-items diff in under 30 minutes, assuming Spark's per-core rate on a cluster
-equals the local one for passes 1 and 2 (they scale out), while the writer
-stays on the driver (serial: its time is the differing rows at the measured
-writer rate), plus a fixed allowance for cluster start and S3 reads.
+items per export diff in under 30 minutes, assuming a cluster core does
+Spark's passes 1 and 2 at the CPU rate measured here (they scale out), while
+the writer stays on the driver (serial: the differing rows at DuckDB's
+write-stage rate), plus a fixed allowance for cluster start and S3 listing.
+Then native-export ingestion side by side: threads, processes, Spark.
 
 Usage::
 
@@ -52,13 +56,57 @@ DIFFERING = 0.025  # the bench pair's differing share (1% + 1% + 0.5%)
 # --------------------------------------------------------------------------- child side
 
 
+def tree_cpu() -> float:
+    """CPU seconds (user + system) of this process and every descendant, reaped ones too.
+
+    Spark's JVM and its Python workers are descendants: per-stage CPU is then
+    a load-independent measure of work (wall time on a busy 2-core machine is not).
+    """
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for proc in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            t = proc.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+class StageClock:
+    """A Progress that records wall and tree CPU seconds per task of the diff."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, dict[str, float]] = {}
+        self._current: tuple[str, float, float] | None = None
+
+    def start(self, task: str, total: float | None = None, unit: str = "items") -> None:
+        self._current = (task, time.perf_counter(), tree_cpu())
+
+    def advance(self, amount: float = 1, **fields: float) -> None:
+        pass
+
+    def status(self, message: str) -> None:
+        pass
+
+    def finish(self) -> None:
+        if self._current is not None:
+            task, wall, cpu = self._current
+            stage = self.stages.setdefault(task, {"wall_s": 0.0, "cpu_s": 0.0})
+            stage["wall_s"] += time.perf_counter() - wall
+            stage["cpu_s"] += tree_cpu() - cpu
+            self._current = None
+
+
 def child_duckdb(pair: Path, out: Path) -> dict[str, Any]:
     from pitrdiff.diff.exports import diff_exports
 
-    clock = time.perf_counter()
-    diff = diff_exports(pair / "live", pair / "restored", out, overwrite=True, threads=CORES)
+    clock, stages = time.perf_counter(), StageClock()
+    diff = diff_exports(
+        pair / "live", pair / "restored", out, overwrite=True, threads=CORES, progress=stages
+    )
     return {"diff_s": time.perf_counter() - clock, "timings": diff.manifest.timings,
-            "counts": diff.manifest.counts}  # fmt: skip
+            "counts": diff.manifest.counts, "stages": stages.stages}  # fmt: skip
 
 
 def child_spark(pair: Path, out: Path) -> dict[str, Any]:
@@ -70,7 +118,10 @@ def child_spark(pair: Path, out: Path) -> dict[str, Any]:
     started = time.perf_counter()
     spark.range(1000).selectExpr("sum(id)").collect()  # the first query of a fresh JVM
     warm = time.perf_counter()
-    diff = diff_exports(pair / "live", pair / "restored", out, overwrite=True, engine="spark")
+    stages = StageClock()
+    diff = diff_exports(
+        pair / "live", pair / "restored", out, overwrite=True, engine="spark", progress=stages
+    )
     done = time.perf_counter()
     return {
         "jvm_start_s": started - clock,
@@ -78,6 +129,7 @@ def child_spark(pair: Path, out: Path) -> dict[str, Any]:
         "diff_s": done - warm,
         "timings": diff.manifest.timings,
         "counts": diff.manifest.counts,
+        "stages": stages.stages,
     }
 
 
@@ -162,66 +214,79 @@ def run_step(step: str, pair: Path) -> dict[str, Any]:
     return {"step": step, "wall_s": wall, "peak_rss_mb": peak[0] / 2**20, **result}
 
 
-def per_core_second(items: int, seconds: float, cores: int) -> float:
-    return items / (seconds * cores) if seconds > 0 else float("inf")
+STAGES = (("classify", "classifying"), ("extract", "extracting"), ("write", "writing the diff"))
 
 
-def projection(spark: dict[str, Any], items: int) -> dict[str, Any]:
-    """Cores for 1B items in 30 min: passes 1-2 scale out, the writer does not."""
-    t = spark["timings"]
-    parallel_core_s_per_item = (t["classify_s"] + t["extract_s"]) * CORES / items
-    differing_rows = sum(spark["counts"].get(c, 0) for c in ("deleted", "changed", "added"))
-    writer_rows_per_s = differing_rows / t["write_s"] if t["write_s"] else float("inf")
-    target_differing = TARGET_ITEMS * DIFFERING
-    serial_s = target_differing / writer_rows_per_s + CLUSTER_OVERHEAD_S
+def differing(result: dict[str, Any]) -> int:
+    return sum(result["counts"].get(c, 0) for c in ("deleted", "changed", "added", "expired"))
+
+
+def rates(result: dict[str, Any], n: int) -> list[float]:
+    """Items per CPU-second per stage: passes 1-2 over both exports' items, the writer per row."""
+    out = []
+    for short, task in STAGES:
+        cpu = result["stages"].get(task, {}).get("cpu_s", 0.0)
+        amount = differing(result) if short == "write" else 2 * n
+        out.append(amount / cpu if cpu > 0 else float("inf"))
+    return out
+
+
+def projection(duck: dict[str, Any], spark: dict[str, Any], n: int) -> dict[str, Any]:
+    """Cores for 1B items per export in 30 min: passes 1-2 scale out, the writer does not.
+
+    Serial: the shared writer on the driver (attribute-level changes, Parquet),
+    at DuckDB's write-stage CPU per differing row (DuckDB's own share of it
+    is small), for DIFFERING of 1B rows. Parallel: Spark's CPU for passes 1-2
+    plus its share of the write stage (sorting and shipping the class rows),
+    per input item, on cores as fast as these.
+    """
+    cpu = {name: {task: r["stages"][task]["cpu_s"] for _, task in STAGES} for name, r in
+           (("duck", duck), ("spark", spark))}  # fmt: skip
+    writer_s_per_row = cpu["duck"]["writing the diff"] / max(1, differing(duck))
+    parallel = (
+        cpu["spark"]["classifying"]
+        + cpu["spark"]["extracting"]
+        + max(0.0, cpu["spark"]["writing the diff"] - cpu["duck"]["writing the diff"])
+    ) / n
+    serial_s = TARGET_ITEMS * DIFFERING * writer_s_per_row + CLUSTER_OVERHEAD_S
     budget = TARGET_S - serial_s
-    core_s = TARGET_ITEMS * parallel_core_s_per_item  # n counts items per export
+    core_s = TARGET_ITEMS * parallel
     cores = math.ceil(core_s / budget) if budget > 0 else None
-    return {
-        "core_s_per_1b_pair": core_s,
-        "writer_rows_per_s": writer_rows_per_s,
-        "serial_s_at_1b": serial_s,
-        "budget_s": budget,
-        "cores": cores,
-        "workers_4vcpu": math.ceil(cores / 4) if cores else None,
-    }
+    return {"core_s": core_s, "writer_rows_per_s": 1 / writer_s_per_row, "serial_s": serial_s,
+            "cores": cores, "workers": math.ceil(cores / 4) if cores else None}  # fmt: skip
 
 
 def show(results: list[dict[str, Any]], n: int) -> None:
-    items = n * 2  # both exports (live ~n, restored n)
-    print(f"\n{n:,} items per export; load: {os.getloadavg()[0]:.2f} (1-min average at the end)")
-    print(f"{'engine':<8} {'wall s':>8} {'peak RSS MB':>12} {'JVM s':>7} {'1st q s':>8} "
-          f"{'classify':>9} {'extract':>8} {'write':>7}   items per core-second "
-          "(classify / extract / write)")  # fmt: skip
+    print(f"\n{n:,} items per export; load {os.getloadavg()[0]:.2f} (1-min average, at the end)")
+    print(f"{'engine':<8} {'wall s':>7} {'peak RSS MB':>12} {'JVM s':>6} {'1st q s':>8}   "
+          "stage wall s / CPU s: classify, extract, write   "
+          "items per CPU-second: classify / extract / write (rows)")  # fmt: skip
     for r in results:
         if "error" in r:
             print(f"{r['step']:<8} {r['error']}")
             continue
-        t = r["timings"]
-        rates = [
-            per_core_second(items, t["classify_s"], CORES),
-            per_core_second(items, t["extract_s"], CORES),
-            per_core_second(items, t["write_s"], 1),
-        ]
+        st = r["stages"]
+        walls = ", ".join(f"{st[task]['wall_s']:.1f}/{st[task]['cpu_s']:.1f}" for _, task in STAGES)
         print(
-            f"{r['step']:<8} {r['wall_s']:>8.1f} {r['peak_rss_mb']:>12.0f} "
-            f"{r.get('jvm_start_s', 0):>7.1f} {r.get('first_query_s', 0):>8.1f} "
-            f"{t['classify_s']:>9.2f} {t['extract_s']:>8.2f} {t['write_s']:>7.2f}   "
-            + " / ".join(f"{x:,.0f}" for x in rates)
+            f"{r['step']:<8} {r['wall_s']:>7.1f} {r['peak_rss_mb']:>12.0f} "
+            f"{r.get('jvm_start_s', 0):>6.1f} {r.get('first_query_s', 0):>8.1f}   {walls:<44}"
+            + " / ".join(f"{x:,.0f}" for x in rates(r, n))
         )
-    ok = [r for r in results if "error" not in r]
+    ok = {r["step"]: r for r in results if "error" not in r}
     if len(ok) == 2:
-        duck, spark = ok
-        same = duck["counts"] == spark["counts"]
+        duck, spark = ok["duckdb"], ok["spark"]
         ratio, wall_ratio = spark["diff_s"] / duck["diff_s"], spark["wall_s"] / duck["wall_s"]
-        print(f"\nsame counts: {same}; Spark / DuckDB: diff {ratio:.1f}x, wall {wall_ratio:.1f}x")
-        p = projection(spark, n)
         print(
-            f"projection, 1B items per export in 30 min: passes 1-2 need "
-            f"{p['core_s_per_1b_pair']:,.0f} core-seconds; the driver's writer "
-            f"{p['writer_rows_per_s']:,.0f} rows/s -> {p['serial_s_at_1b']:,.0f} s serial "
+            f"\nsame counts: {duck['counts'] == spark['counts']}; "
+            f"Spark / DuckDB: diff {ratio:.1f}x, wall {wall_ratio:.1f}x"
+        )
+        p = projection(duck, spark, n)
+        print(
+            f"projection, 1B items per export, {DIFFERING:.1%} differing, in 30 min: "
+            f"passes 1-2 need {p['core_s']:,.0f} CPU-seconds; the driver's writer "
+            f"{p['writer_rows_per_s']:,.0f} rows/CPU-s -> {p['serial_s']:,.0f} s serial "
             f"(incl. {CLUSTER_OVERHEAD_S} s start); cores: {p['cores']} "
-            f"(~{p['workers_4vcpu']} workers of 4 vCPU)"
+            f"(~{p['workers']} workers of 4 vCPU)"
         )
 
 
