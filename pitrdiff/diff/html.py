@@ -45,6 +45,13 @@ _MEANING = {
     "expired": "in restored, not in live, and past its TTL: removed by DynamoDB's TTL, not lost",
     "unchanged": "in both, same content (counted, not stored)",
 }
+# the same colours as the class badges of the template
+CLASS_COLORS = {
+    "deleted": "#c0392b",
+    "changed": "#e67e22",
+    "added": "#2e86c1",
+    "expired": "#7f8c8d",
+}
 _TIME_NAME = re.compile(r"(updated|modified|changed|time|_at$|_ts$|^ts$|date)", re.IGNORECASE)
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
@@ -159,8 +166,7 @@ def _stacked_partitions(summary: DiffSummary, salt: str) -> str:
     axes = figure.add_subplot()
     positions = list(range(len(partitions)))[::-1]
     left = [0] * len(partitions)
-    colors = {"deleted": "#c0392b", "changed": "#e67e22", "added": "#2e86c1", "expired": "#7f8c8d"}
-    for name, color in colors.items():
+    for name, color in CLASS_COLORS.items():
         values = [int(getattr(p, name, 0)) for p in partitions]
         if any(values):
             axes.barh(positions, values, left=left, color=color, label=name)
@@ -258,17 +264,19 @@ def _timeline(con: Any, files: Mapping[str, str], attribute: str, salt: str) -> 
     if bounds is None or bounds[0] is None:
         return None
     low, high = float(bounds[0]), float(bounds[1])
-    width = max((high - low) / TIMELINE_BUCKETS, 1.0)
+    width = (high - low) / TIMELINE_BUCKETS if high > low else 1.0
     rows = con.execute(
         f"SELECT cls, least(floor((t - {low}) / {width}), {TIMELINE_BUCKETS - 1}) AS b, count(*) "
         f"FROM ({union}) WHERE t IS NOT NULL GROUP BY ALL ORDER BY b"
     ).fetchall()
     figure = _figure(7.5, 2.8)
     axes = figure.add_subplot()
-    colors = {"deleted": "#c0392b", "changed": "#e67e22", "added": "#2e86c1", "expired": "#7f8c8d"}
-    starts = [dt.datetime.fromtimestamp(low + i * width, dt.timezone.utc) for i in range(41)]
+    starts = [
+        dt.datetime.fromtimestamp(low + i * width, dt.timezone.utc)
+        for i in range(TIMELINE_BUCKETS + 1)
+    ]
     bottom = [0] * TIMELINE_BUCKETS
-    for name, color in colors.items():
+    for name, color in CLASS_COLORS.items():
         heights = [0] * TIMELINE_BUCKETS
         for cls, bucket, count in rows:
             if cls == name:
