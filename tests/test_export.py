@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ def exported(out: Path) -> dict[str, str]:
     return rows
 
 
-def expected(items: list[Mapping[str, Any]], keys: tuple[str, ...]) -> dict[str, str]:
+def expected(items: Sequence[Mapping[str, Any]], keys: tuple[str, ...]) -> dict[str, str]:
     return {codec.canonical_key(i, keys): codec.canonical_json(i) for i in items}
 
 
