@@ -141,7 +141,11 @@ def show_drill(renderer: Renderer, result: DrillResult) -> None:
         renderer.json(result)
         return
     rows = [[c.name, "pass" if c.passed else "FAIL", c.message] for c in result.checks]
-    renderer.print(renderer.records_table(f"Drill of {result.table}", ["check", "", ""], rows))
+    renderer.print(
+        renderer.records_table(
+            f"Drill of {result.table}", ["check", "result", "what was found"], rows
+        )
+    )
     timings = ", ".join(f"{s.name} {s.elapsed_s:.1f}s" for s in result.stages)
     renderer.info(f"stages: {timings}")
     renderer.info(f"restored table {result.restored_table}: {result.cleaned_up}")

@@ -33,6 +33,7 @@ from pitrdiff.settings.compare import (
 )
 from pitrdiff.settings.read import (
     SETTINGS,
+    SettingsClients,
     TableSettings,
     read_manifest_settings,
     read_table_settings,
@@ -42,6 +43,7 @@ __all__ = [
     "NOT_COMPARED",
     "SETTINGS",
     "SettingDifference",
+    "SettingsClients",
     "SettingsDiff",
     "TableSettings",
     "compare",
@@ -62,11 +64,16 @@ def _is_manifest(source: str | os.PathLike[str]) -> bool:
     )
 
 
-def read_side(source: str | os.PathLike[str], *, aws: AwsConfig | None = None) -> TableSettings:
+def read_side(
+    source: str | os.PathLike[str],
+    *,
+    aws: AwsConfig | None = None,
+    clients: SettingsClients | None = None,
+) -> TableSettings:
     """Read one side: a table name, or an export directory / manifest file on disk."""
     if _is_manifest(source):
         return read_manifest_settings(source)
-    return read_table_settings(str(source), aws=aws)
+    return read_table_settings(str(source), aws=aws, clients=clients)
 
 
 def compare_settings(
@@ -102,7 +109,10 @@ def compare_settings(
         When a path is not an export manifest.
     """
     aws = aws or AwsConfig()
-    return compare(read_side(live, aws=aws), read_side(restored, aws=aws), region=aws.region)
+    clients = SettingsClients(aws)  # made once, for both tables
+    return compare(
+        read_side(live, clients=clients), read_side(restored, clients=clients), region=aws.region
+    )
 
 
 def write_script(diff: SettingsDiff, path: str | os.PathLike[str]) -> Path:

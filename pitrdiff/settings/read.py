@@ -22,6 +22,7 @@ least) for comparing a table against an export.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
@@ -373,7 +374,39 @@ def _attempt(
         unavailable[name] = f"{code}: the endpoint does not answer"
 
 
-def read_table_settings(table: str, *, aws: AwsConfig | None = None) -> TableSettings:
+class SettingsClients:
+    """The clients the settings reads use: made once, shared by both sides of a comparison.
+
+    ``optional`` and ``autoscaling`` make :data:`OPTIONAL_ATTEMPTS` attempts:
+    settings some endpoints do not implement (local servers answer HTTP 500)
+    become "not compared" at once instead of after minutes of retries.
+    """
+
+    def __init__(self, aws: AwsConfig) -> None:
+        self.aws = aws
+        self.optional_aws = replace(
+            aws, max_attempts=min(aws_mod.max_attempts(aws), OPTIONAL_ATTEMPTS)
+        )
+
+    @functools.cached_property
+    def dynamodb(self) -> Any:
+        """DynamoDB, with the configured retries."""
+        return aws_mod.dynamodb_client(self.aws)
+
+    @functools.cached_property
+    def optional(self) -> Any:
+        """DynamoDB, for the settings an endpoint may not answer."""
+        return aws_mod.dynamodb_client(self.optional_aws)
+
+    @functools.cached_property
+    def autoscaling(self) -> Any:
+        """Application Auto Scaling."""
+        return autoscaling_client(self.optional_aws)
+
+
+def read_table_settings(
+    table: str, *, aws: AwsConfig | None = None, clients: SettingsClients | None = None
+) -> TableSettings:
     """Read every setting of a table that a restore does not carry (and the ones it does).
 
     Calls ``DescribeTable``, ``DescribeTimeToLive``, ``DescribeContinuousBackups``,
@@ -387,6 +420,8 @@ def read_table_settings(table: str, *, aws: AwsConfig | None = None) -> TableSet
         The table name.
     aws
         Where to talk to AWS.
+    clients
+        Clients to reuse (a comparison reads two tables with the same ones).
 
     Returns
     -------
@@ -401,64 +436,47 @@ def read_table_settings(table: str, *, aws: AwsConfig | None = None) -> TableSet
     AwsError
         When ``DescribeTable`` itself fails.
     """
-    aws = aws or AwsConfig()
-    client = aws_mod.dynamodb_client(aws)
+    c = clients or SettingsClients(aws or AwsConfig())
     with translate_errors(table=table, action="describing the table"):
-        description = client.describe_table(TableName=table)["Table"]
+        description = c.dynamodb.describe_table(TableName=table)["Table"]
     arn = str(description.get("TableArn") or "") or None
     name = str(description.get("TableName") or table)
     values = settings_from_description(description)
     values.pop("_name")
-    # Settings some endpoints do not implement (local servers answer HTTP 500):
-    # a few attempts, then "unavailable" instead of minutes of retries.
-    optional_aws = replace(aws, max_attempts=min(aws_mod.max_attempts(aws), OPTIONAL_ATTEMPTS))
-    optional = aws_mod.dynamodb_client(optional_aws)
     unavailable: dict[str, str] = {}
-
-    def guarded(action: str, read: Callable[[], Any]) -> Callable[[], Any]:
-        def body() -> Any:
-            with translate_errors(action=action):
-                return read()
-
-        return body
-
-    _attempt(values, unavailable, "ttl", guarded("reading TTL", lambda: _ttl(client, name)))
-    _attempt(
-        values,
-        unavailable,
-        "point_in_time_recovery",
-        guarded("reading PITR", lambda: _pitr(client, name)),
-    )
+    reads: list[tuple[str, str, Callable[[], Any]]] = [
+        ("ttl", "reading TTL", lambda: _ttl(c.dynamodb, name)),
+        ("point_in_time_recovery", "reading PITR", lambda: _pitr(c.dynamodb, name)),
+        ("contributor_insights", "reading contributor insights",
+         lambda: _contributor_insights(c.optional, name)),
+        ("auto_scaling", "reading auto scaling", lambda: _auto_scaling(c.autoscaling, name)),
+    ]  # fmt: skip
     if arn:
-        _attempt(values, unavailable, "tags", guarded("listing tags", lambda: _tags(client, arn)))
-        _attempt(
-            values,
-            unavailable,
-            "resource_policy",
-            guarded("reading the resource policy", lambda: _resource_policy(optional, arn)),
-        )
+        reads += [
+            ("tags", "listing tags", lambda: _tags(c.dynamodb, arn)),
+            ("resource_policy", "reading the resource policy",
+             lambda: _resource_policy(c.optional, arn)),
+        ]  # fmt: skip
     else:
         unavailable["tags"] = unavailable["resource_policy"] = "DescribeTable gave no ARN"
-    _attempt(
-        values,
-        unavailable,
-        "contributor_insights",
-        guarded("reading contributor insights", lambda: _contributor_insights(optional, name)),
-    )
-    _attempt(
-        values,
-        unavailable,
-        "auto_scaling",
-        guarded(
-            "reading auto scaling", lambda: _auto_scaling(autoscaling_client(optional_aws), name)
-        ),
-    )
+    for setting, action, read in reads:
+        _attempt(values, unavailable, setting, _translated(action, read))
     if values.get("resource_policy") is not None:
         values["resource_policy"] = _placeholders(values["resource_policy"], name, arn)
     ordered = {k: values[k] for k in SETTINGS if k in values}
     return TableSettings(
         name=name, arn=arn, source="table", values=ordered, unavailable=unavailable
     )
+
+
+def _translated(action: str, read: Callable[[], Any]) -> Callable[[], Any]:
+    """``read`` with botocore errors turned into pitrdiff's (named by ``action``)."""
+
+    def body() -> Any:
+        with translate_errors(action=action):
+            return read()
+
+    return body
 
 
 def _manifest_ttl(doc: Mapping[str, Any]) -> dict[str, Any] | None:
