@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from pitrdiff.aws import AwsConfig
-from pitrdiff.diff.ttl import _FIVE_YEARS_DAYS
+from pitrdiff.diff.ttl import FIVE_YEARS_DAYS
 from pitrdiff.errors import InputError, SchemaMismatchError
 from pitrdiff.export.dataset import KeySchema
 from pitrdiff.export.native.changes import IncrementalSink
@@ -78,7 +78,7 @@ ALL_CLASSES = (
 )
 # TTL ignores expiry times more than five years in the past (developer guide,
 # "Using DynamoDB Time to Live (TTL)"): the same horizon as full-export diffs.
-TTL_HORIZON_MICROS = _FIVE_YEARS_DAYS * 86_400 * 1_000_000
+TTL_HORIZON_MICROS = FIVE_YEARS_DAYS * 86_400 * 1_000_000
 
 # --------------------------------------------------------------------------- classification
 

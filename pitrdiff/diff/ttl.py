@@ -27,7 +27,7 @@ import orjson
 
 from pitrdiff.export.dataset import Manifest
 
-_FIVE_YEARS_DAYS = 5 * 365 + 1  # at least five calendar years
+FIVE_YEARS_DAYS = 5 * 365 + 1  # at least five calendar years
 
 
 class TtlRule:
@@ -55,7 +55,7 @@ class TtlRule:
         epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
         micros = (moment - epoch) // dt.timedelta(microseconds=1)
         self._now = Decimal(micros) / Decimal(1_000_000)
-        self._oldest = self._now - Decimal(_FIVE_YEARS_DAYS * 86400)
+        self._oldest = self._now - Decimal(FIVE_YEARS_DAYS * 86400)
         self._needle = orjson.dumps(attribute).decode("utf-8") + ':{"N":"'
 
     def __repr__(self) -> str:
