@@ -3,7 +3,7 @@
 The live table (provisioned, 5 RCU / 5 WCU, one GSI ``by_status``) has:
 TTL on ``expires``; a NEW_AND_OLD_IMAGES stream; tags ``team=payments`` and
 ``env=prod``; PITR on; deletion protection on; a scalable target (reads 5..50)
-with a target-tracking policy (70 %); a resource policy naming its ARN.
+with a target-tracking policy (70 %), and the GSI's writes 5..20; a resource policy naming its ARN.
 Restored (moto copies the data, the key schema, the indexes and the capacity,
 like AWS), none of those settings come along. Expected differences, in order:
 ttl, stream, point_in_time_recovery, deletion_protection, tags, auto_scaling,
@@ -89,6 +89,13 @@ def make_live_table(server: Server, name: str) -> dict[str, Any]:
         MinCapacity=5,
         MaxCapacity=50,
     )
+    scaling.register_scalable_target(
+        ServiceNamespace="dynamodb",
+        ResourceId=f"table/{name}/index/by_status",
+        ScalableDimension="dynamodb:index:WriteCapacityUnits",
+        MinCapacity=5,
+        MaxCapacity=20,
+    )
     scaling.put_scaling_policy(
         PolicyName=f"{name}-read-scaling",
         ServiceNamespace="dynamodb",
@@ -129,7 +136,13 @@ def test_every_difference_is_listed(
     assert (d["deletion_protection"].live, d["deletion_protection"].restored) == (True, False)
     assert d["tags"].live == {"env": "prod", "team": "payments"} and d["tags"].restored == {}
     assert d["auto_scaling"].live["targets"] == [
-        {"resource": "table", "dimension": "dynamodb:table:ReadCapacityUnits", "min": 5, "max": 50}
+        {"resource": "table", "dimension": "dynamodb:table:ReadCapacityUnits", "min": 5, "max": 50},
+        {
+            "resource": "table/index/by_status",
+            "dimension": "dynamodb:index:WriteCapacityUnits",
+            "min": 5,
+            "max": 20,
+        },
     ]
     assert d["auto_scaling"].live["policies"][0]["name"] == "${table}-read-scaling"
     assert d["auto_scaling"].restored == {"targets": [], "policies": []}
@@ -216,7 +229,7 @@ def test_script_commands_exist_in_the_service_models(
     live, restored, _ = restored_pair
     diff = compare_settings(live, restored, aws=moto_server.aws)
     script = render_script(diff)
-    assert check_against_service_models(script) == len(diff.commands) == 10
+    assert check_against_service_models(script) == len(diff.commands) == 11
     restored_arn = diff.restored.arn
     for command in diff.commands:  # every command acts on the restored table, never the live
         options = _cli_parts(list(command))[2] if command[2] != "wait" else {}
@@ -230,7 +243,10 @@ def test_script_commands_exist_in_the_service_models(
             )
         assert options.get("table-name", restored) == restored
         assert options.get("resource-arn", restored_arn) == restored_arn
-        assert options.get("resource-id", f"table/{restored}") == f"table/{restored}"
+        assert options.get("resource-id", f"table/{restored}") in (
+            f"table/{restored}",
+            f"table/{restored}/index/by_status",
+        )
     assert f'"Resource":"{restored_arn}"' in script  # the policy names the restored table
     assert f"--policy-name {restored}-read-scaling" in script
     path = write_script(diff, tmp_path / "promote.sh")
@@ -316,7 +332,7 @@ def test_settings_command(
     assert not (tmp_path / "promote.sh").exists()
     scripted = runner.invoke(load_commands(), [*base, "--script", str(tmp_path / "promote.sh")])
     assert scripted.exit_code == EXIT_OK, scripted.output
-    assert check_against_service_models((tmp_path / "promote.sh").read_text()) == 10
+    assert check_against_service_models((tmp_path / "promote.sh").read_text()) == 11
     missing = runner.invoke(
         load_commands(), ["settings", live, "nope-no-table", "--endpoint-url", moto_server.endpoint]
     )

@@ -26,7 +26,7 @@ import functools
 import ipaddress
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -306,13 +306,15 @@ def _paged(call: Callable[..., Any], key: str, **kwargs: Any) -> list[dict[str, 
         kwargs["NextToken"] = token
 
 
-def _auto_scaling(client: Any, table: str) -> dict[str, Any]:
-    """Scalable targets and scaling policies of the table and its indexes.
+def _auto_scaling(client: Any, table: str, indexes: Sequence[str]) -> dict[str, Any]:
+    """Scalable targets and scaling policies of the table and its global secondary indexes.
 
     Resource ids are ``table/NAME`` and ``table/NAME/index/INDEX`` (Application
-    Auto Scaling, "Amazon DynamoDB and Application Auto Scaling").
+    Auto Scaling, "Amazon DynamoDB and Application Auto Scaling"); only those
+    are asked for, not every table's.
     """
     prefix = f"table/{table}"
+    ids = [prefix, *(f"{prefix}/index/{index}" for index in indexes)]
 
     def ours(resource: str) -> bool:
         return resource == prefix or resource.startswith(prefix + "/index/")
@@ -328,14 +330,26 @@ def _auto_scaling(client: Any, table: str) -> dict[str, Any]:
             "max": int(t["MaxCapacity"]),
         }
         for t in _paged(
-            client.describe_scalable_targets, "ScalableTargets", ServiceNamespace="dynamodb"
+            client.describe_scalable_targets,
+            "ScalableTargets",
+            ServiceNamespace="dynamodb",
+            ResourceIds=ids,
         )
         if ours(str(t["ResourceId"]))
     ]
     policies = []
-    for p in _paged(
-        client.describe_scaling_policies, "ScalingPolicies", ServiceNamespace="dynamodb"
-    ):
+    found = [
+        p
+        for resource in ids
+        for p in _paged(
+            client.describe_scaling_policies,
+            "ScalingPolicies",
+            ServiceNamespace="dynamodb",
+            ResourceId=resource,
+        )
+        if p.get("ResourceId") == resource  # (moto ignores the filter)
+    ]
+    for p in found:
         if not ours(str(p["ResourceId"])):
             continue
         configuration = p.get("TargetTrackingScalingPolicyConfiguration") or p.get(
@@ -444,12 +458,14 @@ def read_table_settings(
     values = settings_from_description(description)
     values.pop("_name")
     unavailable: dict[str, str] = {}
+    gsis = list(values["global_secondary_indexes"])
     reads: list[tuple[str, str, Callable[[], Any]]] = [
         ("ttl", "reading TTL", lambda: _ttl(c.dynamodb, name)),
         ("point_in_time_recovery", "reading PITR", lambda: _pitr(c.dynamodb, name)),
         ("contributor_insights", "reading contributor insights",
          lambda: _contributor_insights(c.optional, name)),
-        ("auto_scaling", "reading auto scaling", lambda: _auto_scaling(c.autoscaling, name)),
+        ("auto_scaling", "reading auto scaling",
+         lambda: _auto_scaling(c.autoscaling, name, gsis)),
     ]  # fmt: skip
     if arn:
         reads += [
