@@ -1020,7 +1020,8 @@ def test_case4_a_kept_demo_plan_is_refused_elsewhere(
                 apply_plan(plan, aws=dynalite_server.aws, dry_run=dry_run)
             message = str(refused.value)
             assert "\n" not in message and message.count(":table/Orders at http://127.0.0.1:") == 2
-            here = f"arn:aws:dynamodb:us-east-1:000000000000:table/Orders at {dynalite_server.endpoint}"
+            arn = "arn:aws:dynamodb:us-east-1:000000000000:table/Orders"
+            here = f"{arn} at {dynalite_server.endpoint}"
             assert f"this apply is to {here}:" in message
         assert dynalite_server.client().scan(TableName=TABLE)["Count"] == 0
     finally:
