@@ -471,6 +471,7 @@ def plan_writes(
     *,
     merge: bool = False,
     documents: bool = True,
+    text_length: int = 0,
 ) -> list[Write]:
     """The requests that restore one item, in order.
 
@@ -487,13 +488,16 @@ def plan_writes(
         The merge policy for changed items (strict otherwise).
     documents
         ``False`` on servers that cannot compare whole maps and lists with ``=``.
+    text_length
+        Length of a JSON text holding the restored item (its plan line), when
+        known: an upper bound of its size that spares computing it.
 
     Raises
     ------
     Unrestorable
         When no safe request fits AWS's limits (reason in the message).
     """
-    writes = _plan_writes(item_class, key_schema, live, restored, merge, documents)
+    writes = _plan_writes(item_class, key_schema, live, restored, merge, documents, text_length)
     for write in writes:
         write.documents = documents
     return writes
@@ -506,10 +510,11 @@ def _plan_writes(
     restored: Mapping[str, Any] | None,
     merge: bool,
     documents: bool,
+    text_length: int,
 ) -> list[Write]:
     if item_class in _ABSENT_CLASSES:
         assert restored is not None
-        problem = size_problem(restored) or key_problem(key_schema, restored)
+        problem = size_problem(restored, text_length) or key_problem(key_schema, restored)
         if problem:
             raise Unrestorable(f"{problem}; DynamoDB would refuse the put")
         return [put_absent(key_schema, restored)]
@@ -525,7 +530,7 @@ def _plan_writes(
         return [write]
     if item_class == CHANGED:
         assert live is not None and restored is not None
-        problem = size_problem(restored)
+        problem = size_problem(restored, text_length)
         if problem:
             raise Unrestorable(f"{problem}; DynamoDB would refuse the update")
         if merge:

@@ -213,6 +213,7 @@ class Executor:
             op.item,
             merge=self.merge,
             documents=documents,
+            text_length=op.line_bytes,
         )
         if op.item is not None:
             if op.expected is None:
