@@ -188,7 +188,11 @@ def _classify_keys(con: duckdb.DuckDBPyConnection, bucket_bytes: int) -> None:
     con.execute(
         "CREATE TEMP TABLE classes AS SELECT _key, cls, l_size, w, "
         "((sum(w) OVER (ORDER BY _key ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) - w) "
-        f"// {int(bucket_bytes)} AS bucket FROM differing"
+        f"// {int(bucket_bytes)} AS bucket FROM "
+        # One row per key: a key held twice by one export (corrupt) must be
+        # fetched once from the other side, so the refusal names the right one.
+        "(SELECT _key, any_value(cls) AS cls, any_value(l_size) AS l_size, any_value(w) AS w "
+        "FROM differing GROUP BY _key)"
     )
     con.execute("DROP TABLE differing")
 
