@@ -766,10 +766,10 @@ def test_refuses_an_export_holding_a_key_twice(tmp_path: Path) -> None:
         key_schema=case["key_schema"],
         attribute_definitions=case["attribute_definitions"],
     )
-    with pytest.raises(ExportError, match="^live export .* holds the key .* more than once"):
+    with pytest.raises(ExportError, match=r"^live export .* holds the key .* more than once"):
         diff_exports(twice, restored, tmp_path / "diff")
     # The same corruption on the other side names the restored export.
-    with pytest.raises(ExportError, match="^restored export .* holds the key .* more than once"):
+    with pytest.raises(ExportError, match=r"^restored export .* holds the key .* more than once"):
         diff_exports(restored, twice, tmp_path / "diff2")
 
 
