@@ -9,9 +9,10 @@ child process, which reads its own CPU time (user + sys, ``resource.getrusage``)
 around the work only, so the server's CPU and interpreter start-up are not
 counted:
 
-- ``bare``: one thread sending the very same requests (built before the clock
-  starts: ``PutItem`` with ``attribute_not_exists``, or the strict
-  ``UpdateItem`` with its condition and ``ReturnValues=ALL_OLD``), nothing else;
+- ``bare``: one thread reading the plan's lines and sending the very same
+  requests (``PutItem`` with ``attribute_not_exists``, or the strict
+  ``UpdateItem`` with its condition and ``ReturnValues=ALL_OLD``, built by the
+  same function), nothing else: no verification, journal, threads or report;
 - ``pitrdiff-w1``: ``pitrdiff.apply_plan`` with one worker (plan verification,
   requests, limit and index checks, journal, classification, report included);
 - ``pitrdiff-w8``: the same with eight workers (the default).
@@ -52,6 +53,8 @@ def cpu() -> float:
 
 
 def child(variant: str, plan: str, endpoint: str, table: str) -> None:
+    import orjson
+
     from pitrdiff.aws import AwsConfig, dynamodb_client
     from pitrdiff.recovery.apply import apply_plan
     from pitrdiff.recovery.conditions import plan_writes
@@ -61,17 +64,18 @@ def child(variant: str, plan: str, endpoint: str, table: str) -> None:
     if variant == "bare":
         client = dynamodb_client(config)
         client.describe_table(TableName=table)  # warm the connection like apply does
-        loaded = load_plan(plan)
+        schema = load_plan(plan).key_schema
         calls = {"put": client.put_item, "update": client.update_item}
-        requests = [
-            (calls[w.action], w.to_request(table))
-            for op in loaded.operations()
-            for w in plan_writes(op.item_class, loaded.key_schema, op.expected, op.item)
-        ]
         start_cpu, start = cpu(), time.perf_counter()
-        for call, request in requests:
-            call(**request)
-        applied = len(requests)
+        applied = 0
+        with open(plan, "rb") as handle:
+            for line in handle:
+                doc = orjson.loads(line)
+                if doc.get("kind") != "op":
+                    continue
+                for write in plan_writes(doc["class"], schema, doc["expected"], doc.get("item")):
+                    calls[write.action](**write.to_request(table))
+                applied += 1
     else:
         workers = int(variant.rsplit("w", 1)[1])
         start_cpu, start = cpu(), time.perf_counter()
