@@ -33,6 +33,7 @@ import orjson
 from markupsafe import Markup
 
 from pitrdiff.diff.report import DiffSummary
+from pitrdiff.diff.schema import literal
 
 HTML_REPORT_NAME = "report.html"
 SAMPLE_ITEMS = 5
@@ -192,17 +193,13 @@ def _files(root: Path) -> dict[str, str]:
     }
 
 
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _item_column(name: str) -> str:
     return "live_item" if name in ("changed", "added") else "restored_item"
 
 
 def epoch_seconds_sql(item: str, attribute: str) -> str:
     """SQL: the attribute as epoch seconds (a Number in s or ms, or ISO 8601 text)."""
-    path = _lit('$."' + attribute.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    path = literal('$."' + attribute.replace("\\", "\\\\").replace('"', '\\"') + '"')
     number = f"TRY_CAST(json_extract_string({item}, {path} || '.N') AS DOUBLE)"
     text = f"json_extract_string({item}, {path} || '.S')"
     return (
@@ -224,7 +221,7 @@ def detect_time_attribute(
     counts: dict[str, int] = {}
     for name, path in files.items():
         rows = con.execute(
-            f"SELECT {_item_column(name)} FROM read_parquet({_lit(path)}) LIMIT {DETECT_ROWS}"
+            f"SELECT {_item_column(name)} FROM read_parquet({literal(path)}) LIMIT {DETECT_ROWS}"
         ).fetchall()
         for (text,) in rows:
             for attribute, typed in orjson.loads(text).items():
@@ -256,8 +253,8 @@ def _epoch_range(text: str) -> bool:
 def _timeline(con: Any, files: Mapping[str, str], attribute: str, salt: str) -> str | None:
     """A stacked histogram of affected items by the time attribute, per class."""
     union = " UNION ALL ".join(
-        f"SELECT {_lit(name)} AS cls, {epoch_seconds_sql(_item_column(name), attribute)} AS t "
-        f"FROM read_parquet({_lit(path)})"
+        f"SELECT {literal(name)} AS cls, {epoch_seconds_sql(_item_column(name), attribute)} AS t "
+        f"FROM read_parquet({literal(path)})"
         for name, path in files.items()
     )
     bounds = con.execute(f"SELECT min(t), max(t) FROM ({union}) WHERE t IS NOT NULL").fetchone()
@@ -303,7 +300,7 @@ def _samples(con: Any, files: Mapping[str, str]) -> dict[str, list[dict[str, Any
     samples: dict[str, list[dict[str, Any]]] = {}
     if "changed" in files:
         rows = con.execute(
-            f"SELECT _key, signature, changes FROM read_parquet({_lit(files['changed'])}) "
+            f"SELECT _key, signature, changes FROM read_parquet({literal(files['changed'])}) "
             f"ORDER BY _key LIMIT {SAMPLE_ITEMS}"
         ).fetchall()
         samples["changed"] = [
@@ -325,7 +322,7 @@ def _samples(con: Any, files: Mapping[str, str]) -> dict[str, list[dict[str, Any
     for name in ("deleted", "added", "expired"):
         if name in files:
             rows = con.execute(
-                f"SELECT _key, {_item_column(name)} FROM read_parquet({_lit(files[name])}) "
+                f"SELECT _key, {_item_column(name)} FROM read_parquet({literal(files[name])}) "
                 f"ORDER BY _key LIMIT {SAMPLE_ITEMS}"
             ).fetchall()
             samples[name] = [

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pitrdiff import pitr
+from pitrdiff.diff.schema import literal
 from pitrdiff.drill.model import (
     DIFF_DIR,
     EXPECT_KEYS,
@@ -97,10 +98,6 @@ def parse_duration(text: str) -> dt.timedelta:
 # --------------------------------------------------------------------------- checks
 
 
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def check_updated_attr(d: DrillState) -> DrillCheck:
     """Every changed and added item's live version has ``updated_attr`` later than T."""
     import duckdb
@@ -111,7 +108,7 @@ def check_updated_attr(d: DrillState) -> DrillCheck:
     files = [d.workdir / DIFF_DIR / f"{n}.parquet" for n in ("changed", "added")]
     union = " UNION ALL ".join(
         f"SELECT _key, {epoch_seconds_sql('live_item', d.updated_attr)} AS t "
-        f"FROM read_parquet({_sql_text(str(f))})"
+        f"FROM read_parquet({literal(str(f))})"
         for f in files
         if f.is_file()
     )
@@ -227,7 +224,7 @@ def _check_keys(d: DrillState, keys: Sequence[Mapping[str, Any]]) -> DrillCheck:
         wanted.append(codec.canonical_key(typed, schema.names))
     con = duckdb.connect()
     try:
-        files = ", ".join(_sql_text(f) for f in export.parquet_files)
+        files = ", ".join(literal(f) for f in export.parquet_files)
         present = {
             r[0]
             for r in con.execute(
@@ -255,7 +252,7 @@ def _states_sql(root: Path) -> str:
         path = root / f"{name}.parquet"
         if path.is_file():
             parts.append(
-                f"SELECT _key, {column}::UBIGINT AS h FROM read_parquet({_sql_text(str(path))})"
+                f"SELECT _key, {column}::UBIGINT AS h FROM read_parquet({literal(str(path))})"
             )
     return " UNION ALL ".join(parts) or "SELECT NULL::VARCHAR AS _key, NULL::UBIGINT AS h LIMIT 0"
 
