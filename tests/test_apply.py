@@ -787,6 +787,14 @@ SHAPES = {
         {"pk": {"S": "n"}, "l": {"L": [{"N": str(i)} for i in range(5000)]}},
         {"pk": {"S": "n"}, "l": {"L": [{"N": str(i)} for i in range(4999)] + [{"N": "-1"}]}},
     ),
+    "long names and values": (
+        {"pk": {"S": "x"}, **{f"{c}" * 20_000: {"S": c * 50_000} for c in "abc"}},
+        {
+            "pk": {"S": "x"},
+            **{f"{c}" * 20_000: {"S": c * 50_000} for c in "ab"},
+            "c" * 20_000: {"S": "short"},
+        },
+    ),
     # 399,000 bytes (moto refuses items over 405,000 bytes; AWS's limit is 409,600)
     "a 399 KB item": (
         {"pk": {"S": "b"}, "blob": {"S": "x" * (399_000 - 9)}},
