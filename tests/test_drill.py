@@ -263,6 +263,8 @@ def test_expectations_files(tmp_path: Path) -> None:
         ("restored_items: 5\n", "restored_items must be a mapping"),
         ("- a\n", "expected a mapping"),
         ("max_deleted: [\n", "not valid YAML"),
+        ("settings_must_match: [ttl, colour]\n", "unknown setting colour"),
+        ("max_added: true\n", "max_added must be a number"),
     ):
         bad = tmp_path / "bad.yaml"
         bad.write_text(text)

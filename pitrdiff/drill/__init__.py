@@ -59,6 +59,7 @@ from pitrdiff.drill.checks import (
     check_updated_attr,
     load_expectations,
     parse_duration,
+    validate_expectations,
 )
 from pitrdiff.drill.model import (
     DIFF_DIR,
@@ -318,7 +319,9 @@ def run_drill(
         raise InputError("give exactly one of a restore time (--at) or --latest")
     window = parse_duration(min_window) if isinstance(min_window, str) else min_window
     expectations = (
-        load_expectations(expect) if isinstance(expect, (str, os.PathLike)) else dict(expect or {})
+        load_expectations(expect)
+        if isinstance(expect, (str, os.PathLike))
+        else validate_expectations(expect or {})
     )
     at_utc = pitr.parse_time(at) if at is not None else None
     now = dt.datetime.now(dt.timezone.utc)

@@ -49,29 +49,46 @@ def load_expectations(path: str | os.PathLike[str]) -> dict[str, Any]:
     except (ValueError, yaml.YAMLError) as exc:
         raise InputError(f"{file} is not valid {(file.suffix == '.json' and 'JSON') or 'YAML'}: "
                          f"{str(exc).splitlines()[0]}") from exc  # fmt: skip
-    if document is None:
-        return {}
-    if not isinstance(document, dict):
-        raise InputError(f"{file}: expected a mapping of expectations")
+    return validate_expectations({} if document is None else document, str(file))
+
+
+def validate_expectations(document: Any, source: str = "expectations") -> dict[str, Any]:
+    """Check the keys, types and setting names of expectations (a file's, or a mapping).
+
+    Raises
+    ------
+    InputError
+        When ``document`` is not a mapping of known expectations with valid values.
+    """
+    from pitrdiff.settings import SETTINGS
+
+    if not isinstance(document, Mapping):
+        raise InputError(f"{source}: expected a mapping of expectations")
     unknown = sorted(set(document) - EXPECT_KEYS)
     if unknown:
         raise InputError(
-            f"{file}: unknown expectation {', '.join(unknown)} "
+            f"{source}: unknown expectation {', '.join(unknown)} "
             f"(known: {', '.join(sorted(EXPECT_KEYS))})"
         )
     for name, value in document.items():
-        if name.startswith("max_") and (not isinstance(value, (int, float)) or value < 0):
-            raise InputError(f"{file}: {name} must be a number >= 0")
+        if name.startswith("max_") and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
+        ):
+            raise InputError(f"{source}: {name} must be a number >= 0")
         if name.endswith("_items") and (not isinstance(value, dict) or set(value) - {"min", "max"}):
-            raise InputError(f"{file}: {name} must be a mapping with min and/or max")
+            raise InputError(f"{source}: {name} must be a mapping with min and/or max")
         if name == "settings_must_match" and not (
             isinstance(value, list) and all(isinstance(v, str) for v in value)
         ):
-            raise InputError(f"{file}: settings_must_match must be a list of setting names")
+            raise InputError(f"{source}: settings_must_match must be a list of setting names")
+        if name == "settings_must_match" and (bad := [v for v in value if v not in SETTINGS]):
+            raise InputError(
+                f"{source}: unknown setting {', '.join(bad)} (known: {', '.join(SETTINGS)})"
+            )
         if name == "keys_must_exist" and not (
             isinstance(value, list) and all(isinstance(v, dict) for v in value)
         ):
-            raise InputError(f"{file}: keys_must_exist must be a list of key mappings")
+            raise InputError(f"{source}: keys_must_exist must be a list of key mappings")
     return dict(document)
 
 
@@ -185,11 +202,6 @@ def check_expectations(d: DrillState) -> list[DrillCheck]:
 
 
 def _check_settings(d: DrillState, names: Sequence[str]) -> DrillCheck:
-    from pitrdiff.settings import SETTINGS
-
-    unknown = [n for n in names if n not in SETTINGS]
-    if unknown:
-        raise InputError(f"settings_must_match: unknown setting {', '.join(unknown)}")
     differing = [n for n in names if d.settings.difference(n) is not None]
     unanswered = [n for n in names if n in d.settings.unknown]
     ok = not differing and not unanswered
