@@ -217,3 +217,49 @@ def test_items_carrying_the_key_name_in_another_case(moto_server: Server, tmp_pa
     apply_plan(plan, aws=aws)
     export_table("pkLive", tmp_path / "after", segments=1, aws=aws)
     assert diff_exports(tmp_path / "after", tmp_path / "restored", tmp_path / "d2").same
+
+
+@pytest.mark.parametrize("partition_type", ["S", "N"])
+def test_case_only_key_names_with_a_binary_sort_key(tmp_path: Path, partition_type: str) -> None:
+    """``pk`` (S or N) and ``PK`` (B): the plan of every class and ``--where`` on ``key.PK_1``.
+
+    DuckDB refuses a struct with fields ``pk`` and ``PK``; the rows view names the
+    second ``PK_1``, as ``Diff.sql`` shows it.
+    """
+    schema = key_schema("pk", "PK")
+
+    def item(i: int, x: int) -> dict[str, Any]:
+        first = {"S": f"k{i}"} if partition_type == "S" else {"N": str(i)}
+        return {"pk": first, "PK": {"B": bytes([i, 0, 255])}, "x": {"N": str(x)}}
+
+    write_export([item(2, 100), item(3, 3), item(20, 20)], tmp_path / "live", table_name="T",
+                 key_schema=schema)  # fmt: skip
+    write_export([item(i, i) for i in range(4)], tmp_path / "restored", table_name="T",
+                 key_schema=schema)  # fmt: skip
+    diff = diff_exports(tmp_path / "live", tmp_path / "restored", tmp_path / "diff")
+    assert (diff.summary.deleted, diff.summary.changed, diff.summary.added) == (2, 1, 1)
+    assert diff.sql("SELECT key.PK_1 AS b FROM deleted ORDER BY b").to_dict("records") == [
+        {"b": bytes([0, 0, 255])},
+        {"b": bytes([1, 0, 255])},
+    ]
+
+    def key(i: int) -> dict[str, Any]:
+        return codec.canonical_key(item(i, 0), ["pk", "PK"])
+
+    write_plan(tmp_path / "diff", tmp_path / "all.jsonl", include="deleted,changed,added")
+    assert [(op, cls, k) for op, cls, k in plan_ops(tmp_path / "all.jsonl")] == [
+        ("put", "deleted", orjson.loads(key(0))),
+        ("put", "deleted", orjson.loads(key(1))),
+        ("put", "changed", orjson.loads(key(2))),
+        ("delete", "added", orjson.loads(key(20))),
+    ]
+    write_plan(
+        tmp_path / "diff",
+        tmp_path / "where.jsonl",
+        include="deleted,changed",
+        where="key.PK_1 = '\\x01\\x00\\xFF'::BLOB OR class = 'changed'",
+    )
+    assert [k for _, _, k in plan_ops(tmp_path / "where.jsonl")] == [
+        orjson.loads(key(1)),
+        orjson.loads(key(2)),
+    ]

@@ -98,7 +98,57 @@ def empty_source(path: Path) -> pa.Table:
     """A class file's columns without rows: what ``rows`` reads while not streaming."""
     import pyarrow.parquet as pq
 
-    return pq.read_schema(path).empty_table()
+    return sql_schema(pq.read_schema(path)).empty_table()
+
+
+def sql_key_names(names: list[str]) -> list[str]:
+    """Key struct field names as SQL can tell them apart (``pk``, ``PK`` -> ``pk``, ``PK_1``).
+
+    DuckDB's identifiers ignore letter case, so a struct with fields ``pk`` and
+    ``PK`` is invalid there ("duplicate name in struct"); a name equal to an
+    earlier one but for case gets ``_1`` (``_2`` …), as DuckDB itself names
+    them when it reads such a Parquet file (``Diff.sql``).
+    """
+    seen: set[str] = set()
+    unique = []
+    for name in names:
+        candidate, n = name, 0
+        while candidate.casefold() in seen:
+            n += 1
+            candidate = f"{name}_{n}"
+        seen.add(candidate.casefold())
+        unique.append(candidate)
+    return unique
+
+
+def sql_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with the ``key`` struct's fields named by :func:`sql_key_names`."""
+    import pyarrow as pa
+
+    index = schema.get_field_index("key")
+    if index < 0 or not pa.types.is_struct(schema.field(index).type):
+        return schema
+    struct = schema.field(index).type
+    names = sql_key_names([f.name for f in struct])
+    fields = [f.with_name(n) for f, n in zip(struct, names, strict=True)]
+    return schema.set(index, schema.field(index).with_type(pa.struct(fields)))
+
+
+def _sql_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` under ``schema`` (:func:`sql_schema`): same columns, key fields renamed."""
+    import pyarrow as pa
+
+    if batch.schema.equals(schema):
+        return batch
+    columns = list(batch.columns)
+    index = schema.get_field_index("key")
+    key = columns[index]
+    columns[index] = pa.StructArray.from_arrays(
+        [key.field(i) for i in range(key.type.num_fields)],
+        fields=list(schema.field(index).type),
+        mask=key.is_null() if key.null_count else None,
+    )
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def class_source(
@@ -117,6 +167,7 @@ def class_source(
     import pyarrow.parquet as pq
 
     parquet = pq.ParquetFile(path)
+    schema = sql_schema(parquet.schema_arrow)
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
@@ -125,7 +176,7 @@ def class_source(
                 if wanted is not None:
                     batch = batch.filter(wanted.contains(batch.column("_key")))
                 if batch.num_rows:
-                    yield batch
+                    yield _sql_batch(batch, schema)
         except BaseException as exc:
             if interrupts is not None and not isinstance(exc, Exception):
                 interrupts.append(exc)
@@ -133,7 +184,7 @@ def class_source(
         finally:
             parquet.close()
 
-    return pa.RecordBatchReader.from_batches(parquet.schema_arrow, batches())
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def stream_class(
