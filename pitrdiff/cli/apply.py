@@ -16,7 +16,24 @@ from pitrdiff.recovery.plan import load_plan
 PANEL = "Plan and apply"
 
 
-@command("apply", rich_help_panel=PANEL)
+@command(
+    "apply",
+    rich_help_panel=PANEL,
+    examples=[
+        (
+            "Predict what the plan would do, writing nothing",
+            "pitrdiff apply incident/plan.jsonl --dry-run",
+        ),
+        (
+            "Apply it, at most 200 write capacity units per second",
+            "pitrdiff apply incident/plan.jsonl --max-wcu 200",
+        ),
+        (
+            "Run again after a crash or Ctrl-C: it resumes from the journal",
+            "pitrdiff apply incident/plan.jsonl --yes",
+        ),
+    ],
+)
 def apply_command(
     common: Common,
     plan: Annotated[Path, typer.Argument(help="The plan file.")],
