@@ -211,3 +211,94 @@ def test_ttl_setting_round_trips_through_the_manifest(tmp_path: Path) -> None:
     assert again.identity()["ttl"] == ttl
     disabled = replace(again, ttl={"attribute": "expires", "status": "DISABLED"})
     assert disabled.ttl_attribute is None
+
+
+def _edit_manifest(root: Path, **changes: Any) -> None:
+    path = root / MANIFEST_NAME
+    doc = orjson.loads(path.read_bytes())
+    doc.update(changes)
+    path.write_bytes(orjson.dumps(doc))
+
+
+def test_a_manifest_that_lost_a_part_or_miscounts_is_refused(tmp_path: Path) -> None:
+    """``items`` must equal the listed parts' rows; ``data/`` holds no unlisted part."""
+    manifest = write(tmp_path / "e", part_bytes=200)
+    first, *rest = manifest.files
+    assert rest, "the test needs several parts"
+    # One entry dropped (its rows gone from the count too): the part is unlisted.
+    _edit_manifest(
+        tmp_path / "e",
+        files=[f.to_dict() for f in rest],
+        items=sum(f.rows for f in rest),
+    )
+    with pytest.raises(IncompleteExportError) as caught:
+        load_export(tmp_path / "e")
+    assert str(caught.value) == (
+        f"export {tmp_path / 'e'}: data/ holds 1 part(s) the manifest does not list, "
+        f"e.g. {first.path} (edited manifest, or parts copied in); re-run the export"
+    )
+    # One entry dropped, items left as they were: the count disagrees first.
+    _edit_manifest(tmp_path / "e", items=10)
+    with pytest.raises(IncompleteExportError, match="the manifest says 10 items but its parts "
+                       f"hold {10 - first.rows} rows"):  # fmt: skip
+        load_export(tmp_path / "e")
+    # Every part listed, but items raised by 5.
+    _edit_manifest(tmp_path / "e", files=[f.to_dict() for f in manifest.files], items=15)
+    with pytest.raises(IncompleteExportError, match="says 15 items but its parts hold 10 rows"):
+        load_export(tmp_path / "e")
+    _edit_manifest(tmp_path / "e", items=10)
+    assert load_export(tmp_path / "e", verify=True).manifest.items == 10
+    # An incomplete export (being written, or resumed) is not checked this way.
+    _edit_manifest(tmp_path / "e", items=0, files=[], complete=False)
+    assert load_export(tmp_path / "e", require_complete=False).manifest.items == 0
+
+
+def test_export_out_inside_a_dataset_is_refused(tmp_path: Path) -> None:
+    write(tmp_path / "e")
+    (tmp_path / "native").mkdir()
+    (tmp_path / "native" / "manifest-summary.json").write_text("{}")
+    for out, kind in (
+        (tmp_path / "e" / "sub", "export"),
+        (tmp_path / "e" / "data" / "deeper" / "x", "export"),
+        (tmp_path / "native" / "mine", "native DynamoDB export"),
+    ):
+        with pytest.raises(RefusedError) as caught:
+            write(out)
+        dataset = tmp_path / ("native" if kind.startswith("native") else "e")
+        assert str(caught.value) == (
+            f"refusing to write an export inside the {kind} dataset {dataset}: "
+            "choose an --out outside it"
+        )
+        assert not out.exists()
+
+
+def test_overwrite_removes_only_what_pitrdiff_wrote(tmp_path: Path) -> None:
+    root = tmp_path / "e"
+    manifest = write(root, part_bytes=200)
+    parts = sorted(p.name for p in (root / "data").iterdir())
+    assert len(parts) == len(manifest.files) > 1
+    # A file of the user's beside the parts, and a directory: refused, nothing removed.
+    for extra in (root / "data" / "notes.txt", root / "mine" / "keep.txt", root / "README"):
+        extra.parent.mkdir(exist_ok=True)
+        extra.write_text("precious")
+    with pytest.raises(RefusedError) as caught:
+        write(root, overwrite=True)
+    assert str(caught.value) == (
+        f"{root} holds 3 file(s) pitrdiff did not write (README, data/notes.txt, mine/); "
+        "--overwrite replaces only the export itself and never deletes them: move them away "
+        "or choose another --out"
+    )
+    assert sorted(p.name for p in (root / "data").iterdir()) == sorted([*parts, "notes.txt"])
+    assert (root / "mine" / "keep.txt").read_text() == "precious"
+    assert read_manifest(root).to_dict() == manifest.to_dict()
+    # Once they are moved away, --overwrite replaces the export (and its leftovers).
+    for extra in (root / "data" / "notes.txt", root / "mine" / "keep.txt", root / "README"):
+        extra.unlink()
+    (root / "mine").rmdir()
+    (root / "state").mkdir()
+    (root / "state" / "seg-000001.json").write_text("{}")
+    (root / "data" / "seg-0001-000007.parquet").write_bytes(b"left by a crash")
+    again = write_export(ITEMS[:2], root, table_name="Orders", key_schema=PK_SK, overwrite=True)
+    assert sorted(p.name for p in root.iterdir()) == ["data", "manifest.json"]
+    assert [f"data/{p.name}" for p in (root / "data").iterdir()] == [f.path for f in again.files]
+    assert load_export(root, verify=True).manifest.items == 2

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pitrdiff.diff.engine import EngineOptions, make_engine
 from pitrdiff.diff.manifest import prepare_out
 from pitrdiff.diff.schema import merge_key_schemas
-from pitrdiff.diff.sql import DEFAULT_THREADS
+from pitrdiff.diff.sql import DEFAULT_THREADS, check_memory_limit
 from pitrdiff.diff.ttl import parse_time, ttl_rule
 from pitrdiff.diff.writer import write_diff_dataset
 from pitrdiff.errors import ExportError
@@ -114,7 +114,8 @@ def diff_exports(
     out
         The diff directory to write.
     memory_limit
-        The engine's memory limit (``"1GB"``); DuckDB spills beyond it.
+        The engine's memory limit (``"1GB"``); DuckDB spills beyond it. A
+        negative or zero size is refused (``InputError``).
     temp_dir
         Where the engine spills (a private temporary directory is made inside it).
     threads
@@ -151,6 +152,7 @@ def diff_exports(
         For an unknown or unavailable engine.
     """
     started = time.perf_counter()
+    memory_limit = check_memory_limit(memory_limit)
     prepare_out(out, overwrite=overwrite, check_only=True)
     live_export, restored_export = _open_inputs(live, restored, progress)
     key_schema = merge_key_schemas(live_export.key_schema, restored_export.key_schema)

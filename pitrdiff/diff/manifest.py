@@ -8,7 +8,6 @@ refuses to write over anything else.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +20,14 @@ from pitrdiff import __version__
 from pitrdiff.diff.schema import CLASSES, FILE_NAMES
 from pitrdiff.errors import DiffError, InputError, RefusedError
 from pitrdiff.export.dataset import FileEntry, KeySchema, utc_now
-from pitrdiff.files import make_dir, storage_error, sweep_stale_temps
+from pitrdiff.export.outdir import (
+    foreign_entries,
+    is_temp,
+    refuse_foreign,
+    refuse_inside_dataset,
+    remove_owned,
+)
+from pitrdiff.files import make_dir, storage_error
 
 DIFF_FORMAT = "pitrdiff-diff"
 DIFF_FORMAT_VERSION = 2
@@ -194,17 +200,20 @@ def prepare_out(out: str | os.PathLike[str], *, overwrite: bool, check_only: boo
     out
         The diff directory.
     overwrite
-        Replace a complete diff already there.
+        Replace a complete diff already there: only the files a diff consists
+        of (manifest, class files, reports, temporary files) are removed.
     check_only
         Only check (raise if refused); touch nothing.
 
     Raises
     ------
     RefusedError
-        When ``out`` is a file, holds something other than a diff, or holds a
-        complete diff and ``overwrite`` is false.
+        When ``out`` lies inside an export or diff dataset, is a file, holds
+        something other than a diff, holds a diff and files pitrdiff did not
+        write beside it, or holds a complete diff and ``overwrite`` is false.
     """
     root = Path(out)
+    refuse_inside_dataset(root, "a diff")
     if root.exists() and not root.is_dir():
         raise RefusedError(f"{root} exists and is not a directory")
     if root.is_dir() and any(root.iterdir()):
@@ -222,19 +231,20 @@ def prepare_out(out: str | os.PathLike[str], *, overwrite: bool, check_only: boo
                 f"{root} already holds a diff of {existing.table_name!r}; "
                 "pass --overwrite to replace it"
             )
+        refuse_foreign(root, foreign_entries(root, _diff_file, ()), "diff")
         if not check_only:
-            (root / MANIFEST_NAME).unlink()
-            for name in (*FILE_NAMES.values(), REPORT_NAME, HTML_REPORT_NAME):
-                with contextlib.suppress(FileNotFoundError):
-                    (root / name).unlink()
-            for leftover in root.glob(".*.parquet.*.tmp"):  # from an interrupted run
-                leftover.unlink()
-    if root.is_dir() and not check_only:
-        for name in (*FILE_NAMES.values(), REPORT_NAME, HTML_REPORT_NAME, MANIFEST_NAME):
-            sweep_stale_temps(root / name)  # what a killed run (kill -9) left
+            remove_owned(root, _diff_file, ())  # what a killed run (kill -9) left too
     if not check_only:
         make_dir(root)
     return root
+
+
+_DIFF_FILES = frozenset((*FILE_NAMES.values(), REPORT_NAME, HTML_REPORT_NAME, MANIFEST_NAME))
+
+
+def _diff_file(name: str) -> bool:
+    """Whether a file of a diff directory is one pitrdiff writes there."""
+    return name in _DIFF_FILES or is_temp(name)
 
 
 def _older_diff(root: Path) -> bool:

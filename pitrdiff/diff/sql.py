@@ -124,6 +124,34 @@ def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
     return int(float(match.group(1)) * unit)
 
 
+_SIZE = re.compile(r"([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(%|[A-Za-z]*)")
+
+
+def check_memory_limit(memory_limit: str | None) -> str | None:
+    """Refuse a memory limit that is not a positive size; return it stripped.
+
+    DuckDB reads a negative size (``-5GB``) as *no* limit, so it is refused
+    here, with zero and anything that does not start with a number; the unit
+    (``KB``, ``MiB``, ``GB`` …) is DuckDB's to judge (:func:`connect`).
+
+    Raises
+    ------
+    InputError
+        Naming the value and an example.
+    """
+    if memory_limit is None:
+        return None
+    text = memory_limit.strip()
+    match = _SIZE.fullmatch(text)
+    if match is None or float(match.group(1)) <= 0:
+        raise InputError(
+            f"invalid memory limit {memory_limit!r}: give a positive size, e.g. "
+            "--memory-limit 1GB (a negative or zero limit would remove the bound or stop "
+            "every query)"
+        )
+    return text
+
+
 def connect(
     *,
     memory_limit: str | None = None,
@@ -136,7 +164,8 @@ def connect(
     Parameters
     ----------
     memory_limit
-        DuckDB's memory limit, e.g. ``"1GB"``; DuckDB's default (80% of RAM) if ``None``.
+        DuckDB's memory limit, e.g. ``"1GB"``; DuckDB's default (80% of RAM) if
+        ``None``; a negative or zero size is refused (:func:`check_memory_limit`).
     temp_dir
         Where DuckDB spills (table data lands there, so it should be owner-only);
         a private temporary directory removed at exit if ``None``.
@@ -152,6 +181,7 @@ def connect(
         "preserve_insertion_order": False,
         "temp_directory": os.fspath(temp_dir) if temp_dir is not None else _default_spill_dir(),
     }
+    memory_limit = check_memory_limit(memory_limit)
     if memory_limit:
         config["memory_limit"] = memory_limit
     try:

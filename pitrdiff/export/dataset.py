@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
+import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +52,13 @@ from pitrdiff.export.keys import (
     SIZE_COLUMN,
     KeyAttribute,
     KeySchema,
+)
+from pitrdiff.export.outdir import (
+    foreign_entries,
+    is_temp,
+    refuse_foreign,
+    refuse_inside_dataset,
+    remove_owned,
 )
 from pitrdiff.files import make_dir, storage_error, write_bytes, write_json
 
@@ -386,10 +393,15 @@ def prepare_directory(
 ) -> Path:
     """Make ``out`` ready for a fresh export.
 
-    A complete export there is refused unless ``overwrite``; an existing
-    directory that is not an export and not empty is refused always (pitrdiff
-    never deletes what it did not write). With ``check_only`` nothing is
-    touched: the refusals are checked (before a slow or paid step) and that is all.
+    Refused (:class:`RefusedError`, nothing touched): ``out`` inside another
+    export or diff dataset (:func:`pitrdiff.export.outdir.refuse_inside_dataset`);
+    a complete export there unless ``overwrite``; an existing directory that is
+    not an export and not empty; an export directory that also holds files
+    pitrdiff did not write (anything but ``manifest.json``, its parts under
+    ``data/``, scan checkpoints under ``state/`` and pitrdiff's temporary
+    files): ``--overwrite`` removes only what pitrdiff wrote, never the rest.
+    With ``check_only`` nothing is touched: the refusals are checked (before a
+    slow or paid step) and that is all.
 
     Raises
     ------
@@ -397,6 +409,7 @@ def prepare_directory(
         As above.
     """
     root = Path(out)
+    refuse_inside_dataset(root, "an export")
     if root.exists() and not root.is_dir():
         raise RefusedError(f"{root} exists and is not a directory")
     if root.is_dir() and any(root.iterdir()) and not _empty_skeleton(root):
@@ -415,16 +428,42 @@ def prepare_directory(
                 f"{root} already holds a complete export of {existing.table_name!r}; "
                 "pass --overwrite to replace it"
             )
+        owned = _export_files(existing)
+        refuse_foreign(root, foreign_entries(root, owned, _EXPORT_DIRS), "export")
         if check_only:
             return root
-        for child in (DATA_DIR, STATE_DIR):
-            shutil.rmtree(root / child, ignore_errors=True)
-        (root / MANIFEST_NAME).unlink()
+        remove_owned(root, owned, _EXPORT_DIRS)
     if check_only:
         return root
     make_dir(root)
     make_dir(root / DATA_DIR)
     return root
+
+
+_EXPORT_DIRS = (DATA_DIR, STATE_DIR)
+_PART_NAME = re.compile(r"[A-Za-z0-9_.-]+-\d{6}\.parquet")
+_STATE_NAME = re.compile(r"seg-\d{6}\.json")
+
+
+def _export_files(manifest: Manifest | None) -> Callable[[str], bool]:
+    """Which files of an export directory pitrdiff wrote (relative POSIX paths).
+
+    The manifest, the parts it lists and parts named as pitrdiff names them
+    (an interrupted export's, not listed yet), scan checkpoints, temporary files.
+    """
+    listed = {entry.path for entry in manifest.files} if manifest is not None else set()
+
+    def owned(relative: str) -> bool:
+        folder, _, name = relative.rpartition("/")
+        if is_temp(name):
+            return True
+        if folder == DATA_DIR:
+            return relative in listed or _PART_NAME.fullmatch(name) is not None
+        if folder == STATE_DIR:
+            return _STATE_NAME.fullmatch(name) is not None
+        return relative == MANIFEST_NAME
+
+    return owned
 
 
 def _older_export(root: Path) -> bool:
@@ -724,7 +763,8 @@ def load_export(
     ExportError
         When ``path`` is not an export dataset, or a part does not verify.
     IncompleteExportError
-        When the export is not complete and ``require_complete`` is true.
+        When the export is not complete and ``require_complete`` is true, or a
+        complete one's manifest disagrees with its parts (:func:`check_parts`).
     """
     root = Path(path)
     manifest = read_manifest(root)
@@ -733,10 +773,49 @@ def load_export(
             f"export {root} is not complete (interrupted?); re-run the export to finish it",
             path=str(root),
         )
+    if manifest.complete:
+        check_parts(root, manifest)
     export = Export(root, manifest)
     if verify:
         export.verify()
     return export
+
+
+def check_parts(root: Path, manifest: Manifest) -> None:
+    """Check a complete manifest against itself and ``data/``, without reading any part.
+
+    ``items`` must equal the sum of the listed parts' rows, and ``data/`` must
+    hold no ``*.parquet`` part the manifest does not list: a manifest that has
+    lost an entry (edited, or copied from another export) would otherwise make
+    its items look deleted or added. Sizes and checksums are
+    :meth:`Export.verify`'s (it reads every byte).
+
+    Raises
+    ------
+    IncompleteExportError
+        When either check fails (the message names the counts or the part).
+    """
+    rows = sum(entry.rows for entry in manifest.files)
+    if rows != manifest.items:
+        raise IncompleteExportError(
+            f"export {root}: the manifest says {manifest.items:,} items but its parts hold "
+            f"{rows:,} rows (edited or damaged manifest); re-run the export",
+            path=str(root),
+        )
+    listed = {entry.path for entry in manifest.files}
+    data = root / DATA_DIR
+    try:
+        found = sorted(p.name for p in data.glob("*.parquet")) if data.is_dir() else []
+    except OSError as exc:
+        raise storage_error(exc, data, "read") from exc
+    unlisted = [name for name in found if f"{DATA_DIR}/{name}" not in listed]
+    if unlisted:
+        raise IncompleteExportError(
+            f"export {root}: {DATA_DIR}/ holds {len(unlisted):,} part(s) the manifest does not "
+            f"list, e.g. {DATA_DIR}/{unlisted[0]} (edited manifest, or parts copied in); "
+            "re-run the export",
+            path=str(root),
+        )
 
 
 def remove_unlisted_parts(root: str | os.PathLike[str], keep: Iterable[str]) -> list[str]:
@@ -771,6 +850,7 @@ __all__ = [
     "KeySchema",
     "Manifest",
     "PartBuffer",
+    "check_parts",
     "decoded_frame",
     "file_checksum",
     "key_column_value",

@@ -161,16 +161,23 @@ def read_keys_file(
     Raises
     ------
     InputError
-        When the file is neither, is not UTF-8, or a key lacks an attribute or
+        When the path does not exist or is a directory (a user's mistake, exit 2),
+        the file is neither format, is not UTF-8, or a key lacks an attribute or
         has a bad value; the message names the line.
     StorageError
-        When the file cannot be read.
+        When the file exists but cannot be read (permissions, I/O).
     """
     source = Path(path)
     where = f"{option} {source}"
     try:
         # utf-8-sig: a byte-order mark at the start is not part of the first name
         handle = open(source, encoding="utf-8-sig", newline="")  # noqa: SIM115 - with below
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise InputError(
+            f"{where} does not exist: give the path of a CSV or JSON Lines file"
+        ) from exc
+    except IsADirectoryError as exc:
+        raise InputError(f"{where} is a directory, not a keys file") from exc
     except OSError as exc:
         raise storage_error(exc, source, "read keys file") from exc
     try:

@@ -74,6 +74,7 @@ import orjson
 import xxhash
 
 from pitrdiff import __version__
+from pitrdiff.diff.sql import check_memory_limit
 from pitrdiff.diff.ttl import TtlRule
 from pitrdiff.errors import DiffError, InputError
 from pitrdiff.export.dataset import KeySchema, file_checksum, utc_now
@@ -577,6 +578,7 @@ def write_plan(
     memory_limit
         DuckDB's memory limit, e.g. ``"500MB"``; beyond it DuckDB spills into a
         private temporary directory. Memory does not grow with the plan's size.
+        A negative or zero size is refused (``InputError``).
 
     Returns
     -------
@@ -596,6 +598,7 @@ def write_plan(
     """
     classes = _parse_include(include)
     expression = check_where(where) if where is not None else None
+    memory_limit = check_memory_limit(memory_limit)
     target_path = check_out(out, overwrite=overwrite)
     source = _open_diff(diff, classes)
     wanted, denied = _key_lists(keys, exclude_keys, source.key_schema)

@@ -45,6 +45,7 @@ import xxhash
 
 from pitrdiff.errors import InputError, PlanError, RefusedError
 from pitrdiff.export.dataset import KeySchema
+from pitrdiff.export.outdir import dataset_kind, refuse_inside_dataset
 from pitrdiff.files import atomic_writer, storage_error, temp_path
 
 PLAN_FORMAT = "pitrdiff-plan"
@@ -54,8 +55,6 @@ CLASSES = ("deleted", "expired", "changed", "added")
 OPERATION_OF_CLASS = {"deleted": "put", "expired": "put", "changed": "put", "added": "delete"}
 ABSENT_CLASSES = ("deleted", "expired")
 """Classes put on condition that the item is absent (``expected: null``)."""
-MANIFEST_NAME = "manifest.json"
-NATIVE_MANIFEST_NAME = "manifest-summary.json"
 _HEADER_LIMIT = 1 << 20
 _COPY_CHUNK = 1 << 20
 
@@ -343,16 +342,18 @@ def check_out(out: str | os.PathLike[str], *, overwrite: bool) -> Path:
         As the module docstring lists.
     """
     target = Path(out)
-    dataset = _dataset_above(target)
-    if dataset is not None:
-        directory, kind = dataset
-        raise RefusedError(
-            f"refusing to write a plan inside the {kind} dataset {directory}: "
-            "choose an --out outside it"
-        )
+    refuse_inside_dataset(target, "a plan")
     if target.is_dir():
+        kind = dataset_kind(target)
+        if kind is not None:  # its plan.jsonl would be refused as inside it
+            beside = target if target.name else Path(os.path.abspath(target))
+            example = beside.with_name(beside.name + ".plan.jsonl") if beside.name else None
+            raise RefusedError(
+                f"{target} is the {kind} dataset, a directory: give --out a file name "
+                "outside it" + (f", e.g. {example}" if example else "")
+            )
         raise RefusedError(
-            f"{target} is a directory: give --out a file name, e.g. {target}/plan.jsonl"
+            f"{target} is a directory: give --out a file name, e.g. {target / 'plan.jsonl'}"
         )
     if not target.exists() and not target.is_symlink():
         return target
@@ -370,33 +371,6 @@ def check_out(out: str | os.PathLike[str], *, overwrite: bool) -> Path:
             "apply wrote; move them away with the plan, or choose another --out"
         )
     return target
-
-
-def _dataset_above(target: Path) -> tuple[Path, str] | None:
-    """The nearest directory up ``target``'s path that holds a dataset's manifest.
-
-    A pitrdiff export or diff (``manifest.json`` of format ``pitrdiff-…``), or a
-    copy of a native DynamoDB export (``manifest-summary.json``).
-    """
-    for directory in Path(os.path.abspath(target)).parents:
-        if (directory / NATIVE_MANIFEST_NAME).is_file():
-            return directory, "native DynamoDB export"
-        manifest = directory / MANIFEST_NAME
-        try:
-            raw = manifest.read_bytes() if manifest.is_file() else b""
-        except OSError:
-            continue
-        if not raw:
-            continue
-        try:
-            doc = orjson.loads(raw)
-            fmt = str(doc.get("format", "")) if isinstance(doc, dict) else ""
-        except orjson.JSONDecodeError:
-            # a damaged manifest still marks a dataset
-            fmt = "pitrdiff-dataset" if b'"pitrdiff-' in raw[:4096] else ""
-        if fmt.startswith("pitrdiff-") and fmt != PLAN_FORMAT:
-            return directory, fmt.removeprefix("pitrdiff-")
-    return None
 
 
 def _is_plan(path: Path) -> bool:

@@ -1,0 +1,179 @@
+"""Where a dataset may be written, and what ``--overwrite`` may remove.
+
+One place for the rules every ``--out`` follows (``export``, ``diff``, ``plan``):
+
+- never inside another dataset: a directory up the path holding a pitrdiff
+  ``manifest.json`` (an export or a diff), or a native DynamoDB export's
+  ``manifest-summary.json``. Writing there could replace or bury a file of the
+  only copy of a dataset, and a later ``--overwrite`` of that dataset would
+  meet files it did not write (:func:`dataset_above`, :func:`refuse_inside_dataset`);
+- ``--overwrite`` removes only the files pitrdiff wrote, and refuses when the
+  directory holds anything else (:func:`foreign_entries`, :func:`remove_owned`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+from pitrdiff.errors import RefusedError
+from pitrdiff.files import TEMP_MARK, storage_error
+
+MANIFEST_NAME = "manifest.json"
+NATIVE_MANIFEST_NAME = "manifest-summary.json"
+PLAN_FORMAT = "pitrdiff-plan"
+_SHOWN = 3
+
+
+def dataset_above(target: str | os.PathLike[str]) -> tuple[Path, str] | None:
+    """The nearest directory up ``target``'s path (not ``target``) holding a dataset.
+
+    A pitrdiff export or diff (``manifest.json`` of format ``pitrdiff-…``, or
+    a damaged one that still names it), or a copy of a native DynamoDB export
+    (``manifest-summary.json``).
+
+    Returns
+    -------
+    tuple of (Path, str) or None
+        The directory and what it holds (``export``, ``diff``, ``native
+        DynamoDB export``); ``None`` when no directory above holds a dataset.
+    """
+    for directory in Path(os.path.abspath(target)).parents:
+        kind = dataset_kind(directory)
+        if kind is not None:
+            return directory, kind
+    return None
+
+
+def dataset_kind(directory: Path) -> str | None:
+    """What dataset ``directory`` itself holds (``export``, ``diff`` …), else ``None``."""
+    if (directory / NATIVE_MANIFEST_NAME).is_file():
+        return "native DynamoDB export"
+    manifest = directory / MANIFEST_NAME
+    try:
+        raw = manifest.read_bytes() if manifest.is_file() else b""
+    except OSError:
+        return None
+    if not raw:
+        return None
+    try:
+        doc = orjson.loads(raw)
+        fmt = str(doc.get("format", "")) if isinstance(doc, dict) else ""
+    except orjson.JSONDecodeError:
+        # a damaged manifest still marks a dataset
+        fmt = "pitrdiff-dataset" if b'"pitrdiff-' in raw[:4096] else ""
+    if fmt.startswith("pitrdiff-") and fmt != PLAN_FORMAT:
+        return fmt.removeprefix("pitrdiff-")
+    return None
+
+
+def refuse_inside_dataset(target: str | os.PathLike[str], what: str) -> None:
+    """Refuse to write ``what`` (``an export``, ``a diff``, ``a plan``) inside a dataset.
+
+    Raises
+    ------
+    RefusedError
+        When :func:`dataset_above` finds one (exit 2, one line).
+    """
+    found = dataset_above(target)
+    if found is not None:
+        directory, kind = found
+        raise RefusedError(
+            f"refusing to write {what} inside the {kind} dataset {directory}: "
+            "choose an --out outside it"
+        )
+
+
+def is_temp(name: str) -> bool:
+    """Whether ``name`` is a temporary file pitrdiff (or DuckDB for it) writes."""
+    return TEMP_MARK in name or (
+        name.startswith(".") and ".parquet." in name and name.endswith(".tmp")
+    )
+
+
+def foreign_entries(root: Path, owned: Callable[[str], bool], dirs: tuple[str, ...]) -> list[str]:
+    """Entries under ``root`` pitrdiff did not write, as relative paths (sorted).
+
+    Parameters
+    ----------
+    root
+        The dataset directory.
+    owned
+        Whether a file (relative POSIX path, e.g. ``data/part-000000.parquet``)
+        is one pitrdiff writes there.
+    dirs
+        Sub-directories pitrdiff writes (``data``, ``state``); their files are
+        judged by ``owned``; any other directory is foreign as a whole.
+
+    Raises
+    ------
+    StorageError
+        When ``root`` cannot be listed.
+    """
+    foreign: list[str] = []
+    try:
+        for entry in root.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                if entry.name not in dirs:
+                    foreign.append(entry.name + "/")
+                    continue
+                for child in entry.iterdir():
+                    relative = f"{entry.name}/{child.name}"
+                    if child.is_symlink() or not child.is_file() or not owned(relative):
+                        foreign.append(relative + ("/" if child.is_dir() else ""))
+            elif entry.is_symlink() or not owned(entry.name):
+                foreign.append(entry.name)
+    except OSError as exc:
+        raise storage_error(exc, root, "read") from exc
+    return sorted(foreign)
+
+
+def refuse_foreign(root: Path, foreign: list[str], kind: str) -> None:
+    """Refuse ``--overwrite`` of ``root`` when it holds ``foreign`` entries (one line).
+
+    Raises
+    ------
+    RefusedError
+        When ``foreign`` is not empty; it names a few of them.
+    """
+    if foreign:
+        shown = ", ".join(foreign[:_SHOWN]) + (" …" if len(foreign) > _SHOWN else "")
+        raise RefusedError(
+            f"{root} holds {len(foreign):,} file(s) pitrdiff did not write ({shown}); "
+            f"--overwrite replaces only the {kind} itself and never deletes them: move them "
+            "away or choose another --out"
+        )
+
+
+def remove_owned(root: Path, owned: Callable[[str], bool], dirs: tuple[str, ...]) -> None:
+    """Remove what pitrdiff wrote under ``root`` (after :func:`foreign_entries` found nothing else).
+
+    Files ``owned`` says are pitrdiff's are unlinked, then the ``dirs`` if
+    empty; anything else is left where it is.
+
+    Raises
+    ------
+    StorageError
+        When a file cannot be removed.
+    """
+    try:
+        for entry in list(root.iterdir()):
+            if entry.is_dir() and not entry.is_symlink():
+                if entry.name not in dirs:
+                    continue
+                for child in list(entry.iterdir()):
+                    if (
+                        child.is_file()
+                        and not child.is_symlink()
+                        and owned(f"{entry.name}/{child.name}")
+                    ):
+                        child.unlink()
+                if not any(entry.iterdir()):
+                    entry.rmdir()
+            elif not entry.is_symlink() and owned(entry.name):
+                entry.unlink()
+    except OSError as exc:
+        raise storage_error(exc, root, "remove") from exc
