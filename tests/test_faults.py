@@ -8,8 +8,9 @@ What is checked, and why it proves the point:
   exactly the table's, each key once; every failed attempt is counted in the
   manifest's ``stats`` and the CLI summary; each retry waited through
   botocore's back-off (a recorder counts the waits); the proxy saw exactly
-  ``pages + 1 + retries`` requests, so nothing loops; one test keeps
-  botocore's real back-off and checks that time passed between throttles;
+  ``pages + 2 + retries`` requests (DescribeTable and DescribeTimeToLive
+  besides the pages), so nothing loops; one test keeps botocore's real
+  back-off and checks that time passed between throttles;
 - apply under the same faults, with lost responses (the server wrote, the
   client never heard): every operation takes effect exactly once — puts of
   deleted and changed items, deletes of added ones — and none is a conflict;
@@ -191,7 +192,8 @@ def test_export_under_throttling_and_5xx_is_exact_and_counts_retries(
     # each retry waited through botocore's back-off: no retry loop of our own
     assert backoff.waits == proxy.injected
     # and nothing else was sent: one DescribeTable, one Scan per page, one per retry
-    assert counts["requests"] == stats["pages"] + 1 + stats["retries"]
+    # DescribeTable, DescribeTimeToLive (the manifest's TTL setting), the pages, the retries
+    assert counts["requests"] == stats["pages"] + 2 + stats["retries"]
 
 
 def test_export_survives_resets_lost_responses_and_slow_answers(
