@@ -1033,3 +1033,64 @@ def test_ttl_setting_recorded_by_a_scan_export_drives_the_expired_class(
     assert "1 of the 2 deleted items had expired by TTL (`expires` before " in (
         diff.path / "report.md"
     ).read_text(encoding="utf-8")
+
+
+def test_diff_out_inside_a_dataset_is_refused(tmp_path: Path) -> None:
+    """An export's ``data/``, an export, a diff: no diff is written inside any of them."""
+    live, restored = build(tmp_path, load_case("every_class"))
+    diff_exports(live, restored, tmp_path / "diff")
+    for out, kind, dataset in (
+        (live / "data" / "mydiff", "export", live),
+        (restored / "newdiff", "export", restored),
+        (tmp_path / "diff" / "again", "diff", tmp_path / "diff"),
+    ):
+        with pytest.raises(RefusedError) as caught:
+            diff_exports(live, restored, out)
+        assert str(caught.value) == (
+            f"refusing to write a diff inside the {kind} dataset {dataset}: "
+            "choose an --out outside it"
+        )
+        assert not out.exists()
+    result = invoke(str(live), str(restored), "--out", str(live / "data" / "mydiff"))
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert stderr_of(result).count("error:") == 1 and "inside the export dataset" in stderr_of(
+        result
+    )
+    assert not (live / "data" / "mydiff").exists()
+
+
+def test_diff_overwrite_never_deletes_files_pitrdiff_did_not_write(tmp_path: Path) -> None:
+    live, restored = build(tmp_path, load_case("every_class"))
+    out = tmp_path / "diff"
+    diff_exports(live, restored, out)
+    (out / "notes.txt").write_text("mine")
+    (out / "plans").mkdir()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with pytest.raises(RefusedError) as caught:
+        diff_exports(restored, restored, out, overwrite=True)
+    assert str(caught.value) == (
+        f"{out} holds 2 file(s) pitrdiff did not write (notes.txt, plans/); --overwrite "
+        "replaces only the diff itself and never deletes them: move them away or choose "
+        "another --out"
+    )
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    (out / "notes.txt").unlink()
+    (out / "plans").rmdir()
+    assert diff_exports(restored, restored, out, overwrite=True).summary.same
+
+
+@pytest.mark.parametrize("limit", ["-5GB", "-1KB", "0GB", "0", "GB", "-1"])
+def test_negative_zero_or_garbage_memory_limit_is_refused(tmp_path: Path, limit: str) -> None:
+    """DuckDB reads a negative size as no limit at all: refused before any work."""
+    live, restored = build(tmp_path, load_case("every_class"))
+    with pytest.raises(InputError) as caught:
+        diff_exports(live, restored, tmp_path / "d", memory_limit=limit)
+    assert str(caught.value) == (
+        f"invalid memory limit {limit!r}: give a positive size, e.g. --memory-limit 1GB "
+        "(a negative or zero limit would remove the bound or stop every query)"
+    )
+    assert not (tmp_path / "d").exists()
+    result = invoke(str(live), str(restored), "--out", str(tmp_path / "d"), "--memory-limit",
+                    limit)  # fmt: skip
+    assert result.exit_code == EXIT_BAD_INPUT, stderr_of(result)
+    assert stderr_of(result).count("error:") == 1 and "invalid memory limit" in stderr_of(result)

@@ -820,3 +820,67 @@ def test_tampered_plan_is_refused_naming_the_line(diff_dir: Path, tmp_path: Path
     message = str(caught.value)
     assert "\n" not in message
     assert "line" in message or "empty" in message
+
+
+@pytest.mark.parametrize("dataset", ["live", "diff"])
+def test_out_naming_a_dataset_directory_suggests_a_path_it_accepts(
+    diff_dir: Path, tmp_path: Path, dataset: str
+) -> None:
+    """``plan --out EXPORT_DIR``: the suggestion is beside the dataset, and it is accepted."""
+    target = diff_dir.parent / dataset
+    kind = "export" if dataset == "live" else "diff"
+    with pytest.raises(RefusedError) as caught:
+        write_plan(diff_dir, target)
+    suggested = target.with_name(f"{dataset}.plan.jsonl")
+    assert str(caught.value) == (
+        f"{target} is the {kind} dataset, a directory: give --out a file name outside it, "
+        f"e.g. {suggested}"
+    )
+    result = runner.invoke(load_commands(), ["plan", str(diff_dir), "--out", str(target)])
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert result.stderr.count("error:") == 1 and result.stdout == ""
+    try:
+        assert write_plan(diff_dir, suggested).operations == 3
+    finally:
+        suggested.unlink(missing_ok=True)
+    # An ordinary directory: its plan.jsonl is suggested, and accepted.
+    (tmp_path / "plans").mkdir()
+    with pytest.raises(RefusedError, match=f"e.g. {tmp_path / 'plans' / 'plan.jsonl'}$"):
+        write_plan(diff_dir, tmp_path / "plans")
+    assert write_plan(diff_dir, tmp_path / "plans" / "plan.jsonl").operations == 3
+
+
+@pytest.mark.parametrize("limit", ["-1KB", "-5GB", "0MB", "lots"])
+def test_negative_zero_or_garbage_memory_limit_is_refused(
+    diff_dir: Path, tmp_path: Path, limit: str
+) -> None:
+    out = tmp_path / "plan.jsonl"
+    with pytest.raises(InputError, match=f"invalid memory limit '{limit}': give a positive size"):
+        write_plan(diff_dir, out, memory_limit=limit)
+    assert not out.exists()
+    args = ["plan", str(diff_dir), "--out", str(out), "--memory-limit", limit]
+    result = runner.invoke(load_commands(), args)
+    assert result.exit_code == EXIT_BAD_INPUT, result.stderr
+    assert result.stderr.count("error:") == 1 and not out.exists()
+
+
+@pytest.mark.parametrize("option", ["keys", "exclude_keys"])
+def test_keys_file_missing_or_a_directory_is_bad_input(
+    diff_dir: Path, tmp_path: Path, option: str
+) -> None:
+    """A path the user gave that does not exist, or is a directory: exit 2, not 3."""
+    flag = "--" + option.replace("_", "-")
+    out = tmp_path / "plan.jsonl"
+    for path, words in (
+        (tmp_path / "nosuch.csv", "does not exist: give the path of a CSV or JSON Lines file"),
+        (tmp_path, "is a directory, not a keys file"),
+    ):
+        with pytest.raises(InputError) as caught:
+            write_plan(diff_dir, out, **{option: path})
+        assert str(caught.value) == f"{flag} {path} {words}"
+        assert type(caught.value) is InputError and caught.value.exit_code == EXIT_BAD_INPUT
+        result = runner.invoke(load_commands(), ["plan", str(diff_dir), "--out", str(out), flag,
+                                                 str(path)])  # fmt: skip
+        assert result.exit_code == EXIT_BAD_INPUT, result.stderr
+        assert result.stderr.count("error:") == 1
+        assert not out.exists()
