@@ -297,6 +297,49 @@ def manifest_checksum(case: Case) -> None:
     _diff_args(case, live, case.export("restored", [item(1)]))
 
 
+def manifest_items_differ(case: Case) -> None:
+    live = case.export("live", [item(n) for n in range(20)])
+    manifest = orjson.loads((live / "manifest.json").read_bytes())
+    manifest["items"] += 5
+    (live / "manifest.json").write_bytes(orjson.dumps(manifest))
+    _diff_args(case, live, case.export("restored", [item(1)]))
+
+
+def manifest_lost_a_part(case: Case) -> None:
+    live = case.export("live", [item(n) for n in range(20)])
+    manifest = orjson.loads((live / "manifest.json").read_bytes())
+    manifest["files"], manifest["items"] = [], 0  # the part is still in data/
+    (live / "manifest.json").write_bytes(orjson.dumps(manifest))
+    _diff_args(case, live, case.export("restored", [item(1)]))
+
+
+def export_out_inside_a_dataset(case: Case) -> None:
+    table = case.table([item(1)])
+    out = case.export("live", [item(1)]) / "data" / "sub"
+    case.args = ["export", table, "--out", str(out)]
+    case.absent = [out]
+
+
+def diff_out_inside_a_dataset(case: Case) -> None:
+    live = case.export("live", [item(1)])
+    _diff_args(case, live, case.export("restored", [item(1)]))
+    out = live / "data" / "mydiff"
+    case.args[-1], case.absent = str(out), [out]
+
+
+def overwrite_beside_user_files(case: Case) -> None:
+    table = case.table([item(1)])
+    out = case.export("mine", [item(1), item(2)])
+    (out / "data" / "notes.txt").write_text("my notes\n")
+    case.args = ["export", table, "--out", str(out), "--overwrite"]
+
+
+def negative_memory_limit(case: Case) -> None:
+    live = case.export("live", [item(1)])
+    _diff_args(case, live, case.export("restored", [item(1)]))
+    case.args += ["--memory-limit", "-5GB"]
+
+
 def different_key_schemas(case: Case) -> None:
     live = case.export("live", [item(1)])
     restored = case.export("restored", [{"pk": {"S": "k"}, "v": {"S": "x"}}], key_schema=HASH_ONLY)
@@ -375,6 +418,17 @@ def _plan_args(case: Case, out: Path, *extra: str) -> None:
 def plan_out_inside_a_dataset(case: Case) -> None:
     live = case.export("live", [item(1)])
     _plan_args(case, live / "manifest.json")  # its bytes are checked by the export row tests
+
+
+def plan_out_a_dataset_directory(case: Case) -> None:
+    live = case.export("live", [item(1)])
+    _plan_args(case, live)
+
+
+def keys_file_missing(case: Case) -> None:
+    out = case.tmp / "plan.jsonl"
+    _plan_args(case, out, "--keys", str(case.tmp / "nosuch.csv"))
+    case.absent = [out]
 
 
 def plan_out_not_a_plan(case: Case) -> None:
@@ -483,6 +537,24 @@ ROWS: dict[str, Row] = {
     "Parquet part corrupt": Row(corrupt_part, EXIT_BAD_INPUT, "checksum"),
     "Parquet part truncated": Row(truncated_part, EXIT_BAD_INPUT, "truncated"),
     "manifest checksum does not match a part": Row(manifest_checksum, EXIT_BAD_INPUT, "checksum"),
+    "export manifest counts other items than its parts": Row(
+        manifest_items_differ, EXIT_BAD_INPUT, "the manifest says"
+    ),
+    "export data/ holds a part its manifest does not list": Row(
+        manifest_lost_a_part, EXIT_BAD_INPUT, "the manifest does not list"
+    ),
+    "export --out inside an export or diff": Row(
+        export_out_inside_a_dataset, EXIT_BAD_INPUT, "inside the export dataset"
+    ),
+    "diff --out inside an export or diff": Row(
+        diff_out_inside_a_dataset, EXIT_BAD_INPUT, "inside the export dataset"
+    ),
+    "--overwrite of a dataset beside files pitrdiff did not write": Row(
+        overwrite_beside_user_files, EXIT_BAD_INPUT, "pitrdiff did not write"
+    ),
+    "negative or zero --memory-limit": Row(
+        negative_memory_limit, EXIT_BAD_INPUT, "give a positive size"
+    ),
     "exports have different key schemas": Row(different_key_schemas, EXIT_BAD_INPUT, "key"),
     "plan truncated": Row(plan_truncated, EXIT_BAD_INPUT, "truncated"),
     "plan edited": Row(plan_edited, EXIT_BAD_INPUT, "line"),
@@ -499,6 +571,12 @@ ROWS: dict[str, Row] = {
     ),
     "plan --out inside an export or diff": Row(
         plan_out_inside_a_dataset, EXIT_BAD_INPUT, "inside the export dataset"
+    ),
+    "plan --out is an export or diff directory": Row(
+        plan_out_a_dataset_directory, EXIT_BAD_INPUT, "give --out a file name outside it"
+    ),
+    "--keys or --exclude-keys file missing or a directory": Row(
+        keys_file_missing, EXIT_BAD_INPUT, "does not exist"
     ),
     "plan --out is a file that is not a plan": Row(
         plan_out_not_a_plan, EXIT_BAD_INPUT, "is not a pitrdiff plan"
