@@ -760,11 +760,10 @@ def export_table(
     if already_items:
         progress.advance(already_items, bytes=already_bytes)
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pitrdiff-scan")
-    futures: list[Future[SegmentState]] = [
-        executor.submit(_scan_segment, shared, states[s]) for s in range(total)
-    ]
+    futures: list[Future[SegmentState]] = []
+    _gc_relax()  # before the first segment starts parsing pages
     try:
-        _gc_relax()
+        futures += [executor.submit(_scan_segment, shared, states[s]) for s in range(total)]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for future in done:
             error = future.exception()
