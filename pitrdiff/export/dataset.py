@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,8 +53,12 @@ from pitrdiff.export.keys import (
     KeySchema,
 )
 from pitrdiff.export.outdir import (
+    DATA_DIR,
+    EXPORT_DIRS,
+    STATE_DIR,
+    check_parts,
+    export_files,
     foreign_entries,
-    is_temp,
     refuse_foreign,
     refuse_inside_dataset,
     remove_owned,
@@ -69,8 +72,6 @@ FORMAT_VERSION = 2
 """Version 2: key attribute values in the ``key`` struct column (version 1 had
 one top-level column per key attribute, which could collide with ours)."""
 MANIFEST_NAME = "manifest.json"
-DATA_DIR = "data"
-STATE_DIR = "state"
 DEFAULT_PART_BYTES = 64 * 1024 * 1024
 ROW_GROUP_BYTES = 4 * 1024 * 1024
 _READ_CHUNK = 8 * 1024 * 1024
@@ -428,42 +429,16 @@ def prepare_directory(
                 f"{root} already holds a complete export of {existing.table_name!r}; "
                 "pass --overwrite to replace it"
             )
-        owned = _export_files(existing)
-        refuse_foreign(root, foreign_entries(root, owned, _EXPORT_DIRS), "export")
+        owned = export_files(existing.files if existing is not None else ())
+        refuse_foreign(root, foreign_entries(root, owned, EXPORT_DIRS), "export")
         if check_only:
             return root
-        remove_owned(root, owned, _EXPORT_DIRS)
+        remove_owned(root, owned, EXPORT_DIRS)
     if check_only:
         return root
     make_dir(root)
     make_dir(root / DATA_DIR)
     return root
-
-
-_EXPORT_DIRS = (DATA_DIR, STATE_DIR)
-_PART_NAME = re.compile(r"[A-Za-z0-9_.-]+-\d{6}\.parquet")
-_STATE_NAME = re.compile(r"seg-\d{6}\.json")
-
-
-def _export_files(manifest: Manifest | None) -> Callable[[str], bool]:
-    """Which files of an export directory pitrdiff wrote (relative POSIX paths).
-
-    The manifest, the parts it lists and parts named as pitrdiff names them
-    (an interrupted export's, not listed yet), scan checkpoints, temporary files.
-    """
-    listed = {entry.path for entry in manifest.files} if manifest is not None else set()
-
-    def owned(relative: str) -> bool:
-        folder, _, name = relative.rpartition("/")
-        if is_temp(name):
-            return True
-        if folder == DATA_DIR:
-            return relative in listed or _PART_NAME.fullmatch(name) is not None
-        if folder == STATE_DIR:
-            return _STATE_NAME.fullmatch(name) is not None
-        return relative == MANIFEST_NAME
-
-    return owned
 
 
 def _older_export(root: Path) -> bool:
@@ -779,43 +754,6 @@ def load_export(
     if verify:
         export.verify()
     return export
-
-
-def check_parts(root: Path, manifest: Manifest) -> None:
-    """Check a complete manifest against itself and ``data/``, without reading any part.
-
-    ``items`` must equal the sum of the listed parts' rows, and ``data/`` must
-    hold no ``*.parquet`` part the manifest does not list: a manifest that has
-    lost an entry (edited, or copied from another export) would otherwise make
-    its items look deleted or added. Sizes and checksums are
-    :meth:`Export.verify`'s (it reads every byte).
-
-    Raises
-    ------
-    IncompleteExportError
-        When either check fails (the message names the counts or the part).
-    """
-    rows = sum(entry.rows for entry in manifest.files)
-    if rows != manifest.items:
-        raise IncompleteExportError(
-            f"export {root}: the manifest says {manifest.items:,} items but its parts hold "
-            f"{rows:,} rows (edited or damaged manifest); re-run the export",
-            path=str(root),
-        )
-    listed = {entry.path for entry in manifest.files}
-    data = root / DATA_DIR
-    try:
-        found = sorted(p.name for p in data.glob("*.parquet")) if data.is_dir() else []
-    except OSError as exc:
-        raise storage_error(exc, data, "read") from exc
-    unlisted = [name for name in found if f"{DATA_DIR}/{name}" not in listed]
-    if unlisted:
-        raise IncompleteExportError(
-            f"export {root}: {DATA_DIR}/ holds {len(unlisted):,} part(s) the manifest does not "
-            f"list, e.g. {DATA_DIR}/{unlisted[0]} (edited manifest, or parts copied in); "
-            "re-run the export",
-            path=str(root),
-        )
 
 
 def remove_unlisted_parts(root: str | os.PathLike[str], keep: Iterable[str]) -> list[str]:

@@ -8,21 +8,32 @@ One place for the rules every ``--out`` follows (``export``, ``diff``, ``plan``)
   only copy of a dataset, and a later ``--overwrite`` of that dataset would
   meet files it did not write (:func:`dataset_above`, :func:`refuse_inside_dataset`);
 - ``--overwrite`` removes only the files pitrdiff wrote, and refuses when the
-  directory holds anything else (:func:`foreign_entries`, :func:`remove_owned`).
+  directory holds anything else (:func:`foreign_entries`, :func:`remove_owned`;
+  an export's files: :func:`export_files`);
+- a complete export's manifest agrees with its ``data/`` (:func:`check_parts`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
-from pitrdiff.errors import RefusedError
+from pitrdiff.errors import IncompleteExportError, RefusedError
 from pitrdiff.files import TEMP_MARK, storage_error
 
+if TYPE_CHECKING:
+    from pitrdiff.export.dataset import FileEntry, Manifest
+
 MANIFEST_NAME = "manifest.json"
+DATA_DIR = "data"
+STATE_DIR = "state"
+EXPORT_DIRS = (DATA_DIR, STATE_DIR)
+"""The directories an export writes (parts; scan checkpoints)."""
 NATIVE_MANIFEST_NAME = "manifest-summary.json"
 PLAN_FORMAT = "pitrdiff-plan"
 _SHOWN = 3
@@ -177,3 +188,65 @@ def remove_owned(root: Path, owned: Callable[[str], bool], dirs: tuple[str, ...]
                 entry.unlink()
     except OSError as exc:
         raise storage_error(exc, root, "remove") from exc
+
+
+_PART_NAME = re.compile(r"[A-Za-z0-9_.-]+-\d{6}\.parquet")
+_STATE_NAME = re.compile(r"seg-\d{6}\.json")
+
+
+def export_files(listed_parts: Iterable[FileEntry]) -> Callable[[str], bool]:
+    """Which files of an export directory pitrdiff wrote (relative POSIX paths).
+
+    The manifest, the parts it lists and parts named as pitrdiff names them
+    (an interrupted export's, not listed yet), scan checkpoints, temporary files.
+    """
+    listed = {entry.path for entry in listed_parts}
+
+    def owned(relative: str) -> bool:
+        folder, _, name = relative.rpartition("/")
+        if is_temp(name):
+            return True
+        if folder == DATA_DIR:
+            return relative in listed or _PART_NAME.fullmatch(name) is not None
+        if folder == STATE_DIR:
+            return _STATE_NAME.fullmatch(name) is not None
+        return relative == MANIFEST_NAME
+
+    return owned
+
+
+def check_parts(root: Path, manifest: Manifest) -> None:
+    """Check a complete manifest against itself and ``data/``, without reading any part.
+
+    ``items`` must equal the sum of the listed parts' rows, and ``data/`` must
+    hold no ``*.parquet`` part the manifest does not list: a manifest that has
+    lost an entry (edited, or copied from another export) would otherwise make
+    its items look deleted or added. Sizes and checksums are
+    :meth:`pitrdiff.export.dataset.Export.verify`'s (it reads every byte).
+
+    Raises
+    ------
+    IncompleteExportError
+        When either check fails (the message names the counts or the part).
+    """
+    rows = sum(entry.rows for entry in manifest.files)
+    if rows != manifest.items:
+        raise IncompleteExportError(
+            f"export {root}: the manifest says {manifest.items:,} items but its parts hold "
+            f"{rows:,} rows (edited or damaged manifest); re-run the export",
+            path=str(root),
+        )
+    listed = {entry.path for entry in manifest.files}
+    data = root / DATA_DIR
+    try:
+        found = sorted(p.name for p in data.glob("*.parquet")) if data.is_dir() else []
+    except OSError as exc:
+        raise storage_error(exc, data, "read") from exc
+    unlisted = [name for name in found if f"{DATA_DIR}/{name}" not in listed]
+    if unlisted:
+        raise IncompleteExportError(
+            f"export {root}: {DATA_DIR}/ holds {len(unlisted):,} part(s) the manifest does not "
+            f"list, e.g. {DATA_DIR}/{unlisted[0]} (edited manifest, or parts copied in); "
+            "re-run the export",
+            path=str(root),
+        )
