@@ -31,7 +31,8 @@ column         meaning
 ``_key``       canonical key (DynamoDB JSON text)
 ``key``        the key attribute values, a struct with one field per key
                attribute named as it is (``key.sk``; ``S``/``N`` as text,
-               ``B`` as blob)
+               ``B`` as blob); of two names equal but for letter case the
+               second gets ``_1`` (``key.pk``, ``key.PK_1``)
 ``live_item``  the live item as canonical DynamoDB JSON (changed, added)
 ``restored_item`` the restored item (deleted, expired, changed)
 ``live_hash``, ``restored_hash``  content hashes (uint64)
