@@ -321,7 +321,7 @@ def test_settings_command(
     live, restored, _ = restored_pair
     runner = CliRunner()
     base = ["settings", live, restored, "--endpoint-url", moto_server.endpoint]
-    shown = runner.invoke(load_commands(), base)
+    shown = runner.invoke(load_commands(), base, env={"COLUMNS": "200"})  # no wrapped names
     assert shown.exit_code == EXIT_OK, shown.output
     for setting in EXPECTED:
         assert setting in shown.stdout
