@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from pitrdiff.progress import SILENT, Progress
+from pitrdiff.units import count, human_bytes
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -69,33 +70,6 @@ def to_json(document: Any) -> str:
         # Pass dataclasses to _json_default so a result's to_dict() decides its JSON.
         option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS,
     ).decode("utf-8")
-
-
-def count(value: int) -> str:
-    """``2325`` → ``2,325``: every count pitrdiff shows is written this way."""
-    return f"{value:,}"
-
-
-def human_bytes(count: float) -> str:
-    """``1536`` → ``1.5 KB`` (decimal units, as AWS bills)."""
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"  # pragma: no cover
-
-
-def human_duration(seconds: float) -> str:
-    """``75.2`` → ``1m 15s``."""
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def _columns() -> list[Any]:

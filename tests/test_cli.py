@@ -275,7 +275,8 @@ def test_restore_suggestions_are_whole_lines(moto_server: Any, pitr_table: str) 
 
 
 def test_counts_read_one_way_in_every_table(capsys: pytest.CaptureFixture[str]) -> None:
-    from pitrdiff.output import Renderer, count
+    from pitrdiff.output import Renderer
+    from pitrdiff.units import count
 
     assert (count(2325), count(1_000_000), count(7)) == ("2,325", "1,000,000", "7")
     renderer = Renderer()

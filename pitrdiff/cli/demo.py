@@ -21,7 +21,7 @@ PANEL = "Demo"
 def _summary_table(summary: Any) -> Table:
     from rich.table import Table
 
-    from pitrdiff.output import count
+    from pitrdiff.units import count
 
     table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2))
     table.add_column("class", style="bold")
@@ -35,7 +35,7 @@ def _signatures_table(summary: Any) -> Table:
     from rich.markup import escape
     from rich.table import Table
 
-    from pitrdiff.output import count
+    from pitrdiff.units import count
 
     table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2))
     table.add_column("items", justify="right")
@@ -53,7 +53,7 @@ def show_step(renderer: Renderer, step: Any) -> None:
     """Render one demo step as it completes."""
     from rich.markup import escape
 
-    from pitrdiff.output import human_duration
+    from pitrdiff.units import human_duration
 
     if renderer.quiet or renderer.json_mode:
         return
@@ -115,7 +115,7 @@ def demo_command(
     from rich.panel import Panel
 
     from pitrdiff.demo import run_demo
-    from pitrdiff.output import human_duration
+    from pitrdiff.units import human_duration
 
     renderer = common.renderer
     if not renderer.quiet and not renderer.json_mode:

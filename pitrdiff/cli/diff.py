@@ -44,7 +44,7 @@ def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
     from rich.markup import escape
     from rich.text import Text
 
-    from pitrdiff.output import count, human_bytes
+    from pitrdiff.units import count, human_bytes
 
     s = summary
     out: list[RenderableType] = []

@@ -51,7 +51,7 @@ def export_summary(manifest: Manifest, out: Path) -> dict[str, Any]:
 
 def show_export(renderer: Renderer, manifest: Manifest, out: Path) -> None:
     """Render a finished export: one JSON document, or a summary table."""
-    from pitrdiff.output import count, human_bytes, human_duration
+    from pitrdiff.units import count, human_bytes, human_duration
 
     summary = export_summary(manifest, out)
     if renderer.json_mode:

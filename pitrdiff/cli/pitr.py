@@ -483,7 +483,7 @@ def recover_next_steps(result: Any, opts: str, *, created: bool) -> str:
     created
         Whether ``recover`` created the restored table (no ``--restored`` given).
     """
-    from pitrdiff.output import count
+    from pitrdiff.units import count
 
     if result.plan_operations:
         lines = [

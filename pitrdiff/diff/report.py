@@ -461,7 +461,7 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) 
 
 
 def _size(count: int | None) -> str:
-    from pitrdiff.output import human_bytes
+    from pitrdiff.units import human_bytes
 
     return "?" if count is None else human_bytes(count)
 
