@@ -50,6 +50,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import boto3
+import botocore.exceptions
 
 from pitrdiff import codec
 from pitrdiff.errors import CodecError
@@ -346,9 +347,14 @@ class StrictLayer:
             return
         sets, removes = update
         table.check_index_values(sets, update=True)
-        current = self.client().get_item(
-            TableName=request["TableName"], Key=request["Key"], ConsistentRead=True
-        ).get("Item") or dict(request["Key"])
+        try:
+            current = self.client().get_item(
+                TableName=request["TableName"], Key=request["Key"], ConsistentRead=True
+            ).get("Item") or dict(request["Key"])
+        except botocore.exceptions.ClientError:
+            # The server refuses the key itself (dynalite: "Size of hashkey has
+            # exceeded..."): it will refuse the update the same way; let it answer.
+            return
         after = {**_wire(current), **sets}
         for name in removes:
             after.pop(name, None)

@@ -58,7 +58,7 @@ from pitrdiff.recovery.conditions import delete_observed, update_strict
 from pitrdiff.recovery.plan import load_plan, write_plan
 from tests.faultproxy import FaultProxy, fast_backoff
 from tests.helpers import Server
-from tests.strictproxy import StrictProxy
+from tests.strictproxy import VALIDATION, StrictProxy
 
 KEYS = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
 TYPES = {"pk": "S", "sk": "N"}
@@ -933,49 +933,256 @@ def test_added_item_delete_window_is_the_documented_residual(
     ddb: Server, table_name: str, tmp_path: Path
 ) -> None:
     """The one residual case: a delete of an added item cannot see an attribute
-    written between pitrdiff's read and its delete. The delete returns the old
-    item; pitrdiff puts it back at once while the key is absent (conflict). If
-    another writer created the item in that instant too, the put-back is refused
-    and the deleted version is reported (failed, in the conflicts file)."""
-    live = [{"pk": {"S": "a1"}, "v": {"N": "1"}}, {"pk": {"S": "a2"}, "v": {"N": "1"}}]
+    written between pitrdiff's read and its delete; that write is deleted with
+    the item and reported (conflict, the deleted version in 'current'). The item
+    is never put back, so a delete acknowledged to someone else right after
+    pitrdiff's (a2) stays done, and an item someone creates then (a3) stays as
+    they wrote it."""
+    live = [{"pk": {"S": f"a{i}"}, "v": {"N": "1"}} for i in (1, 2, 3)]
     plan = make_plan(tmp_path, live, [], "added", table_name)
     ddb.create_table(table_name, HASH, {"pk": "S"})
     direct = client(ddb)
     for item in live:
         direct.put_item(TableName=table_name, Item=item)
-    sneaked = {"pk": {"S": "a1"}, "v": {"N": "1"}, "sneaked": {"S": "x"}}
 
     def between(operation: str | None, body: bytes, status: int, data: bytes) -> None:
         request = orjson.loads(body)
         pk = (request.get("Key") or {}).get("pk", {}).get("S")
-        if operation == "GetItem" and pk in ("a1", "a2"):  # after pitrdiff's read
-            direct.put_item(TableName=table_name, Item={**sneaked, "pk": {"S": pk}})
-        if operation == "DeleteItem" and pk == "a2":  # after its delete, before the put-back
-            direct.put_item(TableName=table_name, Item={"pk": {"S": "a2"}, "new": {"S": "y"}})
+        if operation == "GetItem" and pk:  # after pitrdiff's read, before its delete
+            direct.put_item(TableName=table_name, Item={**live[0], "pk": {"S": pk}, "x": {"S": pk}})
+        if operation == "DeleteItem" and pk == "a2":  # a user's delete, acknowledged
+            direct.delete_item(TableName=table_name, Key={"pk": {"S": "a2"}})
+        if operation == "DeleteItem" and pk == "a3":  # a user's new item
+            direct.put_item(TableName=table_name, Item={"pk": {"S": "a3"}, "new": {"S": "y"}})
 
     with StrictProxy(ddb.endpoint, after_response=between) as proxy:
         report = apply_plan(plan, aws=Server(ddb.name, proxy.url).aws, workers=1)
-    outcomes = {i["key"]["pk"]["S"]: (i["outcome"], i["reason"]) for i in report.issues}
-    assert outcomes["a1"][0] == "conflict" and "put back at once" in outcomes["a1"][1]
-    assert outcomes["a2"][0] == "failed" and "deleted version is in 'current'" in outcomes["a2"][1]
-    assert item_of(ddb, table_name, "a1") == sneaked
-    assert item_of(ddb, table_name, "a2") == {"pk": {"S": "a2"}, "new": {"S": "y"}}
+    assert (report.conflicts, report.applied, report.failed) == (3, 0, 0)
+    for issue in report.issues:
+        assert issue["reason"] == (
+            "attributes 'x' were written between pitrdiff's read and its delete and were "
+            "deleted with the item; it was not put back (that could undo a later delete): "
+            "the deleted version is in 'current'"
+        )
+    assert item_of(ddb, table_name, "a1") is None
+    assert item_of(ddb, table_name, "a2") is None  # the user's delete is not undone
+    assert item_of(ddb, table_name, "a3") == {"pk": {"S": "a3"}, "new": {"S": "y"}}
     lines = [orjson.loads(x) for x in Path(f"{plan}.conflicts.jsonl").read_bytes().splitlines()]
-    (failed,) = [x for x in lines if x["outcome"] == "failed"]
-    assert failed["current"] == {**sneaked, "pk": {"S": "a2"}}
+    assert {x["key"]["pk"]["S"]: x["current"] for x in lines} == {
+        f"a{i}": {"pk": {"S": f"a{i}"}, "v": {"N": "1"}, "x": {"S": f"a{i}"}} for i in (1, 2, 3)
+    }
 
 
-@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1"])
+WIDE = 400
+
+
+def wide_pair(pk: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A restored item of 400 attributes and its live version with every one damaged."""
+    restored = {"pk": {"S": pk}, **{f"a{j:04d}": {"S": f"orig-{j}"} for j in range(WIDE)}}
+    live = {"pk": {"S": pk}, **{f"a{j:04d}": {"S": "BAD"} for j in range(WIDE)}}
+    return restored, live
+
+
+def test_merge_chunk_whose_answer_was_lost_completes_the_item(
+    strict_ddb: Server, table_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--merge writes a 400-attribute item in several UpdateItems; the answer to the
+    first is lost and botocore retries it: its condition fails on pitrdiff's own
+    write, that chunk counts as done and the others are written (applied)."""
+    ddb = strict_ddb
+    restored, live = wide_pair("w")
+    ddb.create_table(table_name, HASH, {"pk": "S"})
+    put(ddb, table_name, live)
+    plan = make_plan(tmp_path, [live], [restored], "changed", table_name)
+    fast_backoff(monkeypatch)
+    with StrictProxy(
+        ddb.endpoint, drop_response_rate=1.0, operations={"UpdateItem"}, max_faults=1
+    ) as proxy:
+        report = apply_plan(plan, aws=Server(ddb.name, proxy.url).aws, merge=True, workers=1)
+    assert proxy.counts["drop_response"] == 1
+    assert (report.applied, report.conflicts, report.failed) == (1, 0, 0), report.issues
+    assert item_of(ddb, table_name, "w") == restored
+
+
+def test_merge_resumes_an_item_left_half_written(
+    strict_ddb: Server, table_name: str, tmp_path: Path
+) -> None:
+    """A run killed between the chunks of one item left its first 150 attributes
+    restored and nothing journaled: the re-run finishes the item (applied), and a
+    run after that finds it done."""
+    ddb = strict_ddb
+    restored, live = wide_pair("h")
+    half = {**live, **{f"a{j:04d}": restored[f"a{j:04d}"] for j in range(150)}}
+    ddb.create_table(table_name, HASH, {"pk": "S"})
+    put(ddb, table_name, half)
+    plan = make_plan(tmp_path, [live], [restored], "changed", table_name)
+    predicted = apply_plan(plan, aws=ddb.aws, merge=True, dry_run=True)
+    assert (predicted.applied, predicted.conflicts) == (1, 0)
+    report = apply_plan(plan, aws=ddb.aws, merge=True)
+    assert (report.applied, report.conflicts, report.failed) == (1, 0, 0), report.issues
+    assert item_of(ddb, table_name, "h") == restored
+    Path(f"{plan}.journal").unlink()
+    again = apply_plan(plan, aws=ddb.aws, merge=True)
+    assert (again.already_done, again.applied, again.conflicts) == (1, 0, 0)
+
+
+def test_merge_conflict_in_one_chunk_names_exactly_what_was_left(
+    strict_ddb: Server, table_name: str, tmp_path: Path
+) -> None:
+    """Issue case 2 under --merge: restored 400 attributes, live 2 plus a ``bug``
+    attribute; a user sets a0300 after the diff. Everything else is restored
+    (``bug`` removed); the conflict names a0300 alone, and a re-run says the same
+    (pitrdiff's own writes are not taken for changes by others)."""
+    ddb = strict_ddb
+    restored, _ = wide_pair("c")
+    live = {"pk": {"S": "c"}, "a0000": {"S": "orig-0"}, "bug": {"S": "wiped"}}
+    ddb.create_table(table_name, HASH, {"pk": "S"})
+    put(ddb, table_name, live)
+    plan = make_plan(tmp_path, [live], [restored], "changed", table_name)
+    client(ddb).update_item(
+        TableName=table_name,
+        Key={"pk": {"S": "c"}},
+        UpdateExpression="SET a0300 = :v",
+        ExpressionAttributeValues={":v": {"S": "user"}},
+    )
+    reason = (
+        "partly repaired: 'a0001', 'a0002', 'a0003', 'a0004', 'a0005', 'a0006', 'a0007', "
+        "'a0008' and 391 more (399) hold the restored values; 'a0300' (1) changed since "
+        "the diff and were left as others wrote them"
+    )
+    expected = {**restored, "a0300": {"S": "user"}}
+    for _ in range(2):
+        report = apply_plan(plan, aws=ddb.aws, merge=True)
+        assert (report.conflicts, report.applied, report.failed) == (1, 0, 0)
+        assert report.issues[0]["reason"] == reason
+        assert item_of(ddb, table_name, "c") == expected
+
+
+def test_merge_dry_run_predicts_the_size_of_the_resulting_item(
+    ddb: Server, table_name: str, tmp_path: Path
+) -> None:
+    """A changed item of ~399 KB; a user adds a 12,000-byte attribute after the diff:
+    the merged item would be over 400 KB. The dry run predicts the failure the
+    real apply meets (the service's refusal), and nothing is written."""
+    restored = {"pk": {"S": "s"}, "blob": {"S": "x" * 399_000}}
+    live = {"pk": {"S": "s"}, "blob": {"S": "y"}}
+    ddb.create_table(table_name, HASH, {"pk": "S"})
+    put(ddb, table_name, live)
+    plan = make_plan(tmp_path, [live], [restored], "changed", table_name)
+    grown = {**live, "extra": {"S": "z" * 12_000}}
+    put(ddb, table_name, grown)
+    proxy = StrictProxy(ddb.endpoint)
+    with proxy:
+        strict = Server(ddb.name, proxy.url)
+        predicted = apply_plan(plan, aws=strict.aws, merge=True, dry_run=True)
+        report = apply_plan(plan, aws=strict.aws, merge=True)
+    assert proxy.refusals == ["Item size to update has exceeded the maximum allowed size"]
+    assert (predicted.failed, predicted.merged) == (1, 0)
+    assert predicted.issues[0]["reason"] == (
+        "DynamoDB would refuse the update: with what others wrote since, the item is "
+        "411,012 bytes, over DynamoDB's 400 KB item limit"
+    )
+    assert (report.failed, report.merged) == (1, 0)
+    assert "Item size to update has exceeded" in report.issues[0]["reason"]
+    assert item_of(ddb, table_name, "s") == grown
+
+
+def test_conflicts_file_keeps_earlier_merges_on_resume(
+    ddb: Server, table_name: str, tmp_path: Path
+) -> None:
+    """Run 1 merges m and meets a conflict on c; run 2 (the conflict resolved by the
+    user) applies c: the conflicts file still lists run 1's merge of m, and no
+    longer the resolved conflict."""
+    live = [{"pk": {"S": p}, "v": {"N": "2"}} for p in ("m", "c")]
+    restored = [{"pk": {"S": p}, "v": {"N": "1"}} for p in ("m", "c")]
+    plan = make_plan(tmp_path, live, restored, "changed", table_name)
+    ddb.create_table(table_name, HASH, {"pk": "S"})
+    put(ddb, table_name, {**live[0], "new": {"S": "kept"}})
+    put(ddb, table_name, {"pk": {"S": "c"}, "v": {"N": "3"}})
+    with StrictProxy(ddb.endpoint) as proxy:
+        aws = Server(ddb.name, proxy.url).aws
+        first = apply_plan(plan, aws=aws, merge=True)
+        assert (first.merged, first.conflicts) == (1, 1)
+        put(ddb, table_name, live[1])
+        second = apply_plan(plan, aws=aws, merge=True)
+        assert (second.applied, second.from_journal, second.conflicts) == (1, 1, 0)
+    lines = [orjson.loads(x) for x in Path(f"{plan}.conflicts.jsonl").read_bytes().splitlines()]
+    assert [(x["key"]["pk"]["S"], x["outcome"], x["kept"]) for x in lines] == [
+        ("m", "merged", ["new"])
+    ]
+
+
+def test_journal_refuses_a_recreated_table_and_accepts_endpoint_spellings(
+    ddb: Server, table_name: str, tmp_path: Path
+) -> None:
+    """The journal binds the table's identity (TableId, else CreationDateTime): the
+    same name dropped and re-created is refused (dry run too) and nothing is
+    skipped. The same endpoint spelled with capitals or a trailing slash is the
+    same place."""
+    items = [{"pk": {"S": f"o{i}"}} for i in range(3)]
+    plan = make_plan(tmp_path, [], items, "deleted", table_name)
+    ddb.create_table(table_name, HASH, {"pk": "S"})
+    assert apply_plan(plan, aws=ddb.aws).applied == 3
+    port = ddb.endpoint.rsplit(":", 1)[1]
+    for spelling in (f"HTTP://127.0.0.1:{port}/", f"http://127.0.0.1:{port}/"):
+        same = apply_plan(plan, aws=ddb.aws.with_endpoint(spelling))
+        assert (same.from_journal, same.applied) == (3, 0)
+    client(ddb).delete_table(TableName=table_name)
+    time.sleep(1.1)  # a later CreationDateTime where the server gives no TableId
+    ddb.create_table(table_name, HASH, {"pk": "S"})
+    for dry_run in (True, False):
+        with pytest.raises(RefusedError) as refused:
+            apply_plan(plan, aws=ddb.aws, dry_run=dry_run)
+        message = str(refused.value)
+        assert "\n" not in message and "re-created since" in message
+    assert scan(ddb, table_name) == {}
+
+
+def test_one_refused_item_fails_alone(ddb: Server, table_name: str, tmp_path: Path) -> None:
+    """The service refuses one item with a ValidationException (its own rule, here
+    injected for key ``bad``): that operation is reported failed with the
+    service's message and the others are applied; a refused request is not an
+    abort (exit 1 territory, not 3)."""
+    restored = [{"pk": {"S": p}, "v": {"N": "1"}} for p in ("a", "bad", "c")]
+    plan = make_plan(tmp_path, [], restored, "deleted", table_name)
+    ddb.create_table(table_name, HASH, {"pk": "S"})
+
+    def refuse(operation: str | None, body: bytes) -> tuple[int, str, str] | None:
+        request = orjson.loads(body)
+        item = request.get("Item") or request.get("Key") or {}
+        if item.get("pk") == {"S": "bad"}:
+            return 400, VALIDATION, "Size of hashkey has exceeded the maximum size"
+        return None
+
+    with StrictProxy(ddb.endpoint) as strict, FaultProxy(strict.url, validate=refuse) as proxy:
+        aws = Server(ddb.name, proxy.url).aws
+        report = apply_plan(plan, aws=aws)
+        assert strict.refusals == []
+    assert (report.applied, report.failed) == (2, 1)
+    (issue,) = report.issues
+    assert issue["key"] == {"pk": {"S": "bad"}} and "Size of hashkey" in issue["reason"]
+    assert [item_of(ddb, table_name, p) for p in ("a", "bad", "c")] == [
+        restored[0],
+        None,
+        restored[2],
+    ]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1", "1e-320", "1e-9", "0.5"])
 def test_max_wcu_refuses_what_is_not_a_positive_number(
     moto_server: Server, cli: CliRunner, tmp_path: Path, value: str
 ) -> None:
+    """Not a number, not positive, or under the documented minimum of 1 (one write a
+    second; 1e-9 would wait ~30 years, 1e-320 overflowed): exit 2, one line."""
     from pitrdiff.cli.app import app
 
     plan = make_plan(tmp_path, [], [{"pk": {"S": "a"}}], "deleted", "Orders")
     endpoint = ["--endpoint-url", moto_server.endpoint, "--region", "us-east-1"]
     result = cli.invoke(app, ["apply", str(plan), "--yes", "--max-wcu", value, *endpoint])
     assert result.exit_code == EXIT_BAD_INPUT
-    assert "--max-wcu must be a positive number" in result.stderr
+    tiny = float(value) > 0 and float(value) < 1
+    wanted = "--max-wcu must be at least 1 unit" if tiny else "--max-wcu must be a positive number"
+    assert wanted in result.stderr and result.stderr.strip().count("\n") == 0
     assert "Traceback" not in result.output
     with pytest.raises(InputError, match="max-wcu"):
         apply_plan(plan, max_wcu=float(value), aws=moto_server.aws)

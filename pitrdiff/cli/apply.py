@@ -1,6 +1,5 @@
 """Command ``apply``: execute a plan with writes that cannot clobber."""
 
-import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -8,9 +7,9 @@ from typing import Annotated
 import typer
 
 from pitrdiff.cli.app import Common, command
-from pitrdiff.errors import EXIT_DIFFERENCES, EXIT_OK, InputError, RefusedError
+from pitrdiff.errors import EXIT_DIFFERENCES, EXIT_OK, RefusedError
 from pitrdiff.output import Renderer
-from pitrdiff.recovery.apply import ApplyReport, apply_plan, where_plan_applies
+from pitrdiff.recovery.apply import ApplyReport, apply_plan, check_max_wcu, where_plan_applies
 from pitrdiff.recovery.plan import load_plan
 
 PANEL = "Plan and apply"
@@ -54,7 +53,7 @@ def apply_command(
     ] = False,
     max_wcu: Annotated[
         float | None,
-        typer.Option("--max-wcu", help="Write capacity units per second to stay under (> 0)."),
+        typer.Option("--max-wcu", help="Write units per second to stay under (at least 1)."),
     ] = None,
     workers: Annotated[int, typer.Option("--workers", help="Parallel writers.")] = 8,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
@@ -63,11 +62,10 @@ def apply_command(
 
     Exit 0 when every operation is applied, merged or already done, 1 when
     conflicts or failures remain (listed in PLAN.conflicts.jsonl), 2 for bad
-    input (a --max-wcu that is not a positive number, a journal from elsewhere).
+    input (a --max-wcu that is not a number of at least 1, a journal from elsewhere).
     """
     renderer = common.renderer
-    if max_wcu is not None and not (math.isfinite(max_wcu) and max_wcu > 0):
-        raise InputError(f"--max-wcu must be a positive number of units per second, not {max_wcu}")
+    check_max_wcu(max_wcu)
     loaded = load_plan(plan)
     if not dry_run and not yes:
         place = where_plan_applies(loaded, table=table, aws=common.aws)

@@ -252,10 +252,20 @@ def where_plan_applies(
 
 
 class _Tally:
-    """Counts outcomes, journals them, streams the notable ones to the conflicts file."""
+    """Counts outcomes, journals them, streams the notable ones to the conflicts file.
+
+    On a resume, the records a previous run left in the conflicts file for
+    operations the journal holds as done (``carried``: merges) are copied into
+    the new file, so it still lists them; records of operations run again
+    (conflicts, failures) are replaced by their new outcome.
+    """
 
     def __init__(
-        self, journal: Journal | None, conflicts_path: Path | None, progress: Progress
+        self,
+        journal: Journal | None,
+        conflicts_path: Path | None,
+        progress: Progress,
+        carried: frozenset[int] = frozenset(),
     ) -> None:
         self.totals = {APPLIED: 0, MERGED: 0, ALREADY_DONE: 0, CONFLICT: 0, FAILED: 0}
         self.by_class: dict[str, dict[str, int]] = {}
@@ -264,8 +274,10 @@ class _Tally:
         self.journal = journal
         self.progress = progress
         self._conflicts_path = conflicts_path
+        self._carried = carried
         self._stack = contextlib.ExitStack()
         self._handle: IO[bytes] | None = None
+        self._lines = 0
 
     def settle(self, result: Outcome) -> None:
         self.totals[result.outcome] += 1
@@ -280,23 +292,39 @@ class _Tally:
             self.journal.record(result.seq, result.outcome)
         self.progress.advance(1)
 
+    def _open(self, path: Path) -> IO[bytes]:
+        if self._handle is None:
+            self._handle = self._stack.enter_context(atomic_writer(path, "wb"))
+            if self._carried and path.exists():
+                with open(path, "rb") as previous:
+                    for line in previous:
+                        try:
+                            seq = orjson.loads(line).get("seq")
+                        except orjson.JSONDecodeError:
+                            continue  # a torn last line of a killed run
+                        if seq in self._carried:
+                            self._handle.write(line.rstrip(b"\n") + b"\n")
+                            self._lines += 1
+        return self._handle
+
     def _stream(self, result: Outcome) -> None:
         if self._conflicts_path is None:
             return
-        if self._handle is None:
-            self._handle = self._stack.enter_context(atomic_writer(self._conflicts_path, "wb"))
-        self._handle.write(orjson.dumps(result.to_dict()) + b"\n")
+        self._open(self._conflicts_path).write(orjson.dumps(result.to_dict()) + b"\n")
+        self._lines += 1
 
     def finish(self, ok: bool) -> str | None:
         """Close the conflicts file (kept only when complete and not empty)."""
         path = self._conflicts_path
+        if ok and path is not None and self._handle is None and self._carried:
+            self._open(path)
         if ok:
             self._stack.close()
         else:
             self._stack.__exit__(Interrupted, Interrupted("apply stopped"), None)
         if path is None or not ok:
             return None
-        if self._handle is not None:
+        if self._lines:
             return str(path)
         if path.exists():
             path.unlink()  # a previous run's conflicts are all resolved now
@@ -336,11 +364,34 @@ def _run(executor: Executor, operations: Iterator[Operation], tally: _Tally, wor
                 tally.settle(future.result())
 
 
+MIN_WCU = 1.0
+"""The smallest ``--max-wcu``: one write a second (each write costs at least 1 WCU)."""
+
+
+def check_max_wcu(max_wcu: float | None) -> None:
+    """Refuse a ``--max-wcu`` that is not a finite number of at least :data:`MIN_WCU`.
+
+    Raises
+    ------
+    InputError
+        For ``nan``, ``inf``, values <= 0 and values below 1 (a write would
+        wait longer than a second, 1e-9 about 30 years).
+    """
+    if max_wcu is None:
+        return
+    if not (math.isfinite(max_wcu) and max_wcu > 0):
+        raise InputError(f"--max-wcu must be a positive number of units per second, not {max_wcu}")
+    if max_wcu < MIN_WCU:
+        raise InputError(
+            f"--max-wcu must be at least {MIN_WCU:g} unit per second (one write a second), "
+            f"not {max_wcu:g}"
+        )
+
+
 def _check_arguments(workers: int, max_wcu: float | None) -> None:
     if workers < 1:
         raise InputError("workers must be at least 1")
-    if max_wcu is not None and not (math.isfinite(max_wcu) and max_wcu > 0):
-        raise InputError(f"--max-wcu must be a positive number of units per second, not {max_wcu}")
+    check_max_wcu(max_wcu)
 
 
 # --------------------------------------------------------------------------- apply
@@ -416,7 +467,8 @@ def apply_plan(
     from_journal = sum(1 for outcome in done.values() if outcome in DONE)
     journal = None if dry_run else Journal(journal_path, loaded.checksum, target.place)
     conflicts_path = None if dry_run else Path(f"{loaded.path}.conflicts.jsonl")
-    tally = _Tally(journal, conflicts_path, progress)
+    carried = frozenset(seq for seq, outcome in done.items() if outcome in DONE)
+    tally = _Tally(journal, conflicts_path, progress, carried)
     tally.totals[ALREADY_DONE] = from_journal
     executor = Executor(
         client,
@@ -510,4 +562,12 @@ def _report(
     )
 
 
-__all__ = ["ApplyReport", "Target", "apply_plan", "describe_target", "where_plan_applies"]
+__all__ = [
+    "MIN_WCU",
+    "ApplyReport",
+    "Target",
+    "apply_plan",
+    "check_max_wcu",
+    "describe_target",
+    "where_plan_applies",
+]

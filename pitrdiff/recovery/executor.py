@@ -33,7 +33,7 @@ from typing import Any
 import botocore.exceptions
 
 from pitrdiff import codec
-from pitrdiff.aws import error_from_client_error, translate_errors
+from pitrdiff.aws import error_from_client_error
 from pitrdiff.errors import CredentialsError, TableNotFoundError
 from pitrdiff.export.dataset import KeySchema
 from pitrdiff.recovery.conditions import (
@@ -44,7 +44,7 @@ from pitrdiff.recovery.conditions import (
     Write,
     changed_attributes,
     plan_writes,
-    put_absent,
+    size_problem,
 )
 from pitrdiff.recovery.plan import Operation
 
@@ -301,32 +301,29 @@ class Executor:
         old = response.get("Attributes") or None
         if _same(old, op.expected):
             return self._outcome(op, APPLIED, consumed=consumed)
-        return self._put_back(op, old, consumed)
+        return self._deleted_unseen(op, old, consumed)
 
-    def _put_back(self, op: Operation, old: dict[str, Any] | None, consumed: float) -> Outcome:
-        """Attributes appeared between the read and the delete: re-put while the key is absent."""
-        assert op.expected is not None and old is not None
-        wire = codec.loads(codec.canonical_json(old))
+    def _deleted_unseen(
+        self, op: Operation, old: dict[str, Any] | None, consumed: float
+    ) -> Outcome:
+        """The residual case: attributes appeared between the read and the delete.
+
+        No condition can require "no attribute but these", so a write adding an
+        attribute in that instant is deleted with the item. It is not put back:
+        a put-back could undo a delete acknowledged to someone else in between.
+        The deleted version is reported (``current``) as a conflict.
+        """
+        assert op.expected is not None
+        wire = codec.loads(codec.canonical_json(old)) if old else {}
         added = sorted(n for n in wire if n not in op.expected)
-        try:
-            _, more = self._send(put_absent(self.key_schema, wire))
-        except _Refused:
-            return self._outcome(
-                op,
-                FAILED,
-                f"attributes {_names(added)} were written since the diff, just before the "
-                "delete; putting the item back failed because an item with this key was "
-                "written in between: the deleted version is in 'current'",
-                old,
-                consumed,
-            )
         return self._outcome(
             op,
             CONFLICT,
-            f"attributes {_names(added)} were written since the diff; the item was put back "
-            "at once as it was (left as others wrote it)",
+            f"attributes {_names(added)} were written between pitrdiff's read and its delete "
+            "and were deleted with the item; it was not put back (that could undo a later "
+            "delete): the deleted version is in 'current'",
             old,
-            consumed + more,
+            consumed,
         )
 
     # ------------------------------------------------------------------ changed
@@ -365,6 +362,8 @@ class Executor:
             if old is None:
                 old = response.get("Attributes") or {}
             written.extend(writes[index].attributes)
+        if self.merge:
+            return self._merged_outcome(op, old or {}, consumed, True)
         kept = self._kept(op, old or {}, written)
         if kept:
             return self._outcome(
@@ -388,47 +387,142 @@ class Executor:
     ) -> Outcome:
         assert op.expected is not None and op.item is not None
         current = self._current(op, returned)
-        checked = self._checked(op, writes[index:])
         if current is None:
             return self._outcome(
                 op, CONFLICT, "the item was deleted since the diff; left untouched", None, consumed
             )
-        if index == 0 and not _differing(current, op.item, checked):
+        if self.merge:
+            return self._merge_refused(op, writes, index, current, consumed, old)
+        checked = self._checked(op, writes)
+        if not _differing(current, op.item, checked):
             return self._outcome(op, ALREADY_DONE)
         differing = _differing(current, op.expected, checked)
         if writes[index].documents and not differing:
             self.documents = False
             try:
-                rest = self._rebuild(op, writes[index:])
+                rest = self._rebuild(op, writes)
             except Unrestorable as exc:
                 return self._outcome(op, FAILED, self._no_documents(exc), current, consumed)
-            return self._update(op, [*writes[:index], *rest], index, consumed, old)
-        if index == 0:
-            return self._changed_since(op, current, differing)
-        done = [n for w in writes[:index] for n in w.attributes]
+            return self._update(op, rest, 0, consumed, old)
+        return self._changed_since(op, current, differing)
+
+    def _merge_state(
+        self, op: Operation, current: Mapping[str, Any]
+    ) -> tuple[list[str], list[str], list[str]]:
+        """The changed attributes as ``(restored, pending, others)`` in ``current``.
+
+        ``restored`` already hold their restored value (written by this or an
+        earlier run, or by anyone); ``pending`` still hold their observed value;
+        ``others`` hold neither: someone wrote them since the diff.
+        """
+        assert op.expected is not None and op.item is not None
+        restored, pending, others = [], [], []
+        for name in changed_attributes(self.key_schema, op.expected, op.item):
+            now = _value(current.get(name))
+            if now == _value(op.item.get(name)):
+                restored.append(name)
+            elif now == _value(op.expected.get(name)):
+                pending.append(name)
+            else:
+                others.append(name)
+        return restored, pending, others
+
+    def _merge_refused(
+        self,
+        op: Operation,
+        writes: Sequence[Write],
+        index: int,
+        current: dict[str, Any],
+        consumed: float,
+        old: Mapping[str, Any] | None,
+        rounds: int = 0,
+    ) -> Outcome:
+        """A merge chunk was refused: finish what still holds its observed value.
+
+        Each changed attribute is judged on its own (:meth:`_merge_state`), so a
+        chunk whose attributes already hold the restored values (a retried
+        request whose first answer was lost, a run killed between chunks) counts
+        as done, and the attributes still as observed are written, each
+        conditioned on its observed value.
+        """
+        assert op.expected is not None and op.item is not None
+        restored, pending, others = self._merge_state(op, current)
+        refused = set(writes[index].attributes)
+        if writes[index].documents and refused and refused <= set(pending):
+            self.documents = False  # the server failed '=' on a whole document
+        wrote = index > 0 or consumed > 0
+        if pending and rounds < 3:
+            try:
+                rest = self._rebuild(op, [], pending)
+            except Unrestorable as exc:
+                return self._outcome(op, FAILED, self._no_documents(exc), current, consumed)
+            for number, write in enumerate(rest):
+                write.params.pop("ReturnValues", None)
+                try:
+                    _, used = self._send(write)
+                except _Refused as refused:
+                    now = self._current(op, refused.current)
+                    if now is None:
+                        return self._outcome(
+                            op, CONFLICT, "the item was deleted since the diff", None, consumed
+                        )
+                    return self._merge_refused(op, rest, number, now, consumed, old, rounds + 1)
+                consumed += used
+                wrote = True
+            restored, pending = [*restored, *pending], []
+        others = sorted([*others, *pending])
+        if not others:
+            return self._merged_outcome(op, old or current, consumed, wrote)
+        if not restored:
+            return self._changed_since(op, current, others)
         return self._outcome(
             op,
             CONFLICT,
-            f"partly repaired: restored {_names(done)}; {_names(differing)} changed since the "
-            "diff and were left as others wrote them",
-            current,
+            f"partly repaired: {_names(sorted(restored))} ({len(restored)}) hold the restored "
+            f"values; {_names(others)} ({len(others)}) changed since the diff and were "
+            "left as others wrote them",
+            self._current(op) if wrote else current,
             consumed,
         )
 
-    def _rebuild(self, op: Operation, remaining: Sequence[Write]) -> list[Write]:
-        """The remaining writes again, comparing maps and lists element by element."""
+    def _merged_outcome(
+        self, op: Operation, old: Mapping[str, Any], consumed: float, wrote: bool
+    ) -> Outcome:
+        assert op.expected is not None and op.item is not None
+        changed = changed_attributes(self.key_schema, op.expected, op.item)
+        kept = self._kept(op, old, changed)
+        if kept:
+            return self._outcome(
+                op,
+                MERGED,
+                f"restored {_names(changed)}; kept what others wrote since the diff to "
+                f"{_names(kept)}",
+                consumed=consumed,
+                kept=tuple(kept),
+            )
+        return self._outcome(op, APPLIED if wrote else ALREADY_DONE, consumed=consumed)
+
+    def _rebuild(
+        self, op: Operation, remaining: Sequence[Write], names: Sequence[str] = ()
+    ) -> list[Write]:
+        """The writes again, of ``names`` (else ``remaining``'s attributes).
+
+        Built with the server's way of comparing maps and lists (:attr:`documents`).
+        """
         assert op.expected is not None and op.item is not None
         if not self.merge:
-            return self._writes(op, False)
-        names = set(self.key_schema.names) | {n for w in remaining for n in w.attributes}
-        live = {n: v for n, v in op.expected.items() if n in names}
-        restored = {n: v for n, v in op.item.items() if n in names}
-        return plan_writes(CHANGED, self.key_schema, live, restored, merge=True, documents=False)
+            return self._writes(op, self.documents)
+        wanted = set(names) or {n for w in remaining for n in w.attributes}
+        keep = set(self.key_schema.names) | wanted
+        live = {n: v for n, v in op.expected.items() if n in keep}
+        restored = {n: v for n, v in op.item.items() if n in keep}
+        return plan_writes(
+            CHANGED, self.key_schema, live, restored, merge=True, documents=self.documents
+        )
 
     # ------------------------------------------------------------------ dry run
     def _predict(self, op: Operation) -> Outcome:
-        with translate_errors(table=self.table, action="reading the current item"):
-            current = self._current(op)
+        current = self._current(op)  # a refusal of this item is reported by run()
         if op.item_class == ADDED:
             if current is None:
                 return self._outcome(op, ALREADY_DONE)
@@ -452,16 +546,39 @@ class Executor:
         if current is None:
             return self._outcome(op, CONFLICT, "the item was deleted since the diff", None)
         if self.merge:
-            checked = changed_attributes(self.key_schema, op.expected, op.item)
+            restored, pending, others = self._merge_state(op, current)
+            if others:
+                if not restored and not pending:
+                    return self._changed_since(op, current, others)
+                return self._outcome(
+                    op,
+                    CONFLICT,
+                    f"would be partly repaired: {_names(others)} ({len(others)}) changed "
+                    "since the diff and would be left as others wrote them",
+                    current,
+                )
+            if not pending:
+                return self._outcome(op, ALREADY_DONE)
+            written = pending
         else:
             checked = sorted((set(op.expected) | set(op.item)) - set(self.key_schema.names))
-        if not _differing(current, op.item, checked):
-            return self._outcome(op, ALREADY_DONE)
-        differing = _differing(current, op.expected, checked)
-        if differing:
-            return self._changed_since(op, current, differing)
-        written = changed_attributes(self.key_schema, op.expected, op.item)
-        kept = self._kept(op, current, written)
+            if not _differing(current, op.item, checked):
+                return self._outcome(op, ALREADY_DONE)
+            differing = _differing(current, op.expected, checked)
+            if differing:
+                return self._changed_since(op, current, differing)
+            written = changed_attributes(self.key_schema, op.expected, op.item)
+        result = {n: v for n, v in current.items() if n not in written}
+        result.update({n: op.item[n] for n in written if n in op.item})
+        problem = size_problem(codec.loads(codec.canonical_json(result)))
+        if problem:
+            return self._outcome(
+                op,
+                FAILED,
+                f"DynamoDB would refuse the update: with what others wrote since, {problem}",
+                current,
+            )
+        kept = self._kept(op, current, changed_attributes(self.key_schema, op.expected, op.item))
         if kept:
             return self._outcome(
                 op,

@@ -5,7 +5,10 @@ lines, fsynced in small batches. Its first line binds it to the plan (its
 checksum) and to the place it writes to (:class:`Place`): the account (STS
 ``GetCallerIdentity`` on AWS; on a local server, the account its table ARN
 names, so no STS request goes through it), the region, the endpoint and the
-table's ARN (``DescribeTable``). A re-run resumes only at the same
+table's ARN and identity (``DescribeTable``'s ``TableId``, else its
+``CreationDateTime``: a table dropped and re-created under the same name is
+another table). Endpoints are compared normalised (scheme and host in lower
+case, no trailing slash). A re-run resumes only at the same
 place; a journal written elsewhere is refused in one line naming both places,
 and nothing is skipped because of it.
 """
@@ -17,8 +20,10 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
@@ -47,6 +52,10 @@ class Place:
     account
         The account of the credentials (STS ``GetCallerIdentity``), ``None``
         when the endpoint does not answer STS (dynalite).
+    table_identity
+        ``DescribeTable``'s ``TableId`` (else ``created <CreationDateTime>``):
+        tells a re-created table of the same name from the one the journal
+        wrote to; ``None`` when the server gives neither (or an older journal).
     """
 
     table: str
@@ -54,6 +63,7 @@ class Place:
     region: str
     endpoint: str
     account: str | None
+    table_identity: str | None = None
 
     def describe(self) -> str:
         """One short line: the table's ARN (it names region and account) and the endpoint."""
@@ -74,7 +84,11 @@ class Place:
 
     def matches(self, other: Place) -> bool:
         """Tell whether two places are the same (an unknown account matches by the ARN)."""
-        if (self.table, self.region, self.endpoint) != (other.table, other.region, other.endpoint):
+        here = (self.table, self.region, normalise_endpoint(self.endpoint))
+        if here != (other.table, other.region, normalise_endpoint(other.endpoint)):
+            return False
+        mine, theirs = self.table_identity, other.table_identity
+        if mine and theirs and mine != theirs:
             return False
         if self.table_arn and other.table_arn and self.table_arn != other.table_arn:
             return False
@@ -88,6 +102,7 @@ class Place:
             "region": self.region,
             "endpoint": self.endpoint,
             "account": self.account,
+            "table_identity": self.table_identity,
         }
 
     @classmethod
@@ -99,7 +114,29 @@ class Place:
             region=str(doc.get("region")),
             endpoint=str(doc.get("endpoint")),
             account=doc.get("account"),
+            table_identity=doc.get("table_identity"),
         )
+
+
+def normalise_endpoint(endpoint: str) -> str:
+    """``endpoint`` with scheme and host in lower case and no trailing slash.
+
+    ``localhost`` and ``127.0.0.1`` stay distinct (no name is resolved).
+    """
+    parts = urlsplit(endpoint.strip())
+    path = parts.path.rstrip("/")
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
+
+
+def table_identity(described: Mapping[str, Any]) -> str | None:
+    """The identity of a table across re-creation: ``TableId``, else its creation time."""
+    table_id = described.get("TableId")
+    if table_id:
+        return str(table_id)
+    created = described.get("CreationDateTime")
+    if isinstance(created, datetime):
+        return f"created {created.astimezone(timezone.utc).isoformat()}"
+    return f"created {created}" if created is not None else None
 
 
 def _arn_account(arn: str | None) -> str | None:
@@ -138,8 +175,9 @@ def resolve_place(
         table=table,
         table_arn=arn,
         region=str(client.meta.region_name),
-        endpoint=endpoint,
+        endpoint=normalise_endpoint(endpoint),
         account=account or _arn_account(arn),
+        table_identity=table_identity(described),
     )
 
 
@@ -262,9 +300,13 @@ def _check_header(path: Path, doc: Mapping[str, Any], checksum: str, place: Plac
         )
     there = Place.from_dict(recorded)
     if not there.matches(place):
+        this, that = there.describe(), place.describe()
+        if this == that:  # the same name and address: the table was re-created
+            this += f" (table {there.table_identity})"
+            that += f" (table {place.table_identity}, re-created since)"
         raise RefusedError(
-            f"journal {path} records an apply to {there.describe()}; this apply is to "
-            f"{place.describe()}: move the journal away to apply the plan here"
+            f"journal {path} records an apply to {this}; this apply is to "
+            f"{that}: move the journal away to apply the plan here"
         )
 
 
