@@ -19,8 +19,10 @@ merge, or by writes that came after the apply's.
 
 Residual (README, "What the conditions guarantee"): DynamoDB has no condition
 "and no other attribute", so a delete of an *added* item cannot see an
-attribute written between pitrdiff's read and its delete; it puts the item back
-at once (only while the key is absent). Writers here therefore do not add
+attribute written between pitrdiff's read and its delete; that attribute is
+deleted with the item and reported (conflict, the deleted version in the
+conflicts file); the item is never put back, since a put-back could undo a
+delete acknowledged to someone else. Writers here therefore do not add
 attributes to added items; ``test_apply.py`` shows that window deterministically.
 
 Writer operations: ``ADD h :1`` (a counter), ``SET`` of a new attribute and of

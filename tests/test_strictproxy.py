@@ -209,6 +209,27 @@ def test_key_sizes(strict: tuple[Any, StrictProxy, Server], table_name: str) -> 
     )
 
 
+def test_the_server_answers_when_the_layer_cannot_read_the_item(
+    strict: tuple[Any, StrictProxy, Server], table_name: str
+) -> None:
+    """The layer reads the item to judge an update's size; when the server refuses
+    that read (here the table is gone behind the layer's cached description;
+    dynalite also refuses some long keys), the update goes through and the
+    server's own error comes back (was: the connection closed)."""
+    client, proxy, ddb = strict
+    client.put_item(TableName=table_name, Item={"pk": {"S": "k"}})  # the layer describes it
+    dynamodb_client(ddb.aws).delete_table(TableName=table_name)
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        client.update_item(
+            TableName=table_name,
+            Key={"pk": {"S": "k"}},
+            UpdateExpression="SET v = :v",
+            ExpressionAttributeValues={":v": {"N": "1"}},
+        )
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert proxy.refusals == []
+
+
 def test_dynalite_compares_documents_with_equals_as_false(ddb: Server, table_name: str) -> None:
     """AWS and moto compare whole maps and lists with '='; dynalite answers false."""
     ddb.create_table(table_name, HASH, {"pk": "S"})
