@@ -43,7 +43,12 @@ README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8"
 
 # command -> the library functions it calls
 LIBRARY: dict[str, list[Callable[..., Any]]] = {
-    "export": [scan.export_table, s3export.export_native, s3export.ingest_export],
+    "export": [
+        scan.export_table,
+        s3export.export_native,
+        s3export.ingest_export,
+        choose.prepare_engine,
+    ],
     "diff": [diff.diff_exports, incremental.diff_incremental, choose.prepare_engine],
     "plan": [plan.write_plan],
     "apply": [apply.apply_plan],
@@ -64,6 +69,7 @@ RENAMED = {
     ("diff", "incremental"): "source",
     ("diff", "key"): "key_schema",
     ("diff", "spark_master"): "master",
+    ("export", "spark_master"): "master",
     ("plan", "diff_dir"): "diff",
     ("restore", "no_wait"): "wait",
     ("restore", "wait_for"): "target",

@@ -78,7 +78,6 @@ def test_root_help_imports_no_heavy_library_and_no_command_module() -> None:
 # the ``from pitrdiff.recovery… import …`` lines into the command bodies). Strict:
 # the test fails as soon as one is fixed, so the entry is removed then.
 IMPORTS_AT_THE_TOP = {
-    "plan": "cli/plan.py imports pitrdiff.recovery.plan at the top",
     "apply": "cli/apply.py imports pitrdiff.recovery.apply and .plan at the top",
 }
 
@@ -290,3 +289,26 @@ def test_readme_command_line_table_and_tests_are_the_same_list() -> None:
             source = (ROOT / "tests" / module).read_text(encoding="utf-8")
             assert f"def {name}(" in source, test
             assert words.strip() in source, f"{test} never checks {words!r}"
+
+
+# typer's names for a value's type; every option names its value instead (NAME, SPEC, URL, N)
+BARE_TYPE_NAMES = ("TEXT", "INTEGER", "FLOAT", "PATH", "FILENAME", "DIRECTORY", "BOOLEAN")
+
+
+# Owners' fix: a metavar on the option (strict: remove the entry once fixed).
+BARE_VALUE_NAMES = {"apply": "cli/apply.py: --table has no metavar (shows TEXT; give NAME)"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason=BARE_VALUE_NAMES[n], strict=True))
+        if n in BARE_VALUE_NAMES
+        else n
+        for n in NAMES
+    ],
+)
+def test_every_option_names_its_value(name: str) -> None:
+    page = help_page(name)
+    bare = re.findall(rf"(--[a-z0-9-]+)\s+(?:{'|'.join(BARE_TYPE_NAMES)})\b", page)
+    assert bare == []

@@ -29,6 +29,7 @@ MEANING = {
     "deleted": "in restored, not in live (lost since T)",
     "changed": "in both, different content",
     "added": "in live, not in restored (created since T)",
+    "expired": "in restored, not in live, its TTL had passed (removed by TTL: not lost)",
     "unchanged": "in both, same content (counted, not stored)",
 }
 
@@ -55,21 +56,29 @@ def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
             f"  (live {s.live_table!s}, restored {s.restored_table!s})",
         )
     )
+    if s.facts.restore_time:
+        out.append(Text(f"T (the restored table's restore time): {s.facts.restore_time}"))
     counts = _table("Items per class")
     counts.add_column("class")
     counts.add_column("items", justify="right")
     counts.add_column("bytes", justify="right")
     counts.add_column("meaning")
-    for name, items, size in (
-        ("deleted", s.deleted, s.deleted_bytes),
+    rows: list[tuple[str, int, int | None]] = [("deleted", s.deleted, s.deleted_bytes)]
+    if s.expired or s.facts.ttl_attribute:
+        rows.append(("expired", s.expired, s.expired_bytes))
+    rows += [
         ("changed", s.changed, s.changed_bytes),
         ("added", s.added, s.added_bytes),
         ("unchanged", s.unchanged, s.unchanged_bytes),
-    ):
+    ]
+    for name, items, size in rows:
         counts.add_row(
             name, count(items), "?" if size is None else human_bytes(size), MEANING[name]
         )
     out.append(counts)
+    ttl = s.ttl_sentences()
+    if ttl:
+        out.append(Text("\n".join(ttl)))
     sentence = s.signature_sentence()
     if sentence:
         out.append(Text(sentence))
@@ -91,13 +100,11 @@ def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
     if s.top_partitions:
         table = _table(f"Most affected {escape(s.partition_key)} values")
         table.add_column(escape(s.partition_key))
-        for column in ("items", "deleted", "changed", "added"):
+        for column in ("items", "deleted", "expired", "changed", "added"):
             table.add_column(column, justify="right")
         for part in s.top_partitions:
-            table.add_row(
-                escape(part.value),
-                *(count(n) for n in (part.items, part.deleted, part.changed, part.added)),
-            )
+            numbers = (part.items, part.deleted, part.expired, part.changed, part.added)
+            table.add_row(escape(part.value), *(count(n) for n in numbers))
         out.append(table)
     if s.samples:
         table = _table("Sample keys")
@@ -237,6 +244,7 @@ def diff_command(
     start_export: s3cli.StartExportOption = None,
     engine: s3cli.EngineOption = "duckdb",
     spark_master: s3cli.SparkMasterOption = None,
+    ttl_attribute: s3cli.TtlAttributeOption = None,
 ) -> None:
     """Diff two exports."""
     renderer = common.renderer
@@ -268,8 +276,14 @@ def diff_command(
                 memory_limit=memory_limit,
                 start_export=start_export,
                 progress=progress,
+                ttl_attribute=ttl_attribute,
             )
         raise typer.Exit(show_diff(renderer, diff))
+    if ttl_attribute:
+        raise InputError(
+            "--ttl-attribute goes with --incremental; two exports carry their table's TTL "
+            "setting in their manifests"
+        )
     assert live is not None and restored is not None  # checked above
     from pitrdiff.diff.core import diff_exports
     from pitrdiff.spark.choose import export_items, prepare_engine

@@ -197,6 +197,9 @@ def export_command(
     s3_endpoint_url: s3cli.S3EndpointOption = None,
     key: s3cli.KeyOption = None,
     workers: s3cli.WorkersOption = None,
+    ttl_attribute: s3cli.TtlAttributeOption = None,
+    engine: s3cli.EngineOption = "duckdb",
+    spark_master: s3cli.SparkMasterOption = None,
 ) -> None:
     """Export a table."""
     from pitrdiff.export.scan import export_table
@@ -225,9 +228,17 @@ def export_command(
                 workers=workers,
                 overwrite=overwrite,
                 progress=progress,
+                ttl_attribute=ttl_attribute,
+                engine=engine,
+                spark_master=spark_master,
             )
         show_export(renderer, manifest, out)
         return
+    if ttl_attribute or engine != "duckdb" or spark_master:
+        raise InputError(
+            "--ttl-attribute, --engine and --spark-master go with --native or --from-s3; "
+            "a scan export reads the table's TTL setting itself"
+        )
     assert table is not None  # checked above
     with renderer.progress() as progress:
         manifest = export_table(

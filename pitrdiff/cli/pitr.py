@@ -417,6 +417,15 @@ def recover_command(
         bool,
         typer.Option("--no-indexes", help="Restore without secondary indexes (faster)."),
     ] = False,
+    exclude_keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--exclude-keys",
+            metavar="FILE",
+            help="Never these keys (a deny list, e.g. erasure requests): a CSV (header = key "
+            "names) or JSON Lines, as plan --exclude-keys.",
+        ),
+    ] = None,
 ) -> None:
     """Restore + export both + diff + plan, in one command. Never applies.
 
@@ -427,6 +436,7 @@ def recover_command(
     from rich.text import Text
 
     from pitrdiff.cli.diff import summary_renderables
+    from pitrdiff.cli.settings import show_settings_document
     from pitrdiff.diff.core import load_diff
     from pitrdiff.recovery.recover import recover
 
@@ -440,6 +450,7 @@ def recover_command(
             restored=restored,
             include=classes,
             where=where,
+            exclude_keys=exclude_keys,
             segments=segments,
             no_indexes=no_indexes,
             aws=common.aws,
@@ -457,18 +468,51 @@ def recover_command(
     )
     parts = summary_renderables(load_diff(result.diff_path).summary)
     renderer.print(Group(*(r for part in parts for r in (Text(""), part))))
-    renderer.print(
-        renderer.key_value_table(
-            "Plan (nothing applied)",
-            [
-                ("file", result.plan_path),
-                ("operations", result.plan_operations),
-                ("include", ", ".join(classes)),
-                ("where", where or "-"),
-            ],
-        )
-    )
+    renderer.print("")
+    show_settings_document(renderer, result.settings)
+    rows: list[tuple[str, Any]] = [
+        ("file", result.plan_path),
+        ("operations", result.plan_operations),
+        ("include", ", ".join(classes)),
+        ("where", where or "-"),
+    ]
+    if result.plan_excluded is not None:
+        rows.append(("deny list (--exclude-keys)", f"removed {result.plan_excluded:,} operations"))
+    renderer.print(renderer.key_value_table("Plan (nothing applied)", rows))
+    for warning in plan_warnings(result.plan_path):
+        renderer.warn(warning)
     say(renderer, recover_next_steps(result, common_args(common), created=restored is None))
+
+
+def plan_warnings(path: Path) -> tuple[str, ...]:
+    """The warnings ``plan`` prints for the plan file at ``path``, read from its header.
+
+    The header's ``checks`` (TTL: puts the table's TTL will delete again;
+    operations beyond AWS's limits) give the same lines as
+    :attr:`pitrdiff.recovery.plan.PlanSummary.warnings`.
+    """
+    from pitrdiff.recovery.plan import PlanSummary
+    from pitrdiff.recovery.planfile import load_plan
+
+    plan = load_plan(path)
+    checks = plan.header.get("checks") or {}
+    ttl = checks.get("ttl") or {}
+    unrestorable = checks.get("unrestorable") or {}
+    summary = PlanSummary(
+        path=str(plan.path),
+        table=plan.table,
+        operations=plan.operation_count,
+        counts=plan.counts,
+        available={},
+        selection=dict(plan.header.get("selection") or {}),
+        checksum=plan.checksum,
+        ttl_attribute=ttl.get("attribute"),
+        ttl_expiring=int(ttl.get("expiring_within_a_day") or 0),
+        ttl_expiring_sample=tuple(ttl.get("sample") or ()),
+        unrestorable=int(unrestorable.get("operations") or 0),
+        unrestorable_sample=tuple(unrestorable.get("sample") or ()),
+    )
+    return summary.warnings
 
 
 def recover_next_steps(result: Any, opts: str, *, created: bool) -> str:

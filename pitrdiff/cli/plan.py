@@ -1,13 +1,17 @@
 """Command ``plan``: write a selective re-put plan from a diff dataset."""
 
+from __future__ import annotations
+
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pitrdiff.cli.app import Common, command
-from pitrdiff.output import Renderer
-from pitrdiff.recovery.plan import PlanSummary, write_plan
+
+if TYPE_CHECKING:
+    from pitrdiff.output import Renderer
+    from pitrdiff.recovery.plan import PlanSummary
 
 PANEL = "Plan and apply"
 
@@ -117,6 +121,8 @@ def plan_command(
     memory_limit: MemoryLimitOption = None,
 ) -> None:
     """Write a selective re-put plan: what to put back (and, if asked, delete)."""
+    from pitrdiff.recovery.plan import write_plan
+
     summary = write_plan(
         diff_dir,
         out,

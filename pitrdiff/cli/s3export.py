@@ -28,6 +28,7 @@ S3EndpointOption = Annotated[
     str | None,
     typer.Option(
         "--s3-endpoint-url",
+        metavar="URL",
         help="S3-compatible endpoint for reading exports (AWS_ENDPOINT_URL_S3 works too).",
         rich_help_panel=PANEL,
     ),
@@ -36,6 +37,7 @@ KeyOption = Annotated[
     str | None,
     typer.Option(
         "--key",
+        metavar="SPEC",
         help="The table's key, PK[:TYPE][,SK[:TYPE]] (e.g. pk:S,sk:N); default: DescribeTable "
         "of the exported table (the export's manifests do not record it).",
         rich_help_panel=PANEL,
@@ -45,6 +47,7 @@ StartExportOption = Annotated[
     Path | None,
     typer.Option(
         "--start-export",
+        metavar="DIR",
         help="With --incremental: an export of the table at the window's start; the start "
         "state comes from it (needed for NEW_IMAGE exports).",
         rich_help_panel=PANEL,
@@ -66,6 +69,7 @@ WorkersOption = Annotated[
     typer.Option(
         "--workers",
         min=1,
+        metavar="N",
         help="Export data files read at once (default: one per CPU core).",
         rich_help_panel=PANEL,
     ),
