@@ -48,7 +48,6 @@ import pytest
 from typer.testing import CliRunner
 
 from pitrdiff import codec
-from pitrdiff.aws import AwsConfig
 from pitrdiff.cli.app import load_commands
 from pitrdiff.diff.core import diff_exports
 from pitrdiff.errors import EXIT_FAILURE, EXIT_OK
@@ -427,7 +426,7 @@ def test_apply_killed_at_random_points_then_resumed_is_exact(
     assert (report.already_done, report.applied) == (done_before, 28 - done_before)
     assert dynalite_server.scan_canonical(table_name) == EXPECTED
     # a finished apply run again changes nothing and applies nothing
-    again = apply_plan(plan, aws=AwsConfig(endpoint_url=dynalite_server.endpoint))
+    again = apply_plan(plan, aws=dynalite_server.aws.with_endpoint(throttling_proxy.url))
     assert (again.applied, again.already_done, again.from_journal) == (0, 28, 28)
 
 
