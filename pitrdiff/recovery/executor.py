@@ -436,52 +436,71 @@ class Executor:
         consumed: float,
         old: Mapping[str, Any] | None,
         rounds: int = 0,
+        left: tuple[str, ...] = (),
     ) -> Outcome:
-        """A merge chunk was refused: finish what still holds its observed value.
+        """A merge request was refused: judge each request's attributes on their own.
 
-        Each changed attribute is judged on its own (:meth:`_merge_state`), so a
-        chunk whose attributes already hold the restored values (a retried
-        request whose first answer was lost, a run killed between chunks) counts
-        as done, and the attributes still as observed are written, each
-        conditioned on its observed value.
+        A request whose attributes all hold their restored values counts as done
+        (a retried request whose first answer was lost, a run killed between
+        requests, a re-run); one whose attributes all still hold their observed
+        values is sent again; one with an attribute someone changed since is left
+        whole, as one request would have been (its attributes are named).
         """
         assert op.expected is not None and op.item is not None
         restored, pending, others = self._merge_state(op, current)
+        held, changed = set(restored), set(others)
+        todo: list[str] = []
+        for write in writes:
+            names = write.attributes
+            if any(n in changed for n in names):
+                left = (*left, *names)
+            else:
+                todo.extend(n for n in names if n not in held)
         refused = set(writes[index].attributes)
         if writes[index].documents and refused and refused <= set(pending):
             self.documents = False  # the server failed '=' on a whole document
         wrote = index > 0 or consumed > 0
-        if pending and rounds < 3:
+        if todo and rounds < 3:
             try:
-                rest = self._rebuild(op, [], pending)
+                rest = self._rebuild(op, [], todo)
             except Unrestorable as exc:
                 return self._outcome(op, FAILED, self._no_documents(exc), current, consumed)
             for number, write in enumerate(rest):
                 write.params.pop("ReturnValues", None)
                 try:
                     _, used = self._send(write)
-                except _Refused as refused:
-                    now = self._current(op, refused.current)
+                except _Refused as refusal:
+                    now = self._current(op, refusal.current)
                     if now is None:
                         return self._outcome(
                             op, CONFLICT, "the item was deleted since the diff", None, consumed
                         )
-                    return self._merge_refused(op, rest, number, now, consumed, old, rounds + 1)
+                    return self._merge_refused(
+                        op, rest[number:], 0, now, consumed, old, rounds + 1, left
+                    )
                 consumed += used
                 wrote = True
-            restored, pending = [*restored, *pending], []
-        others = sorted([*others, *pending])
-        if not others:
+            todo = []
+        unfinished = sorted({*left, *todo})
+        if not unfinished:
             return self._merged_outcome(op, old or current, consumed, wrote)
-        if not restored:
-            return self._changed_since(op, current, others)
+        now = self._current(op) if wrote else current
+        done, _, by_others = self._merge_state(op, now or {})
+        if not done:
+            return self._changed_since(op, now, by_others)
+        with_them = [n for n in unfinished if n not in by_others]
+        also = (
+            f", and {_names(with_them)} ({len(with_them)}), in the same request, were not written"
+            if with_them
+            else ""
+        )
         return self._outcome(
             op,
             CONFLICT,
-            f"partly repaired: {_names(sorted(restored))} ({len(restored)}) hold the restored "
-            f"values; {_names(others)} ({len(others)}) changed since the diff and were "
-            "left as others wrote them",
-            self._current(op) if wrote else current,
+            f"partly repaired: {_names(done)} ({len(done)}) hold the restored values; "
+            f"{_names(by_others)} ({len(by_others)}) changed since the diff and were left "
+            f"as others wrote them{also}",
+            now,
             consumed,
         )
 
