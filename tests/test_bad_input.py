@@ -376,6 +376,13 @@ def plan_other_table(case: Case) -> None:
     _apply_args(case, plan)
 
 
+def max_wcu_too_small(case: Case) -> None:
+    table = case.table(SHARED_LIVE)
+    plan = case.plan(table)
+    _apply_args(case, plan, "--max-wcu", "1e-9")
+    case.absent = [Path(f"{plan}.journal")]
+
+
 def plan_other_key_schema(case: Case) -> None:
     table = case.table(SHARED_LIVE)
     hash_only = case.table(key_schema=HASH_ONLY)
@@ -559,6 +566,9 @@ ROWS: dict[str, Row] = {
     "plan truncated": Row(plan_truncated, EXIT_BAD_INPUT, "truncated"),
     "plan edited": Row(plan_edited, EXIT_BAD_INPUT, "line"),
     "plan already applied to another table": Row(plan_other_table, EXIT_BAD_INPUT, "journal"),
+    "apply --max-wcu too small": Row(
+        max_wcu_too_small, EXIT_BAD_INPUT, "--max-wcu must be at least 1 unit per second"
+    ),
     "table's key schema differs from the plan's": Row(
         plan_other_key_schema, EXIT_BAD_INPUT, "the plan's is"
     ),
@@ -604,7 +614,7 @@ ROWS: dict[str, Row] = {
 def readme_rows() -> dict[str, tuple[int, str]]:
     """``{symptom: (exit code, message)}`` of the README's troubleshooting table."""
     text = README.read_text(encoding="utf-8")
-    section = text.split("\n## Troubleshooting\n", 1)[1].split("\n## ", 1)[0]
+    section = text.split("\n## Troubleshooting\n", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     rows: dict[str, tuple[int, str]] = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
