@@ -1,16 +1,19 @@
 """Command ``apply``: execute a plan with writes that cannot clobber."""
 
+from __future__ import annotations
+
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pitrdiff.cli.app import Common, command
 from pitrdiff.errors import EXIT_DIFFERENCES, EXIT_OK, RefusedError
 from pitrdiff.output import Renderer
-from pitrdiff.recovery.apply import ApplyReport, apply_plan, check_max_wcu, where_plan_applies
-from pitrdiff.recovery.plan import load_plan
+
+if TYPE_CHECKING:
+    from pitrdiff.recovery.apply import ApplyReport
 
 PANEL = "Plan and apply"
 
@@ -38,7 +41,9 @@ def apply_command(
     plan: Annotated[Path, typer.Argument(help="The plan file.")],
     table: Annotated[
         str | None,
-        typer.Option("--table", help="Apply to this table instead of the plan's target."),
+        typer.Option(
+            "--table", metavar="NAME", help="Apply to this table instead of the plan's target."
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Write nothing; read items to predict outcomes.")
@@ -53,9 +58,11 @@ def apply_command(
     ] = False,
     max_wcu: Annotated[
         float | None,
-        typer.Option("--max-wcu", help="Write units per second to stay under (at least 1)."),
+        typer.Option(
+            "--max-wcu", metavar="WCU", help="Write units per second to stay under (at least 1)."
+        ),
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Parallel writers.")] = 8,
+    workers: Annotated[int, typer.Option("--workers", metavar="N", help="Parallel writers.")] = 8,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Apply a plan with writes that cannot clobber; re-run to resume after a crash.
@@ -64,6 +71,10 @@ def apply_command(
     conflicts or failures remain (listed in PLAN.conflicts.jsonl), 2 for bad
     input (a --max-wcu that is not a number of at least 1, a journal from elsewhere).
     """
+    # The library (pyarrow, boto3) loads only when the command runs, never for --help.
+    from pitrdiff.recovery.apply import apply_plan, check_max_wcu, where_plan_applies
+    from pitrdiff.recovery.plan import load_plan
+
     renderer = common.renderer
     check_max_wcu(max_wcu)
     loaded = load_plan(plan)
