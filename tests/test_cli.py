@@ -342,3 +342,152 @@ def test_the_notebooks_extra_brings_nbconvert() -> None:
     extra = re.search(r"^notebooks = \[(.*)\]$", text, re.MULTILINE)  # no tomllib on 3.10
     assert extra is not None
     assert re.search(r'"nbconvert[>=<]', extra.group(1)), extra.group(1)
+
+
+# --------------------------------------------------------------------------- TTL, T, settings
+
+
+def ttl_exports(tmp_path: Path) -> tuple[Path, Path, str]:
+    """The Sessions case (issue 13): a session TTL removed, an order lost, a cart past TTL."""
+    import time
+
+    from pitrdiff.export.dataset import load_export, write_export
+
+    now = int(time.time())
+    schema = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    restored_items = [
+        {"pk": {"S": "session#1"}, "expires": {"N": str(now - 3 * 86400)}},
+        {"pk": {"S": "order#1"}, "total": {"N": "10"}},
+        {"pk": {"S": "cart#1"}, "v": {"N": "1"}, "expires": {"N": str(now + 7 * 86400)}},
+    ]
+    live_items = [{"pk": {"S": "cart#1"}, "v": {"N": "2"}, "expires": {"N": str(now - 3600)}}]
+    live, restored = tmp_path / "live", tmp_path / "restored"
+    ttl = {"attribute": "expires", "status": "ENABLED"}
+    write_export(live_items, live, table_name="Sessions", key_schema=schema, ttl=ttl)
+    write_export(
+        restored_items,
+        restored,
+        table_name="Sessions-restored",
+        key_schema=schema,
+        table={
+            "restore": {
+                "source_table_name": "Sessions",
+                "restore_date_time": "2026-11-27T10:00:00Z",
+            }
+        },
+    )
+    return live, restored, str(load_export(live).manifest.source["started_at"])
+
+
+def test_diff_summary_shows_t_the_expired_class_and_ttl(tmp_path: Path) -> None:
+    live, restored, as_of = ttl_exports(tmp_path)
+    args = ["diff", str(live), str(restored), "--out", str(tmp_path / "diff")]
+    result = CliRunner().invoke(load_commands(), args, terminal_width=200)
+    assert result.exit_code == EXIT_DIFFERENCES, result.output
+    out = result.stdout
+    assert "T (the restored table's restore time): 2026-11-27T10:00:00Z\n" in out
+    rows = [
+        [c.strip() for c in re.split("[│┃]", line)]
+        for line in out.splitlines()
+        if "│" in line or "┃" in line
+    ]
+    assert ["class", "items", "bytes", "meaning"] in rows
+    meaning = "in restored, not in live, its TTL had passed (removed by TTL: not lost)"
+    assert [["deleted", "1"], ["expired", "1", meaning], ["changed", "1"]] == [
+        r[:2] if r[0] != "expired" else [r[0], r[1], r[3]]
+        for r in rows
+        if r[0] in ("deleted", "expired", "changed") and len(r) == 4
+    ]
+    assert (
+        f"1 of the 2 deleted items had expired by TTL (`expires` before {as_of}): not lost.\n"
+        in out
+    )
+    assert (
+        "1 changed item is past its TTL in live and not yet deleted: TTL will remove it.\n" in out
+    )
+    assert ["pk", "items", "deleted", "expired", "changed", "added"] in rows
+    assert ["session#1", "1", "0", "1", "0", "0"] in rows
+    assert ["order#1", "1", "1", "0", "0", "0"] in rows
+    assert "1 deleted, 1 changed, 0 added, 0 unchanged, 1 expired" in out
+
+
+def test_recover_shows_settings_honours_exclude_keys_and_warns_of_ttl(
+    moto_server: Any, pitr_table: str, tmp_path: Path
+) -> None:
+    import time
+
+    table = pitr_table
+    client = moto_server.client()
+    soon = str(int(time.time()) + 3600)  # TTL would delete it again within a day
+    key7 = {"pk": {"S": "k7"}, "sk": {"S": "a"}}
+    client.put_item(TableName=table, Item={**key7, "expires": {"N": soon}})
+    window = pitr.window(table, aws=moto_server.aws)
+    restored = pitr.restore(table, latest=True, aws=moto_server.aws).target
+    client.update_time_to_live(
+        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"}
+    )
+    for n in (7, 8):
+        client.delete_item(TableName=table, Key={"pk": {"S": f"k{n}"}, "sk": {"S": "a"}})
+    deny = tmp_path / "erased.csv"
+    deny.write_text("pk,sk\nk8,a\n", encoding="utf-8")
+    at = pitr.format_time(window.latest)
+    assert at is not None
+    args = ["recover", table, "--at", at, "--workdir", str(tmp_path / "w"), "--restored", restored]
+    result = CliRunner().invoke(
+        load_commands(),
+        [*args, "--exclude-keys", str(deny), "--endpoint-url", moto_server.endpoint],
+        terminal_width=250,
+    )
+    assert result.exit_code == EXIT_OK, result.output
+    out = result.stdout
+    rows = [
+        [c.strip() for c in re.split("[│┃]", x.strip().strip("│┃"))]
+        for x in out.splitlines()
+        if re.search("[│┃]", x)
+    ]
+    assert ["setting", "live", "restored", "a promotion would need"] in rows
+    need = "turn TTL on for `expires` (until then expired items stay)"
+    assert ["ttl", "on (expires)", "off", need] in rows
+    # the settings table stands between the diff summary and the plan
+    assert out.index("2 deleted, 0 changed") < out.index("Settings: ") < out.index("Plan (nothing")
+    assert re.search(r"^operations +1 *$", out, re.M), out
+    assert re.search(r"^deny list \(--exclude-keys\) +removed 1 operations *$", out, re.M)
+    warnings = [x for x in result.stderr.splitlines() if "TTL will delete them again" in x]
+    assert warnings == [
+        "warning: items put back whose TTL (expires) is past or less than a day away (TTL will "
+        'delete them again): 1, e.g. {"pk":{"S":"k7"},"sk":{"S":"a"}}'
+    ]
+    plan_lines = (tmp_path / "w" / "plan.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(plan_lines) == 3 and '"k7"' in plan_lines[1] and "k8" not in plan_lines[1]
+
+
+S3EXPORTS = Path(__file__).parent / "data" / "s3exports" / "exports" / "AWSDynamoDB"
+
+
+def test_ttl_attribute_reaches_export_from_s3_and_diff_incremental(tmp_path: Path) -> None:
+    from pitrdiff.diff.core import load_diff
+    from pitrdiff.export.dataset import load_export
+
+    exports = sorted(p for p in S3EXPORTS.iterdir() if p.is_dir())
+    full = next(p for p in exports if (p / "manifest-summary.json").read_text().count('"FULL'))
+    runner, app = CliRunner(), load_commands()
+    args = ["export", "--from-s3", str(full), "--key", "pk:S,sk:N", "--out", str(tmp_path / "e")]
+    result = runner.invoke(app, [*args, "--ttl-attribute", "expires", "--engine", "duckdb"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert (load_export(tmp_path / "e").manifest.ttl or {}).get("attribute") == "expires"
+    incremental = next(
+        p for p in exports if (p / "manifest-summary.json").read_text().count('"INCREMENTAL')
+    )
+    args = ["diff", "--incremental", str(incremental), "--key", "pk:S,sk:N"]
+    result = runner.invoke(
+        app, [*args, "--out", str(tmp_path / "d"), "--ttl-attribute", "expires", "--json"]
+    )
+    assert result.exit_code in (EXIT_OK, EXIT_DIFFERENCES), result.output
+    ttl = load_diff(tmp_path / "d").manifest.live["ttl"]
+    assert ttl == {"attribute": "expires", "status": "ENABLED", "source": "--ttl-attribute"}
+    # a scan export reads the table's TTL itself: the option is refused there, one line
+    scan_args = ["export", "Orders", "--out", str(tmp_path / "s"), "--ttl-attribute", "x"]
+    refused = runner.invoke(app, scan_args)
+    assert refused.exit_code == EXIT_BAD_INPUT
+    assert refused.stderr.startswith("error: --ttl-attribute, --engine and --spark-master go ")
+    assert refused.stderr.count("\n") == 1

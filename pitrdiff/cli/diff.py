@@ -40,12 +40,36 @@ def _table(title: str) -> Table:
     return Table(title=title, title_justify="left", title_style="bold", show_edge=False)
 
 
+def _class_counts(s: DiffSummary, *, ttl_known: bool) -> Table:
+    """The "Items per class" table (the expired row when the diff knows the TTL)."""
+    from pitrdiff.units import count, human_bytes
+
+    counts = _table("Items per class")
+    counts.add_column("class")
+    counts.add_column("items", justify="right")
+    counts.add_column("bytes", justify="right")
+    counts.add_column("meaning")
+    rows: list[tuple[str, int, int | None]] = [("deleted", s.deleted, s.deleted_bytes)]
+    if ttl_known:
+        rows.append(("expired", s.expired, s.expired_bytes))
+    rows += [
+        ("changed", s.changed, s.changed_bytes),
+        ("added", s.added, s.added_bytes),
+        ("unchanged", s.unchanged, s.unchanged_bytes),
+    ]
+    for name, items, size in rows:
+        counts.add_row(
+            name, count(items), "?" if size is None else human_bytes(size), MEANING[name]
+        )
+    return counts
+
+
 def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
     """The summary as rich renderables, in display order (terminal output of ``diff``)."""
     from rich.markup import escape
     from rich.text import Text
 
-    from pitrdiff.units import count, human_bytes
+    from pitrdiff.units import count
 
     s = summary
     out: list[RenderableType] = []
@@ -58,24 +82,8 @@ def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
     )
     if s.facts.restore_time:
         out.append(Text(f"T (the restored table's restore time): {s.facts.restore_time}"))
-    counts = _table("Items per class")
-    counts.add_column("class")
-    counts.add_column("items", justify="right")
-    counts.add_column("bytes", justify="right")
-    counts.add_column("meaning")
-    rows: list[tuple[str, int, int | None]] = [("deleted", s.deleted, s.deleted_bytes)]
-    if s.expired or s.facts.ttl_attribute:
-        rows.append(("expired", s.expired, s.expired_bytes))
-    rows += [
-        ("changed", s.changed, s.changed_bytes),
-        ("added", s.added, s.added_bytes),
-        ("unchanged", s.unchanged, s.unchanged_bytes),
-    ]
-    for name, items, size in rows:
-        counts.add_row(
-            name, count(items), "?" if size is None else human_bytes(size), MEANING[name]
-        )
-    out.append(counts)
+    ttl_known = bool(s.expired or s.facts.ttl_attribute)
+    out.append(_class_counts(s, ttl_known=ttl_known))
     ttl = s.ttl_sentences()
     if ttl:
         out.append(Text("\n".join(ttl)))
@@ -100,10 +108,13 @@ def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
     if s.top_partitions:
         table = _table(f"Most affected {escape(s.partition_key)} values")
         table.add_column(escape(s.partition_key))
-        for column in ("items", "deleted", "expired", "changed", "added"):
+        columns = ["items", "deleted", "expired", "changed", "added"]
+        if not ttl_known:  # no TTL: no expired class to show
+            columns.remove("expired")
+        for column in columns:
             table.add_column(column, justify="right")
         for part in s.top_partitions:
-            numbers = (part.items, part.deleted, part.expired, part.changed, part.added)
+            numbers = [getattr(part, column) for column in columns]
             table.add_row(escape(part.value), *(count(n) for n in numbers))
         out.append(table)
     if s.samples:
