@@ -66,6 +66,10 @@ def _offline_aws_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterat
     for name in list(os.environ):
         if name.startswith("AWS_"):
             del os.environ[name]
+    # xdist's workers set COLUMNS=80 (a terminal's width): the CLI then renders as
+    # for an 80-column terminal. Tests see what a pipe or a CI log gets.
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "testing",

@@ -194,13 +194,17 @@ def test_quiet_is_errors_only_on_every_command(
         ran.add(args[0])
     client = moto_server.client()
     client.delete_item(TableName=table, Key={"pk": {"S": "k3"}, "sk": {"S": "a"}})
+    refused = tmp_path / "refused-recover"
     steps = [
         (["export", table, "--out", str(tmp_path / "live")], EXIT_OK),
         (["export", target, "--out", str(tmp_path / "restored")], EXIT_OK),
         (["diff", *(str(tmp_path / x) for x in ("live", "restored", "diff"))], EXIT_DIFFERENCES),
         (["plan", str(tmp_path / "diff"), "--out", str(tmp_path / "plan.jsonl")], EXIT_OK),
         (["apply", str(tmp_path / "plan.jsonl"), "--yes"], EXIT_OK),
-        (["recover", table, "--at", "2020-01-01T00:00:00Z", "--workdir", "w"], EXIT_BAD_INPUT),
+        (
+            ["recover", table, "--at", "2020-01-01T00:00:00Z", "--workdir", str(refused)],
+            EXIT_BAD_INPUT,
+        ),
         (["cleanup", target, "--yes"], EXIT_OK),
     ]
     for args, code in steps:
@@ -212,6 +216,7 @@ def test_quiet_is_errors_only_on_every_command(
         if code == EXIT_BAD_INPUT:  # errors still show, on one line
             assert expected_err.startswith("error: ") and expected_err.count("\n") == 1
         ran.add(args[0])
+    assert not refused.exists()  # a refused recover leaves no workdir behind
     # every command but the demo (its own test), settings, report and drill (theirs)
     assert ran == set(LIBRARY) - {"demo", "settings", "report", "drill"}
     assert client.get_item(TableName=table, Key={"pk": {"S": "k3"}, "sk": {"S": "a"}})["Item"]

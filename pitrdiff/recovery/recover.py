@@ -40,7 +40,7 @@ import orjson
 
 from pitrdiff import pitr
 from pitrdiff.aws import AwsConfig
-from pitrdiff.errors import ExportError, RefusedError, StorageError
+from pitrdiff.errors import ExportError, InputError, RefusedError, StorageError
 from pitrdiff.export.dataset import read_manifest, utc_now
 from pitrdiff.files import make_dir, write_json
 from pitrdiff.progress import SILENT, Progress
@@ -561,14 +561,43 @@ def recover(
     at_utc = pitr.parse_time(at)
     if exclude_keys is not None and not isinstance(exclude_keys, (str, os.PathLike)):
         exclude_keys = [dict(k) for k in exclude_keys]  # read twice: selection, then plan
+    created = not Path(workdir).exists()
     root = make_dir(workdir)
-    r = _Recovery(
+    try:
+        r = _Recovery(
         table=table, at=at_utc, root=root,
-        state=_State.open(root, table=table, at=at_utc, restored=restored),
-        aws=aws or AwsConfig(), progress=progress, given=restored,
-        classes=(include,) if isinstance(include, str) else tuple(include), where=where,
-        exclude_keys=exclude_keys, segments=segments, no_indexes=no_indexes,
-    )  # fmt: skip
+            state=_State.open(root, table=table, at=at_utc, restored=restored),
+            aws=aws or AwsConfig(), progress=progress, given=restored,
+            classes=(include,) if isinstance(include, str) else tuple(include), where=where,
+            exclude_keys=exclude_keys, segments=segments, no_indexes=no_indexes,
+        )  # fmt: skip
+        return _run_stages(r)
+    except InputError:
+        # Refused before any stage was done (e.g. a time outside the window):
+        # leave nothing behind that the user did not have.
+        _forget_if_empty(root, created)
+        raise
+
+
+def _forget_if_empty(root: Path, created: bool) -> None:
+    """Remove a state file with no stage done (and the workdir this run made)."""
+    state = root / STATE_NAME
+    if state.exists():
+        try:
+            document = orjson.loads(state.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return
+        if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
+            return  # not ours: never removed
+        if document.get("stages"):
+            return
+        state.unlink(missing_ok=True)
+    if created and not any(root.iterdir()):
+        root.rmdir()
+
+
+def _run_stages(r: _Recovery) -> RecoverResult:
+    """Run the stages in order, each skipped when its recorded result still holds."""
     previous_plan = r.state.stage("plan")
     if previous_plan is not None and (previous_plan.get("detail") or {}).get(
         "selection"
