@@ -488,6 +488,10 @@ def run_demo(
 ) -> DemoResult:
     """Run the whole recovery story on an embedded moto server.
 
+    The stages, in order: seed, PITR on and restore, the incident, export both
+    tables, diff, plan, apply (strict, then ``--merge`` for the orders updated
+    since the diff), verify.
+
     Parameters
     ----------
     keep
@@ -510,172 +514,24 @@ def run_demo(
     RefusedError
         ``keep`` is not empty.
     """
-    from pitrdiff.diff.core import diff_exports
-    from pitrdiff.export.dataset import load_export
-    from pitrdiff.export.scan import export_table
-    from pitrdiff.recovery.plan import write_plan
-
     started = time.monotonic()
-    steps: list[DemoStep] = []
-
-    def step(name: str, title: str, since: float, *lines: str, payload: Any = None) -> None:
-        done = DemoStep(
-            len(steps) + 1, name, title, tuple(lines), time.monotonic() - since, payload
-        )
-        steps.append(done)
-        if on_step is not None:
-            on_step(done)
-
-    if keep is not None:
-        keep_dir = Path(keep)
-        if keep_dir.exists() and (not keep_dir.is_dir() or any(keep_dir.iterdir())):
-            raise RefusedError(f"{keep_dir} is not empty; --keep needs a new or empty directory")
+    _refuse_a_used_keep(keep)
     items = seed_items()
     with contextlib.ExitStack() as stack:
-        if keep is None:
-            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pitrdiff-demo-")))
-        else:
-            work = make_dir(keep)
-        stack.enter_context(demo_credentials())
-        t = time.monotonic()
-        endpoint = stack.enter_context(embedded_server())
-        aws = AwsConfig(endpoint_url=endpoint, region="us-east-1")
-        client = dynamodb_client(aws)
-
-        # 1. seed
-        with translate_errors(table=TABLE, action="creating the table"):
-            client.create_table(
-                TableName=TABLE,
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        progress.start("seeding Orders", total=len(items))
-        for start in range(0, len(items), 500):
-            _put_all(client, TABLE, items[start : start + 500])
-            progress.advance(len(items[start : start + 500]))
-        progress.finish()
-        tenants = sorted({i["pk"]["S"] for i in items})
-        step(
-            "seed",
-            f"Seeded {TABLE} with {len(items):,} orders of {len(tenants)} tenants",
-            t,
-            f"embedded DynamoDB (moto) at {endpoint}; no AWS account, nothing leaves this machine",
-            "every DynamoDB type: S N B BOOL NULL M L SS NS BS (prices as exact decimals)",
+        demo = _open_demo(stack, keep, on_step, progress)
+        _seed(demo, items)
+        _restore(demo)
+        incident = _incident(demo, items)
+        _export_both(demo)
+        summary, top = _diff(demo)
+        plan = _plan(demo)
+        report, merged = _apply_stages(
+            demo.work / "plan.jsonl", demo.aws, incident, demo.step, progress
         )
-
-        # 2. PITR on, restore
-        t = time.monotonic()
-        window = pitr.enable_pitr(TABLE, aws=aws)
-        step(
-            "pitr",
-            "Point-in-time recovery turned on",
-            t,
-            f"restorable window: {window.describe()}",
-            *(
-                ("(moto freezes the window when PITR is turned on; AWS's moves with time)",)
-                if window.length is not None and window.length < dt.timedelta(minutes=1)
-                else ()
-            ),
-        )
-        t = time.monotonic()
-        restored = pitr.restore(
-            TABLE, latest=True, target=RESTORED_TABLE, aws=aws, progress=progress, poll_seconds=0.2
-        )
-        step(
-            "restore",
-            f"Restored {TABLE} at {pitr.format_time(restored.requested_at)} into {restored.target}",
-            t,
-            "honest note: moto keeps no history and restores the table as it is when asked,",
-            "so the demo restores first and plays the incident afterwards. On AWS you run",
-            f"`pitrdiff restore {TABLE} --at <a time before the incident>` after the fact.",
-        )
-
-        # 3. the incident
-        t = time.monotonic()
-        incident = _play_incident(client, items)
-        step(
-            "incident",
-            "Incident played on the live table",
-            t,
-            f"bad cleanup: deleted all {len(incident.deleted):,} orders of {CLEANED_TENANT}",
-            f"buggy deploy: {CORRUPTED_ATTRIBUTE} x100 on "
-            f"{len(incident.corrupted_only) + len(incident.overlap)} orders of "
-            f"{' and '.join(CORRUPTED_TENANTS)}",
-            f"normal traffic meanwhile: {len(incident.new_orders)} new orders, "
-            f"{len(incident.legit_updates)} status updates ({len(incident.overlap)} of them on "
-            "corrupted orders)",
-        )
-
-        # 4. export both, diff, plan, apply
-        t = time.monotonic()
-        restored_manifest = export_table(
-            RESTORED_TABLE, work / "restored", segments=1, aws=aws, progress=progress
-        )
-        live_manifest = export_table(TABLE, work / "live", segments=1, aws=aws, progress=progress)
-        step(
-            "export",
-            "Exported both tables to Parquet",
-            t,
-            f"restored: {restored_manifest.items:,} items  ->  {work / 'restored'}",
-            f"live:     {live_manifest.items:,} items  ->  {work / 'live'}",
-        )
-        t = time.monotonic()
-        diff = diff_exports(work / "live", work / "restored", work / "diff", progress=progress)
-        summary = diff.summary
-        top = summary.top_signatures[0].signature if summary.top_signatures else None
-        step(
-            "diff",
-            f"Diff: {summary.deleted:,} deleted, {summary.changed:,} changed, "
-            f"{summary.added:,} added, {summary.unchanged:,} unchanged",
-            t,
-            f"top change signature: {top!r} — the attribute the deploy corrupted",
-            payload=summary,
-        )
-        t = time.monotonic()
-        plan = write_plan(
-            work / "diff", work / "plan.jsonl", include=REPAIR_INCLUDE, where=REPAIR_WHERE
-        )
-        step(
-            "plan",
-            f"Plan: {plan.operations:,} conditional puts",
-            t,
-            f'pitrdiff plan diff --include deleted,changed --where "{REPAIR_WHERE}"',
-            "changed items whose signature is more than 'total' (corrupted, then legitimately",
-            "updated) are left out: they need a human, not an overwrite",
-            payload=plan,
-        )
-        report, merged = _apply_stages(work / "plan.jsonl", aws, incident, step, progress)
-
-        # 5. verify
-        t = time.monotonic()
-        live_now = _scan(dynamodb_client(aws), TABLE)
-        restored_now = {
-            codec.canonical_key(i, ("pk", "sk")): codec.canonical_json(i)
-            for i in load_export(work / "restored").items()
-        }
-        checks = _verify(incident, live_now, restored_now, top, merged.conflicts + merged.failed)
-        step(
-            "verify",
-            "Verified the live table",
-            t,
-            *(f"{'OK ' if c.ok else 'FAILED'} {c.name}: {c.detail}" for c in checks),
-        )
-
-    ok = all(c.ok for c in checks)
+        checks = _verify_live(demo, incident, top, merged.conflicts + merged.failed)
     counts = {
         "seeded": len(items),
-        "deleted_by_cleanup": len(incident.deleted),
-        "corrupted": len(incident.corrupted_only) + len(incident.overlap),
-        "corrupted_then_updated": len(incident.overlap),
-        "new_orders": len(incident.new_orders),
-        "legit_updates": len(incident.legit_updates),
+        **_incident_counts(incident),
         "diff_deleted": summary.deleted,
         "diff_changed": summary.changed,
         "diff_added": summary.added,
@@ -686,26 +542,247 @@ def run_demo(
         "merged": merged.merged,
         "conflicts": merged.conflicts,
     }
-    if ok:
-        verdict = (
-            f"RECOVERED: {len(incident.deleted):,} lost orders are back, "
-            f"{len(incident.corrupted_only)} corrupted totals repaired, "
-            f"{len(incident.new_orders) + len(incident.legit_updates)} legitimate writes kept; "
-            f"{len(incident.overlap)} corrupted orders updated since the diff were repaired "
-            f"by --merge ({CORRUPTED_ATTRIBUTE} restored, their newer status kept)."
-        )
-    else:
-        failed = ", ".join(c.name for c in checks if not c.ok)
-        verdict = f"NOT RECOVERED: {failed}"
     return DemoResult(
-        ok=ok,
-        verdict=verdict,
-        steps=tuple(steps),
+        ok=all(c.ok for c in checks),
+        verdict=_verdict(incident, checks),
+        steps=tuple(demo.steps),
         checks=checks,
         counts=counts,
         top_signature=top,
         kept=None if keep is None else Path(keep),
         elapsed_s=time.monotonic() - started,
+    )
+
+
+@dataclass
+class _Demo:
+    """What the demo's stages share: where they work, the server, the steps so far."""
+
+    work: Path
+    endpoint: str
+    aws: AwsConfig
+    progress: Progress
+    on_step: Callable[[DemoStep], None] | None
+    steps: list[DemoStep] = field(default_factory=list)
+
+    def step(self, name: str, title: str, since: float, *lines: str, payload: Any = None) -> None:
+        """Record a finished stage and tell ``on_step``."""
+        done = DemoStep(
+            len(self.steps) + 1, name, title, tuple(lines), time.monotonic() - since, payload
+        )
+        self.steps.append(done)
+        if self.on_step is not None:
+            self.on_step(done)
+
+
+def _refuse_a_used_keep(keep: str | os.PathLike[str] | None) -> None:
+    if keep is not None:
+        keep_dir = Path(keep)
+        if keep_dir.exists() and (not keep_dir.is_dir() or any(keep_dir.iterdir())):
+            raise RefusedError(f"{keep_dir} is not empty; --keep needs a new or empty directory")
+
+
+def _open_demo(
+    stack: contextlib.ExitStack,
+    keep: str | os.PathLike[str] | None,
+    on_step: Callable[[DemoStep], None] | None,
+    progress: Progress,
+) -> _Demo:
+    """The work directory, fake credentials and the embedded server, closed by ``stack``."""
+    if keep is None:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pitrdiff-demo-")))
+    else:
+        work = make_dir(keep)
+    stack.enter_context(demo_credentials())
+    endpoint = stack.enter_context(embedded_server())
+    aws = AwsConfig(endpoint_url=endpoint, region="us-east-1")
+    return _Demo(work=work, endpoint=endpoint, aws=aws, progress=progress, on_step=on_step)
+
+
+def _seed(demo: _Demo, items: Sequence[Mapping[str, Any]]) -> None:
+    """Stage 1: create ``Orders`` and put the seed orders."""
+    t = time.monotonic()
+    client = dynamodb_client(demo.aws)
+    with translate_errors(table=TABLE, action="creating the table"):
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    demo.progress.start("seeding Orders", total=len(items))
+    for start in range(0, len(items), 500):
+        _put_all(client, TABLE, items[start : start + 500])
+        demo.progress.advance(len(items[start : start + 500]))
+    demo.progress.finish()
+    tenants = sorted({i["pk"]["S"] for i in items})
+    demo.step(
+        "seed",
+        f"Seeded {TABLE} with {len(items):,} orders of {len(tenants)} tenants",
+        t,
+        f"embedded DynamoDB (moto) at {demo.endpoint}; no AWS account, nothing leaves this machine",
+        "every DynamoDB type: S N B BOOL NULL M L SS NS BS (prices as exact decimals)",
+    )
+
+
+def _restore(demo: _Demo) -> None:
+    """Stage 2: point-in-time recovery on, then restore into ``Orders-pitr-demo``."""
+    t = time.monotonic()
+    window = pitr.enable_pitr(TABLE, aws=demo.aws)
+    frozen = window.length is not None and window.length < dt.timedelta(minutes=1)
+    demo.step(
+        "pitr",
+        "Point-in-time recovery turned on",
+        t,
+        f"restorable window: {window.describe()}",
+        *(("(moto freezes the window when PITR is turned on; AWS's moves with time)",) * frozen),
+    )
+    t = time.monotonic()
+    restored = pitr.restore(
+        TABLE,
+        latest=True,
+        target=RESTORED_TABLE,
+        aws=demo.aws,
+        progress=demo.progress,
+        poll_seconds=0.2,
+    )
+    demo.step(
+        "restore",
+        f"Restored {TABLE} at {pitr.format_time(restored.requested_at)} into {restored.target}",
+        t,
+        "honest note: moto keeps no history and restores the table as it is when asked,",
+        "so the demo restores first and plays the incident afterwards. On AWS you run",
+        f"`pitrdiff restore {TABLE} --at <a time before the incident>` after the fact.",
+    )
+
+
+def _incident(demo: _Demo, items: Sequence[Mapping[str, Any]]) -> _Incident:
+    """Stage 3: the bad cleanup, the buggy deploy and normal traffic on the live table."""
+    t = time.monotonic()
+    incident = _play_incident(dynamodb_client(demo.aws), items)
+    demo.step(
+        "incident",
+        "Incident played on the live table",
+        t,
+        f"bad cleanup: deleted all {len(incident.deleted):,} orders of {CLEANED_TENANT}",
+        f"buggy deploy: {CORRUPTED_ATTRIBUTE} x100 on "
+        f"{len(incident.corrupted_only) + len(incident.overlap)} orders of "
+        f"{' and '.join(CORRUPTED_TENANTS)}",
+        f"normal traffic meanwhile: {len(incident.new_orders)} new orders, "
+        f"{len(incident.legit_updates) - len(incident.overlap)} status updates "
+        f"({len(incident.overlap)} more land on corrupted orders after the diff)",
+    )
+    return incident
+
+
+def _export_both(demo: _Demo) -> None:
+    """Stage 4: export the restored and the live table (one segment: reproducible parts)."""
+    from pitrdiff.export.scan import export_table
+
+    t = time.monotonic()
+    exported = {
+        name: export_table(
+            table, demo.work / name, segments=1, aws=demo.aws, progress=demo.progress
+        )
+        for name, table in (("restored", RESTORED_TABLE), ("live", TABLE))
+    }
+    demo.step(
+        "export",
+        "Exported both tables to Parquet",
+        t,
+        f"restored: {exported['restored'].items:,} items  ->  {demo.work / 'restored'}",
+        f"live:     {exported['live'].items:,} items  ->  {demo.work / 'live'}",
+    )
+
+
+def _diff(demo: _Demo) -> tuple[Any, str | None]:
+    """Stage 5: diff live against restored; the top change signature names the bug."""
+    from pitrdiff.diff.core import diff_exports
+
+    t = time.monotonic()
+    work = demo.work
+    summary = diff_exports(
+        work / "live", work / "restored", work / "diff", progress=demo.progress
+    ).summary
+    top = summary.top_signatures[0].signature if summary.top_signatures else None
+    demo.step(
+        "diff",
+        f"Diff: {summary.deleted:,} deleted, {summary.changed:,} changed, "
+        f"{summary.added:,} added, {summary.unchanged:,} unchanged",
+        t,
+        f"top change signature: {top!r} — the attribute the deploy corrupted",
+        payload=summary,
+    )
+    return summary, top
+
+
+def _plan(demo: _Demo) -> Any:
+    """Stage 6: the deleted orders and the changed ones whose only change is ``total``."""
+    from pitrdiff.recovery.plan import write_plan
+
+    t = time.monotonic()
+    work = demo.work
+    plan = write_plan(
+        work / "diff", work / "plan.jsonl", include=REPAIR_INCLUDE, where=REPAIR_WHERE
+    )
+    demo.step(
+        "plan",
+        f"Plan: {plan.operations:,} conditional puts",
+        t,
+        f'pitrdiff plan diff --include deleted,changed --where "{REPAIR_WHERE}"',
+        "changed items with more than 'total' changed (legitimate status updates) are left",
+        "out: the plan puts back only what the deploy damaged",
+        payload=plan,
+    )
+    return plan
+
+
+def _verify_live(demo: _Demo, incident: _Incident, top: str | None, left: int) -> tuple[Check, ...]:
+    """Stage 9: read the live table back and check every part of the story."""
+    from pitrdiff.export.dataset import load_export
+
+    t = time.monotonic()
+    live_now = _scan(dynamodb_client(demo.aws), TABLE)
+    restored_now = {
+        codec.canonical_key(i, ("pk", "sk")): codec.canonical_json(i)
+        for i in load_export(demo.work / "restored").items()
+    }
+    checks = _verify(incident, live_now, restored_now, top, left)
+    demo.step(
+        "verify",
+        "Verified the live table",
+        t,
+        *(f"{'OK ' if c.ok else 'FAILED'} {c.name}: {c.detail}" for c in checks),
+    )
+    return tuple(checks)
+
+
+def _incident_counts(incident: _Incident) -> dict[str, int]:
+    return {
+        "deleted_by_cleanup": len(incident.deleted),
+        "corrupted": len(incident.corrupted_only) + len(incident.overlap),
+        "corrupted_then_updated": len(incident.overlap),
+        "new_orders": len(incident.new_orders),
+        "legit_updates": len(incident.legit_updates),
+    }
+
+
+def _verdict(incident: _Incident, checks: Sequence[Check]) -> str:
+    failed = ", ".join(c.name for c in checks if not c.ok)
+    if failed:
+        return f"NOT RECOVERED: {failed}"
+    return (
+        f"RECOVERED: {len(incident.deleted):,} lost orders are back, "
+        f"{len(incident.corrupted_only)} corrupted totals repaired, "
+        f"{len(incident.new_orders) + len(incident.legit_updates)} legitimate writes kept; "
+        f"{len(incident.overlap)} corrupted orders updated since the diff were repaired "
+        f"by --merge ({CORRUPTED_ATTRIBUTE} restored, their newer status kept)."
     )
 
 
