@@ -675,7 +675,7 @@ def _incident(demo: _Demo, items: Sequence[Mapping[str, Any]]) -> _Incident:
         f"{len(incident.corrupted_only) + len(incident.overlap)} orders of "
         f"{' and '.join(CORRUPTED_TENANTS)}",
         f"normal traffic meanwhile: {len(incident.new_orders)} new orders, "
-        f"{len(incident.legit_updates) - len(incident.overlap)} status updates "
+        f"{len(incident.legit_updates)} status updates "
         f"({len(incident.overlap)} more land on corrupted orders after the diff)",
     )
     return incident
