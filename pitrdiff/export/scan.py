@@ -643,8 +643,73 @@ def export_table(
     install_fast_parse(client)
     counter = count_retries(client)
     description = describe_table(client, table)
-    resumed = _resumable(root, description.name)
+    base, states, consistent_read = _begin(
+        root, client, description, segments, consistent_read, max_rcu, overwrite
+    )
+    total = int(base.source["segments"])
 
+    threads = min(total, MAX_THREADS)
+    part_bytes = min(part_bytes, max(4 * 1024 * 1024, BUFFER_BUDGET_BYTES // threads))
+    avg = description.size_bytes / description.item_count if description.item_count else 1024.0
+    shared = _Shared(
+        client=client,
+        table=table,
+        root=root,
+        key_schema=description.key_schema,
+        consistent_read=consistent_read,
+        limiter=limiter,
+        threads=threads,
+        progress=progress,
+        part_bytes=part_bytes,
+        page_limit=page_limit,
+        page_delay=page_delay,
+        avg_item_bytes=avg,
+    )
+    already_items = sum(s.items for s in states.values())
+    already_bytes = sum(s.bytes for s in states.values())
+    progress.start(f"export {table}", total=description.item_count or None, unit="items")
+    if already_items:
+        progress.advance(already_items, bytes=already_bytes)
+    finished = _run_segments(shared, states, total, threads, progress)
+
+    files = tuple(f for s in sorted(finished, key=lambda s: s.segment) for f in s.files)
+    manifest = replace(
+        base,
+        source={**base.source, "finished_at": utc_now()},
+        complete=True,
+        files=files,
+        items=sum(s.items for s in finished),
+        bytes=sum(s.bytes for s in finished),
+        stats={
+            "elapsed_s": round(time.monotonic() - clock, 3),
+            "retries": counter.retries + shared.outer_retries,
+            "throttles": counter.throttles + shared.outer_throttles,
+            "consumed_rcu": round(sum(s.consumed_rcu for s in finished), 3),
+            "pages": sum(s.pages for s in finished),
+        },
+    )
+    write_manifest(root, manifest)
+    shutil.rmtree(root / STATE_DIR, ignore_errors=True)
+    return manifest
+
+
+def _begin(
+    root: Path,
+    client: Any,
+    description: Any,
+    segments: int | None,
+    consistent_read: bool,
+    max_rcu: float | None,
+    overwrite: bool,
+) -> tuple[Manifest, dict[int, SegmentState], bool]:
+    """Resume an unfinished export at ``root``, or start a new one.
+
+    Returns the manifest to complete, every segment's state (checkpoints of a
+    resumed run, fresh ones otherwise) and the consistency the export reads with.
+    """
+    total: int
+    states: dict[int, SegmentState]
+    resumed = _resumable(root, description.name)
     if resumed is not None:
         if not resumed.key_schema.same_keys(description.key_schema):
             raise RefusedError(
@@ -690,29 +755,17 @@ def export_table(
     write_manifest(root, base)
     for segment in range(total):
         states.setdefault(segment, SegmentState(segment, total))
+    return base, states, consistent_read
 
-    threads = min(total, MAX_THREADS)
-    part_bytes = min(part_bytes, max(4 * 1024 * 1024, BUFFER_BUDGET_BYTES // threads))
-    avg = description.size_bytes / description.item_count if description.item_count else 1024.0
-    shared = _Shared(
-        client=client,
-        table=table,
-        root=root,
-        key_schema=description.key_schema,
-        consistent_read=consistent_read,
-        limiter=limiter,
-        threads=threads,
-        progress=progress,
-        part_bytes=part_bytes,
-        page_limit=page_limit,
-        page_delay=page_delay,
-        avg_item_bytes=avg,
-    )
-    already_items = sum(s.items for s in states.values())
-    already_bytes = sum(s.bytes for s in states.values())
-    progress.start(f"export {table}", total=description.item_count or None, unit="items")
-    if already_items:
-        progress.advance(already_items, bytes=already_bytes)
+
+def _run_segments(
+    shared: _Shared,
+    states: dict[int, SegmentState],
+    total: int,
+    threads: int,
+    progress: Progress,
+) -> list[SegmentState]:
+    """Scan every segment on ``threads`` threads; the first failure stops them all."""
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pitrdiff-scan")
     futures: list[Future[SegmentState]] = []
     _gc_relax()  # before the first segment starts parsing pages
@@ -734,26 +787,7 @@ def export_table(
         executor.shutdown(wait=True, cancel_futures=True)
         _gc_restore()
         progress.finish()
-
-    files = tuple(f for s in sorted(finished, key=lambda s: s.segment) for f in s.files)
-    manifest = replace(
-        base,
-        source={**base.source, "finished_at": utc_now()},
-        complete=True,
-        files=files,
-        items=sum(s.items for s in finished),
-        bytes=sum(s.bytes for s in finished),
-        stats={
-            "elapsed_s": round(time.monotonic() - clock, 3),
-            "retries": counter.retries + shared.outer_retries,
-            "throttles": counter.throttles + shared.outer_throttles,
-            "consumed_rcu": round(sum(s.consumed_rcu for s in finished), 3),
-            "pages": sum(s.pages for s in finished),
-        },
-    )
-    write_manifest(root, manifest)
-    shutil.rmtree(root / STATE_DIR, ignore_errors=True)
-    return manifest
+    return finished
 
 
 def _table_ttl(client: Any, table: str) -> dict[str, Any] | None:
