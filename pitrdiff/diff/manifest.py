@@ -19,7 +19,7 @@ import orjson
 from pitrdiff import __version__
 from pitrdiff.diff.schema import CLASSES, FILE_NAMES
 from pitrdiff.errors import DiffError, InputError, RefusedError
-from pitrdiff.export.dataset import FileEntry, KeySchema, utc_now
+from pitrdiff.export.dataset import FileEntry, KeySchema, check_format, utc_now
 from pitrdiff.export.outdir import (
     foreign_entries,
     is_temp,
@@ -111,19 +111,7 @@ class DiffManifest:
         DiffError
             When it is not a diff manifest this version reads.
         """
-        if doc.get("format") != DIFF_FORMAT:
-            raise DiffError("manifest.json is not a pitrdiff diff manifest")
-        version = doc.get("format_version")
-        if isinstance(version, int) and version < DIFF_FORMAT_VERSION:
-            raise DiffError(
-                f"this diff has format version {version}, written by an older pitrdiff (this "
-                f"one reads {DIFF_FORMAT_VERSION}); re-run `pitrdiff diff` to diff again"
-            )
-        if version != DIFF_FORMAT_VERSION:
-            raise DiffError(
-                f"diff format version {version!r} is not supported (this pitrdiff reads "
-                f"{DIFF_FORMAT_VERSION}); it was written by a newer pitrdiff"
-            )
+        check_format(doc, DIFF_FORMAT, DIFF_FORMAT_VERSION, "diff", DiffError)
         try:
             files_doc = doc.get("files") or {}
             files = tuple(
@@ -150,7 +138,7 @@ class DiffManifest:
                 summary=dict(doc.get("summary") or {}),
                 complete=bool(doc.get("complete")),
                 created_at=str(doc.get("created_at", "")),
-                format_version=int(version),
+                format_version=int(doc["format_version"]),
                 tool_version=str(doc.get("tool_version", "")),
             )
         except (KeyError, TypeError, ValueError, InputError) as exc:

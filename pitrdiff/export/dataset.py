@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,6 +85,33 @@ def utc_now() -> str:
 
 
 # --------------------------------------------------------------------------- manifest
+
+
+def check_format(
+    doc: Mapping[str, Any],
+    name: str,
+    version: int,
+    what: str,
+    error: Callable[[str], Exception],
+) -> None:
+    """Refuse a manifest of another format, or of a version this pitrdiff does not read.
+
+    ``what`` is the dataset (``export``, ``diff``) and the command that re-makes
+    it; an older version is told to run it again, a newer one to upgrade.
+    """
+    if doc.get("format") != name:
+        raise error(f"manifest.json is not a pitrdiff {what} manifest")
+    found = doc.get("format_version")
+    if isinstance(found, int) and found < version:
+        raise error(
+            f"this {what} has format version {found}, written by an older pitrdiff (this one "
+            f"reads {version}); re-run `pitrdiff {what}` to {what} again"
+        )
+    if found != version:
+        raise error(
+            f"{what} format version {found!r} is not supported (this pitrdiff reads "
+            f"{version}); it was written by a newer pitrdiff"
+        )
 
 
 @dataclass(frozen=True)
@@ -182,19 +209,7 @@ class Manifest:
         ExportError
             When the document is not an export manifest this version can read.
         """
-        if doc.get("format") != "pitrdiff-export":
-            raise ExportError("manifest.json is not a pitrdiff export manifest")
-        version = doc.get("format_version")
-        if isinstance(version, int) and version < FORMAT_VERSION:
-            raise ExportError(
-                f"this export has format version {version}, written by an older pitrdiff "
-                f"(this one reads {FORMAT_VERSION}); re-run `pitrdiff export` to export again"
-            )
-        if version != FORMAT_VERSION:
-            raise ExportError(
-                f"export format version {version!r} is not supported (this pitrdiff reads "
-                f"{FORMAT_VERSION}); it was written by a newer pitrdiff"
-            )
+        check_format(doc, "pitrdiff-export", FORMAT_VERSION, "export", ExportError)
         try:
             return cls(
                 table_name=str(doc["table_name"]),
@@ -211,7 +226,7 @@ class Manifest:
                 stats=dict(doc.get("stats") or {}),
                 ttl=dict(doc["ttl"]) if isinstance(doc.get("ttl"), Mapping) else None,
                 created_at=str(doc.get("created_at", "")),
-                format_version=int(version),
+                format_version=int(doc["format_version"]),
                 tool_version=str(doc.get("tool_version", "")),
             )
         except (KeyError, TypeError, ValueError, InputError) as exc:
