@@ -25,7 +25,7 @@ def layer(module: str) -> int:
         return DIFF
     if top == "recovery":
         return ORCHESTRATION if sub == "recover" else RECOVERY
-    if top in ("drill", "demo", "spark"):
+    if top in ("drill", "demo", "embedded", "spark"):
         return ORCHESTRATION
     if top in ("cli", "output", "__main__"):
         return FRONT

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from pitrdiff import codec
-from pitrdiff.demo import demo_credentials, fast_scan_responses, run_demo, seed_items
+from pitrdiff.demo import run_demo, seed_items
+from pitrdiff.embedded import demo_credentials, fast_scan_responses
 from pitrdiff.errors import EXIT_OK, RefusedError
 from sample_data import seed
 from tests.helpers import Server
