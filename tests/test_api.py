@@ -119,11 +119,7 @@ def test_export_raw_frame_and_arrow_have_the_format_columns() -> None:
     raw = export.to_pandas(decode=False)
     table = export.arrow()
     assert isinstance(table, pa.Table)
-    assert (
-        sorted(raw.columns)
-        == sorted(table.column_names)
-        == sorted([*RAW_EXPORT_COLUMNS, "key"])
-    )
+    assert sorted(raw.columns) == sorted(table.column_names) == sorted([*RAW_EXPORT_COLUMNS, "key"])
     assert len(raw) == table.num_rows == 3000
 
 
