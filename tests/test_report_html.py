@@ -209,3 +209,33 @@ def test_every_diff_writes_report_html_beside_report_md(tmp_path: Path) -> None:
     assert parsed.headings[:3] == ["Items per class", "Expired by TTL", "Change signatures"]
     assert parsed.scripts == 0 and "<script" not in page
     assert (root / "report.html").stat().st_mode & 0o777 == 0o600
+
+
+def test_times_a_chart_cannot_place_are_left_out_of_the_timeline(tmp_path: Path) -> None:
+    """A sentinel far in the future (9999-12-31, or 1e16 as seconds) never breaks a diff.
+
+    Restored: a, b, c; live: a changed with ``updated_at`` = 9999-12-31T23:59:59Z,
+    b changed with an epoch of 10,000,000,000,000,000 (no year matplotlib can draw),
+    c deleted with a plain 2026 time: the timeline shows c only, the diff is complete.
+    """
+    restored = [
+        {"pk": {"S": "a"}, "v": {"N": "1"}, "updated_at": {"S": "2026-11-01T10:00:00Z"}},
+        {"pk": {"S": "b"}, "v": {"N": "1"}, "updated_at": {"N": "1793000000"}},
+        {"pk": {"S": "c"}, "v": {"N": "1"}, "updated_at": {"S": "2026-11-02T10:00:00Z"}},
+    ]
+    live = [
+        {"pk": {"S": "a"}, "v": {"N": "2"}, "updated_at": {"S": "9999-12-31T23:59:59Z"}},
+        {"pk": {"S": "b"}, "v": {"N": "2"}, "updated_at": {"N": "10000000000000000"}},
+    ]
+    key = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    types = [{"AttributeName": "pk", "AttributeType": "S"}]
+    for name, items in (("live", live), ("restored", restored)):
+        write_export(
+            items, tmp_path / name, table_name="T", key_schema=key, attribute_definitions=types
+        )
+    from pitrdiff.diff.core import diff_exports
+
+    diff = diff_exports(tmp_path / "live", tmp_path / "restored", tmp_path / "diff")
+    assert (diff.summary.changed, diff.summary.deleted) == (2, 1)
+    page = parse((tmp_path / "diff" / "report.html").read_text(encoding="utf-8"))
+    assert diff.manifest.complete and "Timeline of affected items" in page.headings

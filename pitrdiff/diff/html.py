@@ -250,6 +250,9 @@ def _epoch_range(text: str) -> bool:
     return 1e9 <= value <= 4e9 or 1e12 <= value <= 4e12
 
 
+_LAST_PLOTTABLE_S = 253_370_764_800  # 9999-01-01T00:00:00Z: matplotlib's dates end in 9999
+
+
 def _timeline(con: Any, files: Mapping[str, str], attribute: str, salt: str) -> str | None:
     """A stacked histogram of affected items by the time attribute, per class."""
     union = " UNION ALL ".join(
@@ -257,14 +260,17 @@ def _timeline(con: Any, files: Mapping[str, str], attribute: str, salt: str) -> 
         f"FROM read_parquet({literal(path)})"
         for name, path in files.items()
     )
-    bounds = con.execute(f"SELECT min(t), max(t) FROM ({union}) WHERE t IS NOT NULL").fetchone()
+    # Only times a chart can place (1970 to 9998, in seconds): a sentinel such as
+    # 9999-12-31, or microseconds read as seconds, is left out, never a failure.
+    plottable = f"t BETWEEN 0 AND {_LAST_PLOTTABLE_S}"
+    bounds = con.execute(f"SELECT min(t), max(t) FROM ({union}) WHERE {plottable}").fetchone()
     if bounds is None or bounds[0] is None:
         return None
     low, high = float(bounds[0]), float(bounds[1])
     width = (high - low) / TIMELINE_BUCKETS if high > low else 1.0
     rows = con.execute(
         f"SELECT cls, least(floor((t - {low}) / {width}), {TIMELINE_BUCKETS - 1}) AS b, count(*) "
-        f"FROM ({union}) WHERE t IS NOT NULL GROUP BY ALL ORDER BY b"
+        f"FROM ({union}) WHERE {plottable} GROUP BY ALL ORDER BY b"
     ).fetchall()
     figure = _figure(7.5, 2.8)
     axes = figure.add_subplot()
