@@ -348,6 +348,27 @@ def test_an_error_mid_drill_writes_the_reports_cleans_up_and_exits_3(
     assert error is not None and "boom" in str(error.get("message"))
     document = json.loads((tmp_path / "w" / "drill.json").read_text())
     assert document["error"].endswith("boom") and document["cleaned_up"] == "deleted"
+    assert document["passed"] is False  # stopped by an error: not a pass, whatever ran before
+    assert gone(moto_server, document["restored_table"])
+
+
+def test_a_bug_mid_drill_still_deletes_the_restored_table(
+    moto_server: Server, live: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any exception (here a ValueError in the settings stage) deletes the restored table."""
+    import pitrdiff.drill as drill_module
+    from pitrdiff.drill import run_drill
+
+    def failing(d: Any) -> None:
+        raise ValueError("year 17868 is out of range")
+
+    stages = [(n, failing if n == "settings" else s) for n, s in drill_module.STAGES]
+    monkeypatch.setattr(drill_module, "STAGES", tuple(stages))
+    with pytest.raises(ValueError, match="17868"):
+        run_drill(live, latest=True, workdir=tmp_path / "w", aws=moto_server.aws)
+    document = json.loads((tmp_path / "w" / "drill.json").read_text())
+    assert document["passed"] is False and document["cleaned_up"] == "deleted"
+    assert "internal error: ValueError" in document["error"]
     assert gone(moto_server, document["restored_table"])
 
 

@@ -345,6 +345,12 @@ def run_drill(
         cleaned = _cleanup(d, keep)
         write_outputs(d, result_of(d, cleaned, junit_path, None), str(exc))
         raise
+    except Exception as exc:
+        # A bug, not a user error: the restored table is still deleted (it is
+        # billed), the reports say so, and the error goes on as it is.
+        cleaned = _cleanup(d, keep)
+        write_outputs(d, result_of(d, cleaned, junit_path, None), f"internal error: {exc!r}")
+        raise
     cleaned = _cleanup(d, keep)
     return write_outputs(d, result_of(d, cleaned, junit_path, None), None)
 

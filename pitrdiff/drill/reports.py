@@ -111,6 +111,7 @@ def write_outputs(d: DrillState, result: DrillResult, error: str | None) -> Dril
         html = write_html_report(d.workdir / DIFF_DIR, extra_sections=_html_sections(d, result))
         result = replace(result, html_path=html)
     write_bytes(result.junit_path, junit_xml(result, error))
-    document = result.to_dict() | ({"error": error} if error else {})
+    # A drill stopped by an error did not pass, whatever the checks it ran said.
+    document = result.to_dict() | ({"error": error, "passed": False} if error else {})
     write_json(result.json_path, document)
     return result
