@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from pitrdiff import pitr
 from pitrdiff.cli.app import load_commands
-from pitrdiff.errors import EXIT_BAD_INPUT, EXIT_OK, InputError
+from pitrdiff.errors import EXIT_BAD_INPUT, EXIT_OK, InputError, RefusedError
 from pitrdiff.settings import compare_settings, read_table_settings, render_script, write_script
 from pitrdiff.settings.read import autoscaling_client
 from tests.helpers import Server
@@ -252,6 +252,35 @@ def test_script_commands_exist_in_the_service_models(
     path = write_script(diff, tmp_path / "promote.sh")
     assert path.read_text() == script
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # never replaces a file (the user's or an earlier script), never makes directories
+    with pytest.raises(RefusedError, match="already exists"):
+        write_script(diff, path)
+    assert path.read_text() == script
+    with pytest.raises(InputError, match="is not a directory"):
+        write_script(diff, tmp_path / "no-such-dir" / "promote.sh")
+    assert not (tmp_path / "no-such-dir").exists()
+
+
+def test_names_from_the_tables_cannot_inject_commands_into_the_script(
+    moto_server: Server, table_name: str, tmp_path: Path
+) -> None:
+    """A TTL attribute named ``exp\\ntouch PWNED`` stays inside its comment and its quotes."""
+    hostile = "exp\ntouch PWNED; echo $(id)"
+    moto_server.create_table(table_name)
+    other = f"{table_name}-other"
+    moto_server.create_table(other)
+    moto_server.client().update_time_to_live(
+        TableName=table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": hostile},
+    )
+    script = render_script(compare_settings(table_name, other, aws=moto_server.aws))
+    assert "touch PWNED" in script  # the name is shown ...
+    for line in script.splitlines():  # ... but never as a command of its own
+        assert not line.startswith("touch")
+        if "touch PWNED" in line and not line.startswith("#"):  # one quoted JSON argument
+            arguments = shlex.split(line)
+            spec = arguments[arguments.index("--time-to-live-specification") + 1]
+            assert json.loads(spec) == {"AttributeName": hostile, "Enabled": True}
 
 
 def test_the_script_brings_the_restored_table_in_line(

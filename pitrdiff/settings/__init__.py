@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 
 from pitrdiff.aws import AwsConfig
-from pitrdiff.errors import InputError
+from pitrdiff.errors import InputError, RefusedError
 from pitrdiff.files import write_bytes
 from pitrdiff.settings.compare import (
     NOT_COMPARED,
@@ -121,12 +121,19 @@ def write_script(diff: SettingsDiff, path: str | os.PathLike[str]) -> Path:
     Raises
     ------
     InputError
-        When the restored side is an export manifest (there is no table to change).
+        When the restored side is an export manifest (there is no table to change),
+        or the file's directory does not exist.
+    RefusedError
+        When ``path`` exists: the script never replaces a file.
     StorageError
         When the file cannot be written.
     """
     if diff.restored.source != "table":
         raise InputError("--script needs a restored table, not an export manifest")
     target = Path(path)
+    if target.exists() or target.is_symlink():
+        raise RefusedError(f"{target} already exists: give --script a new file name")
+    if not target.parent.is_dir():
+        raise InputError(f"{target.parent} is not a directory: --script needs an existing one")
     write_bytes(target, render_script(diff).encode("utf-8"))
     return target

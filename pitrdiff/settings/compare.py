@@ -485,18 +485,29 @@ def render_script(diff: SettingsDiff) -> str:
     """
     lines = [
         "#!/bin/sh",
-        f"# pitrdiff settings: bring {diff.restored.name} in line with {diff.live.name}",
+        _comment(f"pitrdiff settings: bring {diff.restored.name} in line with {diff.live.name}"),
         "# Review before running: each block changes the restored table.",
         "set -eu",
     ]
     for difference in diff.differences:
-        lines += ["", f"# {difference.setting}: {difference.promotion}"]
+        lines += ["", _comment(f"{difference.setting}: {difference.promotion}")]
         if not difference.commands:
             lines.append("# (no API call can do this)")
-        lines += [shlex.join(c) for c in difference.commands]
+        lines += [shlex.join(c) for c in difference.commands]  # every argument quoted
     for what, why in diff.not_compared:
-        lines += ["", f"# not compared: {what}: {why}"]
+        lines += ["", _comment(f"not compared: {what}: {why}")]
     return "\n".join(lines) + "\n"
+
+
+def _comment(text: str) -> str:
+    """A shell comment of one line whatever ``text`` holds.
+
+    Names and values come from the tables (a TTL attribute or tag may hold a
+    newline): control characters are written escaped, so nothing ends the
+    comment and becomes a command.
+    """
+    safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return f"# {safe}"
 
 
 def describe_value(value: Any) -> str:
