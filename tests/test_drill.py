@@ -259,17 +259,28 @@ def test_expectations_files(tmp_path: Path) -> None:
     assert load_expectations(as_json) == {"keys_must_exist": [{"pk": "a"}]}
     for text, message in (
         ("max_rto: 5\n", "unknown expectation max_rto"),
-        ("max_deleted: -1\n", "max_deleted must be a number >= 0"),
+        ("max_deleted: -1\n", "max_deleted must be a whole number >= 0"),
+        ("max_deleted: 1.5\n", "max_deleted must be a whole number >= 0"),
+        ("max_rto_seconds: .nan\n", "max_rto_seconds must be a number >= 0"),
+        ("max_rto_seconds: .inf\n", "max_rto_seconds must be a number >= 0"),
         ("restored_items: 5\n", "restored_items must be a mapping"),
+        ("restored_items: {min: 100, max: 3}\n", "min 100 is above max 3"),
+        ("live_items: {min: .nan}\n", "min and max must be whole numbers"),
         ("- a\n", "expected a mapping"),
         ("max_deleted: [\n", "not valid YAML"),
         ("settings_must_match: [ttl, colour]\n", "unknown setting colour"),
-        ("max_added: true\n", "max_added must be a number"),
+        ("max_added: true\n", "max_added must be a whole number"),
     ):
         bad = tmp_path / "bad.yaml"
         bad.write_text(text)
         with pytest.raises(InputError, match=message):
             load_expectations(bad)
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00m")
+    with pytest.raises(InputError, match="is not UTF-8 text"):
+        load_expectations(binary)
+    with pytest.raises(InputError, match="no such file"):  # bad input (2), not an I/O failure
+        load_expectations(tmp_path / "missing.yaml")
     assert parse_duration("7d") == dt.timedelta(days=7)
     assert parse_duration("90") == dt.timedelta(seconds=90)
     with pytest.raises(InputError, match="not a duration"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -40,8 +41,12 @@ def load_expectations(path: str | os.PathLike[str]) -> dict[str, Any]:
     import yaml  # type: ignore[import-untyped]
 
     file = Path(path)
+    if not file.is_file():
+        raise InputError(f"--expect {file}: no such file")
     try:
         text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"--expect {file} is not UTF-8 text (YAML or JSON)") from exc
     except OSError as exc:
         raise StorageError(f"cannot read {file}: {exc.strerror or exc}") from exc
     try:
@@ -71,12 +76,18 @@ def validate_expectations(document: Any, source: str = "expectations") -> dict[s
             f"(known: {', '.join(sorted(EXPECT_KEYS))})"
         )
     for name, value in document.items():
-        if name.startswith("max_") and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
-        ):
-            raise InputError(f"{source}: {name} must be a number >= 0")
+        if name.startswith("max_") and not _finite_number(value, whole=name != "max_rto_seconds"):
+            raise InputError(
+                f"{source}: {name} must be a "
+                f"{'number' if name == 'max_rto_seconds' else 'whole number'} >= 0, not {value!r}"
+            )
         if name.endswith("_items") and (not isinstance(value, dict) or set(value) - {"min", "max"}):
             raise InputError(f"{source}: {name} must be a mapping with min and/or max")
+        if name.endswith("_items"):
+            if not all(_finite_number(v, whole=True) for v in value.values()):
+                raise InputError(f"{source}: {name} min and max must be whole numbers >= 0")
+            if value.get("min", 0) > value.get("max", value.get("min", 0)):
+                raise InputError(f"{source}: {name} min {value['min']} is above max {value['max']}")
         if name == "settings_must_match" and not (
             isinstance(value, list) and all(isinstance(v, str) for v in value)
         ):
@@ -90,6 +101,15 @@ def validate_expectations(document: Any, source: str = "expectations") -> dict[s
         ):
             raise InputError(f"{source}: keys_must_exist must be a list of key mappings")
     return dict(document)
+
+
+def _finite_number(value: Any, *, whole: bool) -> bool:
+    """A count or a duration: a number >= 0, not NaN or infinite (nor a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if whole and not (isinstance(value, int) or float(value).is_integer()):
+        return False
+    return math.isfinite(value) and value >= 0
 
 
 def parse_duration(text: str) -> dt.timedelta:
