@@ -239,3 +239,16 @@ def test_times_a_chart_cannot_place_are_left_out_of_the_timeline(tmp_path: Path)
     assert (diff.summary.changed, diff.summary.deleted) == (2, 1)
     page = parse((tmp_path / "diff" / "report.html").read_text(encoding="utf-8"))
     assert diff.manifest.complete and "Timeline of affected items" in page.headings
+
+
+def test_epoch_numbers_are_read_in_seconds_ms_us_or_ns_by_magnitude() -> None:
+    """2020-01-01T00:00:00Z written four ways reads as the same second (drill --updated-attr)."""
+    import duckdb
+
+    from pitrdiff.diff.html import epoch_seconds_sql
+
+    con = duckdb.connect()
+    for value in ("1577836800", "1577836800000", "1577836800000000", "1577836800000000000"):
+        item = json.dumps({"t": {"N": value}})
+        row = con.execute(f"SELECT {epoch_seconds_sql('x', 't')} FROM (SELECT ? AS x)", [item])
+        assert row.fetchone() == (1577836800.0,), value

@@ -198,12 +198,19 @@ def _item_column(name: str) -> str:
 
 
 def epoch_seconds_sql(item: str, attribute: str) -> str:
-    """SQL: the attribute as epoch seconds (a Number in s or ms, or ISO 8601 text)."""
+    """SQL: the attribute as epoch seconds (a Number in s, ms, µs or ns, or ISO 8601 text).
+
+    The unit of a Number is told by its magnitude, as for any time after 1973:
+    above 1e17 nanoseconds, above 1e14 microseconds, above 1e11 milliseconds,
+    else seconds (1e11 seconds is the year 5138).
+    """
     path = literal('$."' + attribute.replace("\\", "\\\\").replace('"', '\\"') + '"')
     number = f"TRY_CAST(json_extract_string({item}, {path} || '.N') AS DOUBLE)"
     text = f"json_extract_string({item}, {path} || '.S')"
     return (
-        f"coalesce(CASE WHEN {number} > 1e11 THEN {number} / 1000 ELSE {number} END, "
+        f"coalesce(CASE WHEN {number} > 1e17 THEN {number} / 1e9 "
+        f"WHEN {number} > 1e14 THEN {number} / 1e6 "
+        f"WHEN {number} > 1e11 THEN {number} / 1e3 ELSE {number} END, "
         f"epoch(TRY_CAST({text} AS TIMESTAMPTZ)))"
     )
 
