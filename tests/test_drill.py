@@ -442,3 +442,24 @@ def test_incremental_export_and_live_export_agree(
         assert check.figures["sample_keys"] == ['{"pk":{"S":"TENANT#c"},"sk":{"S":"ORDER#9"}}']
         assert not result.passed
     assert result.cleaned_up == "deleted"
+
+
+def test_ctrl_c_while_the_restore_request_returns_still_deletes_the_table(
+    moto_server: Server, live: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signal lands after DynamoDB accepted the restore, before pitrdiff saw the answer."""
+    import pitrdiff.drill as drill_module
+
+    real_restore = drill_module.pitr.restore
+
+    def restore_then_interrupted(*args: Any, **kwargs: Any) -> Any:
+        real_restore(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(drill_module.pitr, "restore", restore_then_interrupted)
+    target = f"{live}-drill-signal"
+    with pytest.raises(Interrupted, match="restored table: deleted"):
+        drill_module.run_drill(
+            live, latest=True, target=target, workdir=tmp_path / "w", aws=moto_server.aws
+        )
+    assert gone(moto_server, target)

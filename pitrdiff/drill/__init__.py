@@ -113,6 +113,12 @@ def _stage_window(d: DrillState) -> None:
 
 
 def _stage_restore(d: DrillState) -> None:
+    try:
+        pitr.describe_table(d.target, aws=d.aws)
+    except TableNotFoundError:
+        # The target is new: from the moment the request may have been sent, a
+        # Ctrl-C or error cleans it up by name (only a table that is a restore).
+        d.restored = d.target
     requested = time.monotonic()
     started = pitr.restore(
         d.table,
