@@ -82,6 +82,9 @@ def _remove_tree(path: Path) -> None:
 
 
 _swept: set[Path] = set()
+# Every directory this process made a temporary file or directory in: what
+# remove_own_temps() looks through when a signal cut a write short.
+_temp_parents: set[Path] = set()
 
 
 def temp_path(target: str | os.PathLike[str]) -> Path:
@@ -101,6 +104,7 @@ def temp_path(target: str | os.PathLike[str]) -> Path:
     if target not in _swept:  # once per target and process: checkpoints are rewritten often
         sweep_stale_temps(target)
         _swept.add(target)
+    _temp_parents.add(target.parent)  # before the file exists: a signal may come right after
     try:
         fd, name = tempfile.mkstemp(
             prefix=f".{target.name}{TEMP_MARK}{_owner_tag()}", dir=target.parent
@@ -166,6 +170,7 @@ def private_temp_dir(kind: str, parent: str | os.PathLike[str] | None = None) ->
             tag = entry.name[len(prefix) :]
             if entry.name.startswith(prefix) and entry.is_dir() and _stale(entry, tag):
                 _remove_tree(entry)
+    _temp_parents.add(base)
     try:
         path = Path(tempfile.mkdtemp(prefix=prefix + _owner_tag(), dir=base))  # mode 0700
     except OSError as exc:
@@ -174,6 +179,29 @@ def private_temp_dir(kind: str, parent: str | os.PathLike[str] | None = None) ->
         yield path
     finally:
         _remove_tree(path)
+
+
+def remove_own_temps() -> list[Path]:
+    """Remove every temporary file and directory this process made and still holds; return them.
+
+    A signal can land between the moment a temporary file is created and the
+    moment the code that would remove it owns it (inside a constructor, between
+    two statements). The CLI calls this once the command has ended, so such a
+    file never outlives the run. Complete files have been renamed by then; what
+    is left under this process's owner tag is never anything but debris.
+    """
+    mine = _owner_tag()
+    removed = []
+    for parent in list(_temp_parents):
+        with contextlib.suppress(OSError):
+            for entry in parent.iterdir():
+                name = entry.name
+                own_file = TEMP_MARK + mine in name
+                own_dir = name.startswith("pitrdiff-") and f"-{mine}" in name
+                if own_file or own_dir:
+                    _remove_tree(entry)
+                    removed.append(entry)
+    return removed
 
 
 def storage_error(exc: OSError, path: str | os.PathLike[str], doing: str) -> StorageError:

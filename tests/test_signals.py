@@ -337,6 +337,19 @@ def test_private_temp_dir_is_removed_and_sweeps_killed_runs(tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == [other_kind.name]
 
 
+def test_temps_a_signal_orphaned_are_removed_at_exit(tmp_path: Path) -> None:
+    """A signal between creating a temp file and owning it (a constructor) must not leak it."""
+    orphan = files.temp_path(tmp_path / "deleted.parquet")  # as if the owner never got it
+    with files.private_temp_dir("engine", tmp_path) as work:
+        (work / "spill.tmp").write_bytes(b"spilled")
+        other = tmp_path / f".deleted.parquet{files.TEMP_MARK}{files._host_tag()}-1-zzz"
+        other.write_bytes(b"another run's")
+        (tmp_path / "deleted.parquet").write_bytes(b"complete")
+        removed = files.remove_own_temps()
+    assert sorted(removed) == sorted([orphan, work])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["deleted.parquet", other.name])
+
+
 # --------------------------------------------------------------------------- the console script
 
 EARLY_DELAYS = (0.0, 0.01, 0.02, 0.04, 0.08)

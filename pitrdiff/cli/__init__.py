@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> None:
         code = interrupted_exit_code(exc)
         sys.stderr.write(f"error: {'terminated' if code == EXIT_TERMINATED else 'interrupted'}\n")
     _exit_on_late_signal(code)
+    files = sys.modules.get("pitrdiff.files")  # loaded only by a command that wrote files
+    if files is not None and code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        with contextlib.suppress(Exception):
+            files.remove_own_temps()
     _exit(code, join_threads=code not in (EXIT_INTERRUPTED, EXIT_TERMINATED))
 
 

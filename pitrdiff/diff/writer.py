@@ -172,9 +172,14 @@ class _ClassWriter:
         self.size_column = "live_size" if name == "added" else "restored_size"
         # Named to be recognised: a re-run removes what a killed run left.
         self.tmp = str(temp_path(self.target))
-        self.writer = pq.ParquetWriter(
-            self.tmp, schema, compression="zstd", write_statistics=[KEY_COLUMN]
-        )
+        try:
+            self.writer = pq.ParquetWriter(
+                self.tmp, schema, compression="zstd", write_statistics=[KEY_COLUMN]
+            )
+        except BaseException:  # no abort() without a writer: remove the file here
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)
+            raise
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows:
