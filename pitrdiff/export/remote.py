@@ -1,0 +1,654 @@
+"""Export and diff datasets on S3 (``s3://bucket/prefix``), with the rules they follow on disk.
+
+Every command and library call that reads or writes a dataset accepts an
+``s3://`` URL; this module is the one place that moves a dataset between S3
+and a private local copy, so the readers and writers stay the on-disk ones.
+
+Reading (:func:`stage`): ``manifest.json`` is read first and must be complete
+(else the same refusal as on disk); a complete export's manifest must agree
+with the ``data/`` listing (no unlisted part, rows adding up); each file the
+manifest lists is downloaded into a private temporary directory
+(:func:`pitrdiff.files.private_temp_dir`) and its size and xxh3-128 are
+checked against the manifest while it streams, before anything reads it. The
+copy is removed when the object using it is collected, on
+:meth:`LocalCopy.close`, and on any exit (Ctrl-C and SIGTERM included).
+
+Writing (:func:`publishing`): the prefix is checked first, as ``--out`` is
+on disk (not inside another dataset; a prefix holding anything but a
+dataset of that kind is refused; a complete one unless ``overwrite``; keys
+pitrdiff did not write are never deleted). The dataset is written locally,
+then published: the new manifest marked incomplete first (a reader of the
+prefix sees an incomplete dataset from then on, and a re-run may replace
+it), every other file next, ``manifest.json`` (complete) last; only then are
+the files of the older dataset that the new one does not have deleted.
+
+Errors: a bad URL is :class:`~pitrdiff.errors.InputError`; a missing bucket
+too (exit 2); a missing object is the dataset's own refusal; no permission is
+:class:`~pitrdiff.errors.CredentialsError` (exit 3), as for every AWS call
+(:func:`pitrdiff.aws.translate_errors`). Credentials are never logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import xxhash
+
+from pitrdiff.aws import AwsConfig, client_error_code, s3_client, translate_errors
+from pitrdiff.errors import (
+    AwsError,
+    CredentialsError,
+    DiffError,
+    ExportError,
+    IncompleteExportError,
+    InputError,
+    RefusedError,
+)
+from pitrdiff.export.outdir import (
+    DATA_DIR,
+    MANIFEST_NAME,
+    NATIVE_MANIFEST_NAME,
+    PLAN_FORMAT,
+    STATE_DIR,
+    export_files,
+)
+from pitrdiff.files import make_dir, private_temp_dir, storage_error
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+
+LOG = logging.getLogger(__name__)
+
+SCHEME = "s3://"
+ENDPOINT_ENV = "AWS_ENDPOINT_URL_S3"
+_CHUNK = 8 * 1024 * 1024
+_WORKERS = 8
+_SHOWN = 3
+_CLIENTS: dict[tuple[AwsConfig, str | None], S3Client] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def is_s3_url(value: object) -> bool:
+    """Whether ``value`` (a str; never a ``Path``, which folds ``//``) is an ``s3://`` URL."""
+    return isinstance(value, str) and value.startswith(SCHEME)
+
+
+@dataclass(frozen=True)
+class S3Prefix:
+    """A dataset's place on S3: ``s3://bucket/prefix``, and how to reach it.
+
+    Attributes
+    ----------
+    url
+        The URL as the user wrote it, without a trailing slash (for messages).
+    bucket, prefix
+        Its parts; ``prefix`` has no leading or trailing slash and is not empty.
+    endpoint_url
+        An S3-compatible endpoint, or ``None`` for AWS.
+    aws
+        Profile and region.
+    """
+
+    url: str
+    bucket: str
+    prefix: str
+    endpoint_url: str | None
+    aws: AwsConfig
+
+    @classmethod
+    def parse(
+        cls, url: str, *, endpoint_url: str | None = None, aws: AwsConfig | None = None
+    ) -> S3Prefix:
+        """Parse ``s3://bucket/prefix``; the endpoint defaults to ``AWS_ENDPOINT_URL_S3``.
+
+        Raises
+        ------
+        InputError
+            When ``url`` is not ``s3://BUCKET/PREFIX`` (a prefix is required:
+            a dataset never takes a whole bucket).
+        """
+        bucket, _, prefix = url[len(SCHEME) :].partition("/")
+        prefix = prefix.strip("/")
+        if not url.startswith(SCHEME) or not bucket or not prefix or "//" in prefix:
+            raise InputError(f"{url!r} is not a dataset URL: expected s3://BUCKET/PREFIX")
+        endpoint = endpoint_url or os.environ.get(ENDPOINT_ENV) or None
+        return cls(f"{SCHEME}{bucket}/{prefix}", bucket, prefix, endpoint, aws or AwsConfig())
+
+    def key(self, relative: str) -> str:
+        """The object key of a file of the dataset (``data/part-000000.parquet``)."""
+        return f"{self.prefix}/{relative}"
+
+    def client(self) -> S3Client:
+        """One S3 client per process and configuration (botocore clients are thread-safe)."""
+        with _CLIENTS_LOCK:
+            client = _CLIENTS.get((self.aws, self.endpoint_url))
+            if client is None:
+                client = s3_client(
+                    self.aws, max_pool_connections=32, endpoint_url=self.endpoint_url
+                )
+                _CLIENTS[(self.aws, self.endpoint_url)] = client
+            return client
+
+    @contextlib.contextmanager
+    def errors(self, action: str) -> Iterator[None]:
+        """Translate S3 errors of the block into one-line pitrdiff errors (see the module)."""
+        try:
+            with translate_errors(action=action):
+                yield
+        except AwsError as exc:
+            code = getattr(exc, "code", None) or client_error_code(exc.__cause__ or exc)
+            if code == "NoSuchBucket":
+                raise InputError(f"bucket {self.bucket!r} does not exist ({self.url})") from exc
+            if code in ("AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId"):
+                raise CredentialsError(f"access denied while {action}: {code}") from exc
+            raise
+
+    def listing(self, under: str = "") -> dict[str, int]:
+        """Every object below the prefix (or below ``under`` in it): relative key → size."""
+        start = f"{self.prefix}/{under}"
+        found: dict[str, int] = {}
+        with self.errors(f"listing {self.url}/{under}"):
+            pages = (
+                self.client()
+                .get_paginator("list_objects_v2")
+                .paginate(Bucket=self.bucket, Prefix=start)
+            )
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    found[obj["Key"][len(self.prefix) + 1 :]] = int(obj.get("Size", 0))
+        return found
+
+    def read(self, relative: str) -> bytes | None:
+        """A small object's bytes (a manifest), or ``None`` when there is none."""
+        client = self.client()
+        try:
+            with self.errors(f"reading {self.url}/{relative}"):
+                body = client.get_object(Bucket=self.bucket, Key=self.key(relative))["Body"]
+                return body.read()
+        except AwsError as exc:
+            if getattr(exc, "code", None) in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+
+    def put(self, relative: str, data: bytes) -> None:
+        """Write one object (one PUT: it appears whole or not at all)."""
+        with self.errors(f"writing {self.url}/{relative}"):
+            self.client().put_object(Bucket=self.bucket, Key=self.key(relative), Body=data)
+
+    def upload(self, local: Path, relative: str) -> None:
+        """Upload a local file (multipart past boto3's threshold; the object appears at the end)."""
+        with self.errors(f"writing {self.url}/{relative}"):
+            self.client().upload_file(str(local), self.bucket, self.key(relative))
+
+    def delete(self, relatives: list[str]) -> None:
+        """Delete objects, 1,000 per request (S3's DeleteObjects limit)."""
+        client = self.client()
+        for start in range(0, len(relatives), 1000):
+            batch: list[ObjectIdentifierTypeDef] = [
+                {"Key": self.key(r)} for r in relatives[start : start + 1000]
+            ]
+            with self.errors(f"deleting in {self.url}"):
+                reply = client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+            if reply.get("Errors"):
+                first = reply["Errors"][0]
+                raise AwsError(
+                    f"cannot delete {first.get('Key')} in {self.url}: {first.get('Code')}",
+                    code=str(first.get("Code")),
+                )
+
+
+# --------------------------------------------------------------------------- kinds of dataset
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What tells one kind of dataset's manifest apart, and its refusals' words."""
+
+    name: str  # "export", "diff"
+    format: str
+    error: type[InputError]
+    incomplete: str  # the refusal of an incomplete dataset ({url})
+
+
+EXPORT = _Kind(
+    "export",
+    "pitrdiff-export",
+    ExportError,
+    "export {url} is not complete (interrupted?); re-run the export to finish it",
+)
+DIFF = _Kind(
+    "diff",
+    "pitrdiff-diff",
+    DiffError,
+    "diff {url} is not complete (interrupted?); re-run `pitrdiff diff`",
+)
+KINDS = {kind.name: kind for kind in (EXPORT, DIFF)}
+
+
+def _raise(kind: _Kind, message: str, url: str, cls: type[InputError] | None = None) -> None:
+    error = cls or kind.error
+    if issubclass(error, ExportError):
+        raise error(message, path=url)
+    raise error(message)
+
+
+def _manifest(where: S3Prefix, kind: _Kind, raw: bytes) -> dict[str, Any]:
+    """The parsed manifest of a dataset of ``kind`` (refusing another kind)."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        doc = None
+    if not isinstance(doc, dict):
+        _raise(kind, f"{where.url}/{MANIFEST_NAME} is not valid JSON", where.url)
+        raise AssertionError  # unreachable: _raise raises
+    fmt = doc.get("format")
+    if fmt != kind.format:
+        other = str(fmt).removeprefix("pitrdiff-") if isinstance(fmt, str) else "unknown"
+        _raise(kind, f"{where.url} is a {other} dataset, not an {kind.name}", where.url)
+    return doc
+
+
+def _entries(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The files a manifest lists (an export's list, a diff's mapping by class)."""
+    files = doc.get("files") or []
+    listed = list(files.values()) if isinstance(files, dict) else list(files)
+    return [dict(entry) for entry in listed if isinstance(entry, dict)]
+
+
+# --------------------------------------------------------------------------- local copies
+
+
+class LocalCopy:
+    """A private local directory standing for a dataset on S3.
+
+    Removed by :meth:`close`, when this object is collected, when an object it
+    was :meth:`bind`-ed to is collected, and at the latest when the process
+    exits (Ctrl-C and SIGTERM included: the CLI sweeps its temporary directories).
+
+    Attributes
+    ----------
+    url
+        The dataset's URL.
+    path
+        The local dataset directory (inside the private directory).
+    """
+
+    def __init__(self, url: str, kind: str) -> None:
+        self.url = url
+        stack = contextlib.ExitStack()
+        self.root = stack.enter_context(private_temp_dir(f"s3-{kind}"))
+        self.path = self.root / "dataset"
+        self._close = weakref.finalize(self, stack.close)
+
+    def bind(self, owner: object) -> None:
+        """Keep this copy while ``owner`` (an Export, a Diff) lives; remove it after."""
+        weakref.finalize(owner, self.close)
+
+    def close(self) -> None:
+        """Remove the local copy now (idempotent)."""
+        self._close()
+
+
+def stage(
+    url: str,
+    kind: str,
+    *,
+    extra: tuple[str, ...] = (),
+    only: tuple[str, ...] | None = None,
+    endpoint_url: str | None = None,
+    aws: AwsConfig | None = None,
+) -> LocalCopy:
+    """Copy the dataset at ``url`` into a private local directory, verifying every file.
+
+    Parameters
+    ----------
+    url
+        ``s3://bucket/prefix`` of an export or diff dataset.
+    kind
+        ``export`` or ``diff``.
+    extra
+        Files not listed in the manifest to copy when present (a diff's reports).
+    only
+        Copy only the listed files with these paths (a plan reads some classes).
+    endpoint_url, aws
+        Where S3 is (see :meth:`S3Prefix.parse`).
+
+    Returns
+    -------
+    LocalCopy
+        ``copy.path`` holds ``manifest.json`` (the same bytes) and the files.
+
+    Raises
+    ------
+    ExportError, DiffError
+        No readable manifest there, a dataset of another kind, a file missing,
+        truncated or not matching its checksum (naming the URL and the file).
+    IncompleteExportError
+        An incomplete export, or one whose manifest disagrees with ``data/``.
+    InputError, CredentialsError, AwsError
+        A bad URL, a missing bucket, no permission, S3 failing.
+    """
+    spec = KINDS[kind]
+    where = S3Prefix.parse(url, endpoint_url=endpoint_url, aws=aws)
+    raw = where.read(MANIFEST_NAME)
+    if raw is None:
+        _raise(spec, f"{where.url} is not an {kind}: it has no {MANIFEST_NAME}", where.url)
+        raise AssertionError  # unreachable
+    doc = _manifest(where, spec, raw)
+    if doc.get("complete") is not True:
+        _raise(
+            spec,
+            spec.incomplete.format(url=where.url),
+            where.url,
+            IncompleteExportError if spec is EXPORT else None,
+        )
+    entries = _entries(doc)
+    if spec is EXPORT:
+        _check_export_listing(where, doc, entries)
+    if only is not None:
+        entries = [e for e in entries if e.get("path") in only]
+    present = where.listing() if extra else {}
+    copy = LocalCopy(where.url, kind)
+    try:
+        make_dir(copy.path)
+        jobs: list[tuple[str, int | None, str | None]] = [
+            (str(e["path"]), int(e["bytes"]), str(e["xxh3_128"])) for e in entries
+        ]
+        jobs += [(name, None, None) for name in extra if name in present]
+        with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="pitrdiff-s3") as pool:
+            for future in [pool.submit(_download, where, spec, copy.path, *job) for job in jobs]:
+                future.result()
+        (copy.path / MANIFEST_NAME).write_bytes(raw)
+    except BaseException:
+        copy.close()
+        raise
+    return copy
+
+
+def _check_export_listing(
+    where: S3Prefix, doc: Mapping[str, Any], entries: list[dict[str, Any]]
+) -> None:
+    """A complete export's manifest agrees with itself and ``data/`` (as on disk)."""
+    rows = sum(int(e.get("rows", 0)) for e in entries)
+    items = int(doc.get("items", 0))
+    if rows != items:
+        raise IncompleteExportError(
+            f"export {where.url}: the manifest says {items:,} items but its parts hold "
+            f"{rows:,} rows (edited or damaged manifest); re-run the export",
+            path=where.url,
+        )
+    listed = {e.get("path") for e in entries}
+    unlisted = sorted(
+        k for k in where.listing(f"{DATA_DIR}/") if k.endswith(".parquet") and k not in listed
+    )
+    if unlisted:
+        raise IncompleteExportError(
+            f"export {where.url}: {DATA_DIR}/ holds {len(unlisted):,} part(s) the manifest does "
+            f"not list, e.g. {unlisted[0]} (edited manifest, or parts copied in); "
+            "re-run the export",
+            path=where.url,
+        )
+
+
+def _download(
+    where: S3Prefix, kind: _Kind, root: Path, relative: str, size: int | None, checksum: str | None
+) -> None:
+    """Stream one file into ``root``, checking its size and xxh3-128 (when listed)."""
+    if relative.startswith("/") or ".." in relative.split("/"):
+        _raise(
+            kind, f"{kind.name} {where.url}: the manifest lists a bad path {relative!r}", where.url
+        )
+    target = root / relative
+    make_dir(target.parent)
+    digest, seen = xxhash.xxh3_128(), 0
+    client = where.client()
+    try:
+        with where.errors(f"reading {where.url}/{relative}"), open(target, "wb") as handle:
+            body = client.get_object(Bucket=where.bucket, Key=where.key(relative))["Body"]
+            for chunk in body.iter_chunks(_CHUNK):
+                digest.update(chunk)
+                seen += len(chunk)
+                handle.write(chunk)
+    except AwsError as exc:
+        if getattr(exc, "code", None) in ("NoSuchKey", "404", "NotFound"):
+            what = "part " if kind is EXPORT else ""
+            _raise(kind, f"{kind.name} {where.url}: {what}{relative} is missing", where.url)
+        raise
+    except OSError as exc:
+        raise storage_error(exc, target, "write") from exc
+    what = "part " if kind is EXPORT else ""
+    if size is not None and seen != size:
+        _raise(
+            kind,
+            f"{kind.name} {where.url}: {what}{relative} is {seen} bytes, the manifest says "
+            f"{size} (truncated or replaced)",
+            where.url,
+        )
+    if checksum is not None and digest.hexdigest() != checksum:
+        _raise(
+            kind,
+            f"{kind.name} {where.url}: {what}{relative} does not match its checksum in the "
+            "manifest (corrupt or edited)",
+            where.url,
+        )
+
+
+# --------------------------------------------------------------------------- publishing
+
+
+def refuse_inside_dataset(where: S3Prefix, what: str) -> None:
+    """Refuse to write ``what`` (``an export``, ``a diff``) below another dataset's prefix.
+
+    Each prefix up the URL is looked at for a pitrdiff ``manifest.json`` or a
+    native export's ``manifest-summary.json`` (as
+    :func:`pitrdiff.export.outdir.refuse_inside_dataset` does up a path).
+
+    Raises
+    ------
+    RefusedError
+        When one is found (exit 2, one line).
+    """
+    parts = where.prefix.split("/")
+    for depth in range(len(parts) - 1, 0, -1):
+        above = S3Prefix(
+            f"{SCHEME}{where.bucket}/{'/'.join(parts[:depth])}",
+            where.bucket,
+            "/".join(parts[:depth]),
+            where.endpoint_url,
+            where.aws,
+        )
+        kind = None
+        if above.read(NATIVE_MANIFEST_NAME) is not None:
+            kind = "native DynamoDB export"
+        else:
+            raw = above.read(MANIFEST_NAME) or b""
+            with contextlib.suppress(orjson.JSONDecodeError):
+                doc = orjson.loads(raw) if raw else {}
+                fmt = str(doc.get("format", "")) if isinstance(doc, dict) else ""
+                if fmt.startswith("pitrdiff-") and fmt != PLAN_FORMAT:
+                    kind = fmt.removeprefix("pitrdiff-")
+        if kind is not None:
+            raise RefusedError(
+                f"refusing to write {what} inside the {kind} dataset {above.url}: "
+                "choose an --out outside it"
+            )
+
+
+def check_out(
+    where: S3Prefix, kind: str, *, overwrite: bool, owned: Callable[[str], bool] | None = None
+) -> set[str]:
+    """Refuse an ``--out`` prefix as :func:`prepare_directory` / ``prepare_out`` do on disk.
+
+    Parameters
+    ----------
+    where
+        The prefix.
+    kind
+        ``export`` or ``diff``.
+    overwrite
+        Whether a complete dataset there may be replaced.
+    owned
+        Which files (relative keys) a dataset of this kind consists of (an
+        export's: from its manifest, :func:`pitrdiff.export.outdir.export_files`).
+
+    Returns
+    -------
+    set of str
+        The keys (relative) of the dataset there now, which publishing the new
+        one may delete once its manifest is written.
+
+    Raises
+    ------
+    RefusedError
+        Inside another dataset; not empty and not a dataset of ``kind``; a
+        complete one and not ``overwrite``; keys pitrdiff did not write beside it.
+    """
+    spec = KINDS[kind]
+    article = "an" if kind[0] in "aeiou" else "a"
+    refuse_inside_dataset(where, f"{article} {kind}")
+    keys = where.listing()
+    if not keys:
+        return set()
+    if MANIFEST_NAME not in keys:
+        raise RefusedError(
+            f"{where.url} is not empty and is not {article} {kind}; choose another --out"
+        )
+    try:
+        doc = _manifest(where, spec, where.read(MANIFEST_NAME) or b"")
+    except InputError as exc:
+        raise RefusedError(
+            f"{where.url} is not empty and is not a usable {kind} ({exc}); choose another --out"
+        ) from exc
+    if doc.get("complete") is True and not overwrite:
+        what = "a complete export" if spec is EXPORT else "a diff"
+        raise RefusedError(
+            f"{where.url} already holds {what} of {doc.get('table_name')!r}; "
+            "pass --overwrite to replace it"
+        )
+    if (
+        doc.get("complete") is not True
+        and spec is EXPORT
+        and any(k.startswith(f"{STATE_DIR}/") for k in keys)
+    ):
+        LOG.warning(
+            "%s holds an interrupted export: it is replaced, not resumed (an export to S3 "
+            "keeps no checkpoints; export to a directory to resume)",
+            where.url,
+        )
+    judge = owned or export_files(_file_entries(doc))
+    foreign = sorted(k for k in keys if not judge(k))
+    if foreign:
+        shown = ", ".join(foreign[:_SHOWN]) + (" …" if len(foreign) > _SHOWN else "")
+        raise RefusedError(
+            f"{where.url} holds {len(foreign):,} object(s) pitrdiff did not write ({shown}); "
+            f"--overwrite replaces only the {kind} itself and never deletes them: move them "
+            "away or choose another --out"
+        )
+    return set(keys)
+
+
+def _file_entries(doc: Mapping[str, Any]) -> list[Any]:
+    from pitrdiff.export.dataset import FileEntry
+
+    return [
+        FileEntry(str(e.get("path")), int(e.get("rows", 0)), int(e.get("bytes", 0)), "")
+        for e in _entries(doc)
+    ]
+
+
+def publish(local: Path, where: S3Prefix, old: set[str]) -> list[str]:
+    """Upload the complete dataset written at ``local`` to ``where``; return the keys written.
+
+    The new manifest goes first marked incomplete, then every other file
+    (scan checkpoints under ``state/`` stay behind), then ``manifest.json``
+    as written; then the ``old`` keys the new dataset has not are deleted.
+
+    Raises
+    ------
+    AwsError, CredentialsError
+        S3 failing; the prefix then holds an incomplete dataset, which a re-run replaces.
+    """
+    manifest_path = local / MANIFEST_NAME
+    try:
+        raw = manifest_path.read_bytes()
+        files = sorted(
+            p.relative_to(local).as_posix()
+            for p in local.rglob("*")
+            if p.is_file() and p != manifest_path
+        )
+    except OSError as exc:
+        raise storage_error(exc, local, "read") from exc
+    files = [f for f in files if not f.startswith(f"{STATE_DIR}/")]
+    doc = orjson.loads(raw)
+    where.put(MANIFEST_NAME, orjson.dumps({**doc, "complete": False}, option=orjson.OPT_INDENT_2))
+    with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="pitrdiff-s3") as pool:
+        for future in [pool.submit(where.upload, local / f, f) for f in files]:
+            future.result()
+    where.put(MANIFEST_NAME, raw)
+    written = [*files, MANIFEST_NAME]
+    stale = sorted(old - set(written))
+    if stale:
+        where.delete(stale)
+    return written
+
+
+@contextlib.contextmanager
+def publishing(
+    url: str,
+    kind: str,
+    *,
+    overwrite: bool,
+    owned: Callable[[str], bool] | None = None,
+    endpoint_url: str | None = None,
+    aws: AwsConfig | None = None,
+) -> Iterator[LocalCopy]:
+    """Write a dataset locally, then publish it to ``url`` (see :func:`publish`).
+
+    The prefix is checked first (:func:`check_out`: nothing slow or paid runs
+    before a refusal). The block writes the dataset at ``copy.path`` (a
+    directory that does not exist yet, in a private temporary directory); when
+    it ends without an exception the dataset is published. The copy stays until
+    it is closed or collected (bind it to the object returned, e.g. a Diff), and
+    is removed at once when the block fails or is interrupted.
+
+    Raises
+    ------
+    RefusedError, InputError, CredentialsError, AwsError
+        See :func:`check_out` and :func:`publish`.
+    """
+    where = S3Prefix.parse(url, endpoint_url=endpoint_url, aws=aws)
+    old = check_out(where, kind, overwrite=overwrite, owned=owned)
+    copy = LocalCopy(where.url, kind)
+    try:
+        yield copy
+        publish(copy.path, where, old)
+    except BaseException:
+        copy.close()
+        raise
+
+
+__all__ = [
+    "ENDPOINT_ENV",
+    "SCHEME",
+    "LocalCopy",
+    "S3Prefix",
+    "check_out",
+    "is_s3_url",
+    "publish",
+    "publishing",
+    "refuse_inside_dataset",
+    "stage",
+]
