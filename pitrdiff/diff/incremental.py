@@ -9,9 +9,12 @@ the table at the window's start (T1) and *live* the table at its end (T2).
 1. **Stage**: every data file is streamed into a staging Parquet file
    (:mod:`pitrdiff.export.native.changes`): canonical key, old and new image
    (canonical item, hash, size), write time, and the old image's TTL.
-2. **Classify** (DuckDB): an item's first record gives its state at T1, its
+2. **Classify**: an item's first record gives its state at T1, its
    last its state at T2 → ``deleted``, ``expired``, ``changed``, ``added``,
-   ``unchanged``, and the classes nothing can be put back from.
+   ``unchanged``, and the classes nothing can be put back from. One SQL text
+   (:func:`classification_sql`) runs on DuckDB here, or on Apache Spark
+   (:mod:`pitrdiff.diff.incremental_spark`, which stages the files too: one
+   Spark task per data file), so the two engines cannot classify apart.
 3. **Write** the diff dataset with the shared writer
    (:func:`pitrdiff.diff.writer.write_diff_dataset`): ``plan`` and ``apply``
    work on it unchanged.
@@ -26,10 +29,12 @@ years in the past are ignored by TTL).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +44,7 @@ import pyarrow as pa
 from pitrdiff.aws import AwsConfig
 from pitrdiff.diff.ttl import FIVE_YEARS_DAYS
 from pitrdiff.errors import InputError, SchemaMismatchError
-from pitrdiff.export.dataset import KeySchema
+from pitrdiff.export.dataset import Export, KeySchema
 from pitrdiff.export.native.changes import IncrementalSink
 from pitrdiff.export.native.control import parse_time
 from pitrdiff.export.native.location import ExportLocation, Reader
@@ -60,6 +65,10 @@ if TYPE_CHECKING:
     from pitrdiff.diff.notebook import Diff
 
 log = logging.getLogger(__name__)
+
+ClassRows = Callable[[Sequence[str], Sequence[str]], Iterator[pa.RecordBatch]]
+"""An engine's classified rows: ``rows(classes, columns)`` streams the rows of
+those classes (``classified``'s columns named), sorted by ``_key``."""
 
 # Classes of an item over the window, from its first and last change records.
 DELETED, EXPIRED, CHANGED, ADDED, UNCHANGED = "deleted", "expired", "changed", "added", "unchanged"
@@ -168,26 +177,42 @@ def _class_case(view: str, with_start: bool) -> str:
         ELSE '{DELETED_NO_IMAGE}' END"""
 
 
-def _classification_sql(
-    staging: Sequence[str], view: str, start_parts: Sequence[str] | None = None
-) -> str:
+def classification_sql(records: str, view: str, start: str | None = None) -> str:
     """One row per item: its class over the window, its start and end states.
 
+    The one query both engines run (DuckDB's and Spark's SQL both read it).
     ``f`` is an item's first record (its old image is the state at the start),
-    ``l`` its last (its new image is the state at the end). With
-    ``start_parts`` (a full export at the window's start), the start state
-    comes from that export instead: how NEW_IMAGE exports become classifiable.
+    ``l`` its last (its new image is the state at the end). With ``start``
+    (a full export at the window's start), the start state comes from that
+    export instead: how NEW_IMAGE exports become classifiable.
+
+    Parameters
+    ----------
+    records
+        A relation of staged change records (columns of
+        :mod:`pitrdiff.export.native.changes`): a table name or a table function.
+    view
+        The export's view type (``NEW_IMAGE`` or ``NEW_AND_OLD_IMAGES``).
+    start
+        A relation of the start export's rows (``_key``, ``_item``, ``_hash``,
+        ``_size``), or ``None``.
+
+    Returns
+    -------
+    str
+        A ``SELECT`` of ``_key``, ``class``, ``restored_item``, ``restored_hash``,
+        ``restored_size``, ``live_item``, ``live_hash``, ``live_size``, ``records``.
     """
-    if start_parts is not None:
+    if start is not None:
         old = "b._item AS restored_item, b._hash AS restored_hash, b._size AS restored_size"
-        join = f"LEFT JOIN read_parquet([{_sql_list(start_parts)}]) b ON b._key = l._key"
+        join = f"LEFT JOIN {start} b ON b._key = l._key"
     else:
         old = (
             "f.old_item AS restored_item, f.old_hash AS restored_hash, f.old_size AS restored_size"
         )
         join = ""
     return f"""
-    WITH r AS (SELECT * FROM read_parquet([{_sql_list(staging)}])),
+    WITH r AS (SELECT * FROM {records}),
     ranked AS (
         SELECT *,
             row_number() OVER (PARTITION BY _key ORDER BY ts ASC NULLS FIRST, seq ASC)
@@ -197,7 +222,7 @@ def _classification_sql(
             count(*) OVER (PARTITION BY _key) AS records
         FROM r)
     SELECT l._key AS _key,
-        {_class_case(view, start_parts is not None)} AS class,
+        {_class_case(view, start is not None)} AS class,
         {old},
         l.new_item AS live_item, l.new_hash AS live_hash, l.new_size AS live_size,
         f.records AS records
@@ -215,10 +240,16 @@ _EMPTY_CLASSIFIED = """CREATE TABLE classified AS SELECT
 LIMIT 0"""
 
 
-def _start_parts(
+def open_start_export(
     start_export: str | os.PathLike[str], schema: KeySchema, summary: ExportSummary
-) -> list[str]:
-    """The parts of the start export (verified), after checking it fits the window."""
+) -> Export:
+    """The start export (verified), after checking it fits the window.
+
+    Raises
+    ------
+    SchemaMismatchError
+        When its key is not the incremental export's.
+    """
     from pitrdiff.export.dataset import load_export
 
     start = load_export(start_export, verify=True)
@@ -240,7 +271,7 @@ def _start_parts(
             at,
             summary.export_from_time,
         )
-    return list(start.parquet_files)
+    return start
 
 
 def _classify(
@@ -258,7 +289,8 @@ def _classify(
     con = connect(database=database, temp_dir=workdir / "spill", memory_limit=memory_limit)
     try:
         if staging:
-            sql = _classification_sql(staging, view, start_parts)
+            start = None if start_parts is None else f"read_parquet([{_sql_list(start_parts)}])"
+            sql = classification_sql(f"read_parquet([{_sql_list(staging)}])", view, start)
             con.execute("CREATE TABLE classified AS " + sql)
         else:
             con.execute(_EMPTY_CLASSIFIED)
@@ -300,6 +332,96 @@ def _usable_ttl(ttl: Mapping[str, Any] | None) -> str | None:
     if not ttl or not ttl.get("attribute"):
         return None
     return str(ttl["attribute"]) if ttl.get("status") in ("ENABLED", "ENABLING") else None
+
+
+@dataclass(frozen=True)
+class IncrementalSource:
+    """An incremental export opened for classifying (whichever engine does it).
+
+    Attributes
+    ----------
+    reader
+        How its files are read.
+    summary
+        Its manifests.
+    key_schema
+        The table's key (types peeked from the first records when undeclared).
+    ttl
+        The TTL setting used to tell expired from deleted, if known.
+    view
+        ``NEW_IMAGE`` or ``NEW_AND_OLD_IMAGES``.
+    """
+
+    reader: Reader
+    summary: ExportSummary
+    key_schema: KeySchema
+    ttl: dict[str, Any] | None
+    view: str
+
+
+def open_incremental(
+    source: str | os.PathLike[str],
+    *,
+    aws: AwsConfig | None = None,
+    s3_endpoint_url: str | None = None,
+    key_schema: KeySchema | Sequence[Mapping[str, str]] | str | None = None,
+    ttl_attribute: str | None = None,
+) -> IncrementalSource:
+    """Read an incremental export's manifests, key schema, TTL setting and view type.
+
+    Raises
+    ------
+    ExportError, InputError
+        As :func:`diff_incremental` (a full export is refused here).
+    """
+    reader = Reader(ExportLocation.parse(source), aws or AwsConfig(), s3_endpoint_url)
+    summary = summary_of(reader)
+    if summary.export_type != INCREMENTAL_EXPORT:
+        raise InputError(
+            f"{summary.location.url} is a full export (a table state, not a change log): "
+            "use `pitrdiff export --from-s3` / ingest_export()"
+        )
+    schema, facts = resolve_key_schema(summary, key_schema, aws)
+    ttl = resolve_ttl(facts, ttl_attribute)
+    schema = peek_key_types(reader, summary, schema)
+    view = summary.output_view or NEW_AND_OLD_IMAGES
+    if view.startswith("NEW_IMAGE"):  # the API also spells it NEW_IMAGES
+        view = NEW_IMAGE
+    return IncrementalSource(reader, summary, schema, ttl, view)
+
+
+def staging_tasks(opened: IncrementalSource, out: str, run: str = "") -> list[FileTask]:
+    """One staging task per data file (:class:`~pitrdiff.export.native.changes.IncrementalSink`)."""
+    options = (("ttl_attribute", _usable_ttl(opened.ttl)),)
+    return [
+        FileTask(i, opened.reader, f, out, opened.key_schema, 0, IncrementalSink, run, options)
+        for i, f in enumerate(opened.summary.files)
+    ]
+
+
+def classification_of(
+    opened: IncrementalSource,
+    counts: dict[str, int],
+    several: int,
+    records: int,
+    *,
+    with_start: bool,
+) -> IncrementalClassification:
+    """The classification of an engine's counts; warns of what could not be classified."""
+    _warn_unclassified(opened.summary, opened.view, with_start, counts)
+    if several:
+        log.info(
+            "%d items have several change records; first old image and last new image used",
+            several,
+        )
+    return IncrementalClassification(
+        summary=opened.summary,
+        key_schema=opened.key_schema,
+        counts=counts,
+        records=records,
+        items_with_several_records=several,
+        ttl=opened.ttl,
+    )
 
 
 def classify_incremental(
@@ -344,47 +466,33 @@ def classify_incremental(
     ExportError, InputError, SchemaMismatchError
         As :func:`diff_incremental`.
     """
-    reader = Reader(ExportLocation.parse(source), aws or AwsConfig(), s3_endpoint_url)
-    summary = summary_of(reader)
-    if summary.export_type != INCREMENTAL_EXPORT:
-        raise InputError(
-            f"{summary.location.url} is a full export (a table state, not a change log): "
-            "use `pitrdiff export --from-s3` / ingest_export()"
-        )
-    schema, facts = resolve_key_schema(summary, key_schema, aws)
-    ttl = resolve_ttl(facts, ttl_attribute)
-    schema = peek_key_types(reader, summary, schema)
-    view = summary.output_view or NEW_AND_OLD_IMAGES
-    if view.startswith("NEW_IMAGE"):  # the API also spells it NEW_IMAGES
-        view = NEW_IMAGE
-    start_parts = _start_parts(start_export, schema, summary) if start_export else None
-    outcomes = _stage(reader, summary, schema, Path(workdir), ttl, workers, executor, progress)
+    opened = open_incremental(
+        source,
+        aws=aws,
+        s3_endpoint_url=s3_endpoint_url,
+        key_schema=key_schema,
+        ttl_attribute=ttl_attribute,
+    )
+    start = (
+        open_start_export(start_export, opened.key_schema, opened.summary) if start_export else None
+    )
+    outcomes = _stage(opened, Path(workdir), workers, executor, progress)
     staging = [o.staging for o in outcomes if o.staging]
     database = str(Path(workdir) / "classify.duckdb")
-    counts, several = _classify(database, Path(workdir), staging, view, start_parts, memory_limit)
-    _warn_unclassified(summary, view, start_parts is not None, counts)
-    if several:
-        log.info(
-            "%d items have several change records; first old image and last new image used",
-            several,
-        )
-    classification = IncrementalClassification(
-        summary=summary,
-        key_schema=schema,
-        counts=counts,
-        records=sum(o.lines for o in outcomes),
-        items_with_several_records=several,
-        ttl=ttl,
+    start_parts = None if start is None else list(start.parquet_files)
+    counts, several = _classify(
+        database, Path(workdir), staging, opened.view, start_parts, memory_limit
+    )
+    records = sum(o.lines for o in outcomes)
+    classification = classification_of(
+        opened, counts, several, records, with_start=start is not None
     )
     return classification, database
 
 
 def _stage(
-    reader: Reader,
-    summary: ExportSummary,
-    schema: KeySchema,
+    opened: IncrementalSource,
     workdir: Path,
-    ttl: Mapping[str, Any] | None,
     workers: int | None,
     executor: str,
     progress: Progress,
@@ -392,17 +500,12 @@ def _stage(
     """Stage every data file's records (in parallel) under ``workdir/records``."""
     staging_dir = make_dir(workdir / "records")
     run = new_run()
-    options = (("ttl_attribute", _usable_ttl(ttl)),)
-    tasks = [
-        FileTask(i, reader, f, str(staging_dir), schema, 0, IncrementalSink, run, options)
-        for i, f in enumerate(summary.files)
-    ]
     return run_files(
-        tasks,
-        label=f"reading {summary.location.export_id}",
+        staging_tasks(opened, str(staging_dir), run),
+        label=f"reading {opened.summary.location.export_id}",
         workers=workers or default_workers(),
         executor=executor,
-        total_items=summary.item_count,
+        total_items=opened.summary.item_count,
         progress=progress,
     )
 
@@ -472,6 +575,8 @@ def diff_incremental(
     overwrite: bool = False,
     memory_limit: str | None = None,
     start_export: str | os.PathLike[str] | None = None,
+    engine: str = "duckdb",
+    master: str | None = None,
     progress: Progress = SILENT,
 ) -> Diff:
     """Turn an incremental export (the change log of T1..T2) into a diff dataset.
@@ -506,16 +611,25 @@ def diff_incremental(
         ``DescribeTimeToLive`` when the table is described; with a
         ``key_schema`` given and no ``ttl_attribute``, nothing is expired).
     workers, executor
-        Parallelism over data files (see :func:`~pitrdiff.export.native.ingest_export`).
+        Parallelism over data files (see :func:`~pitrdiff.export.native.ingest_export`);
+        DuckDB engine only (Spark runs one task per data file).
     overwrite
         Replace a diff already at ``out``.
     memory_limit
-        DuckDB's memory limit (e.g. ``"1GB"``) for classifying; beyond it DuckDB
-        spills to a directory beside ``out``.
+        DuckDB's memory limit (e.g. ``"1GB"``) for classifying (DuckDB engine)
+        and for the shared writer; beyond it DuckDB spills to a directory
+        beside ``out``.
     start_export
         An export dataset of the table at the window's start: the start state
         comes from it rather than from old images (needed for ``NEW_IMAGE``
         exports; e.g. ``pitrdiff export --native --at T1``).
+    engine
+        ``duckdb`` (default: staging and classifying on this machine) or
+        ``spark`` (one Spark task per data file, classified on Spark;
+        :mod:`pitrdiff.diff.incremental_spark`). Both write the same dataset.
+    master
+        With ``spark``: where to start a session when none is active
+        (``local[N]``, ``yarn``; default ``local[*]``).
 
     Returns
     -------
@@ -527,40 +641,61 @@ def diff_incremental(
     ExportError
         When the export does not verify against its manifests.
     InputError
-        A full or ION export, or a key schema that cannot be learned.
+        A full or ION export, a key schema that cannot be learned, an unknown
+        engine, ``workers`` with ``spark``, or ``spark`` without pyspark.
     RefusedError
         When ``out`` holds something else, or a diff and ``overwrite`` is false.
     Interrupted
         On Ctrl-C or SIGTERM: workers stopped, the staging directory removed.
+    StorageError
+        When Spark itself fails.
     """
     from pitrdiff.diff.manifest import prepare_out
 
+    _check_engine(engine, workers, master)
     clock = time.monotonic()
     target = Path(out)
     prepare_out(target, overwrite=overwrite, check_only=True)  # refuse before the work
     parent = make_dir(target.resolve().parent)
     # beside the output (same file system, owner-only: staging holds table data);
     # removed on any exit, and what a killed run left is removed by the next
-    with private_temp_dir("incremental", parent) as work:
-        classification, database = classify_incremental(
-            source,
-            work,
-            aws=aws,
-            s3_endpoint_url=s3_endpoint_url,
-            key_schema=key_schema,
-            ttl_attribute=ttl_attribute,
-            workers=workers,
-            executor=executor,
-            memory_limit=memory_limit,
-            start_export=start_export,
-            progress=progress,
-        )
+    with private_temp_dir("incremental", parent) as work, contextlib.ExitStack() as stack:
+        if engine == "spark":
+            from pitrdiff.diff.incremental_spark import classify_incremental_spark
+
+            classification, rows = stack.enter_context(
+                classify_incremental_spark(
+                    source,
+                    aws=aws,
+                    s3_endpoint_url=s3_endpoint_url,
+                    key_schema=key_schema,
+                    ttl_attribute=ttl_attribute,
+                    start_export=start_export,
+                    master=master,
+                    progress=progress,
+                )
+            )
+        else:
+            classification, database = classify_incremental(
+                source,
+                work,
+                aws=aws,
+                s3_endpoint_url=s3_endpoint_url,
+                key_schema=key_schema,
+                ttl_attribute=ttl_attribute,
+                workers=workers,
+                executor=executor,
+                memory_limit=memory_limit,
+                start_export=start_export,
+                progress=progress,
+            )
+            rows = functools.partial(_class_batches, database)
         summary = classification.summary
         name = table_name or summary.table_name or summary.location.export_id
         return _write(
             target,
             classification,
-            database,
+            rows,
             name=name,
             inputs=_inputs(classification, name, start_export),
             read_s=time.monotonic() - clock,
@@ -571,10 +706,24 @@ def diff_incremental(
         )
 
 
+def _check_engine(engine: str, workers: int | None, master: str | None) -> None:
+    """Refuse an unknown engine, and options of the other engine."""
+    if engine not in ("duckdb", "spark"):
+        raise InputError(
+            f"unknown engine {engine!r} for an incremental diff; choose duckdb or spark"
+        )
+    if engine == "spark" and workers:
+        raise InputError(
+            "--workers is for one machine; with --engine spark, Spark runs one task per data file"
+        )
+    if engine == "duckdb" and master:
+        raise InputError("--spark-master goes with --engine spark (or auto)")
+
+
 def _write(
     target: Path,
     classification: IncrementalClassification,
-    database: str,
+    rows: ClassRows,
     *,
     name: str,
     inputs: Mapping[str, Mapping[str, Any]],
@@ -584,7 +733,7 @@ def _write(
     work: Path,
     progress: Progress,
 ) -> Diff:
-    """The diff dataset of a classification, by the shared writer."""
+    """The diff dataset of a classification (either engine's rows), by the shared writer."""
     from pitrdiff.diff.writer import write_diff_dataset
 
     restored_cols = ["_key", "restored_item", "restored_hash", "restored_size"]
@@ -593,12 +742,12 @@ def _write(
         target,
         key_schema=classification.key_schema,
         table_name=name,
-        deleted=_class_batches(database, (DELETED,), restored_cols),
+        deleted=rows((DELETED,), restored_cols),
         # judged per removal, at its write time (the writer's own TTL split,
         # at one reference time, is not asked for: no ``ttl=``)
-        expired=_class_batches(database, (EXPIRED,), restored_cols),
-        changed=_class_batches(database, (CHANGED,), live_cols + restored_cols[1:]),
-        added=_class_batches(database, (ADDED,), live_cols),
+        expired=rows((EXPIRED,), restored_cols),
+        changed=rows((CHANGED,), live_cols + restored_cols[1:]),
+        added=rows((ADDED,), live_cols),
         unchanged_count=classification.counts[UNCHANGED],
         inputs=inputs,
         timings={"read_s": round(read_s, 3)},
@@ -617,8 +766,14 @@ def unclassified_count(diff: Diff) -> int:
 
 __all__ = [
     "ALL_CLASSES",
+    "ClassRows",
     "IncrementalClassification",
+    "IncrementalSource",
+    "classification_sql",
     "classify_incremental",
     "diff_incremental",
+    "open_incremental",
+    "open_start_export",
+    "staging_tasks",
     "unclassified_count",
 ]
