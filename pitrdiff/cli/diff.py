@@ -273,8 +273,6 @@ def diff_command(
     if out is None:
         raise InputError("missing --out DIR: the directory to write the diff dataset to")
     if incremental is not None:
-        if engine != "duckdb" or spark_master:
-            raise InputError("--incremental runs on DuckDB; --engine spark diffs two exports")
         with renderer.progress() as progress:
             diff = s3cli.incremental_diff(
                 common,
@@ -288,6 +286,8 @@ def diff_command(
                 start_export=start_export,
                 progress=progress,
                 ttl_attribute=ttl_attribute,
+                engine=engine,
+                spark_master=spark_master,
             )
         raise typer.Exit(show_diff(renderer, diff))
     if ttl_attribute:

@@ -208,10 +208,23 @@ def incremental_diff(
     start_export: Path | None,
     progress: Any,
     ttl_attribute: str | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> Any:
-    """Run ``diff --incremental``; return the :class:`~pitrdiff.diff.Diff` written."""
-    from pitrdiff.diff.incremental import diff_incremental
+    """Run ``diff --incremental``; return the :class:`~pitrdiff.diff.Diff` written.
 
+    ``--engine auto`` runs on Spark when the export's records (``itemCount``)
+    and the ``--start-export``'s items reach ``AUTO_SPARK_MIN_ITEMS`` together.
+    """
+    from pitrdiff.diff.incremental import diff_incremental
+    from pitrdiff.export.native import read_summary
+    from pitrdiff.spark.choose import export_items, prepare_engine
+
+    def items() -> list[int]:
+        summary = read_summary(source, aws=common.aws, s3_endpoint_url=s3_endpoint_url)
+        return [summary.item_count, export_items(start_export) if start_export else 0]
+
+    chosen = prepare_engine(engine, items, master=spark_master)
     return diff_incremental(
         source,
         out,
@@ -223,5 +236,7 @@ def incremental_diff(
         overwrite=overwrite,
         memory_limit=memory_limit,
         start_export=start_export,
+        engine=chosen,
+        master=spark_master if chosen == "spark" else None,
         progress=progress,
     )
