@@ -11,17 +11,16 @@ adds (the settings diff, a drill's checks).
 - The page comes from a Jinja2 template (``templates/report.html.j2``) with
   autoescaping on: every value from the data (attribute names, keys, values)
   is escaped.
-- Charts are drawn by matplotlib as SVG and inlined; text is drawn as paths
-  (``svg.fonttype = path``) and math parsing is off, so a hostile attribute
-  name is only ever a shape. Styles are inline: the page loads nothing.
+- Charts are inline SVG written by :mod:`pitrdiff.diff.svgchart` from the
+  aggregates DuckDB computes (no plotting library, nothing per item); their
+  labels are escaped text, so a hostile attribute name is only ever text.
+  Styles are inline: the page loads nothing.
 - Times and numbers on the charts are floats for plotting only; every value
   shown as text is the exact DynamoDB value.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import io
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ from typing import Any
 import orjson
 from markupsafe import Markup
 
+from pitrdiff.diff import svgchart
 from pitrdiff.diff.report import DiffSummary
 from pitrdiff.diff.schema import literal
 
@@ -118,67 +118,20 @@ def settings_section(document: Mapping[str, Any]) -> HtmlSection:
     )
 
 
-def _svg(figure: Any, salt: str) -> str:
-    """A matplotlib figure as an inline ``<svg>`` element (no prolog, no doctype)."""
-    import matplotlib
-
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": salt, "svg.fonttype": "path"}):
-        figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]
+def _bar_chart(labels: Sequence[str], values: Sequence[int], color: str) -> str:
+    """A horizontal bar chart, largest first at the top, each bar's count at its end."""
+    series = [svgchart.Series("items", color, tuple(int(v) for v in values))]
+    return svgchart.stacked_bars(labels, series, title="change signatures", totals=True)
 
 
-def _figure(width: float, height: float) -> Any:
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=96, layout="constrained")
-    figure.patch.set_alpha(0)
-    return figure
-
-
-def _integer_ticks() -> Any:
-    """Ticks at whole item counts only."""
-    from matplotlib.ticker import MaxNLocator
-
-    return MaxNLocator(integer=True)
-
-
-def _bar_chart(labels: Sequence[str], values: Sequence[int], salt: str, color: str) -> str:
-    """A horizontal bar chart, largest first at the top."""
-    figure = _figure(7.5, 0.45 * len(labels) + 0.8)
-    axes = figure.add_subplot()
-    shown = [label if len(label) <= 60 else label[:57] + "..." for label in labels]
-    positions = list(range(len(labels)))[::-1]
-    axes.barh(positions, values, color=color)
-    axes.set_yticks(positions, shown)
-    axes.set_xlabel("items")
-    axes.xaxis.set_major_locator(_integer_ticks())
-    for y, value in zip(positions, values, strict=True):
-        axes.annotate(f"{value:,}", (value, y), xytext=(3, 0), textcoords="offset points",
-                      va="center", fontsize=8)  # fmt: skip
-    axes.spines[["top", "right"]].set_visible(False)
-    return _svg(figure, salt)
-
-
-def _stacked_partitions(summary: DiffSummary, salt: str) -> str:
+def _stacked_partitions(summary: DiffSummary) -> str:
     partitions = summary.top_partitions
-    figure = _figure(7.5, 0.45 * len(partitions) + 1.0)
-    axes = figure.add_subplot()
-    positions = list(range(len(partitions)))[::-1]
-    left = [0] * len(partitions)
-    for name, color in CLASS_COLORS.items():
-        values = [int(getattr(p, name, 0)) for p in partitions]
-        if any(values):
-            axes.barh(positions, values, left=left, color=color, label=name)
-            left = [a + b for a, b in zip(left, values, strict=True)]
-    labels = [p.value if len(p.value) <= 40 else p.value[:37] + "..." for p in partitions]
-    axes.set_yticks(positions, labels)
-    axes.set_xlabel("items")
-    axes.xaxis.set_major_locator(_integer_ticks())
-    axes.legend(loc="lower right", fontsize=8, frameon=False)
-    axes.spines[["top", "right"]].set_visible(False)
-    return _svg(figure, salt)
+    series = [
+        svgchart.Series(name, color, tuple(int(getattr(p, name, 0)) for p in partitions))
+        for name, color in CLASS_COLORS.items()
+    ]
+    return svgchart.stacked_bars([p.value for p in partitions], series, clip=40,
+                                 title="most affected partitions")  # fmt: skip
 
 
 # --------------------------------------------------------------------------- data
@@ -197,6 +150,21 @@ def _item_column(name: str) -> str:
     return "live_item" if name in ("changed", "added") else "restored_item"
 
 
+def _json_path(attribute: str) -> str:
+    """SQL: the JSON path literal of a top-level attribute (any name, quoted)."""
+    return literal('$."' + attribute.replace("\\", "\\\\").replace('"', '\\"') + '"')
+
+
+def _epoch_of(number: str, text: str) -> str:
+    """SQL: epoch seconds of a Number (as DOUBLE, by magnitude) or else ISO 8601 text."""
+    return (
+        f"coalesce(CASE WHEN {number} > 1e17 THEN {number} / 1e9 "
+        f"WHEN {number} > 1e14 THEN {number} / 1e6 "
+        f"WHEN {number} > 1e11 THEN {number} / 1e3 ELSE {number} END, "
+        f"epoch(TRY_CAST({text} AS TIMESTAMPTZ)))"
+    )
+
+
 def epoch_seconds_sql(item: str, attribute: str) -> str:
     """SQL: the attribute as epoch seconds (a Number in s, ms, µs or ns, or ISO 8601 text).
 
@@ -204,15 +172,10 @@ def epoch_seconds_sql(item: str, attribute: str) -> str:
     above 1e17 nanoseconds, above 1e14 microseconds, above 1e11 milliseconds,
     else seconds (1e11 seconds is the year 5138).
     """
-    path = literal('$."' + attribute.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    path = _json_path(attribute)
     number = f"TRY_CAST(json_extract_string({item}, {path} || '.N') AS DOUBLE)"
     text = f"json_extract_string({item}, {path} || '.S')"
-    return (
-        f"coalesce(CASE WHEN {number} > 1e17 THEN {number} / 1e9 "
-        f"WHEN {number} > 1e14 THEN {number} / 1e6 "
-        f"WHEN {number} > 1e11 THEN {number} / 1e3 ELSE {number} END, "
-        f"epoch(TRY_CAST({text} AS TIMESTAMPTZ)))"
-    )
+    return _epoch_of(number, text)
 
 
 def detect_time_attribute(
@@ -257,51 +220,45 @@ def _epoch_range(text: str) -> bool:
     return 1e9 <= value <= 4e9 or 1e12 <= value <= 4e12
 
 
-_LAST_PLOTTABLE_S = 253_370_764_800  # 9999-01-01T00:00:00Z: matplotlib's dates end in 9999
+_LAST_PLOTTABLE_S = 253_370_764_800  # 9999-01-01T00:00:00Z: Python's datetime ends in 9999
 
 
-def _timeline(con: Any, files: Mapping[str, str], attribute: str, salt: str) -> str | None:
-    """A stacked histogram of affected items by the time attribute, per class."""
+def _timeline(con: Any, files: Mapping[str, str], attribute: str) -> str | None:
+    """A stacked histogram of affected items by the time attribute, per class.
+
+    Each item's JSON is parsed once (both the ``N`` and the ``S`` path in one
+    ``json_extract_string``) into a temporary table of (class, seconds); the
+    bounds and the buckets are aggregates over it.
+    """
+    path = _json_path(attribute)
     union = " UNION ALL ".join(
-        f"SELECT {literal(name)} AS cls, {epoch_seconds_sql(_item_column(name), attribute)} AS t "
-        f"FROM read_parquet({literal(path)})"
-        for name, path in files.items()
+        f"SELECT {literal(name)} AS cls, json_extract_string({_item_column(name)}, "
+        f"[{path} || '.N', {path} || '.S']) AS v FROM read_parquet({literal(path_)})"
+        for name, path_ in files.items()
     )
     # Only times a chart can place (1970 to 9998, in seconds): a sentinel such as
     # 9999-12-31, or microseconds read as seconds, is left out, never a failure.
-    plottable = f"t BETWEEN 0 AND {_LAST_PLOTTABLE_S}"
-    bounds = con.execute(f"SELECT min(t), max(t) FROM ({union}) WHERE {plottable}").fetchone()
+    seconds = _epoch_of("TRY_CAST(v[1] AS DOUBLE)", "v[2]")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE pitrdiff_times AS SELECT cls, t FROM "
+        f"(SELECT cls, {seconds} AS t FROM ({union})) "
+        f"WHERE t BETWEEN 0 AND {_LAST_PLOTTABLE_S}"
+    )
+    bounds = con.execute("SELECT min(t), max(t) FROM pitrdiff_times").fetchone()
     if bounds is None or bounds[0] is None:
         return None
     low, high = float(bounds[0]), float(bounds[1])
     width = (high - low) / TIMELINE_BUCKETS if high > low else 1.0
     rows = con.execute(
         f"SELECT cls, least(floor((t - {low}) / {width}), {TIMELINE_BUCKETS - 1}) AS b, count(*) "
-        f"FROM ({union}) WHERE {plottable} GROUP BY ALL ORDER BY b"
+        "FROM pitrdiff_times GROUP BY ALL"
     ).fetchall()
-    figure = _figure(7.5, 2.8)
-    axes = figure.add_subplot()
-    starts = [
-        dt.datetime.fromtimestamp(low + i * width, dt.timezone.utc)
-        for i in range(TIMELINE_BUCKETS + 1)
-    ]
-    bottom = [0] * TIMELINE_BUCKETS
-    for name, color in CLASS_COLORS.items():
-        heights = [0] * TIMELINE_BUCKETS
-        for cls, bucket, count in rows:
-            if cls == name:
-                heights[int(bucket)] = int(count)
-        if any(heights):
-            axes.bar(starts[:-1], heights, width=dt.timedelta(seconds=width), bottom=bottom,
-                     align="edge", color=color, label=name)  # fmt: skip
-            bottom = [a + b for a, b in zip(bottom, heights, strict=True)]
-    axes.set_ylabel("items")
-    axes.yaxis.set_major_locator(_integer_ticks())
-    axes.set_xlabel(f"{attribute} (UTC)")
-    axes.legend(fontsize=8, frameon=False)
-    figure.autofmt_xdate()
-    axes.spines[["top", "right"]].set_visible(False)
-    return _svg(figure, salt)
+    heights = {name: [0] * TIMELINE_BUCKETS for name in CLASS_COLORS}
+    for cls, bucket, count in rows:
+        heights[str(cls)][int(bucket)] = int(count)
+    series = [svgchart.Series(n, c, tuple(heights[n])) for n, c in CLASS_COLORS.items()]
+    return svgchart.time_columns(low, width, series, title="timeline of affected items",
+                                 axis_label=f"{attribute} (UTC)")  # fmt: skip
 
 
 def _value_text(typed: str | None) -> str:
@@ -388,34 +345,28 @@ def render_html(
         The page. Nothing is written: the caller writes it (atomically).
     """
     import jinja2
-    import matplotlib
 
     files = _files(Path(root))
     differing = {k: v for k, v in files.items() if getattr(summary, k, 0)}
     exclude = [summary.facts.ttl_attribute] if summary.facts.ttl_attribute else []
     con = _connect()
-    # a `$` in an attribute name is text, not TeX; text is drawn as paths
-    with matplotlib.rc_context({"text.parse_math": False, "svg.fonttype": "path"}):
-        try:
-            attribute = (
-                time_attr
-                if time_attr is not None
-                else detect_time_attribute(con, differing, exclude=exclude)
-            )
-            timeline = _timeline(con, differing, attribute, "timeline") if attribute else None
-            samples = _samples(con, differing)
-        finally:
-            con.close()
-        signatures = summary.top_signatures
-        signatures_chart = (
-            _bar_chart([x.signature for x in signatures], [x.items for x in signatures],
-                       "signatures", "#e67e22")
-            if signatures
-            else None
-        )  # fmt: skip
-        partitions_chart = (
-            _stacked_partitions(summary, "partitions") if summary.top_partitions else None
+    try:
+        attribute = (
+            time_attr
+            if time_attr is not None
+            else detect_time_attribute(con, differing, exclude=exclude)
         )
+        timeline = _timeline(con, differing, attribute) if attribute else None
+        samples = _samples(con, differing)
+    finally:
+        con.close()
+    signatures = summary.top_signatures
+    signatures_chart = (
+        _bar_chart([x.signature for x in signatures], [x.items for x in signatures], "#e67e22")
+        if signatures
+        else None
+    )
+    partitions_chart = _stacked_partitions(summary) if summary.top_partitions else None
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("pitrdiff.diff", "templates"),
         autoescape=True,
