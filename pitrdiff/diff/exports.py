@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pitrdiff.diff.engine import EngineOptions, make_engine
@@ -22,10 +23,12 @@ from pitrdiff.diff.ttl import parse_time, ttl_rule
 from pitrdiff.diff.writer import write_diff_dataset
 from pitrdiff.errors import ExportError
 from pitrdiff.export.dataset import Export, load_export
+from pitrdiff.export.remote import is_s3_url
 from pitrdiff.files import private_temp_dir
 from pitrdiff.progress import SILENT, Progress
 
 if TYPE_CHECKING:
+    from pitrdiff.aws import AwsConfig
     from pitrdiff.diff.notebook import Diff
 
 LOG = logging.getLogger(__name__)
@@ -74,9 +77,9 @@ def _warn_if_unrelated(live: Export, restored: Export) -> None:
         )
 
 
-def _open_input(path: str | os.PathLike[str], role: str) -> Export:
+def _open_input(path: str | os.PathLike[str], role: str, **s3: Any) -> Export:
     try:
-        export = load_export(path)
+        export = load_export(path, **s3)
     except ExportError as exc:
         raise type(exc)(f"{role} export: {exc}", path=exc.path) from exc
     return export
@@ -102,17 +105,23 @@ def diff_exports(
     engine: str = "duckdb",
     ttl_attribute: str | None = None,
     progress: Progress = SILENT,
+    s3_endpoint_url: str | None = None,
+    aws: AwsConfig | None = None,
 ) -> Diff:
     """Diff two exports (live and restored) into a diff dataset at ``out``.
 
     Parameters
     ----------
     live
-        The export of the live table (a path or an opened :class:`~pitrdiff.export.dataset.Export`).
+        The export of the live table (a path, ``s3://bucket/prefix``, or an
+        opened :class:`~pitrdiff.export.dataset.Export`).
     restored
         The export of the restored table (the state at T).
     out
-        The diff directory to write.
+        The diff directory to write, or ``s3://bucket/prefix``: the diff is
+        written into a private local directory, then uploaded with its
+        manifest last (:mod:`pitrdiff.diff.remote`); the diff returned is read
+        from that local copy, removed when it is.
     memory_limit
         The engine's memory limit (``"1GB"``); DuckDB spills beyond it. A
         negative or zero size is refused (``InputError``).
@@ -132,6 +141,11 @@ def diff_exports(
         time are classified ``expired`` (:mod:`pitrdiff.diff.ttl`).
     progress
         Reports the phases.
+    s3_endpoint_url
+        An S3-compatible endpoint for ``s3://`` inputs and ``out``
+        (``AWS_ENDPOINT_URL_S3`` works too).
+    aws
+        Profile and region for S3.
 
     Returns
     -------
@@ -153,8 +167,22 @@ def diff_exports(
     """
     started = time.perf_counter()
     memory_limit = check_memory_limit(memory_limit)
+    if is_s3_url(out):
+        from pitrdiff.diff.remote import diff_to_s3
+
+        def write(local: Path) -> Diff:
+            return diff_exports(
+                live, restored, local, memory_limit=memory_limit, temp_dir=temp_dir,
+                threads=threads, engine=engine, ttl_attribute=ttl_attribute, progress=progress,
+                s3_endpoint_url=s3_endpoint_url, aws=aws,
+            )  # fmt: skip
+
+        return diff_to_s3(
+            str(out), write, overwrite=overwrite, endpoint_url=s3_endpoint_url, aws=aws
+        )
     prepare_out(out, overwrite=overwrite, check_only=True)
-    live_export, restored_export = _open_inputs(live, restored, progress)
+    s3 = {"s3_endpoint_url": s3_endpoint_url, "aws": aws}
+    live_export, restored_export = _open_inputs(live, restored, progress, **s3)
     key_schema = merge_key_schemas(live_export.key_schema, restored_export.key_schema)
     ttl = ttl_rule(live_export.manifest, restored_export.manifest, ttl_attribute)
     _warn_if_unrelated(live_export, restored_export)
@@ -194,11 +222,12 @@ def _open_inputs(
     live: str | os.PathLike[str] | Export,
     restored: str | os.PathLike[str] | Export,
     progress: Progress,
+    **s3: Any,
 ) -> tuple[Export, Export]:
     progress.start("verifying the exports", total=None)
-    live_export = live if isinstance(live, Export) else _open_input(live, "live")
+    live_export = live if isinstance(live, Export) else _open_input(live, "live", **s3)
     restored_export = (
-        restored if isinstance(restored, Export) else _open_input(restored, "restored")
+        restored if isinstance(restored, Export) else _open_input(restored, "restored", **s3)
     )
     _verify_both(live_export, restored_export)
     progress.finish()
@@ -207,4 +236,5 @@ def _open_inputs(
 
 def _input(export: Export) -> dict[str, Any]:
     """What the diff's manifest records of one input."""
-    return {"path": str(export.path), **export.manifest.identity()}
+    # an export on S3 (staged, or read by Spark's executors) is recorded by its URL
+    return {"path": str(getattr(export, "url", export.path)), **export.manifest.identity()}

@@ -38,22 +38,43 @@ if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
+    from pitrdiff.aws import AwsConfig
 
-def load_diff(path: str | os.PathLike[str], *, verify: bool = True) -> Diff:
+
+def load_diff(
+    path: str | os.PathLike[str],
+    *,
+    verify: bool = True,
+    s3_endpoint_url: str | None = None,
+    aws: AwsConfig | None = None,
+) -> Diff:
     """Open the diff dataset at ``path``.
 
     Parameters
     ----------
     path
-        The diff directory (written by :func:`diff_exports` or ``pitrdiff diff``).
+        The diff directory (written by :func:`diff_exports` or ``pitrdiff diff``),
+        or ``s3://bucket/prefix``: read from a private local copy, every class
+        file checked against the manifest while copied (whatever ``verify``
+        says), removed when the diff is (:mod:`pitrdiff.diff.remote`).
     verify
         Check each class file's size and xxh3-128 checksum against the manifest.
+    s3_endpoint_url
+        An S3-compatible endpoint for ``s3://`` (``AWS_ENDPOINT_URL_S3`` works too).
+    aws
+        Profile and region for S3.
 
     Raises
     ------
     DiffError
         When ``path`` is not a complete, intact diff dataset.
     """
+    from pitrdiff.export.remote import is_s3_url
+
+    if is_s3_url(path):
+        from pitrdiff.diff.remote import open_s3_diff
+
+        return open_s3_diff(str(path), endpoint_url=s3_endpoint_url, aws=aws)
     root = Path(path)
     manifest = read_diff_manifest(root)
     if not manifest.complete:

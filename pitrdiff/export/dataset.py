@@ -68,6 +68,8 @@ from pitrdiff.files import make_dir, storage_error, write_bytes, write_json
 if TYPE_CHECKING:
     import pandas as pd
 
+    from pitrdiff.aws import AwsConfig
+
 FORMAT_VERSION = 2
 """Version 2: key attribute values in the ``key`` struct column (version 1 had
 one top-level column per key attribute, which could collide with ours)."""
@@ -735,18 +737,30 @@ class Export:
 
 
 def load_export(
-    path: str | os.PathLike[str], *, require_complete: bool = True, verify: bool = False
+    path: str | os.PathLike[str],
+    *,
+    require_complete: bool = True,
+    verify: bool = False,
+    s3_endpoint_url: str | None = None,
+    aws: AwsConfig | None = None,
 ) -> Export:
     """Open the export dataset at ``path``.
 
     Parameters
     ----------
     path
-        The dataset directory.
+        The dataset directory, or ``s3://bucket/prefix``: its manifest must be
+        complete, and its parts are copied into a private temporary directory,
+        each checked against the manifest (size, xxh3-128) as it streams; the
+        copy is removed when the returned export is (:mod:`pitrdiff.export.remote`).
     require_complete
-        Refuse an export whose manifest does not say ``complete``.
+        Refuse an export whose manifest does not say ``complete`` (always, on S3).
     verify
         Check every part's size and checksum now (see :meth:`Export.verify`).
+    s3_endpoint_url
+        An S3-compatible endpoint for ``s3://`` (``AWS_ENDPOINT_URL_S3`` works too).
+    aws
+        Profile and region for S3.
 
     Raises
     ------
@@ -756,6 +770,10 @@ def load_export(
         When the export is not complete and ``require_complete`` is true, or a
         complete one's manifest disagrees with its parts (:func:`check_parts`).
     """
+    from pitrdiff.export.remote import is_s3_url, stage_export
+
+    if is_s3_url(path):
+        return stage_export(str(path), endpoint_url=s3_endpoint_url, aws=aws)
     root = Path(path)
     manifest = read_manifest(root)
     if require_complete and not manifest.complete:

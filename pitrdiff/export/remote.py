@@ -54,6 +54,7 @@ from pitrdiff.errors import (
     InputError,
     RefusedError,
 )
+from pitrdiff.export.dataset import Export
 from pitrdiff.export.outdir import (
     DATA_DIR,
     MANIFEST_NAME,
@@ -67,6 +68,8 @@ from pitrdiff.files import make_dir, private_temp_dir, storage_error
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+
+    from pitrdiff.export.dataset import Manifest
 
 LOG = logging.getLogger(__name__)
 
@@ -238,6 +241,11 @@ DIFF = _Kind(
 KINDS = {kind.name: kind for kind in (EXPORT, DIFF)}
 
 
+def _a(noun: str) -> str:
+    """``an export``, ``a diff``."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 def _raise(kind: _Kind, message: str, url: str, cls: type[InputError] | None = None) -> None:
     error = cls or kind.error
     if issubclass(error, ExportError):
@@ -257,7 +265,7 @@ def _manifest(where: S3Prefix, kind: _Kind, raw: bytes) -> dict[str, Any]:
     fmt = doc.get("format")
     if fmt != kind.format:
         other = str(fmt).removeprefix("pitrdiff-") if isinstance(fmt, str) else "unknown"
-        _raise(kind, f"{where.url} is a {other} dataset, not an {kind.name}", where.url)
+        _raise(kind, f"{where.url} is {_a(other)} dataset, not {_a(kind.name)}", where.url)
     return doc
 
 
@@ -343,21 +351,8 @@ def stage(
     """
     spec = KINDS[kind]
     where = S3Prefix.parse(url, endpoint_url=endpoint_url, aws=aws)
-    raw = where.read(MANIFEST_NAME)
-    if raw is None:
-        _raise(spec, f"{where.url} is not an {kind}: it has no {MANIFEST_NAME}", where.url)
-        raise AssertionError  # unreachable
-    doc = _manifest(where, spec, raw)
-    if doc.get("complete") is not True:
-        _raise(
-            spec,
-            spec.incomplete.format(url=where.url),
-            where.url,
-            IncompleteExportError if spec is EXPORT else None,
-        )
+    raw, doc = open_manifest(where, kind)
     entries = _entries(doc)
-    if spec is EXPORT:
-        _check_export_listing(where, doc, entries)
     if only is not None:
         entries = [e for e in entries if e.get("path") in only]
     present = where.listing() if extra else {}
@@ -376,6 +371,75 @@ def stage(
         copy.close()
         raise
     return copy
+
+
+def open_manifest(where: S3Prefix, kind: str) -> tuple[bytes, dict[str, Any]]:
+    """Read and check a dataset's ``manifest.json`` on S3 before any of its files.
+
+    Returns
+    -------
+    tuple of (bytes, dict)
+        The manifest's bytes and its document.
+
+    Raises
+    ------
+    ExportError, DiffError
+        No readable manifest, or a dataset of another kind; a diff not complete.
+    IncompleteExportError
+        An export not complete, or whose manifest disagrees with ``data/``
+        (rows not adding up, parts it does not list).
+    """
+    spec = KINDS[kind]
+    raw = where.read(MANIFEST_NAME)
+    if raw is None:
+        _raise(spec, f"{where.url} is not {_a(kind)}: it has no {MANIFEST_NAME}", where.url)
+        raise AssertionError  # unreachable: _raise raises
+    doc = _manifest(where, spec, raw)
+    if doc.get("complete") is not True:
+        incomplete = IncompleteExportError if spec is EXPORT else None
+        _raise(spec, spec.incomplete.format(url=where.url), where.url, incomplete)
+    if spec is EXPORT:
+        _check_export_listing(where, doc, _entries(doc))
+    return raw, doc
+
+
+def stage_export(
+    url: str, *, endpoint_url: str | None = None, aws: AwsConfig | None = None
+) -> Export:
+    """Open the export dataset at ``s3://…`` from a verified local copy (see :func:`stage`).
+
+    The export's :attr:`~StagedExport.url` names it; its parts are read from
+    the copy, removed once the export is collected.
+    """
+    from pitrdiff.export.dataset import read_manifest
+
+    copy = stage(url, "export", endpoint_url=endpoint_url, aws=aws)
+    try:
+        return StagedExport(copy, read_manifest(copy.path))
+    except BaseException:
+        copy.close()
+        raise
+
+
+class StagedExport(Export):
+    """An export dataset on S3, read from its verified local copy.
+
+    Attributes
+    ----------
+    url
+        ``s3://bucket/prefix`` (what a diff's manifest records as the input's path).
+    path
+        The local copy (exists while this object does).
+    """
+
+    def __init__(self, copy: LocalCopy, manifest: Manifest) -> None:
+        super().__init__(copy.path, manifest)
+        self.url = copy.url
+        self._verified = True  # every part was checked while it was copied
+        copy.bind(self)
+
+    def __repr__(self) -> str:
+        return super().__repr__().replace(f" at {self.path}>", f" at {self.url}>")
 
 
 def _check_export_listing(
@@ -517,15 +581,12 @@ def check_out(
         complete one and not ``overwrite``; keys pitrdiff did not write beside it.
     """
     spec = KINDS[kind]
-    article = "an" if kind[0] in "aeiou" else "a"
-    refuse_inside_dataset(where, f"{article} {kind}")
+    refuse_inside_dataset(where, _a(kind))
     keys = where.listing()
     if not keys:
         return set()
     if MANIFEST_NAME not in keys:
-        raise RefusedError(
-            f"{where.url} is not empty and is not {article} {kind}; choose another --out"
-        )
+        raise RefusedError(f"{where.url} is not empty and is not {_a(kind)}; choose another --out")
     try:
         doc = _manifest(where, spec, where.read(MANIFEST_NAME) or b"")
     except InputError as exc:
@@ -645,10 +706,13 @@ __all__ = [
     "SCHEME",
     "LocalCopy",
     "S3Prefix",
+    "StagedExport",
     "check_out",
     "is_s3_url",
+    "open_manifest",
     "publish",
     "publishing",
     "refuse_inside_dataset",
     "stage",
+    "stage_export",
 ]
