@@ -211,7 +211,8 @@ def test_ctrl_c_cleans_up_and_exits_130(moto_server: Server, live: str, tmp_path
             poll_seconds=0.05,
         )
     assert caught.value.exit_code == EXIT_INTERRUPTED
-    assert "deleted" in str(caught.value)
+    assert str(caught.value).startswith("drill interrupted; restored table ")
+    assert str(caught.value).endswith(": deleted")
     assert names[-1] == "export-restored"
     restored = [
         t
@@ -384,32 +385,34 @@ def test_a_bug_mid_drill_still_deletes_the_restored_table(
 
 
 def incremental_traffic(server: Server, table: str, root: Path, *, complete: bool = True) -> Any:
-    """Play the traffic after T and write the incremental export that records it.
+    """Write the incremental export of the traffic after T, and play that traffic.
 
+    The export is written now (the drill reads its manifests before the
+    restore); the hook plays the writes it records just before the live export.
     ``complete=False`` leaves ORDER#9's record out of the export: the two
     mechanisms then disagree on one key.
     """
     from tests.data.s3exports.build import write_incremental_export
 
+    now = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
+    stamp = pitr.format_time(now)
+    assert stamp is not None
+    shipped, new = order("b", 3, "SHIPPED", stamp), order("c", 9, "PAID", stamp)
+    micros = {"N": str(int(now.timestamp() * 1_000_000))}
+    meta = {"WriteTimestampMicros": micros}
+    records = [
+        {"Metadata": meta, "Keys": {k: shipped[k] for k in ("pk", "sk")},
+         "OldImage": order("b", 3), "NewImage": shipped},
+        {"Metadata": meta, "Keys": {k: new[k] for k in ("pk", "sk")}, "NewImage": new},
+    ]  # fmt: skip
+    arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}"
+    write_incremental_export(
+        root, [records if complete else records[:1]], export_id=EXPORT_ID, table_arn=arn
+    )
+
     def hook(stage: str) -> None:
-        if stage != "export-live":
-            return
-        now = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
-        stamp = pitr.format_time(now)
-        assert stamp is not None
-        shipped, new = order("b", 3, "SHIPPED", stamp), order("c", 9, "PAID", stamp)
-        server.put_items(table, [shipped, new])
-        micros = {"N": str(int(now.timestamp() * 1_000_000))}
-        meta = {"WriteTimestampMicros": micros}
-        records = [
-            {"Metadata": meta, "Keys": {k: shipped[k] for k in ("pk", "sk")},
-             "OldImage": order("b", 3), "NewImage": shipped},
-            {"Metadata": meta, "Keys": {k: new[k] for k in ("pk", "sk")}, "NewImage": new},
-        ]  # fmt: skip
-        arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}"
-        write_incremental_export(
-            root, [records if complete else records[:1]], export_id=EXPORT_ID, table_arn=arn
-        )
+        if stage == "export-live":
+            server.put_items(table, [shipped, new])
 
     return hook
 
@@ -458,7 +461,7 @@ def test_ctrl_c_while_the_restore_request_returns_still_deletes_the_table(
 
     monkeypatch.setattr(drill_module.pitr, "restore", restore_then_interrupted)
     target = f"{live}-drill-signal"
-    with pytest.raises(Interrupted, match="restored table: deleted"):
+    with pytest.raises(Interrupted, match=f"restored table {target}: deleted"):
         drill_module.run_drill(
             live, latest=True, target=target, workdir=tmp_path / "w", aws=moto_server.aws
         )

@@ -148,7 +148,11 @@ def show_drill(renderer: Renderer, result: DrillResult) -> None:
     )
     timings = ", ".join(f"{s.name} {s.elapsed_s:.1f}s" for s in result.stages)
     renderer.info(f"stages: {timings}")
-    renderer.info(f"restored table {result.restored_table}: {result.cleaned_up}")
+    renderer.info(
+        "no table was restored"
+        if result.restored_table is None
+        else f"restored table {result.restored_table}: {result.cleaned_up}"
+    )
     renderer.info(f"reports: {result.junit_path}, {result.json_path}, {result.html_path or '-'}")
     verdict = "every check passed" if result.passed else f"{len(result.failed)} check(s) FAILED"
     renderer.info(f"drill: {verdict}")

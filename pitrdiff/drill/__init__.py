@@ -48,11 +48,11 @@ import datetime as dt
 import os
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from pitrdiff import pitr
 from pitrdiff.aws import AwsConfig
+from pitrdiff.drill import preflight
 from pitrdiff.drill.checks import (
     check_expectations,
     check_incremental,
@@ -112,6 +112,13 @@ def _stage_window(d: DrillState) -> None:
     d.t = d.at if d.at is not None else window.latest
 
 
+def _already_exists(target: str) -> RefusedError:
+    return RefusedError(
+        f"table {target} already exists; the drill restores into a new table: "
+        "choose another --target (or leave it out)"
+    )
+
+
 def _stage_restore(d: DrillState) -> None:
     try:
         pitr.describe_table(d.target, aws=d.aws)
@@ -119,17 +126,25 @@ def _stage_restore(d: DrillState) -> None:
         # The target is new: from the moment the request may have been sent, a
         # Ctrl-C or error cleans it up by name (only a table that is a restore).
         d.restored = d.target
+    if d.restored is None:  # made since the checks before the drill: not ours to delete
+        raise _already_exists(d.target)
     requested = time.monotonic()
-    started = pitr.restore(
-        d.table,
-        at=d.at,
-        latest=d.latest,
-        target=d.target,
-        no_indexes=d.no_indexes,
-        wait=False,
-        aws=d.aws,
-        progress=d.progress,
-    )
+    try:
+        started = pitr.restore(
+            d.table,
+            at=d.at,
+            latest=d.latest,
+            target=d.target,
+            no_indexes=d.no_indexes,
+            wait=False,
+            aws=d.aws,
+            progress=d.progress,
+        )
+    except RefusedError as exc:
+        # Only an existing target is refused here (the live table as target was
+        # refused before the drill): another's table, never deleted by cleanup.
+        d.restored = None
+        raise _already_exists(d.target) from exc
     d.restored = started.target
     if started.requested_at is not None:
         d.t = started.requested_at
@@ -232,17 +247,21 @@ def _cleanup(d: DrillState, keep: bool) -> str:
     try:
         pitr.cleanup(d.restored, aws=d.aws)
     except TableNotFoundError:
+        d.restored = None  # the request never made it: no table was restored
         return "none"
     except PitrdiffError as exc:
         return f"failed: {exc} (delete it with `pitrdiff cleanup {d.restored}`)"
     return "deleted"
 
 
-def _prepare_workdir(workdir: str | os.PathLike[str]) -> Path:
-    root = Path(workdir)
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise RefusedError(f"{root} is not an empty directory; choose a new --workdir")
-    return make_dir(root)
+def _cleanup_sentence(d: DrillState, keep: bool) -> str:
+    """Clean up; say what became of the restored table (``restored table X: deleted``)."""
+    cleaned, name = _cleanup(d, keep), d.restored
+    if name is None:
+        return "no table was restored"
+    if cleaned == "kept":
+        return f"restored table {name}: kept (delete it with `pitrdiff cleanup {name}`)"
+    return f"restored table {name}: {cleaned}"
 
 
 def run_drill(
@@ -332,21 +351,24 @@ def run_drill(
     at_utc = pitr.parse_time(at) if at is not None else None
     now = dt.datetime.now(dt.timezone.utc)
     name = pitr.check_table_name(target or f"{table}-drill-{now.strftime(pitr.TIMESTAMP_FORMAT)}")
+    # Everything that can be checked is checked before the restore (minutes, billed).
+    preflight.check_options(segments, updated_attr)
+    root = preflight.check_workdir(workdir)
+    junit_path = preflight.check_junit(junit, root) if junit is not None else root / JUNIT_NAME
+    source = None if incremental is None else os.fspath(incremental)
+    aws = aws or AwsConfig()
+    preflight.check_aws_inputs(table, name, expect=expectations, incremental=source, aws=aws)
     d = DrillState(
-        table=table, workdir=_prepare_workdir(workdir), aws=aws or AwsConfig(), progress=progress,
+        table=table, workdir=make_dir(root), aws=aws, progress=progress,
         at=at_utc, latest=latest, target=name, no_indexes=not with_indexes, segments=segments,
-        min_window=window, updated_attr=updated_attr, expect=expectations,
-        incremental=None if incremental is None else os.fspath(incremental),
+        min_window=window, updated_attr=updated_attr, expect=expectations, incremental=source,
         poll_seconds=poll_seconds,
     )  # fmt: skip
-    junit_path = Path(junit) if junit is not None else d.workdir / JUNIT_NAME
     try:
         _run_stages(d, on_stage)
-    except KeyboardInterrupt as exc:
-        raise Interrupted(f"drill interrupted; restored table: {_cleanup(d, keep)}") from exc
-    except Interrupted as exc:
-        cleaned = _cleanup(d, keep)
-        raise Interrupted(f"{exc.message}; the drill's restored table: {cleaned}") from exc
+    except (KeyboardInterrupt, Interrupted) as exc:
+        # (a wait's "the restore goes on in AWS" no longer holds: the table is deleted)
+        raise Interrupted(f"drill interrupted; {_cleanup_sentence(d, keep)}") from exc
     except PitrdiffError as exc:
         cleaned = _cleanup(d, keep)
         write_outputs(d, result_of(d, cleaned, junit_path, None), str(exc))

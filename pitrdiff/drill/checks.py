@@ -24,6 +24,7 @@ from pitrdiff.errors import (
     InputError,
     StorageError,
 )
+from pitrdiff.export.keys import KeySchema
 
 # --------------------------------------------------------------------------- expectations
 
@@ -240,20 +241,10 @@ def _check_keys(d: DrillState, keys: Sequence[Mapping[str, Any]]) -> DrillCheck:
     """Each key (plain values; typed by the export's key schema) is in the restored export."""
     import duckdb
 
-    from pitrdiff import codec
     from pitrdiff.export.dataset import KEY_COLUMN, load_export
 
     export = load_export(d.workdir / RESTORED_DIR)
-    schema = export.key_schema
-    wanted: list[str] = []
-    for key in keys:
-        typed: dict[str, Any] = {}
-        for attribute in schema.attributes:
-            if attribute.name not in key:
-                raise InputError(f"keys_must_exist: {dict(key)} lacks {attribute.name}")
-            value = key[attribute.name]
-            typed[attribute.name] = {attribute.attribute_type or "S": str(value)}  # B: base64
-        wanted.append(codec.canonical_key(typed, schema.names))
+    wanted = [key_json(key, export.key_schema) for key in keys]
     con = duckdb.connect()
     try:
         files = ", ".join(literal(f) for f in export.parquet_files)
@@ -274,6 +265,88 @@ def _check_keys(d: DrillState, keys: Sequence[Mapping[str, Any]]) -> DrillCheck:
         f"{len(wanted) - len(missing)} of {len(wanted)} keys in the restored table",
         {"wanted": wanted, "missing": missing},
     )
+
+
+def key_json(key: Mapping[str, Any], schema: KeySchema, source: str = "keys_must_exist") -> str:
+    """The canonical key JSON of one ``keys_must_exist`` entry, typed by ``schema``.
+
+    An entry names each key attribute once, with a plain value: a string for
+    ``S``, a number (or its text) for ``N``, base64 text for ``B``. The types
+    come from ``DescribeTable`` (``AttributeDefinitions``), as DynamoDB keys
+    them; a key attribute of unknown type is read as ``S``.
+
+    Raises
+    ------
+    InputError
+        When the entry lacks a key attribute, names another attribute, or a
+        value is not of its attribute's type (a number for an ``S`` key is
+        refused: YAML reads ``001`` as 1, so quote it).
+    """
+    from pitrdiff import codec
+    from pitrdiff.errors import CodecError
+
+    shown = json.dumps(dict(key), default=str, ensure_ascii=False)
+    missing = [name for name in schema.names if name not in key]
+    if missing:
+        raise InputError(
+            f"{source}: {shown} lacks {', '.join(missing)} (the key is {', '.join(schema.names)})"
+        )
+    other = [str(name) for name in key if name not in schema.names]
+    if other:
+        raise InputError(
+            f"{source}: {shown} names {', '.join(other)}, not a key attribute "
+            f"(the key is {', '.join(schema.names)})"
+        )
+    typed: dict[str, Any] = {}
+    for attribute in schema.attributes:
+        kind = attribute.attribute_type or "S"
+        value = key[attribute.name]
+        text = _key_text(kind, value)
+        if text is None:
+            raise InputError(
+                f"{source}: {shown}: {attribute.name} is a key of type {kind} "
+                f"({_KIND_WORDS[kind]}), not {value!r}"
+            )
+        typed[attribute.name] = {kind: text}
+    try:
+        return codec.canonical_key(typed, schema.names)
+    except CodecError as exc:
+        raise InputError(f"{source}: {shown}: {exc}") from exc
+
+
+_KIND_WORDS = {
+    "S": "a non-empty string; quote numbers",
+    "N": "a number",
+    "B": "base64 text",
+}
+
+
+def _key_text(kind: str, value: Any) -> str | None:
+    """A key value as DynamoDB JSON text of ``kind``, or ``None`` when it is not of that type."""
+    import base64
+    import binascii
+
+    from pitrdiff import codec
+    from pitrdiff.errors import CodecError
+
+    if kind == "S":
+        return value if isinstance(value, str) and value else None
+    if kind == "N":
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        try:
+            return codec.normalize_number(str(value))
+        except CodecError:
+            return None
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        base64.b64decode(value.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return None
+    return value
 
 
 def _states_sql(root: Path) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pitrdiff import pitr
 from pitrdiff.drill.model import DIFF_DIR, JSON_NAME, DrillResult, DrillState
-from pitrdiff.files import write_bytes, write_json
+from pitrdiff.files import make_dir, write_bytes, write_json
 
 # --------------------------------------------------------------------------- outputs
 
@@ -54,6 +54,13 @@ def junit_xml(result: DrillResult, error: str | None = None) -> bytes:
     )
 
 
+def restored_sentence(result: DrillResult) -> str:
+    """``restored into NAME (deleted)``, or ``no table was restored``."""
+    if result.restored_table is None:
+        return "no table was restored"
+    return f"restored into {result.restored_table} ({result.cleaned_up})"
+
+
 def _html_sections(d: DrillState, result: DrillResult) -> list[Any]:
     from pitrdiff.diff.html import HtmlSection
 
@@ -64,7 +71,7 @@ def _html_sections(d: DrillState, result: DrillResult) -> list[Any]:
             paragraphs=(
                 f"Drill of {result.table}: {'every check passed' if result.passed else 'FAILED'}"
                 f"; RTO {result.rto_s if result.rto_s is not None else '-'}s; T "
-                f"{pitr.format_time(result.at) or '-'}; restored into {result.restored_table}.",
+                f"{pitr.format_time(result.at) or '-'}; {restored_sentence(result)}.",
             ),
             columns=("check", "result", "what was found"),
             rows=tuple((c.name, "pass" if c.passed else "FAIL", c.message) for c in result.checks),
@@ -110,6 +117,7 @@ def write_outputs(d: DrillState, result: DrillResult, error: str | None) -> Dril
 
         html = write_html_report(d.workdir / DIFF_DIR, extra_sections=_html_sections(d, result))
         result = replace(result, html_path=html)
+    make_dir(result.junit_path.parent)  # --junit reports/drill.xml: the directory it names
     write_bytes(result.junit_path, junit_xml(result, error))
     # A drill stopped by an error did not pass, whatever the checks it ran said.
     document = result.to_dict() | ({"error": error, "passed": False} if error else {})
