@@ -477,37 +477,68 @@ def _download(
         )
     target = root / relative
     make_dir(target.parent)
+    what = "part " if kind is EXPORT else ""
+    try:
+        with open(target, "wb") as handle:
+            problem = checked_read(where, relative, size, checksum, sink=handle.write, what=what)
+    except OSError as exc:
+        raise storage_error(exc, target, "write") from exc
+    if problem:
+        _raise(kind, f"{kind.name} {where.url}: {problem}", where.url)
+
+
+def checked_read(
+    where: S3Prefix,
+    relative: str,
+    size: int | None,
+    checksum: str | None,
+    *,
+    sink: Callable[[bytes], object] | None = None,
+    what: str = "part ",
+) -> str | None:
+    """Stream one object of a dataset, checking it against its manifest entry.
+
+    Parameters
+    ----------
+    where, relative
+        The dataset and the file (``data/part-000000.parquet``).
+    size, checksum
+        The manifest's bytes and xxh3-128 (``None``: not checked).
+    sink
+        Called with each chunk (at most 8 MiB), e.g. a local file's ``write``.
+    what
+        The file's kind in the sentence returned (``part ``, or ``""``).
+
+    Returns
+    -------
+    str or None
+        What is wrong, as a sentence naming the file (missing, truncated or
+        replaced, corrupt or edited), or ``None`` when it matches.
+
+    Raises
+    ------
+    InputError, CredentialsError, AwsError
+        A missing bucket, no permission, S3 failing.
+    """
     digest, seen = xxhash.xxh3_128(), 0
     client = where.client()
     try:
-        with where.errors(f"reading {where.url}/{relative}"), open(target, "wb") as handle:
+        with where.errors(f"reading {where.url}/{relative}"):
             body = client.get_object(Bucket=where.bucket, Key=where.key(relative))["Body"]
             for chunk in body.iter_chunks(_CHUNK):
                 digest.update(chunk)
                 seen += len(chunk)
-                handle.write(chunk)
+                if sink is not None:
+                    sink(chunk)
     except AwsError as exc:
         if getattr(exc, "code", None) in ("NoSuchKey", "404", "NotFound"):
-            what = "part " if kind is EXPORT else ""
-            _raise(kind, f"{kind.name} {where.url}: {what}{relative} is missing", where.url)
+            return f"{what}{relative} is missing"
         raise
-    except OSError as exc:
-        raise storage_error(exc, target, "write") from exc
-    what = "part " if kind is EXPORT else ""
     if size is not None and seen != size:
-        _raise(
-            kind,
-            f"{kind.name} {where.url}: {what}{relative} is {seen} bytes, the manifest says "
-            f"{size} (truncated or replaced)",
-            where.url,
-        )
+        return f"{what}{relative} is {seen} bytes, the manifest says {size} (truncated or replaced)"
     if checksum is not None and digest.hexdigest() != checksum:
-        _raise(
-            kind,
-            f"{kind.name} {where.url}: {what}{relative} does not match its checksum in the "
-            "manifest (corrupt or edited)",
-            where.url,
-        )
+        return f"{what}{relative} does not match its checksum in the manifest (corrupt or edited)"
+    return None
 
 
 # --------------------------------------------------------------------------- publishing
@@ -708,6 +739,7 @@ __all__ = [
     "S3Prefix",
     "StagedExport",
     "check_out",
+    "checked_read",
     "is_s3_url",
     "open_manifest",
     "publish",

@@ -125,26 +125,29 @@ def run(argv: Sequence[str]) -> dict[str, Any]:
 def _diff_on_s3(
     live: str, restored: str, out: str, overwrite: bool, endpoint_url: str | None
 ) -> Any:
-    """Diff two exports on S3 into a diff dataset on S3 (:mod:`pitrdiff.spark.s3`)."""
-    import shutil
-    from pathlib import Path
+    """Diff two exports on S3 into a diff dataset on S3.
 
+    The executors read and check the inputs' parts on S3
+    (:class:`pitrdiff.spark.s3.S3Export`); the diff is written on the driver and
+    published with its manifest last (:func:`pitrdiff.diff.exports.diff_exports`
+    with an ``s3://`` out, which refuses the prefix before the diff runs; the
+    inputs' manifests only are read before that).
+    """
     from pitrdiff.diff.exports import diff_exports
     from pitrdiff.errors import InputError
-    from pitrdiff.spark import s3
+    from pitrdiff.spark.s3 import load_s3_export
 
     if not (live.startswith("s3://") and restored.startswith("s3://")):
         raise InputError("with --out s3://…, --live and --restored are s3:// URLs too")
-    s3.check_out(out, overwrite=overwrite, endpoint_url=endpoint_url)
-    inputs = [s3.load_s3_export(url, endpoint_url=endpoint_url) for url in (live, restored)]
-    local = Path(s3.private_dir())
-    try:
-        diff = diff_exports(inputs[0], inputs[1], local / "diff", engine="spark")
-        s3.fix_input_urls(diff.path, inputs)
-        s3.upload_diff(diff.path, out, endpoint_url=endpoint_url)
-    finally:
-        shutil.rmtree(local, ignore_errors=True)
-    return diff
+    inputs = [load_s3_export(url, endpoint_url=endpoint_url) for url in (live, restored)]
+    return diff_exports(
+        inputs[0],
+        inputs[1],
+        out,
+        engine="spark",
+        overwrite=overwrite,
+        s3_endpoint_url=endpoint_url,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

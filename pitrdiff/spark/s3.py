@@ -1,24 +1,25 @@
-"""Export and diff datasets on S3 for the Spark job (AWS Glue, EMR).
+"""Export datasets on S3 for the Spark job (AWS Glue, EMR): read by the executors.
 
 A Glue job's workers share no filesystem, so the job reads its input exports
-from S3 and writes its diff dataset to S3, with the same rules as on disk:
+from S3 and writes its datasets to S3, with the same rules as on disk. What is
+generic (a prefix and its client, the manifest read first and refused unless
+complete, each file checked against the manifest, the refusals of an
+``--out`` prefix, publishing with the manifest last) is
+:mod:`pitrdiff.export.remote`'s, which every command uses; this module adds
+only what runs on the executors:
 
-- an input export's ``manifest.json`` must say ``complete``; every part is
-  checked against the manifest (size and xxh3-128) by the executors, one
-  task per part, before anything is read;
+- every part of an input export is checked against the manifest (size and
+  xxh3-128) by the executors, one task per part, before anything is read;
 - the parts are read by Python tasks (boto3 and pyarrow, one task per part):
   no Hadoop S3 connector is needed, and the same code runs on Glue, EMR and
   in local mode against any S3-compatible endpoint;
-- the diff dataset is written on the driver, then uploaded: class files and
-  reports first, ``manifest.json`` last (a reader sees a complete dataset or
-  none); a prefix that holds anything but a diff is refused, a complete diff
-  unless ``overwrite``.
+- a native ingestion's tasks upload their parts themselves; the driver
+  writes the manifest (incomplete first, complete last).
 """
 
 from __future__ import annotations
 
 import functools
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,31 +27,16 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-import xxhash
 
-from pitrdiff.aws import AwsConfig, s3_client, translate_errors
-from pitrdiff.errors import AwsError, ExportError, IncompleteExportError, RefusedError
+from pitrdiff.errors import ExportError
 from pitrdiff.export.dataset import HASH_COLUMN, MANIFEST_NAME, Export, Manifest
+from pitrdiff.export.outdir import DATA_DIR
+from pitrdiff.export.remote import S3Prefix, check_out, checked_read, open_manifest
 from pitrdiff.spark.arrow import spark_schema
 from pitrdiff.spark.session import spark_errors
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
     from pyspark.sql import DataFrame, SparkSession
-
-_CHUNK = 8 * 1024 * 1024
-
-
-def split_url(url: str) -> tuple[str, str]:
-    """``s3://bucket/prefix`` → ``(bucket, prefix)`` (no trailing slash)."""
-    bucket, _, prefix = url[len("s3://") :].partition("/")
-    if not url.startswith("s3://") or not bucket:
-        raise ExportError(f"{url!r} is not an S3 URL (s3://BUCKET/PREFIX)")
-    return bucket, prefix.strip("/")
-
-
-def _client(endpoint_url: str | None) -> S3Client:
-    return s3_client(AwsConfig(), endpoint_url=endpoint_url)
 
 
 class S3Export(Export):
@@ -109,29 +95,22 @@ class S3Export(Export):
 def _check_part(entry: tuple[str, int, str], url: str, endpoint_url: str | None) -> str | None:
     """Executor side: a part's problem, or ``None`` when it matches the manifest."""
     relative, size, checksum = entry
-    bucket, prefix = split_url(url)
-    digest, seen = xxhash.xxh3_128(), 0
     try:
-        body = _client(endpoint_url).get_object(Bucket=bucket, Key=f"{prefix}/{relative}")["Body"]
-        for chunk in body.iter_chunks(_CHUNK):
-            digest.update(chunk)
-            seen += len(chunk)
+        return checked_read(
+            S3Prefix.parse(url, endpoint_url=endpoint_url), relative, size, checksum
+        )
     except Exception as exc:
         return f"part {relative} cannot be read ({type(exc).__name__}: {exc})"
-    if seen != size:
-        return f"part {relative} is {seen} bytes, the manifest says {size} (truncated or replaced)"
-    if digest.hexdigest() != checksum:
-        return f"part {relative} does not match its checksum in the manifest (corrupt or edited)"
-    return None
 
 
 def _read_parts(batches: Iterator[pa.RecordBatch], endpoint_url: str | None) -> Iterator[Any]:
     """Executor side: the rows of each part URL in ``batches`` (uint64 → decimal(20,0))."""
-    client = _client(endpoint_url)
+    client = None
     for batch in batches:
         for url in batch.column(0).to_pylist():
-            bucket, key = split_url(url)
-            data = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            part = S3Prefix.parse(url, endpoint_url=endpoint_url)
+            client = client or part.client()
+            data = client.get_object(Bucket=part.bucket, Key=part.prefix)["Body"].read()
             table = pq.read_table(pa.BufferReader(data))
             index = table.schema.get_field_index(HASH_COLUMN)
             table = table.set_column(
@@ -146,97 +125,13 @@ def load_s3_export(url: str, *, endpoint_url: str | None = None) -> S3Export:
     Raises
     ------
     ExportError
-        When there is no readable manifest there.
+        When there is no readable export manifest there.
     IncompleteExportError
-        When the manifest does not say ``complete``.
+        When the manifest does not say ``complete``, or disagrees with ``data/``.
     """
-    bucket, prefix = split_url(url)
-    try:
-        with translate_errors(action=f"reading {url}/{MANIFEST_NAME}"):
-            raw = _client(endpoint_url).get_object(Bucket=bucket, Key=f"{prefix}/{MANIFEST_NAME}")
-            data = raw["Body"].read()
-    except AwsError as exc:
-        raise ExportError(f"{url} is not an export: no readable {MANIFEST_NAME} ({exc})") from exc
-    try:
-        manifest = Manifest.from_dict(orjson.loads(data))
-    except orjson.JSONDecodeError as exc:
-        raise ExportError(f"{url}/{MANIFEST_NAME} is not valid JSON", path=url) from exc
-    if not manifest.complete:
-        raise IncompleteExportError(
-            f"export {url} is not complete (interrupted?); re-run the export", path=url
-        )
-    return S3Export(url, manifest, endpoint_url)
-
-
-def check_out(url: str, *, overwrite: bool, endpoint_url: str | None = None) -> None:
-    """Refuse an output prefix that holds anything but a diff (a complete one unless ``overwrite``).
-
-    Raises
-    ------
-    RefusedError
-        As above.
-    """
-    bucket, prefix = split_url(url)
-    client = _client(endpoint_url)
-    with translate_errors(action=f"listing {url}"):
-        listed = client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/", MaxKeys=1000)
-    keys = [o["Key"] for o in listed.get("Contents", [])]
-    if not keys:
-        return
-    manifest_key = f"{prefix}/{MANIFEST_NAME}"
-    if manifest_key not in keys:
-        raise RefusedError(f"{url} is not empty and is not a diff; choose another --out")
-    with translate_errors(action=f"reading {url}/{MANIFEST_NAME}"):
-        doc = orjson.loads(client.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
-    if doc.get("format") != "pitrdiff-diff":
-        raise RefusedError(f"{url} is not empty and is not a diff; choose another --out")
-    if doc.get("complete") and not overwrite:
-        raise RefusedError(
-            f"{url} already holds a diff of {doc.get('table_name')!r}; pass --overwrite true"
-        )
-
-
-def upload_diff(local: Path, url: str, *, endpoint_url: str | None = None) -> list[str]:
-    """Upload a diff dataset written at ``local``: every file first, ``manifest.json`` last.
-
-    The manifest's input paths are the inputs' URLs already (the caller's
-    exports were :class:`S3Export`); nothing else is changed. Returns the keys written.
-    """
-    bucket, prefix = split_url(url)
-    client = _client(endpoint_url)
-    files = sorted(p for p in local.rglob("*") if p.is_file() and p != local / MANIFEST_NAME)
-    written = []
-    for path in [*files, local / MANIFEST_NAME]:
-        key = f"{prefix}/{path.relative_to(local).as_posix()}"
-        with translate_errors(action=f"writing s3://{bucket}/{key}"):
-            client.upload_file(str(path), bucket, key)
-        written.append(key)
-    return written
-
-
-def fix_input_urls(local: Path, inputs: Sequence[S3Export]) -> None:
-    """Record the inputs' URLs (not a mangled local form) in the diff's ``manifest.json``."""
-    from pitrdiff.files import write_json
-
-    doc = orjson.loads((local / MANIFEST_NAME).read_bytes())
-    for side, export in zip(("live", "restored"), inputs, strict=True):
-        doc[side]["path"] = export.url
-    write_json(local / MANIFEST_NAME, doc)
-
-
-def private_dir() -> str:
-    """An owner-only working directory for the diff before its upload."""
-    return tempfile.mkdtemp(prefix="pitrdiff-s3-diff-")
-
-
-# --------------------------------------------------------------------------- export datasets out
-
-
-def _keys(client: S3Client, bucket: str, prefix: str) -> list[str]:
-    keys: list[str] = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(o["Key"] for o in page.get("Contents", []))
-    return keys
+    where = S3Prefix.parse(url, endpoint_url=endpoint_url)
+    _, doc = open_manifest(where, "export")
+    return S3Export(where.url, Manifest.from_dict(doc), endpoint_url)
 
 
 def prepare_export_out(url: str, *, overwrite: bool, endpoint_url: str | None = None) -> None:
@@ -245,65 +140,39 @@ def prepare_export_out(url: str, *, overwrite: bool, endpoint_url: str | None = 
     Raises
     ------
     RefusedError
-        When the prefix holds something other than an export, or a complete
-        export and ``overwrite`` is false.
+        When the prefix lies inside another dataset, holds something other
+        than an export, objects pitrdiff did not write, or a complete export
+        and ``overwrite`` is false (:func:`pitrdiff.export.remote.check_out`).
     """
-    bucket, prefix = split_url(url)
-    client = _client(endpoint_url)
-    with translate_errors(action=f"listing {url}"):
-        keys = _keys(client, bucket, f"{prefix}/")
-        if not keys:
-            return
-        manifest_key = f"{prefix}/{MANIFEST_NAME}"
-        if manifest_key not in keys:
-            raise RefusedError(f"{url} is not empty and is not an export; choose another --out")
-        doc = orjson.loads(client.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
-        if doc.get("format") != "pitrdiff-export":
-            raise RefusedError(f"{url} is not empty and is not an export; choose another --out")
-        if doc.get("complete") and not overwrite:
-            raise RefusedError(
-                f"{url} already holds a complete export of {doc.get('table_name')!r}; "
-                "pass --overwrite true to replace it"
-            )
-        for key in keys:
-            client.delete_object(Bucket=bucket, Key=key)
+    where = S3Prefix.parse(url, endpoint_url=endpoint_url)
+    old = check_out(where, "export", overwrite=overwrite)
+    # the manifest first: from then on the prefix holds an incomplete export
+    where.delete(sorted(old, key=lambda k: k != MANIFEST_NAME))
 
 
 def put_manifest(url: str, manifest: Manifest, *, endpoint_url: str | None = None) -> None:
     """Write an export dataset's ``manifest.json`` at ``s3://…`` (one PUT: atomic)."""
-    bucket, prefix = split_url(url)
     body = orjson.dumps(manifest.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
-    with translate_errors(action=f"writing {url}/{MANIFEST_NAME}"):
-        _client(endpoint_url).put_object(Bucket=bucket, Key=f"{prefix}/{MANIFEST_NAME}", Body=body)
+    S3Prefix.parse(url, endpoint_url=endpoint_url).put(MANIFEST_NAME, body)
 
 
 def upload_part(local: Path, url: str, relative: str, endpoint_url: str | None) -> None:
     """Upload one part written at ``local`` to ``url/relative`` (executor side)."""
-    bucket, prefix = split_url(url)
-    _client(endpoint_url).upload_file(str(local), bucket, f"{prefix}/{relative}")
+    S3Prefix.parse(url, endpoint_url=endpoint_url).upload(local, relative)
 
 
 def remove_unlisted(url: str, keep: Sequence[str], *, endpoint_url: str | None = None) -> None:
     """Delete the parts under ``url/data/`` not named in ``keep`` (relative paths)."""
-    bucket, prefix = split_url(url)
-    client = _client(endpoint_url)
-    wanted = {f"{prefix}/{k}" for k in keep}
-    with translate_errors(action=f"cleaning {url}/data"):
-        for key in _keys(client, bucket, f"{prefix}/data/"):
-            if key not in wanted:
-                client.delete_object(Bucket=bucket, Key=key)
+    where = S3Prefix.parse(url, endpoint_url=endpoint_url)
+    wanted = set(keep)
+    where.delete(sorted(k for k in where.listing(f"{DATA_DIR}/") if k not in wanted))
 
 
 __all__ = [
     "S3Export",
-    "check_out",
-    "fix_input_urls",
     "load_s3_export",
     "prepare_export_out",
-    "private_dir",
     "put_manifest",
     "remove_unlisted",
-    "split_url",
-    "upload_diff",
     "upload_part",
 ]
