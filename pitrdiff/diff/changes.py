@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 import orjson
@@ -179,17 +181,45 @@ class ChangeColumns:
         w = self._walk
         structs = pa.StructArray.from_arrays(
             [
-                pa.array(w.paths, pa.string()),
-                pa.array(w.kinds, pa.string()),
-                pa.array(w.olds, pa.string()),
-                pa.array(w.news, pa.string()),
+                string_array(w.paths),
+                string_array(w.kinds),
+                string_array(w.olds),
+                string_array(w.news),
             ],
             fields=list(change_type.value_type),
         )
-        changes = pa.ListArray.from_arrays(
-            pa.array(self._offsets, pa.int32()), structs, type=change_type
+        offsets = pa.Array.from_buffers(
+            pa.int32(), len(self._offsets), [None, pa.py_buffer(array("i", self._offsets))]
         )
-        return changes, pa.array(self._signatures, pa.string())
+        changes = pa.ListArray.from_arrays(offsets, structs, type=change_type)
+        return changes, string_array(self._signatures)
+
+
+def string_array(values: Sequence[str | None]) -> Any:
+    """An Arrow ``string`` array of Python strings (``None`` is null), built from buffers.
+
+    The same array as ``pa.array(values, pa.string())``, which imports pandas
+    on its first call if it is installed (pyarrow checks whether a list is
+    "array-like"): about 0.25 s of a diff's start that nothing else needs.
+
+    Raises
+    ------
+    OverflowError
+        When the strings hold 2 GiB or more of UTF-8 (32-bit offsets).
+    """
+    import pyarrow as pa
+
+    encoded = [b"" if v is None else v.encode("utf-8") for v in values]
+    offsets = array("i", accumulate(map(len, encoded), initial=0))
+    validity = None
+    if any(v is None for v in values):
+        import numpy as np
+
+        present = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
+        validity = pa.py_buffer(np.packbits(present, bitorder="little"))
+    return pa.StringArray.from_buffers(
+        len(values), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)), validity
+    )
 
 
 def diff_items(restored: Mapping[str, Any], live: Mapping[str, Any]) -> tuple[list[Change], str]:
