@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -182,12 +183,14 @@ def test_a_failing_check_exits_1_and_still_cleans_up(
     monkeypatch.setattr(drill_module, "STAGES", tuple(stages))
     runner = CliRunner()
     args = ["drill", live, "--latest", "--workdir", str(tmp_path / "w"), "--updated-attr",
-            "updated_at", "--junit", str(tmp_path / "ci.xml"), "--endpoint-url",
+            "updated_at", "--junit", str(tmp_path / "ci" / "drill.xml"), "--endpoint-url",
             moto_server.endpoint]  # fmt: skip
     result = runner.invoke(load_commands(), args)
     assert result.exit_code == EXIT_DIFFERENCES, result.output
     assert "FAIL" in result.stdout and "updated-attr" in result.stdout
-    suite = ET.parse(tmp_path / "ci.xml").getroot().find("testsuite")
+    suite = ET.parse(
+        tmp_path / "ci" / "drill.xml"
+    )  # its directory made.getroot().find("testsuite")
     assert suite is not None and suite.get("failures") == "1"
     failed = [c for c in suite.findall("testcase") if c.find("failure") is not None]
     assert [c.get("name") for c in failed] == ["updated-attr"]
@@ -466,3 +469,170 @@ def test_ctrl_c_while_the_restore_request_returns_still_deletes_the_table(
             live, latest=True, target=target, workdir=tmp_path / "w", aws=moto_server.aws
         )
     assert gone(moto_server, target)
+
+
+def drill_tables(server: Server, live: str) -> list[str]:
+    """Every table of the server named after the live table, but the live table."""
+    return [
+        t for t in server.client().list_tables()["TableNames"] if t.startswith(live) and t != live
+    ]
+
+
+def bad_inputs(tmp_path: Path, live: str, other: str) -> list[tuple[list[str], str]]:
+    """(drill arguments, words of the one-line refusal): each must be refused before a restore."""
+    from tests.data.s3exports.build import order as export_order
+    from tests.data.s3exports.build import write_full_export
+
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "dir").mkdir()
+    full = write_full_export(tmp_path / "s3full", [[export_order("TENANT#a", 1)]])
+    other_arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{other}"
+    from tests.data.s3exports.build import write_incremental_export
+
+    foreign = write_incremental_export(tmp_path / "s3other", [[]], table_arn=other_arn)
+
+    def expect(keys: list[dict[str, Any]]) -> str:
+        path = tmp_path / f"expect-{len(list(tmp_path.glob('expect-*')))}.json"
+        path.write_text(json.dumps({"keys_must_exist": keys}))
+        return str(path)
+
+    sysfs = Path("/sys")  # a directory nobody, root included, can write in
+    return [
+        (["--incremental-from-s3", "/nonexistent"], "/nonexistent is not a DynamoDB export"),
+        (["--incremental-from-s3", str(full)], "is a FULL_EXPORT, not an incremental export"),
+        (["--incremental-from-s3", str(foreign)], f"is an export of table {other}, not of {live}"),
+        (
+            ["--expect", expect([{"pk": "TENANT#a"}])],
+            '{"pk": "TENANT#a"} lacks sk (the key is pk, sk)',
+        ),
+        (
+            ["--expect", expect([{"pk": "TENANT#a", "sk": 1}])],
+            "sk is a key of type S (a non-empty string; quote numbers), not 1",
+        ),
+        (
+            ["--expect", expect([{"pk": "TENANT#a", "sk": "ORDER#1", "status": "PAID"}])],
+            "names status, not a key attribute",
+        ),
+        (["--expect", expect([{"pk": ["TENANT#a"], "sk": "ORDER#1"}])], "pk is a key of type S"),
+        (["--junit", str(tmp_path / "dir")], f"--junit {tmp_path / 'dir'} is a directory"),
+        (["--junit", str(tmp_path / "a-file" / "ci.xml")], f"{tmp_path / 'a-file'} is not a dir"),
+        (["--junit", "/dev/null"], "--junit /dev/null is not a regular file"),
+        (["--junit", str(tmp_path / "w" / "drill.json")], "where the drill writes its own files"),
+        (["--junit", str(tmp_path / "w" / "diff" / "x.xml")], "where the drill writes its own"),
+        *([(["--junit", str(sysfs / "ci.xml")], "cannot write in /sys")] if sysfs.is_dir() else []),
+        (["--segments", "0"], "--segments must be between 1 and 1000000, not 0"),
+        (["--updated-attr", ""], "--updated-attr names an attribute; it cannot be empty"),
+        (["--target", other], f"table {other} already exists; the drill restores into a new table"),
+        (["--target", live], "--target must be a new table, not the live table"),
+    ]
+
+
+def test_every_bad_input_is_refused_before_the_restore(
+    moto_server: Server, live: str, tmp_path: Path
+) -> None:
+    """Exit 2, one line on stderr, no table restored, no work directory made."""
+    other = f"{live}-other"
+    moto_server.create_table(other)
+    runner = CliRunner()
+    cases = bad_inputs(tmp_path, live, other)
+    workdir = tmp_path / "w"
+    for args, words in cases:
+        result = runner.invoke(
+            load_commands(),
+            ["drill", live, "--latest", "--workdir", str(workdir), *args,
+             "--endpoint-url", moto_server.endpoint],
+        )  # fmt: skip
+        assert result.exit_code == EXIT_BAD_INPUT, (args, result.output)
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (args, result.stderr)
+        assert words in lines[0], (args, lines[0])
+        assert "--reuse" not in lines[0] and "Traceback" not in result.output
+        assert not workdir.exists(), args
+    for directory, words in (
+        (tmp_path / "a-file" / "w", f"--workdir {tmp_path / 'a-file' / 'w'}: {tmp_path / 'a-file'}"
+                                    " is not a directory"),
+        *([(Path("/sys/w"), "--workdir /sys/w: cannot write in /sys")]
+          if Path("/sys").is_dir() else []),
+    ):  # fmt: skip
+        result = runner.invoke(
+            load_commands(),
+            ["drill", live, "--latest", "--workdir", str(directory), "--endpoint-url",
+             moto_server.endpoint],
+        )  # fmt: skip
+        assert result.exit_code == EXIT_BAD_INPUT, result.output
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {words}"), result.stderr
+        assert not directory.exists()
+    assert drill_tables(moto_server, live) == [other]  # nothing restored, the other table kept
+
+
+def test_keys_must_exist_is_typed_by_the_key_schema() -> None:
+    """S keys are non-empty strings, N keys numbers (exact), B keys base64 text."""
+    from pitrdiff.drill.checks import key_json
+    from pitrdiff.export.keys import KeySchema
+
+    schema = KeySchema.from_boto(
+        [{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "at", "KeyType": "RANGE"}],
+        [
+            {"AttributeName": "id", "AttributeType": "N"},
+            {"AttributeName": "at", "AttributeType": "B"},
+        ],
+    )
+    assert key_json({"id": 5, "at": "AAE="}, schema) == '{"at":{"B":"AAE="},"id":{"N":"5"}}'
+    assert key_json({"id": "1.50", "at": "AAE="}, schema) == '{"at":{"B":"AAE="},"id":{"N":"1.5"}}'
+    for key, words in (
+        ({"id": "abc", "at": "AAE="}, "id is a key of type N (a number), not 'abc'"),
+        ({"id": True, "at": "AAE="}, "id is a key of type N (a number), not True"),
+        ({"id": float("nan"), "at": "AAE="}, "id is a key of type N (a number), not nan"),
+        ({"id": "1e400", "at": "AAE="}, "id is a key of type N (a number), not '1e400'"),
+        ({"id": 1, "at": "not base64!"}, "at is a key of type B (base64 text), not 'not base64!'"),
+        ({"id": 1, "at": ""}, "at is a key of type B (base64 text), not ''"),
+        ({"at": "AAE="}, 'keys_must_exist: {"at": "AAE="} lacks id (the key is id, at)'),
+    ):
+        with pytest.raises(InputError, match=re.escape(words)):
+            key_json(key, schema)
+
+
+def test_an_existing_target_is_refused_without_naming_an_option_drill_lacks(
+    moto_server: Server, live: str, tmp_path: Path
+) -> None:
+    """A --target made between the checks and the restore: refused, and never deleted."""
+    import pitrdiff.drill as drill_module
+    from pitrdiff.errors import RefusedError
+
+    target = f"{live}-taken"
+    made: list[str] = []
+
+    def hook(stage: str) -> None:
+        if stage == "restore":  # someone else's table appears after the checks
+            moto_server.create_table(target)
+            made.append(target)
+
+    with pytest.raises(RefusedError) as caught:
+        drill_module.run_drill(
+            live, latest=True, target=target, workdir=tmp_path / "w", aws=moto_server.aws,
+            on_stage=hook,
+        )  # fmt: skip
+    assert str(caught.value) == (
+        f"table {target} already exists; the drill restores into a new table: "
+        "choose another --target (or leave it out)"
+    )
+    assert made == [target] and not gone(moto_server, target)  # not the drill's to delete
+    document = json.loads((tmp_path / "w" / "drill.json").read_text())
+    assert document["restored_table"] is None and document["cleaned_up"] == "none"
+
+
+def test_pitr_off_says_no_table_was_restored(
+    moto_server: Server, table_name: str, tmp_path: Path
+) -> None:
+    moto_server.create_table(table_name)
+    runner = CliRunner()
+    result = runner.invoke(
+        load_commands(),
+        ["drill", table_name, "--latest", "--workdir", str(tmp_path / "w"), "--endpoint-url",
+         moto_server.endpoint],
+    )  # fmt: skip
+    assert result.exit_code == EXIT_DIFFERENCES, result.output
+    assert "None" not in result.output
+    assert "no table was restored" in result.stderr.splitlines()
+    assert drill_tables(moto_server, table_name) == []

@@ -151,8 +151,8 @@ def _check_target(table: str, target: str, aws: AwsConfig) -> None:
     )
 
 
-def _check_incremental(source: str, table: str, table_arn: str, aws: AwsConfig) -> None:
-    """The export's manifests read and agree; it is incremental and of ``table``."""
+def _incremental_table(source: str, aws: AwsConfig) -> str:
+    """The table an incremental export is of (its manifests read and cross-checked)."""
     from pitrdiff.export.native.manifest import INCREMENTAL_EXPORT, read_summary
 
     summary = read_summary(source, aws=aws)
@@ -161,11 +161,7 @@ def _check_incremental(source: str, table: str, table_arn: str, aws: AwsConfig) 
             f"--incremental-from-s3 {source} is a {summary.export_type}, not an incremental "
             "export (ExportTableToPointInTime with ExportType INCREMENTAL_EXPORT)"
         )
-    exported = (summary.table_arn or "").rpartition("table/")[2]
-    if exported and table_arn and exported != table_arn.rpartition("table/")[2]:
-        raise InputError(
-            f"--incremental-from-s3 {source} is an export of table {exported}, not of {table}"
-        )
+    return (summary.table_arn or "").rpartition("table/")[2]
 
 
 def check_aws_inputs(
@@ -190,10 +186,13 @@ def check_aws_inputs(
     ExportError
         An incremental export whose manifests are missing or disagree.
     """
+    exported = None if incremental is None else _incremental_table(incremental, aws)
     arn, schema = _live_table(table, aws)
+    if exported and arn and exported != arn.rpartition("table/")[2]:
+        raise InputError(
+            f"--incremental-from-s3 {incremental} is an export of table {exported}, not of {table}"
+        )
     _check_target(table, target, aws)
     keys: Sequence[Mapping[str, Any]] = expect.get("keys_must_exist") or ()
     for key in keys:
         key_json(key, schema)
-    if incremental is not None:
-        _check_incremental(incremental, table, arn, aws)
