@@ -188,9 +188,8 @@ def test_a_failing_check_exits_1_and_still_cleans_up(
     result = runner.invoke(load_commands(), args)
     assert result.exit_code == EXIT_DIFFERENCES, result.output
     assert "FAIL" in result.stdout and "updated-attr" in result.stdout
-    suite = ET.parse(
-        tmp_path / "ci" / "drill.xml"
-    )  # its directory made.getroot().find("testsuite")
+    junit = tmp_path / "ci" / "drill.xml"  # its directory made by the drill
+    suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("failures") == "1"
     failed = [c for c in suite.findall("testcase") if c.find("failure") is not None]
     assert [c.get("name") for c in failed] == ["updated-attr"]
