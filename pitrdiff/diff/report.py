@@ -265,16 +265,20 @@ class DiffSummary:
         """What TTL explains: expired items (not lost), changed items TTL will remove.
 
         ``312 of the 812 deleted items had expired by TTL (`expires` before
-        2026-10-27T15:00:00.000Z): not lost.`` Empty without a TTL attribute.
+        2026-10-27T15:00:00.000Z): not lost.`` Without a single moment (an
+        incremental diff judges each removal at its time): ``(`expires` passed
+        before it was removed)``. Empty without a TTL attribute.
         """
         f = self.facts
         if not f.ttl_attribute:
             return []
         name = code(f.ttl_attribute) if code else f"`{f.ttl_attribute}`"
         gone = self.deleted + self.expired
+        # An incremental diff judges each removal at its own time: no one moment.
+        when = f"before {f.ttl_as_of}" if f.ttl_as_of else "passed before it was removed"
         lines = [
             f"{self.expired:,} of the {gone:,} deleted items had expired by TTL "
-            f"({name} before {f.ttl_as_of}): not lost."
+            f"({name} {when}): not lost."
         ]
         if f.changed_past_ttl == 1:
             lines.append(

@@ -412,7 +412,9 @@ def write_diff_dataset(
     sizes["unchanged"] = unchanged_bytes
     written = time.perf_counter()
     facts = SummaryFacts(
-        ttl_attribute=ttl.attribute if ttl else None,
+        # Without a rule, expired rows the caller classified (an incremental
+        # diff judges each removal at its own time) carry its TTL attribute.
+        ttl_attribute=ttl.attribute if ttl else _stated_ttl(base.live, expired),
         ttl_as_of=ttl.as_of if ttl else None,
         changed_past_ttl=written_files.changed_past_ttl,
         restore_time=_restore_time(base.restored),
@@ -480,6 +482,19 @@ def _summarize(
     write_bytes(root / HTML_REPORT_NAME, page.encode("utf-8"))
     progress.finish()
     return summary
+
+
+def _stated_ttl(live: Mapping[str, Any], expired: DiffRows) -> str | None:
+    """The TTL attribute the live input says expiry was judged by, when it passed ``expired``.
+
+    An incremental diff records its table's TTL setting (``{"attribute",
+    "status"}``) with the live input and classifies expired removals itself;
+    its summary states the attribute, with no single moment (``ttl_as_of``).
+    """
+    setting = live.get("ttl")
+    if expired is None or not isinstance(setting, Mapping) or not setting.get("attribute"):
+        return None
+    return str(setting["attribute"]) if setting.get("status") in ("ENABLED", "ENABLING") else None
 
 
 def _restore_time(restored: Mapping[str, Any]) -> str | None:
