@@ -19,6 +19,9 @@ Usage::
     python3 bench/bench_diff.py --n 1000000                 # generate if needed, run all
     python3 bench/bench_diff.py --n 10000000 --skip pandas-merge,datacompy
     python3 bench/bench_diff.py --n 1000000 --compression zstd,lz4   # lz4 parts too
+    # before / after in one run: the diff step again with an older tree's pitrdiff
+    git archive <rev> | tar -x -C /tmp/base
+    python3 bench/bench_diff.py --n 1000000 --baseline /tmp/base --repeat 2
 """
 
 from __future__ import annotations
@@ -193,8 +196,12 @@ STEP_FUNCTIONS = {
 # --------------------------------------------------------------------------- the runner
 
 
-def run_step(step: str, pair: Path, memory_limit: str) -> dict[str, Any]:
-    """Run one step in a child process; return its result, wall time and peak RSS."""
+def run_step(step: str, pair: Path, memory_limit: str, code: Path | None = None) -> dict[str, Any]:
+    """Run one step in a child process; return its result, wall time and peak RSS.
+
+    ``code``: a source tree whose ``pitrdiff`` the child imports (``PYTHONPATH``)
+    instead of the installed one, for a before / after comparison in one run.
+    """
     result_file = pair / f".bench-{step}.json"
     command = [
         sys.executable,
@@ -208,8 +215,11 @@ def run_step(step: str, pair: Path, memory_limit: str) -> dict[str, Any]:
         "--result",
         str(result_file),
     ]
+    env = dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
     clock = time.perf_counter()
-    child = subprocess.Popen(command)
+    child = subprocess.Popen(command, env=env)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - clock
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -238,6 +248,15 @@ def main() -> None:
         default="zstd",
         help="Parquet codecs of the pair's parts, comma-separated (zstd,lz4 compares the "
         "read and the diff on both; the other steps run on the first)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a source tree (e.g. `git archive REV | tar -x -C DIR`): its pitrdiff diff "
+        "runs too, alternating with this tree's, and the two are printed side by side",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of the diff step(s); the fastest is kept"
     )
     parser.add_argument("--child", choices=STEPS, help=argparse.SUPPRESS)
     parser.add_argument("--pair", type=Path, help=argparse.SUPPRESS)
@@ -287,16 +306,29 @@ def main() -> None:
             if step in skip or (codec != first and step not in ("duckdb-read", "pitrdiff-diff")):
                 continue
             label = step if codec == first else f"{step} [{codec}]"
-            print(f"running {label} ...", flush=True)
-            results[label] = run_step(step, pair, args.memory_limit)
-            r = results[label]
-            print(
-                f"  {label}: {r['wall_s']:.1f}s wall, peak RSS {r.get('peak_rss_mb', 0):,.0f} MB  "
-                + json.dumps(
-                    {k: v for k, v in r.items() if k not in ("step", "wall_s", "peak_rss_mb")}
-                ),
-                flush=True,
-            )
+            variants = [(label, None)]
+            if step == "pitrdiff-diff" and args.baseline:
+                variants.insert(0, (f"{label} [baseline]", args.baseline))
+            runs = args.repeat if step == "pitrdiff-diff" else 1
+            for _ in range(runs):  # alternating, so load changes hit both alike
+                for name, code in variants:
+                    print(f"running {name} ...", flush=True)
+                    r = run_step(step, pair, args.memory_limit, code)
+                    print(
+                        f"  {name}: {r['wall_s']:.1f}s wall, peak RSS "
+                        f"{r.get('peak_rss_mb', 0):,.0f} MB  "
+                        + json.dumps(
+                            {
+                                k: v
+                                for k, v in r.items()
+                                if k not in ("step", "wall_s", "peak_rss_mb")
+                            }
+                        ),
+                        flush=True,
+                    )
+                    best = results.get(name)
+                    if best is None or "error" in best or r.get("wall_s", 1e9) < best["wall_s"]:
+                        results[name] = r
     report(args, results, codecs)
     (pairs[first] / "bench-results.json").write_text(json.dumps(results, indent=2))
     if os.environ.get("BENCH_CLEAN"):
@@ -319,6 +351,21 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], codecs:
             print(f"{step:<26} {r['wall_s']:>8.1f} {r['cpu_s']:>8.1f} {r['peak_rss_mb']:>12,.0f}")
     read = results.get("duckdb-read", {}).get("wall_s")
     diff = results.get("pitrdiff-diff", {}).get("wall_s")
+    before = results.get("pitrdiff-diff [baseline]", {})
+    if diff and before.get("wall_s"):
+        after = results["pitrdiff-diff"]
+        print(
+            f"pitrdiff diff, this tree / baseline  = {diff / before['wall_s']:.2f}x wall, "
+            f"{after['cpu_s'] / before['cpu_s']:.2f}x CPU"
+        )
+        for phase, seconds in after.get("timings", {}).items():
+            print(
+                f"  {phase:<14} {before.get('timings', {}).get(phase, 0):>7.2f}s -> {seconds:.2f}s"
+            )
+        if read:
+            print(f"  baseline / DuckDB full read         = {before['wall_s'] / read:.2f}x")
+        if compy_wall := results.get("datacompy", {}).get("wall_s"):
+            print(f"  datacompy / baseline                = {compy_wall / before['wall_s']:.1f}x")
     compy = results.get("datacompy", {})
     if read and diff:
         print(f"pitrdiff diff / DuckDB full read      = {diff / read:.2f}x  (target <= 2x)")
