@@ -15,6 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from pitrdiff.cli.app import load_commands
@@ -252,3 +253,106 @@ def test_epoch_numbers_are_read_in_seconds_ms_us_or_ns_by_magnitude() -> None:
         item = json.dumps({"t": {"N": value}})
         row = con.execute(f"SELECT {epoch_seconds_sql('x', 't')} FROM (SELECT ? AS x)", [item])
         assert row.fetchone() == (1577836800.0,), value
+
+
+def _broken_copies(tmp_path: Path) -> list[tuple[Path, str]]:
+    """Copies of the demo's diff, each broken one way, and the refusal each must give."""
+    import pyarrow.parquet as pq
+
+    def copy(name: str) -> Path:
+        root = tmp_path / name
+        shutil.copytree(SAMPLE, root)
+        (root / "report.html").unlink()
+        return root
+
+    missing = copy("missing")
+    (missing / "changed.parquet").unlink()
+    empty = copy("empty")
+    (empty / "deleted.parquet").write_bytes(b"")
+    truncated = copy("truncated")
+    data = (truncated / "deleted.parquet").read_bytes()
+    (truncated / "deleted.parquet").write_bytes(data[: len(data) // 2])
+    edited = copy("edited")  # a valid Parquet file, one row short: only the checksum tells
+    pq.write_table(pq.read_table(edited / "added.parquet").slice(1), edited / "added.parquet")
+    incomplete = copy("incomplete")
+    manifest = json.loads((incomplete / "manifest.json").read_text())
+    (incomplete / "manifest.json").write_text(json.dumps(manifest | {"complete": False}))
+    cut = copy("cut-manifest")
+    text = (cut / "manifest.json").read_text()
+    (cut / "manifest.json").write_text(text[: len(text) // 2])
+    blank = copy("blank-manifest")
+    (blank / "manifest.json").write_text("")
+    return [
+        (missing, f"diff {missing}: changed.parquet is missing"),
+        (empty, f"diff {empty}: deleted.parquet does not match the manifest (truncated, corrupt"),
+        (truncated, f"diff {truncated}: deleted.parquet does not match the manifest"),
+        (edited, f"diff {edited}: added.parquet does not match the manifest"),
+        (incomplete, f"diff {incomplete} is not complete (interrupted?)"),
+        (cut, f"{cut / 'manifest.json'} is not valid JSON"),
+        (blank, f"{blank / 'manifest.json'} is not valid JSON"),
+    ]
+
+
+def test_report_refuses_a_broken_diff_with_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Missing, empty, truncated or edited class files, an incomplete or cut manifest."""
+    runner = CliRunner()
+    for root, words in _broken_copies(tmp_path):
+        result = runner.invoke(load_commands(), ["report", str(root)])
+        assert result.exit_code == EXIT_BAD_INPUT, (root.name, result.output)
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {words}"), (root.name, lines)
+        assert result.stdout == "" and "Traceback" not in result.output
+        assert not (root / "report.html").exists(), root.name  # nothing written
+
+
+def test_report_time_attr_that_gives_no_timeline_warns(tmp_path: Path) -> None:
+    """An attribute no affected item has, or has as no time: one warning line on stderr."""
+    root = tmp_path / "diff"
+    shutil.copytree(SAMPLE, root)
+    runner = CliRunner()
+    warned = {}
+    for attribute in ("nosuch", "status", "updated_at", ""):
+        result = runner.invoke(load_commands(), ["report", str(root), "--time-attr", attribute])
+        assert result.exit_code == EXIT_OK, result.output
+        assert result.stdout == f"{root / 'report.html'}\n"
+        warned[attribute] = result.stderr.splitlines()
+    assert warned == {
+        "nosuch": ["warning: --time-attr nosuch: no affected item has this attribute; no timeline"],
+        "status": [
+            "warning: --time-attr status: 715 affected items have it, none as a time (ISO 8601 "
+            "text or an epoch number); no timeline"
+        ],
+        "updated_at": [],
+        "": [],
+    }
+
+
+def test_report_open_without_a_browser_says_where_the_page_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import webbrowser
+
+    root = tmp_path / "diff"
+    shutil.copytree(SAMPLE, root)
+    runner = CliRunner()
+    opened: list[str] = []
+
+    def no_browser(url: str) -> bool:
+        opened.append(url)
+        return False
+
+    def broken_browser(url: str) -> bool:
+        raise webbrowser.Error("could not locate runnable browser")
+
+    page = (root / "report.html").resolve()
+    for fake in (no_browser, broken_browser):
+        monkeypatch.setattr(webbrowser, "open", fake)
+        result = runner.invoke(load_commands(), ["report", str(root), "--open"])
+        assert result.exit_code == EXIT_OK, result.output
+        assert result.stderr.splitlines() == [
+            f"warning: no browser could be opened; the report is {page}"
+        ]
+    assert opened == [page.as_uri()]
+    monkeypatch.setattr(webbrowser, "open", lambda url: True)
+    result = runner.invoke(load_commands(), ["report", str(root), "--open"])
+    assert result.exit_code == EXIT_OK and result.stderr == ""

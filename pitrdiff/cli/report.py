@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pitrdiff.cli.app import Common, command
+
+if TYPE_CHECKING:
+    from pitrdiff.diff.notebook import Diff
 
 PANEL = "Export and diff"
 
@@ -18,7 +21,8 @@ PANEL = "Export and diff"
     help=(
         "Render a diff's report.html again: counts, signatures, attributes, partitions, a "
         "timeline, samples; self-contained (loads nothing from the network).\n\n"
-        "Exit codes: 0 written; 2 not a diff; 3 I/O failure; 130 interrupted."
+        "Exit codes: 0 written; 2 not a diff, or a broken one (incomplete, a class file "
+        "missing, truncated or edited); 3 I/O failure; 130 interrupted."
     ),
     examples=[
         ("Render and open in the browser", "pitrdiff report incident/diff --open"),
@@ -45,8 +49,11 @@ def report_command(
     """Render a diff's report.html again."""
     from pitrdiff.diff.html import write_html_report
 
+    diff = _verified(diff_dir)
     path = write_html_report(diff_dir, time_attr=time_attr)
     renderer = common.renderer
+    if time_attr and (warning := time_attribute_warning(diff, time_attr)):
+        renderer.warn(warning)
     if renderer.json_mode:
         renderer.json({"path": str(path)})
     else:
@@ -54,4 +61,69 @@ def report_command(
     if open_browser:
         import webbrowser
 
-        webbrowser.open(path.resolve().as_uri())
+        page = path.resolve()
+        try:
+            opened = webbrowser.open(page.as_uri())
+        except webbrowser.Error:
+            opened = False
+        if not opened:
+            renderer.warn(f"no browser could be opened; the report is {page}")
+
+
+def _verified(diff_dir: str | Path) -> Diff:
+    """The diff at ``diff_dir``, refused when broken (exit 2, one line), as ``plan`` does.
+
+    Complete (the manifest says so), every class file present, of its size and
+    xxh3-128 checksum: a missing, empty, truncated or edited file is refused
+    before anything is read or written.
+    """
+    from pitrdiff.diff.notebook import load_diff
+
+    return load_diff(diff_dir, verify=True)
+
+
+_TIMELINE_COLUMNS = {"deleted": "restored_item", "changed": "live_item", "added": "live_item",
+                     "expired": "restored_item"}  # fmt: skip
+
+
+def time_attribute_warning(diff: Diff, attribute: str) -> str | None:
+    """Why ``--time-attr`` gives no timeline, or ``None`` when some affected item has it as a time.
+
+    Counted over the affected items' versions the timeline reads (the live
+    version of changed and added items, the restored one of deleted and
+    expired items): none holds the attribute, or none holds it as a time
+    (ISO 8601 text or an epoch number).
+    """
+    import duckdb
+
+    from pitrdiff.diff.html import epoch_seconds_sql
+    from pitrdiff.diff.schema import literal
+
+    path = literal('$."' + attribute.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    parts = [
+        f"SELECT json_exists({column}, {path}) AS has, "
+        f"{epoch_seconds_sql(column, attribute)} IS NOT NULL AS is_time "
+        f"FROM read_parquet({literal(str(diff.file_path(name)))})"
+        for name, column in _TIMELINE_COLUMNS.items()
+        if getattr(diff.summary, name, 0)
+    ]
+    if not parts:
+        return None  # no affected item: no timeline, whatever the attribute
+    con = duckdb.connect()
+    try:
+        row = con.execute(
+            "SELECT count(*) FILTER (has), count(*) FILTER (is_time) FROM ("
+            + " UNION ALL ".join(parts)
+            + ")"
+        ).fetchone()
+    finally:
+        con.close()
+    holding, times = (int(row[0]), int(row[1])) if row else (0, 0)
+    if not holding:
+        return f"--time-attr {attribute}: no affected item has this attribute; no timeline"
+    if not times:
+        return (
+            f"--time-attr {attribute}: {holding:,} affected items have it, none as a time "
+            "(ISO 8601 text or an epoch number); no timeline"
+        )
+    return None
