@@ -127,9 +127,16 @@ def test_same_dataset_from_moto_s3(spark: Any, moto_server: Server, tmp_path: Pa
     assert on_spark.manifest.live["url"] == url
 
 
-def test_removals_past_their_ttl_are_expired_alike(spark: Any, tmp_path: Path) -> None:
+def test_removals_past_their_ttl_are_expired_alike(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """session#1 (TTL 3 days before) expired; order, a later TTL, a String TTL, one past
-    five years: deleted."""
+    five years: deleted. Classes streamed one by one, range-partitioned (the path of
+    large diffs)."""
+    from pitrdiff.diff import incremental_spark
+
+    monkeypatch.setattr(incremental_spark, "GATHER_ROWS", 0)
+    monkeypatch.setattr(incremental_spark, "ONE_PARTITION_ROWS", 0)
     now = build.T0 // 1_000_000
     session = build.order("session#1", 1, expires={"N": str(now - 3 * 86_400)})
     removals = [

@@ -36,11 +36,16 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pitrdiff.aws import AwsConfig
 from pitrdiff.diff.incremental import (
+    ADDED,
     ALL_CLASSES,
+    CHANGED,
+    DELETED,
+    EXPIRED,
     ClassRows,
     IncrementalClassification,
     IncrementalSource,
@@ -69,6 +74,10 @@ OUTCOME = "_pitrdiff_outcome"
 HASHES = ("old_hash", "new_hash")
 CLASSIFIED_HASHES = ("restored_hash", "live_hash")
 BATCH_ROWS = 8192
+WRITTEN = (DELETED, EXPIRED, CHANGED, ADDED)
+"""The classes the diff dataset holds rows of."""
+GATHER_ROWS = 100_000
+"""Up to this many written rows in all are fetched from Spark in one job."""
 
 
 def _wire_schema() -> pa.Schema:
@@ -193,25 +202,47 @@ def _class_counts(classified: DataFrame) -> tuple[dict[str, int], int]:
     return {name: int(row[i]) for i, name in enumerate(ALL_CLASSES)}, int(row[len(ALL_CLASSES)])
 
 
-def _class_rows(
-    classified: DataFrame,
-    counts: Mapping[str, int],
-    classes: Sequence[str],
-    columns: Sequence[str],
-) -> Iterator[pa.RecordBatch]:
-    """The rows of some classes, sorted by ``_key``, as Arrow batches (hashes ``uint64``)."""
-    from pyspark.sql import functions as F
-
-    rows = sum(counts[name] for name in classes)
-    if rows == 0:
-        return
-    frame = classified.where(F.col("class").isin(*classes)).select(*columns)
+def _sorted_rows(frame: DataFrame, rows: int) -> Iterator[pa.RecordBatch]:
+    """A frame's rows sorted by ``_key``, as Arrow batches (hashes ``uint64``)."""
     if rows <= ONE_PARTITION_ROWS:  # one sorted partition: no sampling job
         frame = frame.coalesce(1).sortWithinPartitions(KEY_COLUMN)
     else:
         frame = frame.orderBy(KEY_COLUMN)
     with spark_errors():
         yield from stream_sorted(frame, CLASSIFIED_HASHES)
+
+
+class _ClassRows:
+    """The rows of the written classes, as the shared writer asks for them.
+
+    Up to :data:`GATHER_ROWS` rows in all are brought to the driver in one
+    Spark job and served from there (one job instead of one per class: what
+    small diffs spend their time on); more are streamed class by class, a
+    partition at a time.
+    """
+
+    def __init__(self, classified: DataFrame, counts: Mapping[str, int]) -> None:
+        self.classified = classified
+        self.counts = counts
+        self.gathered: pa.Table | None = None
+
+    def __call__(self, classes: Sequence[str], columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        from pyspark.sql import functions as F
+
+        rows = sum(self.counts[name] for name in classes)
+        if rows == 0:
+            return
+        if sum(self.counts[name] for name in WRITTEN) > GATHER_ROWS:
+            wanted = self.classified.where(F.col("class").isin(*classes)).select(*columns)
+            yield from _sorted_rows(wanted, rows)
+            return
+        if self.gathered is None:
+            everything = self.classified.where(F.col("class").isin(*WRITTEN))
+            batches = list(_sorted_rows(everything, GATHER_ROWS))
+            self.gathered = pa.Table.from_batches(batches)
+        table = self.gathered
+        mask = pc.is_in(table.column("class"), value_set=pa.array(list(classes), pa.string()))
+        yield from table.filter(mask).select(list(columns)).to_batches(BATCH_ROWS)
 
 
 @contextlib.contextmanager
@@ -293,7 +324,7 @@ def classify_incremental_spark(
         classification = classification_of(
             opened, counts, several, lines, with_start=start is not None
         )
-        yield classification, functools.partial(_class_rows, classified, counts)
+        yield classification, _ClassRows(classified, counts)
     except BaseException:
         context.cancelJobGroup(group)  # an interrupt stops the executors too
         raise
