@@ -356,3 +356,58 @@ def test_report_open_without_a_browser_says_where_the_page_is(
     monkeypatch.setattr(webbrowser, "open", lambda url: True)
     result = runner.invoke(load_commands(), ["report", str(root), "--open"])
     assert result.exit_code == EXIT_OK and result.stderr == ""
+
+
+def _control_character_diff(tmp_path: Path) -> Path:
+    """Keys and attribute names holding NUL, tab, BEL and ESC (valid DynamoDB strings)."""
+    key = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    types = [{"AttributeName": "pk", "AttributeType": "S"}]
+    restored = [
+        {"pk": {"S": "a\x00b"}, "v\tx": {"N": "1"}},
+        {"pk": {"S": "t\tab"}, "v": {"N": "1"}},
+        {"pk": {"S": "c\x07\x1b[31m"}, "v": {"N": "1"}},
+    ]
+    live = [
+        {"pk": {"S": "a\x00b"}, "v\tx": {"N": "2"}},
+        {"pk": {"S": "t\tab"}, "v": {"N": "2"}, "w\x00": {"S": "x"}},
+    ]
+    for name, items in (("live", live), ("restored", restored)):
+        write_export(
+            items, tmp_path / name, table_name="T", key_schema=key, attribute_definitions=types
+        )
+    return tmp_path
+
+
+def test_control_characters_in_keys_and_names_emit_no_warning(tmp_path: Path) -> None:
+    """No "Glyph missing" (nor any other) warning while report.html is made."""
+    import warnings
+
+    from pitrdiff.diff.core import diff_exports
+
+    root = _control_character_diff(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        diff = diff_exports(root / "live", root / "restored", root / "diff")
+        render_html(diff.summary, root / "diff", time_attr="")
+    assert [str(w.message) for w in caught] == []
+    assert (diff.summary.changed, diff.summary.deleted) == (2, 1)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs pitrdiff/diff/svgchart.py's _text to make control characters visible "
+    "(the edit is in helper H5's report; remove this marker when it is made)",
+)
+def test_chart_labels_show_control_characters_as_escapes(tmp_path: Path) -> None:
+    """A NUL, tab, BEL or ESC in a key is drawn as \\x00, \\t, \\x07, \\x1b: never raw."""
+    from pitrdiff.diff.core import diff_exports
+
+    root = _control_character_diff(tmp_path)
+    diff_exports(root / "live", root / "restored", root / "diff")
+    page = (root / "diff" / "report.html").read_text(encoding="utf-8")
+    charts = re.findall(r"<svg.*?</svg>", page, flags=re.DOTALL)
+    assert charts
+    raw = sorted({c for chart in charts for c in chart if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0})
+    assert raw == []
+    assert any(r"a\x00b" in chart for chart in charts)
+    assert any(r"c\x07\x1b[31m" in chart for chart in charts)
