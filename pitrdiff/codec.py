@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
@@ -34,6 +35,22 @@ import xxhash
 from xxhash import xxh3_64_intdigest
 
 from pitrdiff.errors import CodecError
+
+_compiled: Callable[[Any], tuple[dict[str, Any], int] | None] | None = None
+if os.environ.get("PITRDIFF_NO_COMPILED", "") in ("", "0"):
+    try:  # built by `pip install` when a C compiler is present (setup.py: optional)
+        from pitrdiff import _canon
+
+        _compiled = _canon.canonicalize
+    except ImportError:  # not built: the Python walk below does everything
+        _compiled = None
+COMPILED: bool = _compiled is not None
+"""True when :func:`canonicalize` runs the C walk of ``pitrdiff._canon``.
+
+The C walk handles well-formed common input and returns the same objects as
+the Python walk; on anything else (errors included) the Python walk runs on
+the item. Set ``PITRDIFF_NO_COMPILED=1`` before import to use Python only.
+"""
 
 S, N, B, BOOL, NULL, M, L, SS, NS, BS = "S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"
 TYPE_TAGS = (S, N, B, BOOL, NULL, M, L, SS, NS, BS)
@@ -411,6 +428,15 @@ def canonicalize(item: Mapping[str, Any]) -> tuple[Item, int]:
     CodecError
         When the item is not valid DynamoDB data.
     """
+    if _compiled is not None:
+        result = _compiled(item)
+        if result is not None:
+            return result
+    return _canonicalize_python(item)
+
+
+def _canonicalize_python(item: Mapping[str, Any]) -> tuple[Item, int]:
+    """:func:`canonicalize` in Python: the reference, and the path of every error."""
     if type(item) is not dict:
         if not isinstance(item, Mapping):
             raise CodecError(f"an item must be a mapping, not {type(item).__name__}")

@@ -1,0 +1,825 @@
+/*
+ * pitrdiff._canon: the hot path of pitrdiff.codec.canonicalize, in C.
+ *
+ * canonicalize(item) walks one item in DynamoDB's low-level JSON ("wire form")
+ * and returns exactly what codec._canonicalize_python returns for it:
+ * (canonical item, item size in bytes), sharing unchanged parts with the input
+ * (the input itself when it is already canonical). The rules are those of
+ * docs/FORMAT.md and of codec.py; see codec.py for the Python reference.
+ *
+ * Correctness by delegation: this code handles well-formed input only. On any
+ * doubt (an unknown tag, a type other than the exact built-in one, an invalid
+ * or out-of-range number, non-canonical base64, bytearray or memoryview values,
+ * nesting at the depth limit, a lone surrogate, an empty attribute name, any
+ * C-API failure) it returns None and codec.py runs the Python walk on the item,
+ * which then produces today's canonical form or today's exact error.
+ *
+ * Internal functions return 0 on success and -1 for "fall back"; an exception
+ * may then be set, and the entry point clears it. The GIL is held throughout.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 32          /* DynamoDB's nesting limit (codec: depth >= 32 raises) */
+#define MAX_DIGITS 38         /* significant digits of a DynamoDB number */
+#define MIN_ADJUSTED -130     /* smallest magnitude 1E-130 */
+#define MAX_ADJUSTED 125      /* largest magnitude 9.99...E+125 */
+#define MAX_EXPONENT_DIGITS 6 /* longer exponents are out of range (codec.py alike) */
+#define NUMBER_BUFFER 256     /* a canonical number in range has at most 170 characters */
+
+/* Interned tag strings, for the typed values this module creates. */
+static PyObject *tag_N, *tag_B, *tag_M, *tag_L, *tag_SS, *tag_NS, *tag_BS;
+
+/* Base64 alphabet value of each byte, -1 for bytes outside the alphabet. */
+static signed char b64_value[256];
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+enum tag { T_S, T_N, T_B, T_BOOL, T_NULL, T_M, T_L, T_SS, T_NS, T_BS, T_OTHER };
+
+/* The bytes of an exact, ASCII-only str (NULL otherwise, no exception set). */
+static const char *
+ascii_of(PyObject *text, Py_ssize_t *length)
+{
+    if (!PyUnicode_CheckExact(text)) {
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) {
+        return NULL;
+    }
+#endif
+    if (!PyUnicode_IS_ASCII(text)) {
+        return NULL;
+    }
+    *length = PyUnicode_GET_LENGTH(text);
+    return (const char *)PyUnicode_1BYTE_DATA(text);
+}
+
+/* UTF-8 byte count of an exact str; -1 for a lone surrogate (Python's
+ * str.encode("utf-8") raises on those: the Python walk reproduces that). */
+static Py_ssize_t
+utf8_size(PyObject *text)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) {
+        return -1;
+    }
+#endif
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    if (PyUnicode_IS_ASCII(text)) {
+        return length;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t size = 0;
+    for (Py_ssize_t i = 0; i < length; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c < 0x80) {
+            size += 1;
+        }
+        else if (c < 0x800) {
+            size += 2;
+        }
+        else if (c < 0x10000) {
+            if (c >= 0xD800 && c <= 0xDFFF) {
+                return -1;
+            }
+            size += 3;
+        }
+        else {
+            size += 4;
+        }
+    }
+    return size;
+}
+
+static enum tag
+tag_of(PyObject *key)
+{
+    Py_ssize_t n;
+    const char *s = ascii_of(key, &n);
+    if (s == NULL) {
+        return T_OTHER;
+    }
+    if (n == 1) {
+        switch (s[0]) {
+        case 'S': return T_S;
+        case 'N': return T_N;
+        case 'B': return T_B;
+        case 'M': return T_M;
+        case 'L': return T_L;
+        default: return T_OTHER;
+        }
+    }
+    if (n == 2 && s[1] == 'S') {
+        switch (s[0]) {
+        case 'S': return T_SS;
+        case 'N': return T_NS;
+        case 'B': return T_BS;
+        default: return T_OTHER;
+        }
+    }
+    if (n == 4 && memcmp(s, "BOOL", 4) == 0) {
+        return T_BOOL;
+    }
+    if (n == 4 && memcmp(s, "NULL", 4) == 0) {
+        return T_NULL;
+    }
+    return T_OTHER;
+}
+
+/* ------------------------------------------------------------------ numbers */
+
+/*
+ * Validate a DynamoDB number and find its canonical spelling, as
+ * codec.normalize_number does: the grammar [+-]?\d*(\.\d*)?([eE][+-]?\d+)?
+ * with at least one digit before the exponent; at most 38 significant digits;
+ * magnitude 1E-130 to 9.99...E+125; plain notation, no leading zeros, no
+ * trailing fractional zeros, no "+", "0" for zero.
+ *
+ * *out is a new reference: `text` itself when already canonical, else a new
+ * str. *size is AWS's item-size bytes: (significant digits + 1) / 2 + 1.
+ */
+static int
+canon_number(PyObject *text, PyObject **out, Py_ssize_t *size)
+{
+    Py_ssize_t n;
+    const char *s = ascii_of(text, &n);
+    if (s == NULL) {
+        return -1;
+    }
+    const char *p = s, *end = s + n;
+    int negative = 0;
+    if (p < end && (*p == '+' || *p == '-')) {
+        negative = (*p == '-');
+        p++;
+    }
+    const char *whole = p;
+    while (p < end && *p >= '0' && *p <= '9') {
+        p++;
+    }
+    Py_ssize_t whole_len = p - whole;
+    const char *fraction = p;
+    Py_ssize_t fraction_len = 0;
+    if (p < end && *p == '.') {
+        fraction = ++p;
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+        fraction_len = p - fraction;
+    }
+    if (whole_len == 0 && fraction_len == 0) {
+        return -1;
+    }
+    long exponent_value = 0;
+    int exponent_huge = 0;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        int exponent_negative = 0;
+        if (p < end && (*p == '+' || *p == '-')) {
+            exponent_negative = (*p == '-');
+            p++;
+        }
+        const char *exponent = p;
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+        if (p == exponent) {
+            return -1;
+        }
+        while (exponent < p - 1 && *exponent == '0') {
+            exponent++;
+        }
+        if (p - exponent > MAX_EXPONENT_DIGITS) {
+            exponent_huge = exponent_negative ? -1 : 1;
+        }
+        else {
+            for (; exponent < p; exponent++) {
+                exponent_value = exponent_value * 10 + (*exponent - '0');
+            }
+            if (exponent_negative) {
+                exponent_value = -exponent_value;
+            }
+        }
+    }
+    if (p != end) {
+        return -1;
+    }
+    /* The digits whole+fraction as one sequence D; first and last non-zero. */
+    Py_ssize_t total = whole_len + fraction_len, first = -1, last = -1;
+    for (Py_ssize_t i = 0; i < total; i++) {
+        char c = i < whole_len ? whole[i] : fraction[i - whole_len];
+        if (c != '0') {
+            if (first < 0) {
+                first = i;
+            }
+            last = i;
+        }
+    }
+    PyObject *canonical;
+    if (first < 0) { /* zero, whatever its exponent; sized as one digit */
+        *size = 2;
+        if (n == 1 && s[0] == '0') {
+            Py_INCREF(text);
+            *out = text;
+            return 0;
+        }
+        canonical = PyUnicode_FromStringAndSize("0", 1);
+        if (canonical == NULL) {
+            return -1;
+        }
+        *out = canonical;
+        return 0;
+    }
+    Py_ssize_t digits = last - first + 1;
+    if (digits > MAX_DIGITS) {
+        return -1;
+    }
+    /* value = digits * 10 ** exponent */
+    long exponent = (long)(total - 1 - last) - (long)fraction_len;
+    if (exponent_huge) {
+        return -1; /* far outside DynamoDB's range (the number is not zero) */
+    }
+    exponent += exponent_value;
+    long adjusted = exponent + (long)digits - 1;
+    if (adjusted < MIN_ADJUSTED || adjusted > MAX_ADJUSTED) {
+        return -1;
+    }
+    char buffer[NUMBER_BUFFER];
+    char digit_text[MAX_DIGITS];
+    for (Py_ssize_t i = 0; i < digits; i++) {
+        Py_ssize_t at = first + i;
+        digit_text[i] = at < whole_len ? whole[at] : fraction[at - whole_len];
+    }
+    Py_ssize_t k = 0;
+    if (negative) {
+        buffer[k++] = '-';
+    }
+    if (exponent >= 0) { /* digits followed by zeros */
+        memcpy(buffer + k, digit_text, digits);
+        k += digits;
+        memset(buffer + k, '0', exponent);
+        k += exponent;
+    }
+    else if (-exponent >= digits) { /* 0.000ddd */
+        Py_ssize_t zeros = -exponent - digits;
+        buffer[k++] = '0';
+        buffer[k++] = '.';
+        memset(buffer + k, '0', zeros);
+        k += zeros;
+        memcpy(buffer + k, digit_text, digits);
+        k += digits;
+    }
+    else { /* ddd.ddd */
+        Py_ssize_t point = digits + exponent;
+        memcpy(buffer + k, digit_text, point);
+        k += point;
+        buffer[k++] = '.';
+        memcpy(buffer + k, digit_text + point, digits - point);
+        k += digits - point;
+    }
+    *size = (digits + 1) / 2 + 1;
+    if (k == n && memcmp(buffer, s, n) == 0) {
+        Py_INCREF(text);
+        *out = text;
+        return 0;
+    }
+    canonical = PyUnicode_FromStringAndSize(buffer, k);
+    if (canonical == NULL) {
+        return -1;
+    }
+    *out = canonical;
+    return 0;
+}
+
+/* Numeric order of two canonical spellings (both valid, from canon_number). */
+static int
+number_compare(PyObject *a, PyObject *b)
+{
+    Py_ssize_t na = PyUnicode_GET_LENGTH(a), nb = PyUnicode_GET_LENGTH(b);
+    const char *sa = (const char *)PyUnicode_1BYTE_DATA(a);
+    const char *sb = (const char *)PyUnicode_1BYTE_DATA(b);
+    int sign_a = sa[0] == '-' ? -1 : (na == 1 && sa[0] == '0' ? 0 : 1);
+    int sign_b = sb[0] == '-' ? -1 : (nb == 1 && sb[0] == '0' ? 0 : 1);
+    if (sign_a != sign_b) {
+        return sign_a < sign_b ? -1 : 1;
+    }
+    if (sign_a == 0) {
+        return 0;
+    }
+    if (sign_a < 0) {
+        sa++, na--, sb++, nb--;
+    }
+    /* Magnitudes: no leading zeros, so a longer whole part is larger ("0" for
+     * magnitudes below one); then the fractions digit by digit, and as there
+     * are no trailing zeros, the longer of two equal prefixes is larger. */
+    const char *pa = memchr(sa, '.', na), *pb = memchr(sb, '.', nb);
+    Py_ssize_t wa = pa ? pa - sa : na, wb = pb ? pb - sb : nb;
+    int order;
+    if (wa != wb) {
+        order = wa < wb ? -1 : 1;
+    }
+    else {
+        order = memcmp(sa, sb, wa);
+        if (order == 0) {
+            Py_ssize_t fa = pa ? na - wa - 1 : 0, fb = pb ? nb - wb - 1 : 0;
+            Py_ssize_t common = fa < fb ? fa : fb;
+            order = common ? memcmp(sa + wa + 1, sb + wb + 1, common) : 0;
+            if (order == 0) {
+                order = fa == fb ? 0 : (fa < fb ? -1 : 1);
+            }
+        }
+        order = order < 0 ? -1 : (order > 0 ? 1 : 0);
+    }
+    return sign_a < 0 ? -order : order;
+}
+
+/* ------------------------------------------------------------------ binary */
+
+/* Raw byte count of canonical (standard, padded) base64 text; -1 when the
+ * text is anything else: what codec._canon_binary's round trip accepts. */
+static Py_ssize_t
+b64_raw_size(const char *s, Py_ssize_t n)
+{
+    if (n % 4 != 0) {
+        return -1;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    Py_ssize_t pad = s[n - 1] == '=' ? (s[n - 2] == '=' ? 2 : 1) : 0;
+    for (Py_ssize_t i = 0; i < n - pad; i++) {
+        if (b64_value[(unsigned char)s[i]] < 0) {
+            return -1;
+        }
+    }
+    /* Canonical: the bits after the last byte are zero. */
+    if (pad == 2 && (b64_value[(unsigned char)s[n - 3]] & 0x0F) != 0) {
+        return -1;
+    }
+    if (pad == 1 && (b64_value[(unsigned char)s[n - 2]] & 0x03) != 0) {
+        return -1;
+    }
+    return n / 4 * 3 - pad;
+}
+
+/* Byte order of the raw data of two canonical base64 texts, without decoding:
+ * compare 6-bit values; a tie over the shorter text means its data is a prefix
+ * of the other's (its padding bits are zero), so the shorter is smaller. */
+static int
+b64_order(PyObject *a, PyObject *b)
+{
+    Py_ssize_t na = PyUnicode_GET_LENGTH(a), nb = PyUnicode_GET_LENGTH(b);
+    const unsigned char *sa = PyUnicode_1BYTE_DATA(a), *sb = PyUnicode_1BYTE_DATA(b);
+    while (na > 0 && sa[na - 1] == '=') {
+        na--;
+    }
+    while (nb > 0 && sb[nb - 1] == '=') {
+        nb--;
+    }
+    Py_ssize_t common = na < nb ? na : nb;
+    for (Py_ssize_t i = 0; i < common; i++) {
+        int va = b64_value[sa[i]], vb = b64_value[sb[i]];
+        if (va != vb) {
+            return va < vb ? -1 : 1;
+        }
+    }
+    return na == nb ? 0 : (na < nb ? -1 : 1);
+}
+
+/* Standard padded base64 of bytes, as a new str. */
+static PyObject *
+b64_encode(PyObject *data)
+{
+    const unsigned char *in = (const unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data);
+    if (n > (PY_SSIZE_T_MAX - 3) / 4 * 3) {
+        return NULL;
+    }
+    PyObject *text = PyUnicode_New((n + 2) / 3 * 4, 127);
+    if (text == NULL) {
+        return NULL;
+    }
+    char *out = (char *)PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        unsigned long v = ((unsigned long)in[i] << 16) | (in[i + 1] << 8) | in[i + 2];
+        *out++ = b64_alphabet[(v >> 18) & 63];
+        *out++ = b64_alphabet[(v >> 12) & 63];
+        *out++ = b64_alphabet[(v >> 6) & 63];
+        *out++ = b64_alphabet[v & 63];
+    }
+    if (n - i == 1) {
+        unsigned long v = (unsigned long)in[i] << 16;
+        *out++ = b64_alphabet[(v >> 18) & 63];
+        *out++ = b64_alphabet[(v >> 12) & 63];
+        *out++ = '=';
+        *out++ = '=';
+    }
+    else if (n - i == 2) {
+        unsigned long v = ((unsigned long)in[i] << 16) | (in[i + 1] << 8);
+        *out++ = b64_alphabet[(v >> 18) & 63];
+        *out++ = b64_alphabet[(v >> 12) & 63];
+        *out++ = b64_alphabet[(v >> 6) & 63];
+        *out++ = '=';
+    }
+    return text;
+}
+
+/* A binary value: canonical base64 text is kept, exact bytes are encoded;
+ * anything else falls back. *out is a new reference. */
+static int
+canon_binary(PyObject *value, PyObject **out, Py_ssize_t *size)
+{
+    Py_ssize_t n;
+    const char *s = ascii_of(value, &n);
+    if (s != NULL) {
+        *size = b64_raw_size(s, n);
+        if (*size < 0) {
+            return -1;
+        }
+        Py_INCREF(value);
+        *out = value;
+        return 0;
+    }
+    if (!PyBytes_CheckExact(value)) {
+        return -1;
+    }
+    *size = PyBytes_GET_SIZE(value);
+    *out = b64_encode(value);
+    return *out == NULL ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ sets */
+
+/* SS: sorted by code point, de-duplicated; the size counts unique elements. */
+static int
+canon_string_set(PyObject *typed, PyObject *value, PyObject **out, Py_ssize_t *size)
+{
+    Py_ssize_t n = PyList_GET_SIZE(value);
+    int ordered = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *element = PyList_GET_ITEM(value, i);
+        if (!PyUnicode_CheckExact(element)) {
+            return -1;
+        }
+        if (i > 0 && ordered && PyUnicode_Compare(PyList_GET_ITEM(value, i - 1), element) >= 0) {
+            ordered = 0;
+        }
+    }
+    PyObject *unique = value;
+    Py_INCREF(unique);
+    if (!ordered) {
+        PyObject *set = PySet_New(value);
+        Py_DECREF(unique);
+        if (set == NULL) {
+            return -1;
+        }
+        unique = PySequence_List(set);
+        Py_DECREF(set);
+        if (unique == NULL || PyList_Sort(unique) < 0) {
+            Py_XDECREF(unique);
+            return -1;
+        }
+    }
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(unique); i++) {
+        Py_ssize_t bytes = utf8_size(PyList_GET_ITEM(unique, i));
+        if (bytes < 0) {
+            Py_DECREF(unique);
+            return -1;
+        }
+        total += bytes;
+    }
+    *size = total;
+    if (ordered) {
+        Py_DECREF(unique);
+        Py_INCREF(typed);
+        *out = typed;
+        return 0;
+    }
+    *out = Py_BuildValue("{ON}", tag_SS, unique);
+    return *out == NULL ? -1 : 0;
+}
+
+/* NS and BS: each element canonical (canon_number or canon_binary), sorted
+ * by value (number_compare, or b64_order: by bytes) and de-duplicated. */
+typedef struct {
+    PyObject *text; /* canonical spelling (a new reference) */
+    Py_ssize_t size;
+} set_entry;
+
+static int
+number_entry_compare(const void *left, const void *right)
+{
+    return number_compare(((const set_entry *)left)->text, ((const set_entry *)right)->text);
+}
+
+static int
+binary_entry_compare(const void *left, const void *right)
+{
+    return b64_order(((const set_entry *)left)->text, ((const set_entry *)right)->text);
+}
+
+static int
+canon_sorted_set(PyObject *typed, PyObject *value, int numbers, PyObject **out, Py_ssize_t *size)
+{
+    int (*canon)(PyObject *, PyObject **, Py_ssize_t *) = numbers ? canon_number : canon_binary;
+    int (*order)(PyObject *, PyObject *) = numbers ? number_compare : b64_order;
+    int (*compare)(const void *, const void *) =
+        numbers ? number_entry_compare : binary_entry_compare;
+    Py_ssize_t n = PyList_GET_SIZE(value), done = 0, total = 0;
+    set_entry *entries = PyMem_Malloc(n * sizeof(set_entry));
+    if (entries == NULL) {
+        return -1;
+    }
+    int unchanged = 1, result = -1;
+    for (; done < n; done++) {
+        PyObject *element = PyList_GET_ITEM(value, done);
+        if (canon(element, &entries[done].text, &entries[done].size) < 0) {
+            goto finally;
+        }
+        if (entries[done].text != element ||
+            (done > 0 && order(entries[done - 1].text, entries[done].text) >= 0)) {
+            unchanged = 0; /* respelled, out of order or a duplicate */
+        }
+    }
+    if (unchanged) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            total += entries[i].size;
+        }
+        Py_INCREF(typed);
+        *out = typed;
+    }
+    else {
+        /* Equal values have equal canonical spellings: adjacent after sorting. */
+        qsort(entries, n, sizeof(set_entry), compare);
+        PyObject *ordered = PyList_New(0);
+        if (ordered == NULL) {
+            goto finally;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (i > 0 && order(entries[i - 1].text, entries[i].text) == 0) {
+                continue;
+            }
+            if (PyList_Append(ordered, entries[i].text) < 0) {
+                Py_DECREF(ordered);
+                goto finally;
+            }
+            total += entries[i].size;
+        }
+        *out = Py_BuildValue("{ON}", numbers ? tag_NS : tag_BS, ordered);
+        if (*out == NULL) {
+            goto finally;
+        }
+    }
+    *size = total;
+    result = 0;
+finally:
+    for (Py_ssize_t i = 0; i < done; i++) {
+        Py_DECREF(entries[i].text);
+    }
+    PyMem_Free(entries);
+    return result;
+}
+
+/* ------------------------------------------------------------------ the walk */
+
+static int canon_value(PyObject *typed, int depth, PyObject **out, Py_ssize_t *size);
+
+/* A map's entries: *copy is NULL when every value is already canonical, else a
+ * new dict with the canonical values. *size counts names and values (not the
+ * map's own 3 + n bytes). `top`: attribute names, which must not be empty. */
+static int
+canon_map(PyObject *map, int depth, int top, PyObject **copy, Py_ssize_t *size)
+{
+    Py_ssize_t pos = 0, total = 0;
+    PyObject *name, *inner;
+    *copy = NULL;
+    while (PyDict_Next(map, &pos, &name, &inner)) {
+        if (!PyUnicode_CheckExact(name)) {
+            goto fail;
+        }
+        Py_ssize_t bytes = utf8_size(name);
+        if (bytes < 0 || (top && bytes == 0)) {
+            goto fail;
+        }
+        PyObject *canon;
+        Py_ssize_t inner_size;
+        Py_INCREF(name);
+        Py_INCREF(inner);
+        int status = canon_value(inner, depth + 1, &canon, &inner_size);
+        if (status == 0) {
+            if (canon != inner) { /* copy on the first change */
+                if (*copy == NULL) {
+                    *copy = PyDict_Copy(map);
+                }
+                if (*copy == NULL || PyDict_SetItem(*copy, name, canon) < 0) {
+                    status = -1;
+                }
+            }
+            Py_DECREF(canon);
+        }
+        Py_DECREF(name);
+        Py_DECREF(inner);
+        if (status < 0) {
+            goto fail;
+        }
+        total += bytes + inner_size;
+    }
+    *size = total;
+    return 0;
+fail:
+    Py_CLEAR(*copy);
+    return -1;
+}
+
+/* A list's elements: *copy as for canon_map. */
+static int
+canon_list(PyObject *list, int depth, PyObject **copy, Py_ssize_t *size)
+{
+    Py_ssize_t total = 0;
+    *copy = NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyObject *inner = PyList_GET_ITEM(list, i), *canon;
+        Py_ssize_t inner_size;
+        Py_INCREF(inner);
+        int status = canon_value(inner, depth + 1, &canon, &inner_size);
+        Py_DECREF(inner);
+        if (status < 0) {
+            goto fail;
+        }
+        total += inner_size;
+        if (canon == inner) {
+            Py_DECREF(canon);
+            continue;
+        }
+        if (*copy == NULL) {
+            *copy = PyList_GetSlice(list, 0, PyList_GET_SIZE(list));
+            if (*copy == NULL || PyList_GET_SIZE(*copy) != PyList_GET_SIZE(list)) {
+                Py_DECREF(canon);
+                goto fail;
+            }
+        }
+        PyList_SetItem(*copy, i, canon); /* steals canon */
+    }
+    *size = total;
+    return 0;
+fail:
+    Py_CLEAR(*copy);
+    return -1;
+}
+
+/* One typed value {tag: value}: *out is a new reference to its canonical
+ * form (`typed` itself when already canonical), *size its item-size bytes. */
+static int
+canon_value(PyObject *typed, int depth, PyObject **out, Py_ssize_t *size)
+{
+    if (!PyDict_CheckExact(typed) || PyDict_GET_SIZE(typed) != 1) {
+        return -1;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value, *canon;
+    PyDict_Next(typed, &pos, &key, &value);
+    switch (tag_of(key)) {
+    case T_S:
+        if (!PyUnicode_CheckExact(value) || (*size = utf8_size(value)) < 0) {
+            return -1;
+        }
+        break;
+    case T_BOOL:
+        if (!PyBool_Check(value)) {
+            return -1;
+        }
+        *size = 1;
+        break;
+    case T_NULL:
+        if (value != Py_True) {
+            return -1;
+        }
+        *size = 1;
+        break;
+    case T_N:
+    case T_B:
+        if ((tag_of(key) == T_N ? canon_number(value, &canon, size)
+                                : canon_binary(value, &canon, size)) < 0) {
+            return -1;
+        }
+        if (canon == value) {
+            Py_DECREF(canon);
+            break;
+        }
+        *out = Py_BuildValue("{ON}", tag_of(key) == T_N ? tag_N : tag_B, canon);
+        return *out == NULL ? -1 : 0;
+    case T_M:
+    case T_L: {
+        int is_map = tag_of(key) == T_M;
+        if (depth >= MAX_DEPTH) {
+            return -1;
+        }
+        if (is_map ? !PyDict_CheckExact(value) : !PyList_CheckExact(value)) {
+            return -1;
+        }
+        Py_ssize_t entries = is_map ? PyDict_GET_SIZE(value) : PyList_GET_SIZE(value);
+        Py_INCREF(value);
+        int status = is_map ? canon_map(value, depth, 0, &canon, size)
+                            : canon_list(value, depth, &canon, size);
+        Py_DECREF(value);
+        if (status < 0) {
+            return -1;
+        }
+        *size += 3 + entries;
+        if (canon == NULL) {
+            break;
+        }
+        *out = Py_BuildValue("{ON}", is_map ? tag_M : tag_L, canon);
+        return *out == NULL ? -1 : 0;
+    }
+    case T_SS:
+    case T_NS:
+    case T_BS: {
+        if (!PyList_CheckExact(value) || PyList_GET_SIZE(value) == 0) {
+            return -1;
+        }
+        enum tag tag = tag_of(key);
+        Py_INCREF(value);
+        int status = tag == T_SS ? canon_string_set(typed, value, out, size)
+                                 : canon_sorted_set(typed, value, tag == T_NS, out, size);
+        Py_DECREF(value);
+        return status;
+    }
+    default:
+        return -1;
+    }
+    Py_INCREF(typed);
+    *out = typed;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ module */
+
+static PyObject *
+canon_entry(PyObject *Py_UNUSED(module), PyObject *item)
+{
+    PyObject *copy, *result;
+    Py_ssize_t size;
+    if (!PyDict_CheckExact(item)) {
+        Py_RETURN_NONE;
+    }
+    Py_INCREF(item);
+    int status = canon_map(item, 0, 1, &copy, &size);
+    Py_DECREF(item);
+    if (status < 0) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    result = Py_BuildValue("(Nn)", copy != NULL ? copy : Py_NewRef(item), size);
+    if (result == NULL) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    return result;
+}
+
+PyDoc_STRVAR(canonicalize_doc,
+"canonicalize(item, /)\n--\n\n"
+"(canonical item, item size) of a wire-form item, exactly as\n"
+"pitrdiff.codec's Python walk returns them; None when the item needs that\n"
+"walk (anything but well-formed, common input: it then gives the errors).");
+
+static PyMethodDef methods[] = {
+    {"canonicalize", canon_entry, METH_O, canonicalize_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    "pitrdiff._canon",
+    "The hot path of pitrdiff.codec.canonicalize in C (optional; see codec.COMPILED).",
+    -1,
+    methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__canon(void)
+{
+    memset(b64_value, -1, sizeof b64_value);
+    for (int i = 0; i < 64; i++) {
+        b64_value[(unsigned char)b64_alphabet[i]] = (signed char)i;
+    }
+    PyObject **tags[] = {&tag_N, &tag_B, &tag_M, &tag_L, &tag_SS, &tag_NS, &tag_BS};
+    const char *names[] = {"N", "B", "M", "L", "SS", "NS", "BS"};
+    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
+        if (*tags[i] == NULL && (*tags[i] = PyUnicode_InternFromString(names[i])) == NULL) {
+            return NULL;
+        }
+    }
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,17 @@
+"""Build of the optional C extension ``pitrdiff._canon`` (the rest is in pyproject.toml).
+
+``optional=True``: without a C compiler or Python headers the build warns and
+goes on, and ``pitrdiff.codec`` runs its Python walk (``codec.COMPILED`` is False).
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "pitrdiff._canon",
+            sources=["pitrdiff/_canon.c"],
+            optional=True,
+        )
+    ]
+)
