@@ -9,7 +9,7 @@ else); ``3`` an I/O failure.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -147,11 +147,13 @@ def show_diff(renderer: Renderer, diff: Diff) -> int:
 
     summary = diff.summary
     same = summary.same and not unclassified_count(diff)
+    where = str(getattr(diff, "url", diff.path))  # a diff on S3: its URL, not the local copy
+    report = f"{where}/{REPORT_NAME}"
     if renderer.json_mode:
         renderer.json(
             {
-                "diff": str(diff.path),
-                "report": str(diff.path / REPORT_NAME),
+                "diff": where,
+                "report": report if hasattr(diff, "url") else str(diff.path / REPORT_NAME),
                 "same": same,
                 "timings": diff.manifest.timings,
                 "summary": summary.to_dict(),
@@ -159,7 +161,8 @@ def show_diff(renderer: Renderer, diff: Diff) -> int:
         )
     else:
         renderer.print(summary_group(summary))
-        renderer.info(f"diff written to {diff.path} (report: {diff.path / REPORT_NAME})")
+        shown = report if hasattr(diff, "url") else diff.path / REPORT_NAME
+        renderer.info(f"diff written to {where} (report: {shown})")
     return EXIT_OK if same else EXIT_DIFFERENCES
 
 
@@ -201,15 +204,15 @@ def _spaced(renderables: list[RenderableType]) -> list[RenderableType]:
 def diff_command(
     common: Common,
     live: Annotated[
-        Path | None,
+        str | None,
         typer.Argument(
-            help="Export of the live table (pitrdiff export).",
+            help="Export of the live table (pitrdiff export): a directory or s3://BUCKET/PREFIX.",
             metavar="LIVE_EXPORT",
             show_default=False,
         ),
     ] = None,
     restored: Annotated[
-        Path | None,
+        str | None,
         typer.Argument(
             help="Export of the restored table (state at T).",
             metavar="RESTORED_EXPORT",
@@ -217,8 +220,13 @@ def diff_command(
         ),
     ] = None,
     out: Annotated[
-        Path | None,
-        typer.Option("--out", metavar="DIR", help="Directory to write the diff dataset to."),
+        str | None,
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="Directory to write the diff dataset to, or s3://BUCKET/PREFIX (written "
+            "locally, then uploaded with the manifest last).",
+        ),
     ] = None,
     memory_limit: Annotated[
         str | None,
@@ -273,11 +281,14 @@ def diff_command(
     if out is None:
         raise InputError("missing --out DIR: the directory to write the diff dataset to")
     if incremental is not None:
-        with renderer.progress() as progress:
-            diff = s3cli.incremental_diff(
+        from pitrdiff.diff.remote import diff_to_s3
+        from pitrdiff.export.remote import is_s3_url
+
+        def incremental_into(target: str | Path, progress: Any) -> Diff:
+            return s3cli.incremental_diff(  # type: ignore[no-any-return]
                 common,
                 source=incremental,
-                out=out,
+                out=Path(target),
                 s3_endpoint_url=s3_endpoint_url,
                 key=key,
                 workers=workers,
@@ -289,6 +300,14 @@ def diff_command(
                 engine=engine,
                 spark_master=spark_master,
             )
+
+        with renderer.progress() as progress:
+            if is_s3_url(out):  # an s3:// --out: written locally, published manifest last
+                diff: Diff = diff_to_s3(out, lambda local: incremental_into(local, progress),
+                                  overwrite=overwrite, endpoint_url=s3_endpoint_url,
+                                  aws=common.aws)  # fmt: skip
+            else:
+                diff = incremental_into(out, progress)
         raise typer.Exit(show_diff(renderer, diff))
     if ttl_attribute:
         raise InputError(
@@ -312,5 +331,7 @@ def diff_command(
             overwrite=overwrite,
             engine=chosen,
             progress=progress,
+            s3_endpoint_url=s3_endpoint_url,
+            aws=common.aws,
         )
     raise typer.Exit(show_diff(renderer, diff))

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pitrdiff.output import Renderer
 
 
-def export_summary(manifest: Manifest, out: Path) -> dict[str, Any]:
+def export_summary(manifest: Manifest, out: Path | str) -> dict[str, Any]:
     """The figures a finished export reports (the ``--json`` document)."""
     source = manifest.source
     stats = manifest.stats
@@ -49,7 +49,7 @@ def export_summary(manifest: Manifest, out: Path) -> dict[str, Any]:
     }
 
 
-def show_export(renderer: Renderer, manifest: Manifest, out: Path) -> None:
+def show_export(renderer: Renderer, manifest: Manifest, out: Path | str) -> None:
     """Render a finished export: one JSON document, or a summary table."""
     from pitrdiff.units import count, human_bytes, human_duration
 
@@ -106,6 +106,11 @@ def show_export(renderer: Renderer, manifest: Manifest, out: Path) -> None:
             "pitrdiff export orders --from-s3 s3://my-bucket/exports/AWSDynamoDB/0123-abcd "
             "--out incident/restored",
         ),
+        (
+            "Export to S3 (parts first, the manifest last; --s3-endpoint-url for S3-compatible "
+            "stores)",
+            "pitrdiff export orders --out s3://my-bucket/incident/live",
+        ),
     ],
 )
 def export_command(
@@ -119,8 +124,14 @@ def export_command(
         ),
     ] = None,
     out: Annotated[
-        Path | None,
-        typer.Option("--out", metavar="DIR", help="Directory to write the export dataset to."),
+        str | None,
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="Directory to write the export dataset to, or s3://BUCKET/PREFIX (written "
+            "locally, then uploaded with the manifest last; an interrupted export to S3 starts "
+            "over: it keeps no checkpoints).",
+        ),
     ] = None,
     segments: Annotated[
         int | None,
@@ -202,6 +213,7 @@ def export_command(
     spark_master: s3cli.SparkMasterOption = None,
 ) -> None:
     """Export a table."""
+    from pitrdiff.export.remote import export_to_s3, is_s3_url
     from pitrdiff.export.scan import export_table
 
     renderer = common.renderer
@@ -212,43 +224,54 @@ def export_command(
         )
     if out is None:
         raise InputError("missing --out DIR: the directory to write the export dataset to")
-    if native or from_s3:
-        with renderer.progress() as progress:
-            manifest = s3cli.s3_export(
-                common,
-                table=table,
-                out=out,
-                native=native,
-                from_s3=from_s3,
-                at=at,
-                s3_bucket=s3_bucket,
-                s3_prefix=s3_prefix,
-                s3_endpoint_url=s3_endpoint_url,
-                key=key,
-                workers=workers,
-                overwrite=overwrite,
-                progress=progress,
-                ttl_attribute=ttl_attribute,
-                engine=engine,
-                spark_master=spark_master,
-            )
-        show_export(renderer, manifest, out)
-        return
-    if ttl_attribute or engine != "duckdb" or spark_master:
+    if not (native or from_s3) and (ttl_attribute or engine != "duckdb" or spark_master):
         raise InputError(
             "--ttl-attribute, --engine and --spark-master go with --native or --from-s3; "
             "a scan export reads the table's TTL setting itself"
         )
-    assert table is not None  # checked above
-    with renderer.progress() as progress:
-        manifest = export_table(
-            table,
+
+    def write(target: Path, replace: bool) -> Manifest:
+        with renderer.progress() as progress:
+            if native or from_s3:
+                return s3cli.s3_export(
+                    common,
+                    table=table,
+                    out=target,
+                    native=native,
+                    from_s3=from_s3,
+                    at=at,
+                    s3_bucket=s3_bucket,
+                    s3_prefix=s3_prefix,
+                    s3_endpoint_url=s3_endpoint_url,
+                    key=key,
+                    workers=workers,
+                    overwrite=replace,
+                    progress=progress,
+                    ttl_attribute=ttl_attribute,
+                    engine=engine,
+                    spark_master=spark_master,
+                )
+            assert table is not None  # checked above
+            return export_table(
+                table,
+                target,
+                segments=segments,
+                consistent_read=consistent_read,
+                max_rcu=max_rcu,
+                overwrite=replace,
+                aws=common.aws,
+                progress=progress,
+            )
+
+    if is_s3_url(out):
+        manifest = export_to_s3(
             out,
-            segments=segments,
-            consistent_read=consistent_read,
-            max_rcu=max_rcu,
+            lambda local: write(local, False),
             overwrite=overwrite,
+            endpoint_url=s3_endpoint_url,
             aws=common.aws,
-            progress=progress,
         )
-    show_export(renderer, manifest, out)
+        show_export(renderer, manifest, out)
+        return
+    manifest = write(Path(out), overwrite)
+    show_export(renderer, manifest, Path(out))

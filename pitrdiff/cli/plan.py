@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from pitrdiff.cli.app import Common, command
+from pitrdiff.cli.s3export import S3EndpointOption
 
 if TYPE_CHECKING:
     from pitrdiff.output import Renderer
@@ -98,7 +99,11 @@ MemoryLimitOption = Annotated[
 def plan_command(
     common: Common,
     diff_dir: Annotated[
-        Path, typer.Argument(help="The diff dataset directory.", metavar="DIFF_DIR")
+        str,
+        typer.Argument(
+            help="The diff dataset directory, or s3://BUCKET/PREFIX (the plan file stays local).",
+            metavar="DIFF_DIR",
+        ),
     ],
     out: OutOption,
     include: IncludeOption = "deleted",
@@ -119,6 +124,7 @@ def plan_command(
         ),
     ] = False,
     memory_limit: MemoryLimitOption = None,
+    s3_endpoint_url: S3EndpointOption = None,
 ) -> None:
     """Write a selective re-put plan: what to put back (and, if asked, delete)."""
     from pitrdiff.recovery.plan import write_plan
@@ -133,6 +139,8 @@ def plan_command(
         table=table,
         overwrite=overwrite,
         memory_limit=memory_limit,
+        s3_endpoint_url=s3_endpoint_url,
+        aws=common.aws,
     )
     show_plan_summary(common.renderer, summary)
 

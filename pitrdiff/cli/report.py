@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pitrdiff.cli.app import Common, command
+from pitrdiff.cli.s3export import S3EndpointOption
+from pitrdiff.errors import InputError
 
 if TYPE_CHECKING:
     from pitrdiff.diff.notebook import Diff
@@ -32,7 +34,12 @@ PANEL = "Export and diff"
 def report_command(
     common: Common,
     diff_dir: Annotated[
-        Path, typer.Argument(help="The diff dataset directory.", metavar="DIFF_DIR")
+        str,
+        typer.Argument(
+            help="The diff dataset directory, or s3://BUCKET/PREFIX (report.html is uploaded "
+            "beside the diff).",
+            metavar="DIFF_DIR",
+        ),
     ],
     open_browser: Annotated[
         bool, typer.Option("--open", help="Open the report in the default browser.")
@@ -45,29 +52,51 @@ def report_command(
             help="The timestamp attribute of the timeline (default: detected; '' for none).",
         ),
     ] = None,
+    s3_endpoint_url: S3EndpointOption = None,
 ) -> None:
     """Render a diff's report.html again."""
     from pitrdiff.diff.html import write_html_report
+    from pitrdiff.export.remote import is_s3_url
 
-    diff = _verified(diff_dir)
-    path = write_html_report(diff_dir, time_attr=time_attr)
-    renderer = common.renderer
-    if time_attr and (warning := time_attribute_warning(diff, time_attr)):
-        renderer.warn(warning)
-    if renderer.json_mode:
-        renderer.json({"path": str(path)})
+    if is_s3_url(diff_dir):
+        if open_browser:
+            raise InputError("--open needs a local diff: the report of a diff on S3 is uploaded")
+        shown = _report_on_s3(diff_dir, time_attr, s3_endpoint_url, common)
     else:
-        renderer.print(str(path))
+        diff = _verified(diff_dir)
+        path = write_html_report(diff_dir, time_attr=time_attr)
+        shown = str(path)
+        if time_attr and (warning := time_attribute_warning(diff, time_attr)):
+            common.renderer.warn(warning)
+    renderer = common.renderer
+    if renderer.json_mode:
+        renderer.json({"path": shown})
+    else:
+        renderer.print(shown)
     if open_browser:
         import webbrowser
 
-        page = path.resolve()
+        page = Path(shown).resolve()
         try:
             opened = webbrowser.open(page.as_uri())
         except webbrowser.Error:
             opened = False
         if not opened:
             renderer.warn(f"no browser could be opened; the report is {page}")
+
+
+def _report_on_s3(url: str, time_attr: str | None, endpoint: str | None, common: Common) -> str:
+    """Render the report of a diff on S3 from a verified local copy; upload it beside the diff."""
+    from pitrdiff.diff.html import write_html_report
+    from pitrdiff.diff.manifest import HTML_REPORT_NAME
+    from pitrdiff.diff.notebook import load_diff
+    from pitrdiff.export.remote import S3Prefix
+
+    diff = load_diff(url, s3_endpoint_url=endpoint, aws=common.aws)
+    path = write_html_report(diff.path, time_attr=time_attr)
+    where = S3Prefix.parse(url, endpoint_url=endpoint, aws=common.aws)
+    where.upload(path, HTML_REPORT_NAME)
+    return f"{where.url}/{HTML_REPORT_NAME}"
 
 
 def _verified(diff_dir: str | Path) -> Diff:

@@ -24,7 +24,7 @@ from pitrdiff.diff.manifest import DiffManifest, read_diff_manifest
 from pitrdiff.diff.report import DiffSummary
 from pitrdiff.diff.schema import CLASSES, literal
 from pitrdiff.diff.sql import DEFAULT_THREADS, connect
-from pitrdiff.errors import DiffError, ExportError, InputError
+from pitrdiff.errors import DiffError, ExportError, InputError, PitrdiffError
 from pitrdiff.export.dataset import (
     KEY_COLUMN,
     Export,
@@ -33,6 +33,7 @@ from pitrdiff.export.dataset import (
     file_checksum,
     load_export,
 )
+from pitrdiff.export.remote import is_s3_url
 
 if TYPE_CHECKING:
     import duckdb
@@ -69,8 +70,6 @@ def load_diff(
     DiffError
         When ``path`` is not a complete, intact diff dataset.
     """
-    from pitrdiff.export.remote import is_s3_url
-
     if is_s3_url(path):
         from pitrdiff.diff.remote import open_s3_diff
 
@@ -357,6 +356,8 @@ class Diff:
         where = info.get("path")
         if not where:
             return None
+        if is_s3_url(where):  # copied once per diff object, with the diff's S3 endpoint
+            return self._s3_input(side, str(where))
         try:
             return load_export(where)
         except ExportError:
@@ -372,6 +373,20 @@ class Diff:
             if (export.table_name, export.manifest.created_at) == recorded:
                 return export
         return None
+
+    def _s3_input(self, side: str, url: str) -> Export | None:
+        """An input export on S3 (``None`` when it cannot be read, as a moved one)."""
+        cache: dict[str, Export | None] = self.__dict__.setdefault("_s3_inputs", {})
+        if side not in cache:
+            try:
+                cache[side] = load_export(
+                    url,
+                    s3_endpoint_url=getattr(self, "s3_endpoint_url", None),
+                    aws=getattr(self, "aws", None),
+                )
+            except PitrdiffError:
+                cache[side] = None
+        return cache[side]
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         """Run DuckDB SQL over the diff and return a DataFrame.

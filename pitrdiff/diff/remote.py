@@ -32,11 +32,23 @@ class StagedDiff(Diff):
         ``s3://bucket/prefix``.
     path
         The local copy (exists while this object does).
+    s3_endpoint_url, aws
+        Where S3 is: input exports recorded by URL are read from there too
+        (the ``live`` / ``restored`` views of :meth:`connect`).
     """
 
-    def __init__(self, copy: LocalCopy, manifest: DiffManifest) -> None:
+    def __init__(
+        self,
+        copy: LocalCopy,
+        manifest: DiffManifest,
+        *,
+        endpoint_url: str | None = None,
+        aws: AwsConfig | None = None,
+    ) -> None:
         super().__init__(copy.path, manifest)
         self.url = copy.url
+        self.s3_endpoint_url = endpoint_url
+        self.aws = aws
         copy.bind(self)
 
     def __repr__(self) -> str:
@@ -72,7 +84,8 @@ def open_s3_diff(
     extra = () if only is not None else REPORTS
     copy = stage(url, "diff", extra=extra, only=only, endpoint_url=endpoint_url, aws=aws)
     try:
-        return StagedDiff(copy, load_diff(copy.path, verify=False).manifest)
+        manifest = load_diff(copy.path, verify=False).manifest
+        return StagedDiff(copy, manifest, endpoint_url=endpoint_url, aws=aws)
     except BaseException:
         copy.close()
         raise
@@ -102,7 +115,7 @@ def diff_to_s3(
         url, "diff", overwrite=overwrite, owned=_diff_file, endpoint_url=endpoint_url, aws=aws
     ) as copy:
         written = write(copy.path)
-    return StagedDiff(copy, written.manifest)
+    return StagedDiff(copy, written.manifest, endpoint_url=endpoint_url, aws=aws)
 
 
 __all__ = ["StagedDiff", "diff_to_s3", "open_s3_diff"]

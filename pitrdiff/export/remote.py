@@ -732,6 +732,27 @@ def publishing(
         raise
 
 
+def export_to_s3(
+    url: str,
+    write: Callable[[Path], Manifest],
+    *,
+    overwrite: bool,
+    endpoint_url: str | None = None,
+    aws: AwsConfig | None = None,
+) -> Manifest:
+    """Write an export with ``write(local_dir)``, then publish it to ``url``; return its manifest.
+
+    ``url`` is refused first as ``--out`` is on disk (:func:`check_out`); the
+    export is written into a private local directory (removed afterwards,
+    and on any failure or interrupt) and uploaded with its manifest last. An
+    interrupted export is not resumed: a re-run starts over.
+    """
+    with publishing(url, "export", overwrite=overwrite, endpoint_url=endpoint_url, aws=aws) as copy:
+        manifest = write(copy.path)
+    copy.close()
+    return manifest
+
+
 __all__ = [
     "ENDPOINT_ENV",
     "SCHEME",
@@ -740,6 +761,7 @@ __all__ = [
     "StagedExport",
     "check_out",
     "checked_read",
+    "export_to_s3",
     "is_s3_url",
     "open_manifest",
     "publish",

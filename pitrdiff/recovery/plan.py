@@ -69,7 +69,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 import xxhash
@@ -102,6 +102,9 @@ from pitrdiff.recovery.selection import (
     source_name,
     stream_class,
 )
+
+if TYPE_CHECKING:
+    from pitrdiff.aws import AwsConfig
 
 __all__ = [
     "CLASSES",
@@ -254,11 +257,21 @@ class _DiffInput:
     table: str
     files: dict[str, Path]
     ttl_attribute: str | None
+    location: str  # what the plan records: the directory, or the diff's s3:// URL
+    staged: Any = None  # a diff on S3: its local copy lives as long as this input
 
 
-def _open_diff(diff: Any, include: Sequence[str]) -> _DiffInput:
+def _open_diff(diff: Any, include: Sequence[str], **s3: Any) -> _DiffInput:
     from pitrdiff.diff.manifest import read_diff_manifest
+    from pitrdiff.export.remote import is_s3_url
 
+    if is_s3_url(diff):  # copy (and check) only the class files the plan reads
+        from pitrdiff.diff.remote import open_s3_diff
+        from pitrdiff.diff.schema import FILE_NAMES
+
+        only = tuple(FILE_NAMES[c] for c in include if c in FILE_NAMES)
+        diff = open_s3_diff(diff, only=only, endpoint_url=s3.get("s3_endpoint_url"),
+                            aws=s3.get("aws"))  # fmt: skip
     root = Path(getattr(diff, "path", diff))
     read_diff_manifest(root)  # refuses what is not a diff, or a diff of another version
     manifest_path = root / "manifest.json"
@@ -294,6 +307,8 @@ def _open_diff(diff: Any, include: Sequence[str]) -> _DiffInput:
         table=table,
         files=files,
         ttl_attribute=_ttl_attribute(manifest),
+        location=str(getattr(diff, "url", None) or root.resolve()),
+        staged=diff if hasattr(diff, "url") else None,
     )
 
 
@@ -512,7 +527,7 @@ def _header(
         "table": target,
         "key_schema": source.key_schema.to_list(),
         "diff": {
-            "path": str(source.root.resolve()),
+            "path": source.location,
             "table_name": source.table,
             "created_at": source.manifest.get("created_at"),
             "manifest_xxh3_128": source.manifest_checksum,
@@ -548,13 +563,18 @@ def write_plan(
     table: str | None = None,
     overwrite: bool = False,
     memory_limit: str | None = None,
+    s3_endpoint_url: str | None = None,
+    aws: AwsConfig | None = None,
 ) -> PlanSummary:
     """Write a selective re-put plan from a diff dataset.
 
     Parameters
     ----------
     diff
-        The diff dataset directory, or an object with a ``path`` attribute naming it.
+        The diff dataset directory, an object with a ``path`` attribute naming
+        it, or ``s3://bucket/prefix`` (the class files the plan reads are
+        copied into a private temporary directory, each checked against the
+        manifest; the plan records the URL).
     out
         The plan file to write (atomically, owner-only). Refused inside an
         export or diff dataset, over anything but a plan, over a plan without
@@ -580,6 +600,8 @@ def write_plan(
         DuckDB's memory limit, e.g. ``"500MB"``; beyond it DuckDB spills into a
         private temporary directory. Memory does not grow with the plan's size.
         A negative or zero size is refused (``InputError``).
+    s3_endpoint_url, aws
+        Where S3 is, for an ``s3://`` diff (``AWS_ENDPOINT_URL_S3`` works too).
 
     Returns
     -------
@@ -601,7 +623,7 @@ def write_plan(
     expression = check_where(where) if where is not None else None
     memory_limit = check_memory_limit(memory_limit)
     target_path = check_out(out, overwrite=overwrite)
-    source = _open_diff(diff, classes)
+    source = _open_diff(diff, classes, s3_endpoint_url=s3_endpoint_url, aws=aws)
     wanted, denied = _key_lists(keys, exclude_keys, source.key_schema)
     tally = _Tally(key_schema=source.key_schema, ttl=_ttl_rule(source.ttl_attribute))
     with private_temp_dir("plan") as spill:

@@ -1,0 +1,334 @@
+"""Export and diff datasets on S3 (``s3://bucket/prefix``) for every command, against moto's S3.
+
+The same rules as on disk: parts first and the manifest last (marked
+incomplete before any part changes), the manifest read first and refused
+unless complete, every file checked against the manifest's size and xxh3-128
+before use, ``--out`` prefixes refused as directories are; and no local copy
+outlives the run (an interrupt included).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+import pitrdiff
+from pitrdiff.aws import AwsConfig, s3_client
+from pitrdiff.cli.app import load_commands
+from pitrdiff.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_DIFFERENCES,
+    EXIT_OK,
+    DiffError,
+    ExportError,
+    IncompleteExportError,
+    InputError,
+    RefusedError,
+)
+from pitrdiff.export import remote
+from pitrdiff.export.scan import export_table
+from pitrdiff.progress import SILENT
+from tests.helpers import InterruptAfter, Server
+
+CASE = json.loads(
+    (Path(__file__).parent / "data" / "diff_cases" / "every_class.json").read_text("utf-8")
+)
+
+
+def own_copies() -> list[str]:
+    """This process's local copies of S3 datasets still on disk."""
+    tag = f"-{os.getpid()}-"
+    return sorted(
+        e.name
+        for e in Path(tempfile.gettempdir()).iterdir()
+        if e.name.startswith("pitrdiff-s3-") and tag in e.name
+    )
+
+
+@pytest.fixture
+def s3(moto_server: Server) -> Any:
+    """A fresh bucket; the client and the endpoint."""
+    client = s3_client(AwsConfig(region="us-east-1"), endpoint_url=moto_server.endpoint)
+    bucket = f"datasets-{uuid.uuid4().hex[:10]}"
+    client.create_bucket(Bucket=bucket)
+
+    class S3:
+        endpoint = moto_server.endpoint
+        name = bucket
+
+        @staticmethod
+        def keys(prefix: str) -> list[str]:
+            listed = client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/")
+            return sorted(o["Key"].removeprefix(f"{prefix}/") for o in listed.get("Contents", []))
+
+        @staticmethod
+        def get(key: str) -> bytes:
+            return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+        @staticmethod
+        def put(key: str, body: bytes) -> None:
+            client.put_object(Bucket=bucket, Key=key, Body=body)
+
+        @staticmethod
+        def download(prefix: str, target: Path) -> Path:
+            for key in S3.keys(prefix):
+                (target / key).parent.mkdir(parents=True, exist_ok=True)
+                (target / key).write_bytes(S3.get(f"{prefix}/{key}"))
+            return target
+
+    yield S3
+    assert own_copies() == []
+
+
+def upload_exports(s3: Any, tmp_path: Path) -> None:
+    """The every-class case as two local exports, published to ``exports/live|restored``."""
+    for side in ("live", "restored"):
+        local = tmp_path / side
+        pitrdiff.write_export(
+            CASE[side],
+            local,
+            table_name="Orders" if side == "live" else "Orders-restored",
+            key_schema=CASE["key_schema"],
+            attribute_definitions=CASE["attribute_definitions"],
+        )
+        where = remote.S3Prefix.parse(f"s3://{s3.name}/exports/{side}", endpoint_url=s3.endpoint)
+        remote.publish(local, where, remote.check_out(where, "export", overwrite=False))
+
+
+def cli(*args: str) -> Any:
+    return CliRunner().invoke(load_commands(), list(args))
+
+
+def test_export_diff_plan_report_and_notebook_on_s3(
+    moto_server: Server, s3: Any, table_name: str, tmp_path: Path
+) -> None:
+    """Every command on s3:// datasets; a plan from S3 equals one from the same diff on disk."""
+    moto_server.create_table(table_name)
+    items = [{"pk": {"S": f"k{n}"}, "sk": {"S": "a"}, "v": {"N": str(n)}} for n in range(12)]
+    moto_server.put_items(table_name, items)
+    ep = ("--endpoint-url", moto_server.endpoint, "--s3-endpoint-url", s3.endpoint)
+    url = f"s3://{s3.name}/incident"
+    result = cli("export", table_name, "--out", f"{url}/restored", *ep)
+    assert result.exit_code == EXIT_OK, result.output
+    written = orjson.loads(s3.get("incident/restored/manifest.json"))
+    assert written["complete"] is True and written["items"] == 12
+    assert s3.keys("incident/restored") == sorted(
+        ["manifest.json", *(f["path"] for f in written["files"])]
+    )
+    client = moto_server.client()
+    client.delete_item(TableName=table_name, Key={"pk": {"S": "k3"}, "sk": {"S": "a"}})
+    moto_server.put_items(table_name, [{"pk": {"S": "k4"}, "sk": {"S": "a"}, "v": {"N": "44"}}])
+    result = cli("export", table_name, "--out", f"{url}/live", *ep, "--json")
+    assert result.exit_code == EXIT_OK, result.output
+    assert json.loads(result.stdout)["out"] == f"{url}/live"
+
+    result = cli("diff", f"{url}/live", f"{url}/restored", "--out", f"{url}/diff", *ep, "--json")
+    assert result.exit_code == EXIT_DIFFERENCES, result.output
+    shown = json.loads(result.stdout)
+    assert (shown["diff"], shown["report"]) == (f"{url}/diff", f"{url}/diff/report.md")
+    assert s3.keys("incident/diff") == [
+        "added.parquet", "changed.parquet", "deleted.parquet", "expired.parquet",
+        "manifest.json", "report.html", "report.md",
+    ]  # fmt: skip
+    manifest = orjson.loads(s3.get("incident/diff/manifest.json"))
+    assert manifest["counts"] == {
+        "deleted": 1, "changed": 1, "added": 0, "expired": 0, "unchanged": 10,
+    }  # fmt: skip
+    assert (manifest["live"]["path"], manifest["restored"]["path"]) == (
+        f"{url}/live",
+        f"{url}/restored",
+    )
+
+    local = s3.download("incident/diff", tmp_path / "diff")
+    plans = {}
+    for name, source in (("s3", f"{url}/diff"), ("disk", str(local))):
+        out = tmp_path / f"{name}.jsonl"
+        result = cli("plan", source, "--out", str(out), "--include", "deleted,changed", *ep)
+        assert result.exit_code == EXIT_OK, result.output
+        plans[name] = out.read_bytes().splitlines()
+    headers = {name: orjson.loads(lines[0]) for name, lines in plans.items()}
+    assert headers["s3"]["diff"]["path"] == f"{url}/diff"
+    assert headers["disk"]["diff"]["path"] == str(local.resolve())
+    for header in headers.values():
+        header.pop("created_at"), header["diff"].pop("path")
+    assert headers["s3"] == headers["disk"]
+    assert plans["s3"][1:-1] == plans["disk"][1:-1]  # operations, byte for byte
+    trailers = [orjson.loads(lines[-1]) for lines in plans.values()]
+    assert trailers[0]["operations"] == trailers[1]["operations"] == 2  # checksums cover headers
+    assert len(plans["s3"]) == 1 + 2 + 1  # header, two operations, trailer
+
+    remote.S3Prefix.parse(f"{url}/diff", endpoint_url=s3.endpoint).delete(["report.html"])
+    result = cli("report", f"{url}/diff", *ep)
+    assert result.exit_code == EXIT_OK, result.output
+    assert result.stdout.strip() == f"{url}/diff/report.html"
+    result = cli("report", str(local), *ep)  # the same diff on disk renders the same page
+    assert s3.get("incident/diff/report.html") == (local / "report.html").read_bytes()
+    assert cli("report", f"{url}/diff", "--open", *ep).exit_code == EXIT_BAD_INPUT
+
+    diff = pitrdiff.load_diff(f"{url}/diff", s3_endpoint_url=s3.endpoint)
+    assert repr(diff).endswith(f" at {url}/diff>")
+    assert list(diff.deleted()["pk"]) == ["k3"]
+    assert diff.sql("select count(*) as n from changed")["n"].tolist() == [1]
+    copy = diff.path
+    assert copy.is_dir() and own_copies()
+    del diff
+    gc.collect()
+    assert not copy.exists()
+
+
+def test_library_diff_s3_to_s3_matches_disk(s3: Any, tmp_path: Path) -> None:
+    upload_exports(s3, tmp_path)
+    url = f"s3://{s3.name}"
+    export = pitrdiff.load_export(f"{url}/exports/live", s3_endpoint_url=s3.endpoint)
+    assert (export.url, export.manifest.items) == (f"{url}/exports/live", len(CASE["live"]))
+    assert export.to_pandas().shape[0] == len(CASE["live"])
+    del export
+    on_s3 = pitrdiff.diff_exports(
+        f"{url}/exports/live", tmp_path / "restored", f"{url}/diffs/one",
+        s3_endpoint_url=s3.endpoint,
+    )  # fmt: skip
+    on_disk = pitrdiff.diff_exports(tmp_path / "live", tmp_path / "restored", tmp_path / "diff")
+    assert on_s3.manifest.counts == on_disk.manifest.counts
+    assert on_s3.manifest.live["path"] == f"{url}/exports/live"
+    for entry in on_disk.manifest.files:
+        assert s3.get(f"diffs/one/{entry.path}") == (on_disk.path / entry.path).read_bytes()
+    del on_s3
+    with pytest.raises(RefusedError, match="already holds a diff of 'Orders'; pass --overwrite"):
+        pitrdiff.diff_exports(tmp_path / "live", tmp_path / "restored", f"{url}/diffs/one",
+                              s3_endpoint_url=s3.endpoint)  # fmt: skip
+    with pytest.raises(RefusedError, match="inside the diff dataset"):
+        pitrdiff.diff_exports(tmp_path / "live", tmp_path / "restored", f"{url}/diffs/one/x",
+                              s3_endpoint_url=s3.endpoint)  # fmt: skip
+
+
+def test_corrupt_truncated_and_missing_parts_are_refused(s3: Any, tmp_path: Path) -> None:
+    upload_exports(s3, tmp_path)
+    url = f"s3://{s3.name}/exports/restored"
+    part = "exports/restored/data/part-000000.parquet"
+    good = s3.get(part)
+    s3.put(part, good[:-1] + bytes([good[-1] ^ 1]))  # same size, one bit flipped
+    with pytest.raises(ExportError, match=r"part data/part-000000\.parquet does not match its ch"):
+        pitrdiff.load_export(url, s3_endpoint_url=s3.endpoint)
+    result = cli("diff", f"s3://{s3.name}/exports/live", url, "--out", str(tmp_path / "d"),
+                 "--s3-endpoint-url", s3.endpoint)  # fmt: skip
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "restored export: export s3://" in result.output
+    assert not (tmp_path / "d").exists()
+    s3.put(part, good[:-10])
+    with pytest.raises(ExportError, match=f"is {len(good) - 10} bytes, the manifest says"):
+        pitrdiff.load_export(url, s3_endpoint_url=s3.endpoint)
+    remote.S3Prefix.parse(url, endpoint_url=s3.endpoint).delete(["data/part-000000.parquet"])
+    with pytest.raises(ExportError, match=r"part data/part-000000\.parquet is missing"):
+        pitrdiff.load_export(url, s3_endpoint_url=s3.endpoint)
+    s3.put(part, good)
+    s3.put("exports/restored/data/part-000007.parquet", good)
+    with pytest.raises(IncompleteExportError, match="part\\(s\\) the manifest does not list"):
+        pitrdiff.load_export(url, s3_endpoint_url=s3.endpoint)
+
+
+def test_incomplete_or_missing_datasets_are_refused(s3: Any, tmp_path: Path) -> None:
+    upload_exports(s3, tmp_path)
+    doc = orjson.loads(s3.get("exports/live/manifest.json"))
+    s3.put("exports/live/manifest.json", orjson.dumps({**doc, "complete": False}))
+    url = f"s3://{s3.name}/exports/live"
+    with pytest.raises(IncompleteExportError, match=f"export {url} is not complete"):
+        pitrdiff.load_export(url, s3_endpoint_url=s3.endpoint)
+    with pytest.raises(ExportError, match=r"is not an export: it has no manifest\.json"):
+        pitrdiff.load_export(f"s3://{s3.name}/nothing", s3_endpoint_url=s3.endpoint)
+    with pytest.raises(DiffError, match="is an export dataset, not a diff"):
+        pitrdiff.load_diff(f"s3://{s3.name}/exports/restored", s3_endpoint_url=s3.endpoint)
+    with pytest.raises(InputError, match="bucket 'no-such-bucket-h1' does not exist"):
+        pitrdiff.load_export("s3://no-such-bucket-h1/x", s3_endpoint_url=s3.endpoint)
+    for bad in ("s3://", "s3://bucket-only", "s3://bucket/a//b"):
+        with pytest.raises(InputError, match="expected s3://BUCKET/PREFIX"):
+            pitrdiff.load_export(bad, s3_endpoint_url=s3.endpoint)
+    result = cli("plan", f"s3://{s3.name}/exports/live", "--out", str(tmp_path / "p.jsonl"),
+                 "--s3-endpoint-url", s3.endpoint)  # fmt: skip
+    assert (result.exit_code, tmp_path.joinpath("p.jsonl").exists()) == (EXIT_BAD_INPUT, False)
+
+
+def test_out_prefix_refusals_and_overwrite(s3: Any, tmp_path: Path) -> None:
+    upload_exports(s3, tmp_path)
+    live = remote.S3Prefix.parse(f"s3://{s3.name}/exports/live", endpoint_url=s3.endpoint)
+    with pytest.raises(RefusedError, match="already holds a complete export of 'Orders'"):
+        remote.check_out(live, "export", overwrite=False)
+    # an older export there listed a second part: --overwrite removes it after the new manifest
+    doc = orjson.loads(s3.get("exports/live/manifest.json"))
+    extra = {**doc["files"][0], "path": "data/part-000001.parquet"}
+    s3.put("exports/live/data/part-000001.parquet", b"old")
+    s3.put("exports/live/manifest.json", orjson.dumps({**doc, "files": [*doc["files"], extra]}))
+    old = remote.check_out(live, "export", overwrite=True)
+    remote.publish(tmp_path / "live", live, old)
+    assert s3.keys("exports/live") == ["data/part-000000.parquet", "manifest.json"]
+    assert s3.get("exports/live/manifest.json") == (tmp_path / "live/manifest.json").read_bytes()
+
+    s3.put("exports/live/notes.txt", b"mine")
+    with pytest.raises(RefusedError, match=r"1 object\(s\) pitrdiff did not write \(notes.txt\)"):
+        remote.check_out(live, "export", overwrite=True)
+    s3.put("other/readme.md", b"x")
+    other = remote.S3Prefix.parse(f"s3://{s3.name}/other", endpoint_url=s3.endpoint)
+    with pytest.raises(RefusedError, match="is not empty and is not an export; choose another"):
+        remote.check_out(other, "export", overwrite=True)
+    with pytest.raises(RefusedError, match="is not empty and is not a diff"):
+        remote.check_out(other, "diff", overwrite=True)
+    inside = remote.S3Prefix.parse(f"s3://{s3.name}/exports/live/sub", endpoint_url=s3.endpoint)
+    with pytest.raises(RefusedError, match="refusing to write a diff inside the export dataset"):
+        remote.check_out(inside, "diff", overwrite=True)
+
+
+def test_interrupts_leave_no_local_copy_and_a_replaceable_prefix(
+    moto_server: Server, s3: Any, table_name: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Ctrl-C while exporting, uploading or copying: no local copy is left on disk."""
+    moto_server.create_table(table_name)
+    moto_server.put_items(table_name, [{"pk": {"S": f"k{n}"}, "sk": {"S": "a"}} for n in range(30)])
+    url = f"s3://{s3.name}/scan"
+
+    def export(progress: Any, overwrite: bool = False) -> Any:
+        return remote.export_to_s3(
+            url,
+            lambda local: export_table(table_name, local, aws=moto_server.aws, progress=progress),
+            overwrite=overwrite,
+            endpoint_url=s3.endpoint,
+        )
+
+    with pytest.raises(KeyboardInterrupt):
+        export(InterruptAfter(1))  # during the scan: nothing on S3 yet
+    assert (own_copies(), s3.keys("scan")) == ([], [])
+
+    real_upload = remote.S3Prefix.upload
+
+    def interrupted(self: remote.S3Prefix, local: Path, relative: str) -> None:
+        real_upload(self, local, relative)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(remote.S3Prefix, "upload", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export(SILENT)
+    monkeypatch.undo()
+    assert own_copies() == []
+    assert orjson.loads(s3.get("scan/manifest.json"))["complete"] is False
+    with pytest.raises(IncompleteExportError):
+        pitrdiff.load_export(url, s3_endpoint_url=s3.endpoint)
+    manifest = export(SILENT)  # an interrupted one is replaced without --overwrite
+    assert manifest.complete and manifest.items == 30
+
+    real_read = remote.checked_read
+
+    def read_then_interrupt(*args: Any, **kwargs: Any) -> Any:
+        real_read(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(remote, "checked_read", read_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        pitrdiff.load_export(url, s3_endpoint_url=s3.endpoint)
+    assert own_copies() == []
