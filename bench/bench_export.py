@@ -10,10 +10,14 @@ only, so dynalite's CPU and interpreter start-up are not counted:
   that does nothing with the items;
 - ``fastparse``: the same loop with pitrdiff's orjson response parsing and the
   export's GC thresholds (no export);
-- ``pitrdiff``: ``pitrdiff.export_table`` into a temporary directory.
+- ``pitrdiff``: ``pitrdiff.export_table`` into a temporary directory (the
+  codec's C walk, ``pitrdiff._canon``, when built);
+- ``pitrdiff-py``: the same with ``PITRDIFF_NO_COMPILED=1`` (the codec's
+  Python walk: the figures before the C walk).
 
 It also prints the floor: ``json.loads`` (and orjson) of the same response
-bodies, and ``codec.encode_record`` alone on the items of those bodies.
+bodies, and ``codec.encode_record`` alone on the items of those bodies (C walk,
+and Python walk).
 
 Usage::
 
@@ -164,12 +168,18 @@ def child(variant: str, endpoint: str, segments: int, table: str) -> None:
 
             gc.set_threshold(1_000_000, 100, 100)
             pages = [orjson.loads(body)["Items"] for body in bodies]
-            t0 = time.process_time()
-            for page in pages:
-                for item in page:
-                    codec.encode_record(item, ("pk", "sk"))
-            result["encode_cpu"] = time.process_time() - t0
-    elif variant == "pitrdiff":
+            for key, walk in (("encode_cpu", codec._compiled), ("encode_py_cpu", None)):
+                codec._compiled = walk
+                t0 = time.process_time()
+                for page in pages:
+                    for item in page:
+                        codec.encode_record(item, ("pk", "sk"))
+                result[key] = time.process_time() - t0
+            result["compiled"] = codec.COMPILED
+    elif variant in ("pitrdiff", "pitrdiff-py"):
+        from pitrdiff import codec
+
+        assert codec.COMPILED is (variant == "pitrdiff"), "pitrdiff._canon not built?"
         dynamodb_client(config).describe_table(TableName=table)  # same warm-up as above
         # pyarrow's first pa.array() imports pandas (~0.2 s CPU once per process);
         # like the client warm-up above it is a one-time cost, reported apart.
@@ -196,7 +206,12 @@ def run_child(variant: str, endpoint: str, segments: int, table: str) -> dict[st
         check=True,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "BENCH_SEGMENTS": str(segments)},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "BENCH_SEGMENTS": str(segments),
+            "PITRDIFF_NO_COMPILED": "1" if variant == "pitrdiff-py" else "0",
+        },
     ).stdout
     return dict(json.loads(output.strip().splitlines()[-1]))
 
@@ -207,7 +222,7 @@ def measure(endpoint: str, shape: str, segments: int, repeat: int) -> dict[str, 
     floor = run_child("bodies", endpoint, segments, table)
     best: dict[str, dict[str, Any]] = {}
     for _ in range(repeat):
-        for variant in ("boto3", "fastparse", "pitrdiff"):
+        for variant in ("boto3", "fastparse", "pitrdiff", "pitrdiff-py"):
             figures = run_child(variant, endpoint, segments, table)
             if variant not in best or figures["cpu"] < best[variant]["cpu"]:
                 best[variant] = figures
@@ -231,7 +246,8 @@ def print_shape(shape: str, result: dict[str, Any], segments: int, repeat: int) 
     rows = [
         ("boto3 client scan loop", best["boto3"]),
         ("scan loop + orjson parse (no export)", best["fastparse"]),
-        ("pitrdiff export_table", best["pitrdiff"]),
+        ("pitrdiff export_table (C walk)", best["pitrdiff"]),
+        ("pitrdiff export_table (Python walk)", best["pitrdiff-py"]),
     ]
     for label, figures in rows:
         print(
@@ -250,11 +266,12 @@ def print_shape(shape: str, result: dict[str, Any], segments: int, repeat: int) 
         f"{'(one-time, not counted: pa.array imports pandas)':<51}"
         f"{best['pitrdiff']['one_time_cpu']:>.2f} s"
     )
-    encode_us = floor["encode_cpu"] / items * 1e6
-    print(
-        f"{'codec.encode_record alone':<38}{'':>13}{encode_us:>9.1f}{'':>8}"
-        f"{encode_us * items / 1e6 / base:>7.3f}"
-    )
+    for label, key in (("C walk", "encode_cpu"), ("Python walk", "encode_py_cpu")):
+        encode_us = floor[key] / items * 1e6
+        print(
+            f"{'codec.encode_record alone, ' + label:<38}{'':>13}{encode_us:>9.1f}{'':>8}"
+            f"{encode_us * items / 1e6 / base:>7.3f}"
+        )
 
 
 def main() -> None:
@@ -305,7 +322,8 @@ def main() -> None:
     print(f"\nload average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
         f"{'shape':<9}{'boto3 µs':>10}{'pitrdiff µs':>13}{'pitrdiff/boto3':>16}"
-        f"{'parse+encode/boto3':>20}{'orjson/boto3':>14}"
+        f"{'parse+encode/boto3':>20}{'orjson/boto3':>14}{'Python walk µs':>16}"
+        f"{'Python walk/boto3':>19}"
     )
     for shape in shapes:
         best, floor, items = (
@@ -319,6 +337,8 @@ def main() -> None:
             f"{shape:<9}{base / items * 1e6:>10.1f}{best['pitrdiff']['cpu'] / items * 1e6:>13.1f}"
             f"{best['pitrdiff']['cpu'] / base:>16.3f}{parse_encode / base:>20.3f}"
             f"{floor['orjson_loads_cpu'] / base:>14.3f}"
+            f"{best['pitrdiff-py']['cpu'] / items * 1e6:>16.1f}"
+            f"{best['pitrdiff-py']['cpu'] / base:>19.3f}"
         )
 
 
