@@ -268,6 +268,14 @@ def test_library_refusals(tmp_path: Path) -> None:
     assert not (tmp_path / "d").exists()
 
 
+def test_library_auto_stays_on_duckdb_for_a_small_export(tmp_path: Path) -> None:
+    """12 records: DuckDB (``workers`` would be refused on Spark; ``master`` is dropped)."""
+    diff = diff_incremental(
+        INCREMENTAL, tmp_path / "d", key_schema=KEY, engine="auto", workers=1, master="local[2]"
+    )
+    assert_expected_classes(diff)
+
+
 # --------------------------------------------------------------------------- command line
 
 

@@ -216,7 +216,7 @@ def incremental_diff(
     ``--engine auto`` runs on Spark when the export's records (``itemCount``)
     and the ``--start-export``'s items reach ``AUTO_SPARK_MIN_ITEMS`` together.
     """
-    from pitrdiff.diff.incremental import diff_incremental
+    from pitrdiff.diff.incremental import check_engine, diff_incremental
     from pitrdiff.export.native import read_summary
     from pitrdiff.spark.choose import export_items, prepare_engine
 
@@ -224,6 +224,7 @@ def incremental_diff(
         summary = read_summary(source, aws=common.aws, s3_endpoint_url=s3_endpoint_url)
         return [summary.item_count, export_items(start_export) if start_export else 0]
 
+    check_engine(engine, workers, spark_master)  # before a Spark session starts
     chosen = prepare_engine(engine, items, master=spark_master)
     return diff_incremental(
         source,

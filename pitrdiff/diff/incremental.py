@@ -624,9 +624,11 @@ def diff_incremental(
         comes from it rather than from old images (needed for ``NEW_IMAGE``
         exports; e.g. ``pitrdiff export --native --at T1``).
     engine
-        ``duckdb`` (default: staging and classifying on this machine) or
+        ``duckdb`` (default: staging and classifying on this machine),
         ``spark`` (one Spark task per data file, classified on Spark;
-        :mod:`pitrdiff.diff.incremental_spark`). Both write the same dataset.
+        :mod:`pitrdiff.diff.incremental_spark`), or ``auto``: ``spark`` when
+        the export holds :data:`~pitrdiff.spark.choose.AUTO_SPARK_MIN_ITEMS`
+        records or more and pyspark is installed. Both write the same dataset.
     master
         With ``spark``: where to start a session when none is active
         (``local[N]``, ``yarn``; default ``local[*]``).
@@ -652,7 +654,15 @@ def diff_incremental(
     """
     from pitrdiff.diff.manifest import prepare_out
 
-    _check_engine(engine, workers, master)
+    check_engine(engine, workers, master)
+    if engine == "auto":
+        from pitrdiff.export.native.manifest import read_summary
+        from pitrdiff.spark.choose import choose_engine
+
+        records = read_summary(source, aws=aws, s3_endpoint_url=s3_endpoint_url).item_count
+        engine = choose_engine(engine, [records])
+        master = master if engine == "spark" else None
+        check_engine(engine, workers, master)
     clock = time.monotonic()
     target = Path(out)
     prepare_out(target, overwrite=overwrite, check_only=True)  # refuse before the work
@@ -706,8 +716,17 @@ def diff_incremental(
         )
 
 
-def _check_engine(engine: str, workers: int | None, master: str | None) -> None:
-    """Refuse an unknown engine, and options of the other engine."""
+def check_engine(engine: str, workers: int | None, master: str | None) -> None:
+    """Refuse an unknown engine, and options of the other engine (``auto``: nothing yet).
+
+    Raises
+    ------
+    InputError
+        An engine other than ``duckdb``, ``spark`` (or ``auto``), ``workers``
+        with ``spark``, or ``master`` with ``duckdb``.
+    """
+    if engine == "auto":
+        return
     if engine not in ("duckdb", "spark"):
         raise InputError(
             f"unknown engine {engine!r} for an incremental diff; choose duckdb or spark"
@@ -769,6 +788,7 @@ __all__ = [
     "ClassRows",
     "IncrementalClassification",
     "IncrementalSource",
+    "check_engine",
     "classification_sql",
     "classify_incremental",
     "diff_incremental",
