@@ -61,7 +61,11 @@ def report_command(
     if is_s3_url(diff_dir):
         if open_browser:
             raise InputError("--open needs a local diff: the report of a diff on S3 is uploaded")
-        shown = _report_on_s3(diff_dir, time_attr, s3_endpoint_url, common)
+        from pitrdiff.diff.remote import write_html_report_s3
+
+        shown = write_html_report_s3(
+            diff_dir, time_attr=time_attr, s3_endpoint_url=s3_endpoint_url, aws=common.aws
+        )
     else:
         diff = _verified(diff_dir)
         path = write_html_report(diff_dir, time_attr=time_attr)
@@ -83,20 +87,6 @@ def report_command(
             opened = False
         if not opened:
             renderer.warn(f"no browser could be opened; the report is {page}")
-
-
-def _report_on_s3(url: str, time_attr: str | None, endpoint: str | None, common: Common) -> str:
-    """Render the report of a diff on S3 from a verified local copy; upload it beside the diff."""
-    from pitrdiff.diff.html import write_html_report
-    from pitrdiff.diff.manifest import HTML_REPORT_NAME
-    from pitrdiff.diff.notebook import load_diff
-    from pitrdiff.export.remote import S3Prefix
-
-    diff = load_diff(url, s3_endpoint_url=endpoint, aws=common.aws)
-    path = write_html_report(diff.path, time_attr=time_attr)
-    where = S3Prefix.parse(url, endpoint_url=endpoint, aws=common.aws)
-    where.upload(path, HTML_REPORT_NAME)
-    return f"{where.url}/{HTML_REPORT_NAME}"
 
 
 def _verified(diff_dir: str | Path) -> Diff:

@@ -118,4 +118,32 @@ def diff_to_s3(
     return StagedDiff(copy, written.manifest, endpoint_url=endpoint_url, aws=aws)
 
 
-__all__ = ["StagedDiff", "diff_to_s3", "open_s3_diff"]
+def write_html_report_s3(
+    url: str,
+    *,
+    time_attr: str | None = None,
+    s3_endpoint_url: str | None = None,
+    aws: AwsConfig | None = None,
+) -> str:
+    """Render ``report.html`` of the diff at ``s3://…`` again and upload it beside the diff.
+
+    The diff is read from a verified local copy
+    (:func:`pitrdiff.diff.html.write_html_report` renders it there); the page
+    replaces the prefix's ``report.html`` in one PUT. Returns its URL.
+
+    Raises
+    ------
+    DiffError
+        When there is no complete, intact diff at ``url``.
+    """
+    from pitrdiff.diff.html import write_html_report
+    from pitrdiff.export.remote import S3Prefix
+
+    diff = open_s3_diff(url, endpoint_url=s3_endpoint_url, aws=aws)
+    path = write_html_report(diff.path, time_attr=time_attr)
+    where = S3Prefix.parse(url, endpoint_url=s3_endpoint_url, aws=aws)
+    where.upload(path, HTML_REPORT_NAME)
+    return f"{where.url}/{HTML_REPORT_NAME}"
+
+
+__all__ = ["StagedDiff", "diff_to_s3", "open_s3_diff", "write_html_report_s3"]
