@@ -320,6 +320,7 @@ def render_html(
     inputs: Mapping[str, Mapping[str, Any]] | None = None,
     time_attr: str | None = None,
     extra_sections: Sequence[HtmlSection] = (),
+    con: Any = None,
 ) -> str:
     """Render a diff as one self-contained HTML page (``report.html``).
 
@@ -338,6 +339,9 @@ def render_html(
         (:func:`detect_time_attribute`), ``""`` leaves the timeline out.
     extra_sections
         Sections added at the end (settings, drill checks).
+    con
+        A DuckDB connection to run the queries on (left open); ``None``: one
+        of its own, closed after.
 
     Returns
     -------
@@ -349,7 +353,8 @@ def render_html(
     files = _files(Path(root))
     differing = {k: v for k, v in files.items() if getattr(summary, k, 0)}
     exclude = [summary.facts.ttl_attribute] if summary.facts.ttl_attribute else []
-    con = _connect()
+    own = con is None
+    con = _connect() if own else con
     try:
         attribute = (
             time_attr
@@ -359,7 +364,8 @@ def render_html(
         timeline = _timeline(con, differing, attribute) if attribute else None
         samples = _samples(con, differing)
     finally:
-        con.close()
+        if own:
+            con.close()
     signatures = summary.top_signatures
     signatures_chart = (
         _bar_chart([x.signature for x in signatures], [x.items for x in signatures], "#e67e22")
