@@ -14,7 +14,10 @@ worker processes: the per-core cost, robust on a busy machine; the least of
   beyond ``writer`` (manifests, MD5, streaming, worker loop, sinks);
 
 then items per CPU-second of the floor and of ``ingest_export``, and the
-ratio (issue 17's target: at least 40%). With ``--workers N`` (N > 1):
+ratio (issue 17's target: at least 40%). The codec's C walk (``pitrdiff._canon``)
+is used when built; the last columns repeat ``codec`` and ``ingest`` with the
+Python walk (``codec._compiled`` set to None in this process), the figures
+before the C walk. With ``--workers N`` (N > 1):
 ``ingest_export`` with N threads and with N processes.
 
 Usage::
@@ -45,6 +48,7 @@ from typing import Any
 
 import orjson
 
+from pitrdiff import codec as codec_module
 from pitrdiff.codec import encode_record
 from pitrdiff.export.dataset import DEFAULT_PART_BYTES, PartBuffer
 from pitrdiff.export.native import ingest_export, key_schema_from_spec, read_summary
@@ -139,7 +143,9 @@ def best_cpu(repeat: int, run: Callable[[], Any]) -> float:
     return best
 
 
-def stages(export_dir: Path, work: Path, repeat: int) -> dict[str, float]:
+def stages(
+    export_dir: Path, work: Path, repeat: int, which: tuple[str, ...] = ("floor", "codec", "writer")
+) -> dict[str, float]:
     """CPU seconds of the floor and of ingestion's stages added one by one, in process."""
     paths = data_files(export_dir)
     names = ("pk", "sk")
@@ -162,11 +168,8 @@ def stages(export_dir: Path, work: Path, repeat: int) -> dict[str, float]:
                 buffer.flush()
         buffer.flush()
 
-    return {
-        "floor": best_cpu(repeat, floor),
-        "codec": best_cpu(repeat, codec),
-        "writer": best_cpu(repeat, writer),
-    }
+    runs = {"floor": floor, "codec": codec, "writer": writer}
+    return {name: best_cpu(repeat, runs[name]) for name in which}
 
 
 def ingest(export_dir: Path, out: Path, workers: int, executor: str, repeat: int) -> float:
@@ -182,7 +185,18 @@ def ingest(export_dir: Path, out: Path, workers: int, executor: str, repeat: int
 HEADER = (
     f"{'shape':<8} {'items':>7} {'B/item':>6} | {'floor':>6} {'codec':>6} {'writer':>6} "
     f"{'ingest':>6} {'rest':>5} µs/item | {'floor':>9} {'ingest':>8} items/CPU-s | of floor"
+    f" | Python walk: {'codec':>6} {'ingest':>6} µs/item, of floor"
 )
+
+
+def python_walk(run: Callable[[], float]) -> float:
+    """``run()`` with the codec's Python walk instead of the C walk."""
+    compiled = codec_module._compiled
+    codec_module._compiled = None
+    try:
+        return run()
+    finally:
+        codec_module._compiled = compiled
 
 
 def run_shape(shape: str, args: argparse.Namespace, work: Path) -> list[str]:
@@ -199,6 +213,12 @@ def run_shape(shape: str, args: argparse.Namespace, work: Path) -> list[str]:
     raw = sum(len(gzip.decompress(p.read_bytes())) for p in (work / "src").rglob("*.gz"))
     cpu = stages(export_dir, work, args.repeat)
     cpu["ingest"] = ingest(export_dir, work / "out", 1, "thread", args.repeat)
+    cpu["codec_py"] = python_walk(
+        lambda: stages(export_dir, work, args.repeat, ("codec",))["codec"]
+    )
+    cpu["ingest_py"] = python_walk(
+        lambda: ingest(export_dir, work / "out", 1, "thread", args.repeat)
+    )
     us = {k: v / items * 1e6 for k, v in cpu.items()}
     rows = [
         f"{shape:<8} {items:>7,} {raw / items:>6,.0f} | {us['floor']:>6.2f} "
@@ -206,6 +226,8 @@ def run_shape(shape: str, args: argparse.Namespace, work: Path) -> list[str]:
         f"{us['ingest']:>6.2f} {us['ingest'] - us['writer']:>5.2f}         | "
         f"{items / cpu['floor']:>9,.0f} {items / cpu['ingest']:>8,.0f}             | "
         f"{cpu['floor'] / cpu['ingest']:>7.0%}"
+        f"  | {'':>13}{us['codec_py'] - us['floor']:>6.2f} {us['ingest_py']:>6.2f}"
+        f" {cpu['floor'] / cpu['ingest_py']:>15.0%}"
     ]
     if args.workers > 1:
         for executor in ("thread", "process"):
@@ -230,6 +252,7 @@ def main() -> None:
     args = parser.parse_args()
     shapes = ISSUE_SHAPES if args.shape == "all" else (args.shape,)
     print(f"cores: {os.cpu_count()}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"codec.COMPILED={codec_module.COMPILED}")
     work = Path(tempfile.mkdtemp(prefix="bench-s3export-"))
     print(HEADER)
     try:
