@@ -332,3 +332,33 @@ def test_interrupts_leave_no_local_copy_and_a_replaceable_prefix(
     with pytest.raises(KeyboardInterrupt):
         pitrdiff.load_export(url, s3_endpoint_url=s3.endpoint)
     assert own_copies() == []
+
+
+NATIVE = Path(__file__).parent / "data" / "s3exports" / "exports" / "AWSDynamoDB"
+
+
+def test_native_ingestion_and_incremental_diff_into_s3(s3: Any, tmp_path: Path) -> None:
+    """``export --from-s3 … --out s3://…`` and ``diff --incremental … --out s3://…``."""
+    ep = ("--s3-endpoint-url", s3.endpoint)
+    key = ("--key", "pk:S,sk:N")
+    full = str(NATIVE / "01761573600000-f0f0f0f0")
+    result = cli("export", "--from-s3", full, *key, "--out", f"s3://{s3.name}/ingested", *ep)
+    assert result.exit_code == EXIT_OK, result.output
+    on_disk = cli("export", "--from-s3", full, *key, "--out", str(tmp_path / "ingested"))
+    assert on_disk.exit_code == EXIT_OK, on_disk.output
+    local = pitrdiff.load_export(tmp_path / "ingested")
+    staged = pitrdiff.load_export(f"s3://{s3.name}/ingested", s3_endpoint_url=s3.endpoint)
+    assert [f.xxh3_128 for f in staged.manifest.files] == [f.xxh3_128 for f in local.manifest.files]
+    assert staged.manifest.items == local.manifest.items == 7
+    del staged
+
+    incremental = str(NATIVE / "01761577200000-a1a1a1a1")
+    out = f"s3://{s3.name}/window"
+    result = cli("diff", "--incremental", incremental, *key, "--out", out, *ep, "--json")
+    assert result.exit_code == EXIT_DIFFERENCES, result.output
+    assert json.loads(result.stdout)["diff"] == out
+    counts = orjson.loads(s3.get("window/manifest.json"))["counts"]
+    assert (counts["deleted"], counts["changed"]) == (1, 3)
+    result = cli("diff", "--incremental", incremental, *key, "--out", out, *ep)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "already holds a diff" in result.output
