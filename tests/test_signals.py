@@ -337,8 +337,12 @@ def test_private_temp_dir_is_removed_and_sweeps_killed_runs(tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == [other_kind.name]
 
 
-def test_temps_a_signal_orphaned_are_removed_at_exit(tmp_path: Path) -> None:
+def test_temps_a_signal_orphaned_are_removed_at_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A signal between creating a temp file and owning it (a constructor) must not leak it."""
+    # Only this test's directories: other tests of this worker process hold temp dirs in use.
+    monkeypatch.setattr(files, "_temp_parents", set())
     orphan = files.temp_path(tmp_path / "deleted.parquet")  # as if the owner never got it
     with files.private_temp_dir("engine", tmp_path) as work:
         (work / "spill.tmp").write_bytes(b"spilled")
