@@ -188,7 +188,9 @@ def remove_own_temps() -> list[Path]:
     moment the code that would remove it owns it (inside a constructor, between
     two statements). The CLI calls this once the command has ended, so such a
     file never outlives the run. Complete files have been renamed by then; what
-    is left under this process's owner tag is never anything but debris.
+    is left under this process's owner tag is never anything but debris. Only
+    for a process that is ending: a working directory still in use (an open
+    notebook ``Diff``'s DuckDB spill directory) would be removed too.
     """
     mine = _owner_tag()
     removed = []
