@@ -145,35 +145,42 @@ def _sql_list(paths: Sequence[str]) -> str:
     return ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
 
 
+# One item's records in write order: by WriteTimestampMicros (missing first), then
+# by position in the export (unique).
+_ORDER_WINDOW = "PARTITION BY _key ORDER BY ts ASC NULLS FIRST, seq ASC"
+_WHOLE_WINDOW = f"{_ORDER_WINDOW} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
+_LAST_COLUMNS = ("has_new", "new_item", "new_hash", "new_size", "ts", "old_ttl")
+
+
 def _removed(has_old: str) -> str:
     """The class of an item present at the start and gone at the end."""
     expired = (
-        "l.old_ttl IS NOT NULL AND l.ts IS NOT NULL AND l.old_ttl < l.ts "
-        f"AND l.old_ttl >= l.ts - {TTL_HORIZON_MICROS}"
+        "i.l_old_ttl IS NOT NULL AND i.l_ts IS NOT NULL AND i.l_old_ttl < i.l_ts "
+        f"AND i.l_old_ttl >= i.l_ts - {TTL_HORIZON_MICROS}"
     )
     return f"WHEN {has_old} THEN CASE WHEN {expired} THEN '{EXPIRED}' ELSE '{DELETED}' END"
 
 
 def _class_case(view: str, with_start: bool) -> str:
-    """The CASE expression of an item's class (``f`` first record, ``l`` last, ``b`` start)."""
+    """The CASE expression of an item's class (``i.f_*`` first record, ``i.l_*`` last)."""
     if with_start:
         return f"""CASE
-            WHEN b._key IS NOT NULL AND l.has_new THEN
-                CASE WHEN b._hash = l.new_hash AND b._item = l.new_item
+            WHEN b._key IS NOT NULL AND i.l_has_new THEN
+                CASE WHEN b._hash = i.l_new_hash AND b._item = i.l_new_item
                      THEN '{UNCHANGED}' ELSE '{CHANGED}' END
             {_removed("b._key IS NOT NULL")}
-            WHEN l.has_new THEN '{ADDED}'
+            WHEN i.l_has_new THEN '{ADDED}'
             ELSE '{TRANSIENT}' END"""
     if view == NEW_IMAGE:
-        return f"CASE WHEN l.has_new THEN '{UNKNOWN_PRESENT}' ELSE '{DELETED_NO_IMAGE}' END"
+        return f"CASE WHEN i.l_has_new THEN '{UNKNOWN_PRESENT}' ELSE '{DELETED_NO_IMAGE}' END"
     return f"""CASE
-        WHEN f.has_old AND l.has_new THEN
-            CASE WHEN f.old_hash = l.new_hash AND f.old_item = l.new_item
+        WHEN i.f_has_old AND i.l_has_new THEN
+            CASE WHEN i.f_old_hash = i.l_new_hash AND i.f_old_item = i.l_new_item
                  THEN '{UNCHANGED}' ELSE '{CHANGED}' END
-        {_removed("f.has_old")}
-        WHEN f.has_new AND l.has_new THEN '{ADDED}'
-        WHEN f.has_new THEN '{TRANSIENT}'
-        WHEN l.has_new THEN '{UNKNOWN_PRESENT}'
+        {_removed("i.f_has_old")}
+        WHEN i.f_has_new AND i.l_has_new THEN '{ADDED}'
+        WHEN i.f_has_new THEN '{TRANSIENT}'
+        WHEN i.l_has_new THEN '{UNKNOWN_PRESENT}'
         ELSE '{DELETED_NO_IMAGE}' END"""
 
 
@@ -181,8 +188,11 @@ def classification_sql(records: str, view: str, start: str | None = None) -> str
     """One row per item: its class over the window, its start and end states.
 
     The one query both engines run (DuckDB's and Spark's SQL both read it).
-    ``f`` is an item's first record (its old image is the state at the start),
-    ``l`` its last (its new image is the state at the end). With ``start``
+    One window over each item's records, in write order (``seq`` is unique,
+    so the order is total and the last record is the first of the reverse
+    order): ``f_*`` columns are the item's first record (its old image is the
+    state at the start), ``l_*`` its last (its new image is the state at the
+    end); one sort, no self-join. With ``start``
     (a full export at the window's start), the start state comes from that
     export instead: how NEW_IMAGE exports become classifiable.
 
@@ -205,28 +215,31 @@ def classification_sql(records: str, view: str, start: str | None = None) -> str
     """
     if start is not None:
         old = "b._item AS restored_item, b._hash AS restored_hash, b._size AS restored_size"
-        join = f"LEFT JOIN {start} b ON b._key = l._key"
+        join = f"LEFT JOIN {start} b ON b._key = i._key"
     else:
         old = (
-            "f.old_item AS restored_item, f.old_hash AS restored_hash, f.old_size AS restored_size"
+            "i.f_old_item AS restored_item, i.f_old_hash AS restored_hash, "
+            "i.f_old_size AS restored_size"
         )
         join = ""
+    last = ",\n            ".join(
+        f"last_value({column}) OVER ({_WHOLE_WINDOW}) AS l_{column}" for column in _LAST_COLUMNS
+    )
     return f"""
-    WITH r AS (SELECT * FROM {records}),
-    ranked AS (
-        SELECT *,
-            row_number() OVER (PARTITION BY _key ORDER BY ts ASC NULLS FIRST, seq ASC)
-                AS first_rank,
-            row_number() OVER (PARTITION BY _key ORDER BY ts DESC NULLS LAST, seq DESC)
-                AS last_rank,
+    WITH ranked AS (
+        SELECT _key,
+            has_old AS f_has_old, has_new AS f_has_new, old_item AS f_old_item,
+            old_hash AS f_old_hash, old_size AS f_old_size,
+            {last},
+            row_number() OVER ({_ORDER_WINDOW}) AS first_rank,
             count(*) OVER (PARTITION BY _key) AS records
-        FROM r)
-    SELECT l._key AS _key,
+        FROM {records})
+    SELECT i._key AS _key,
         {_class_case(view, start is not None)} AS class,
         {old},
-        l.new_item AS live_item, l.new_hash AS live_hash, l.new_size AS live_size,
-        f.records AS records
-    FROM ranked f JOIN ranked l ON f._key = l._key AND f.first_rank = 1 AND l.last_rank = 1
+        i.l_new_item AS live_item, i.l_new_hash AS live_hash, i.l_new_size AS live_size,
+        i.records AS records
+    FROM (SELECT * FROM ranked WHERE first_rank = 1) i
     {join}
     """
 
