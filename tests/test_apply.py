@@ -1220,30 +1220,3 @@ def test_memory_stays_flat_as_conflicts_grow(tmp_path: Path) -> None:
 
     small, large = peak(5_000), peak(50_000)
     assert large - small < 1_000_000, (small, large)  # the old report held ~385 MB at 50k
-
-
-def test_case4_a_kept_demo_plan_is_refused_elsewhere(
-    dynalite_server: Server, tmp_path: Path
-) -> None:
-    """``demo --keep`` leaves its plan and journal; the journal is bound to the demo's
-    embedded endpoint, so applying the kept plan to an empty ``Orders`` table on
-    another server is refused (dry run too), in one line naming both places, and
-    nothing is written or skipped."""
-    from pitrdiff.demo import TABLE, run_demo
-
-    result = run_demo(keep=tmp_path / "kept")
-    assert result.ok
-    plan = tmp_path / "kept" / "plan.jsonl"
-    dynalite_server.create_table(TABLE, KEYS, {"pk": "S", "sk": "S"})
-    try:
-        for dry_run in (True, False):
-            with pytest.raises(RefusedError) as refused:
-                apply_plan(plan, aws=dynalite_server.aws, dry_run=dry_run)
-            message = str(refused.value)
-            assert "\n" not in message and message.count(":table/Orders at http://127.0.0.1:") == 2
-            arn = "arn:aws:dynamodb:us-east-1:000000000000:table/Orders"
-            here = f"{arn} at {dynalite_server.endpoint}"
-            assert f"this apply is to {here}:" in message
-        assert dynalite_server.client().scan(TableName=TABLE)["Count"] == 0
-    finally:
-        dynalite_server.client().delete_table(TableName=TABLE)

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from pitrdiff import codec
-from pitrdiff.demo import run_demo, seed_items
+from pitrdiff.demo import TABLE, run_demo, seed_items
 from pitrdiff.embedded import demo_credentials, fast_scan_responses
 from pitrdiff.errors import EXIT_OK, RefusedError
+from pitrdiff.recovery.apply import apply_plan
 from sample_data import seed
 from tests.helpers import Server
 
@@ -93,18 +94,28 @@ def test_demo_refuses_a_keep_directory_that_is_not_empty(tmp_path: Path) -> None
     assert (tmp_path / "mine.txt").read_text() == "keep me"
 
 
-@pytest.mark.slow
-def test_demo_runs_as_a_subprocess(tmp_path: Path) -> None:
-    keep = tmp_path / "kept"
+@pytest.fixture(scope="module")
+def demo_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """``pitrdiff demo --keep DIR --json`` run once as a subprocess: (the process, DIR)."""
+    work = tmp_path_factory.mktemp("demo")
+    keep = work / "kept"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     completed = subprocess.run(
         [sys.executable, "-m", "pitrdiff", "demo", "--keep", str(keep), "--json"],
-        cwd=tmp_path,
+        cwd=work,
         env=env,
         capture_output=True,
         text=True,
         timeout=280,
     )
+    return completed, keep
+
+
+@pytest.mark.slow
+def test_demo_runs_as_a_subprocess(demo_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    completed, keep = demo_run
     assert completed.returncode == EXIT_OK, completed.stderr[-3000:]
     result = json.loads(completed.stdout)
     assert result["ok"] is True
@@ -118,3 +129,32 @@ def test_demo_runs_as_a_subprocess(tmp_path: Path) -> None:
         assert (keep / name).exists()
     with open(keep / "plan.jsonl", "rb") as plan:
         assert sum(1 for _ in plan) == counts["plan_operations"] + 2  # header + trailer
+
+
+@pytest.mark.slow
+def test_a_kept_demo_plan_is_refused_elsewhere(
+    demo_run: tuple[subprocess.CompletedProcess[str], Path], dynalite_server: Server
+) -> None:
+    """``demo --keep`` leaves its plan and journal; the journal is bound to the demo's
+    embedded endpoint, so applying the kept plan to an empty ``Orders`` table on
+    another server is refused (dry run too), in one line naming both places, and
+    nothing is written or skipped (issue 11, case 4)."""
+    completed, keep = demo_run
+    assert completed.returncode == EXIT_OK, completed.stderr[-3000:]
+    keys = [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    dynalite_server.create_table(TABLE, keys, {"pk": "S", "sk": "S"})
+    try:
+        for dry_run in (True, False):
+            with pytest.raises(RefusedError) as refused:
+                apply_plan(keep / "plan.jsonl", aws=dynalite_server.aws, dry_run=dry_run)
+            message = str(refused.value)
+            assert "\n" not in message
+            assert message.count(":table/Orders at http://127.0.0.1:") == 2
+            arn = "arn:aws:dynamodb:us-east-1:000000000000:table/Orders"
+            assert f"this apply is to {arn} at {dynalite_server.endpoint}:" in message
+        assert dynalite_server.client().scan(TableName=TABLE)["Count"] == 0
+    finally:
+        dynalite_server.client().delete_table(TableName=TABLE)
