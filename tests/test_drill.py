@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import signal
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -635,3 +636,69 @@ def test_pitr_off_says_no_table_was_restored(
     assert "None" not in result.output
     assert "no table was restored" in result.stderr.splitlines()
     assert drill_tables(moto_server, table_name) == []
+
+
+@pytest.mark.parametrize("how", ["weakref.finalize", "__del__"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_landing_inside_a_finalizer_still_stops_the_drill(how: str, signum: int) -> None:
+    """Its handler runs inside a finalizer (as when urllib3 closes a dropped client's pool).
+
+    Python drops an exception raised in a finalizer ("Exception ignored"):
+    without the drill's deferral the signal is lost and the work runs on.
+    """
+    import time
+    import weakref
+
+    from pitrdiff import cli
+    from pitrdiff.cli.drill import defer_signals_inside_finalizers
+    from pitrdiff.errors import Terminated
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    class Pool:
+        def __del__(self) -> None:
+            if how == "__del__":
+                signal.raise_signal(signum)
+                sum(range(100))  # the handler runs here, inside __del__
+
+    caught: list[BaseException] = []
+    try:
+        cli.install_signal_handlers()
+        defer_signals_inside_finalizers()
+        defer_signals_inside_finalizers()  # idempotent: wrapped once
+        pool = Pool()
+        if how == "weakref.finalize":
+            weakref.finalize(pool, lambda: signal.raise_signal(signum))
+        try:
+            del pool
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
+        except KeyboardInterrupt as exc:
+            caught.append(exc)
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+        cli._received.clear()
+    assert [type(e) for e in caught] == [
+        Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+    ]
+
+
+def test_the_drill_command_defers_signals_inside_finalizers(tmp_path: Path) -> None:
+    from pitrdiff import cli
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        cli.install_signal_handlers()
+        result = CliRunner().invoke(
+            load_commands(), ["drill", "t-x", "--workdir", str(tmp_path / "w")]
+        )
+        assert result.exit_code == EXIT_BAD_INPUT  # neither --at nor --latest
+        assert [getattr(signal.getsignal(s), "__module__", None) for s in saved] == [
+            "pitrdiff.cli.drill",
+            "pitrdiff.cli.drill",
+        ]
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
