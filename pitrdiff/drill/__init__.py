@@ -1,8 +1,10 @@
 """Restore drills: restore, export both, diff, compare settings, and check the data is right.
 
 AWS Backup's restore testing checks that a restore ran and how long it took;
-a drill also checks that the restored **data** is right. :func:`run_drill`
-reads as its list of stages:
+a drill also checks that the restored **data** is right. Every option and
+output path is checked first (:mod:`pitrdiff.drill.preflight`: bad input is
+refused, exit 2, before the work directory is made or anything is restored);
+then :func:`run_drill` reads as its list of stages:
 
 1. ``window``: PITR is on and its earliest restorable time is at least
    ``min_window`` back;
