@@ -759,6 +759,181 @@ canon_value(PyObject *typed, int depth, PyObject **out, Py_ssize_t *size)
     return 0;
 }
 
+/* ------------------------------------------------------------------ records */
+
+/* Set once by configure(): orjson.dumps, {"option": OPT_SORT_KEYS}'s value,
+ * xxhash.xxh3_64_intdigest and codec.Record. */
+static PyObject *json_dumps, *dumps_option, *dumps_kwnames, *hash_bytes, *record_class;
+
+/* bytes of canonical base64 text (checked by canon_binary already). */
+static PyObject *
+b64_decode(PyObject *text)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    const unsigned char *in = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t size = b64_raw_size((const char *)in, n);
+    if (size < 0) {
+        return NULL;
+    }
+    PyObject *data = PyBytes_FromStringAndSize(NULL, size);
+    if (data == NULL) {
+        return NULL;
+    }
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < n; i += 4) {
+        unsigned long v = 0;
+        for (int j = 0; j < 4; j++) {
+            unsigned char c = in[i + j];
+            v = (v << 6) | (c == '=' ? 0 : (unsigned long)b64_value[c]);
+        }
+        for (int j = 2; j >= 0 && k < size; j--) {
+            out[k++] = (unsigned char)(v >> (8 * j));
+        }
+    }
+    return data;
+}
+
+/* orjson.dumps(value, option=OPT_SORT_KEYS): new bytes. */
+static PyObject *
+dumps_sorted(PyObject *value)
+{
+    PyObject *args[2] = {value, dumps_option};
+    return PyObject_Vectorcall(json_dumps, args, 1, dumps_kwnames);
+}
+
+/* The key attributes of a canonical item: a new dict, and new tuples of the
+ * column values (S, N: the text; B: bytes) and the tags, in key order. */
+static int
+key_of(PyObject *canon, PyObject *names, PyObject **key, PyObject **values, PyObject **types)
+{
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(names);
+    *key = PyDict_New();
+    *values = PyTuple_New(n);
+    *types = PyTuple_New(n);
+    if (*key == NULL || *values == NULL || *types == NULL) {
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PySequence_Fast_GET_ITEM(names, i), *typed, *tag, *value, *column;
+        Py_ssize_t pos = 0;
+        if (!PyUnicode_CheckExact(name) || (typed = PyDict_GetItemWithError(canon, name)) == NULL) {
+            goto fail; /* missing: the Python path says which */
+        }
+        PyDict_Next(typed, &pos, &tag, &value);
+        switch (tag_of(tag)) {
+        case T_S:
+        case T_N:
+            Py_INCREF(value);
+            column = value;
+            break;
+        case T_B:
+            column = b64_decode(value);
+            if (column == NULL) {
+                goto fail;
+            }
+            break;
+        default:
+            goto fail; /* not a key type: the Python path raises */
+        }
+        PyTuple_SET_ITEM(*values, i, column);
+        Py_INCREF(tag);
+        PyTuple_SET_ITEM(*types, i, tag);
+        if (PyDict_SetItem(*key, name, typed) < 0) {
+            goto fail;
+        }
+    }
+    return 0;
+fail:
+    Py_CLEAR(*key);
+    Py_CLEAR(*values);
+    Py_CLEAR(*types);
+    return -1;
+}
+
+/* encode_record(item, key_names): a codec.Record, or None to fall back.
+ * key_names: a tuple or list of str. */
+static PyObject *
+encode_entry(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *item, *names, *copy = NULL, *canon, *key = NULL, *values = NULL, *types = NULL;
+    PyObject *text = NULL, *key_text = NULL, *fields[6] = {NULL}, *record = NULL;
+    Py_ssize_t size;
+    if (nargs != 2 || record_class == NULL) {
+        Py_RETURN_NONE;
+    }
+    item = args[0];
+    names = args[1];
+    if (!PyDict_CheckExact(item) || !(PyTuple_CheckExact(names) || PyList_CheckExact(names))) {
+        Py_RETURN_NONE;
+    }
+    Py_INCREF(item);
+    Py_INCREF(names);
+    if (canon_map(item, 0, 1, &copy, &size) < 0) {
+        goto finally;
+    }
+    canon = copy != NULL ? copy : item;
+    if (key_of(canon, names, &key, &values, &types) < 0) {
+        goto finally;
+    }
+    if ((text = dumps_sorted(canon)) == NULL || (key_text = dumps_sorted(key)) == NULL) {
+        goto finally;
+    }
+    if (!PyBytes_CheckExact(text) || !PyBytes_CheckExact(key_text)) {
+        goto finally;
+    }
+    fields[0] = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(key_text), PyBytes_GET_SIZE(key_text), NULL);
+    fields[1] = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text), NULL);
+    fields[2] = PyObject_CallOneArg(hash_bytes, text);
+    fields[3] = PyLong_FromSsize_t(size);
+    fields[4] = values;
+    fields[5] = types;
+    values = types = NULL; /* owned by fields now */
+    if (fields[0] && fields[1] && fields[2] && fields[3]) {
+        record = PyObject_Vectorcall(record_class, fields, 6, NULL);
+    }
+finally:
+    for (int i = 0; i < 6; i++) {
+        Py_XDECREF(fields[i]);
+    }
+    Py_XDECREF(text);
+    Py_XDECREF(key_text);
+    Py_XDECREF(key);
+    Py_XDECREF(values);
+    Py_XDECREF(types);
+    Py_XDECREF(copy);
+    Py_DECREF(names);
+    Py_DECREF(item);
+    if (record == NULL) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    return record;
+}
+
+/* configure(dumps, option, hash, record_class): the callables encode_record uses. */
+static PyObject *
+configure_entry(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *dumps, *option, *hash, *cls;
+    if (!PyArg_ParseTuple(args, "OOOO:configure", &dumps, &option, &hash, &cls)) {
+        return NULL;
+    }
+    /* Interned: orjson matches keyword names by identity. */
+    PyObject *name = PyUnicode_InternFromString("option");
+    PyObject *kwnames = name == NULL ? NULL : PyTuple_Pack(1, name);
+    Py_XDECREF(name);
+    if (kwnames == NULL) {
+        return NULL;
+    }
+    Py_XSETREF(dumps_kwnames, kwnames);
+    Py_XSETREF(json_dumps, Py_NewRef(dumps));
+    Py_XSETREF(dumps_option, Py_NewRef(option));
+    Py_XSETREF(hash_bytes, Py_NewRef(hash));
+    Py_XSETREF(record_class, Py_NewRef(cls));
+    Py_RETURN_NONE;
+}
+
 /* ------------------------------------------------------------------ module */
 
 static PyObject *
@@ -790,8 +965,20 @@ PyDoc_STRVAR(canonicalize_doc,
 "pitrdiff.codec's Python walk returns them; None when the item needs that\n"
 "walk (anything but well-formed, common input: it then gives the errors).");
 
+PyDoc_STRVAR(encode_doc,
+"encode_record(item, key_names, /)\n--\n\n"
+"codec.encode_record of a wire-form item (key_names a tuple or list), or None\n"
+"when the item needs the Python path (it then gives the errors). Needs configure().");
+
+PyDoc_STRVAR(configure_doc,
+"configure(dumps, option, hash, record_class, /)\n--\n\n"
+"Set what encode_record calls: orjson.dumps with option=option (OPT_SORT_KEYS),\n"
+"xxhash.xxh3_64_intdigest, and codec.Record.");
+
 static PyMethodDef methods[] = {
     {"canonicalize", canon_entry, METH_O, canonicalize_doc},
+    {"encode_record", (PyCFunction)(void (*)(void))encode_entry, METH_FASTCALL, encode_doc},
+    {"configure", configure_entry, METH_VARARGS, configure_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -37,19 +37,22 @@ from xxhash import xxh3_64_intdigest
 from pitrdiff.errors import CodecError
 
 _compiled: Callable[[Any], tuple[dict[str, Any], int] | None] | None = None
+_compiled_encode: Callable[[Any, Sequence[str]], Record | None] | None = None
 if os.environ.get("PITRDIFF_NO_COMPILED", "") in ("", "0"):
     try:  # built by `pip install` when a C compiler is present (setup.py: optional)
         from pitrdiff import _canon
 
         _compiled = _canon.canonicalize
+        _compiled_encode = _canon.encode_record
     except ImportError:  # not built: the Python walk below does everything
-        _compiled = None
+        _compiled = _compiled_encode = None
 COMPILED: bool = _compiled is not None
-"""True when :func:`canonicalize` runs the C walk of ``pitrdiff._canon``.
+"""True when :func:`canonicalize` and :func:`encode_record` run the C walk of ``pitrdiff._canon``.
 
 The C walk handles well-formed common input and returns the same objects as
 the Python walk; on anything else (errors included) the Python walk runs on
-the item. Set ``PITRDIFF_NO_COMPILED=1`` before import to use Python only.
+the item. Set ``PITRDIFF_NO_COMPILED=1`` before import to use Python only;
+setting ``codec._compiled`` to None does it in a running process.
 """
 
 S, N, B, BOOL, NULL, M, L, SS, NS, BS = "S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"
@@ -571,6 +574,15 @@ def encode_record(item: Mapping[str, Any], key_names: Sequence[str]) -> Record:
     CodecError
         When the item is invalid or lacks a key attribute.
     """
+    if _compiled is not None and _compiled_encode is not None:
+        record = _compiled_encode(item, key_names)
+        if record is not None:
+            return record
+    return _encode_record_python(item, key_names)
+
+
+def _encode_record_python(item: Mapping[str, Any], key_names: Sequence[str]) -> Record:
+    """:func:`encode_record` after :func:`canonicalize`: the reference, and every error path."""
     canon, size = canonicalize(item)
     key: Item = {}
     key_values: list[str | bytes] = []
@@ -598,6 +610,10 @@ def encode_record(item: Mapping[str, Any], key_names: Sequence[str]) -> Record:
         tuple(key_values),
         tuple(key_types),
     )
+
+
+if _compiled is not None:  # what the C encode_record calls, as _encode_record_python does
+    _canon.configure(orjson.dumps, _DUMPS_OPTIONS, xxh3_64_intdigest, Record)
 
 
 def loads(text: str | bytes) -> Item:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -121,6 +122,84 @@ def test_golden_canonical_strings(shape: str) -> None:
     assert compiled[1] == size
     record = codec.encode_record(item, ["pk", "sk"])
     assert (record.item, record.hash, record.size) == (canonical, hash_value, size)
+
+
+# --------------------------------------------------------------------------- records
+
+
+def python_record(item: Any, key_names: Any) -> tuple[Any, ...]:
+    """``encode_record``'s fields (or error) with the Python walk only."""
+    compiled = codec._compiled
+    codec._compiled = None
+    try:
+        record = codec.encode_record(item, key_names)
+    except Exception as exc:
+        return ("error", type(exc), str(exc))
+    finally:
+        codec._compiled = compiled
+    return fields(record)
+
+
+def fields(record: codec.Record) -> tuple[Any, ...]:
+    return (record.key, record.item, record.hash, record.size, record.key_values, record.key_types)
+
+
+_keys = st.one_of(
+    st.text(max_size=6).map(lambda s: {"S": s}),
+    st.integers(-(10**40), 10**40).map(lambda n: {"N": str(n)}),
+    st.binary(max_size=6).map(lambda b: {"B": base64.b64encode(b).decode()}),
+    st.binary(max_size=6).map(lambda b: {"B": b}),
+)
+
+
+@needs_compiled
+@_settings
+@given(items, _keys, _keys, st.integers(0, 2**32))
+def test_records_agree(item: dict[str, Any], pk: Any, sk: Any, seed: int) -> None:
+    for whole in ({**item, "pk": pk, "sk": sk}, {**scramble_item(item, seed), "pk": pk}):
+        for names in (("pk", "sk"), ["pk"], ("sk", "pk")):
+            expected = python_record(whole, names)
+            record = _canon.encode_record(whole, names)
+            if expected[0] == "error":  # a number key beyond 38 digits, or no sk
+                assert record is None
+                with pytest.raises(expected[1], match="^" + re.escape(expected[2]) + "$"):
+                    codec.encode_record(whole, names)
+            else:
+                assert record is not None
+                assert fields(record) == expected
+                assert fields(codec.encode_record(whole, names)) == expected
+
+
+@needs_compiled
+@pytest.mark.parametrize(
+    ("item", "names", "message"),
+    [
+        ({"pk": {"S": "a"}}, ("sk",), "item has no key attribute 'sk'"),
+        ({"pk": {"BOOL": True}}, ("pk",), "key attribute 'pk' is not of type S, N or B"),
+        ({"pk": {"SS": ["a"]}}, ["pk"], "key attribute 'pk' is not of type S, N or B"),
+        ({"pk": {"N": "1E200"}}, ("pk",), "number '1E200' is outside DynamoDB's range"),
+    ],
+)
+def test_record_errors_fall_back_to_the_same_error(item: Any, names: Any, message: str) -> None:
+    assert _canon.encode_record(item, names) is None
+    with pytest.raises(codec.CodecError, match="^" + re.escape(message)):
+        codec.encode_record(item, names)
+
+
+@needs_compiled
+def test_record_key_columns() -> None:
+    item = {"pk": {"B": b"\x00\xff"}, "sk": {"N": "1E1"}, "x": {"SS": ["b", "a"]}}
+    record = _canon.encode_record(item, ("pk", "sk"))
+    assert record is not None
+    assert fields(record) == (
+        '{"pk":{"B":"AP8="},"sk":{"N":"10"}}',
+        '{"pk":{"B":"AP8="},"sk":{"N":"10"},"x":{"SS":["a","b"]}}',
+        codec.content_hash('{"pk":{"B":"AP8="},"sk":{"N":"10"},"x":{"SS":["a","b"]}}'),
+        2 + 2 + 2 + 2 + 1 + 2,
+        (b"\x00\xff", "10"),
+        ("B", "N"),
+    )
+    assert _canon.encode_record(item, "pk") is None  # names neither tuple nor list
 
 
 # --------------------------------------------------------------------------- numbers
