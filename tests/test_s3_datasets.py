@@ -362,3 +362,23 @@ def test_native_ingestion_and_incremental_diff_into_s3(s3: Any, tmp_path: Path) 
     result = cli("diff", "--incremental", incremental, *key, "--out", out, *ep)
     assert result.exit_code == EXIT_BAD_INPUT
     assert "already holds a diff" in result.output
+
+
+def test_spark_reads_s3_inputs_on_the_executors(s3: Any, tmp_path: Path) -> None:
+    """With ``engine="spark"`` an s3:// input is not copied to the driver: Spark's executors
+    check and read its parts on S3 (that diff itself: tests/test_spark_native.py's job test)."""
+    from pitrdiff.diff.exports import _open_input
+    from pitrdiff.spark.s3 import S3Export
+
+    upload_exports(s3, tmp_path)
+    url = f"s3://{s3.name}/exports/live"
+    on_spark = _open_input(url, "live", spark=True, s3_endpoint_url=s3.endpoint)
+    assert isinstance(on_spark, S3Export) and on_spark.url == url
+    assert on_spark.parquet_files == [f"{url}/data/part-000000.parquet"]
+    assert own_copies() == []
+    on_duckdb = _open_input(url, "live", spark=False, s3_endpoint_url=s3.endpoint)
+    assert not isinstance(on_duckdb, S3Export) and on_duckdb.path.is_dir()
+    del on_duckdb
+    s3.put("exports/live/manifest.json", b"{")
+    with pytest.raises(ExportError, match=r"^live export: s3://.* is not valid JSON"):
+        _open_input(url, "live", spark=True, s3_endpoint_url=s3.endpoint)

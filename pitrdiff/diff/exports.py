@@ -77,9 +77,17 @@ def _warn_if_unrelated(live: Export, restored: Export) -> None:
         )
 
 
-def _open_input(path: str | os.PathLike[str], role: str, **s3: Any) -> Export:
+def _open_input(
+    path: str | os.PathLike[str], role: str, *, spark: bool = False, **s3: Any
+) -> Export:
     try:
-        export = load_export(path, **s3)
+        if spark and is_s3_url(path):
+            # on Spark the executors check and read the parts on S3: no copy on the driver
+            from pitrdiff.spark.s3 import load_s3_export
+
+            export: Export = load_s3_export(str(path), endpoint_url=s3.get("s3_endpoint_url"))
+        else:
+            export = load_export(path, **s3)
     except ExportError as exc:
         raise type(exc)(f"{role} export: {exc}", path=exc.path) from exc
     return export
@@ -181,7 +189,7 @@ def diff_exports(
             str(out), write, overwrite=overwrite, endpoint_url=s3_endpoint_url, aws=aws
         )
     prepare_out(out, overwrite=overwrite, check_only=True)
-    s3 = {"s3_endpoint_url": s3_endpoint_url, "aws": aws}
+    s3 = {"s3_endpoint_url": s3_endpoint_url, "aws": aws, "spark": engine == "spark"}
     live_export, restored_export = _open_inputs(live, restored, progress, **s3)
     key_schema = merge_key_schemas(live_export.key_schema, restored_export.key_schema)
     ttl = ttl_rule(live_export.manifest, restored_export.manifest, ttl_attribute)
