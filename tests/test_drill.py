@@ -650,7 +650,6 @@ def test_a_signal_landing_inside_a_finalizer_still_stops_the_drill(how: str, sig
     import weakref
 
     from pitrdiff import cli
-    from pitrdiff.cli.drill import defer_signals_inside_finalizers
     from pitrdiff.errors import Terminated
 
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -664,8 +663,6 @@ def test_a_signal_landing_inside_a_finalizer_still_stops_the_drill(how: str, sig
     caught: list[BaseException] = []
     try:
         cli.install_signal_handlers()
-        defer_signals_inside_finalizers()
-        defer_signals_inside_finalizers()  # idempotent: wrapped once
         pool = Pool()
         if how == "weakref.finalize":
             weakref.finalize(pool, lambda: signal.raise_signal(signum))
@@ -685,19 +682,15 @@ def test_a_signal_landing_inside_a_finalizer_still_stops_the_drill(how: str, sig
     ]
 
 
-def test_the_drill_command_defers_signals_inside_finalizers(tmp_path: Path) -> None:
+def test_every_command_defers_signals_inside_finalizers() -> None:
     from pitrdiff import cli
 
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        cli.install_signal_handlers()
-        result = CliRunner().invoke(
-            load_commands(), ["drill", "t-x", "--workdir", str(tmp_path / "w")]
-        )
-        assert result.exit_code == EXIT_BAD_INPUT  # neither --at nor --latest
-        assert [getattr(signal.getsignal(s), "__module__", None) for s in saved] == [
-            "pitrdiff.cli.drill",
-            "pitrdiff.cli.drill",
+        cli.install_signal_handlers()  # what main() does before any command
+        assert [getattr(signal.getsignal(s), "__qualname__", None) for s in saved] == [
+            "_deferring.<locals>.deferring",
+            "_deferring.<locals>.deferring",
         ]
     finally:
         for s, handler in saved.items():

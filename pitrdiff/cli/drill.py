@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -108,7 +106,6 @@ def drill_command(
     """Run a restore drill."""
     from pitrdiff.drill import run_drill
 
-    defer_signals_inside_finalizers()
     renderer = common.renderer
 
     def on_stage(name: str) -> None:
@@ -159,61 +156,3 @@ def show_drill(renderer: Renderer, result: DrillResult) -> None:
     renderer.info(f"reports: {result.junit_path}, {result.json_path}, {result.html_path or '-'}")
     verdict = "every check passed" if result.passed else f"{len(result.failed)} check(s) FAILED"
     renderer.info(f"drill: {verdict}")
-
-
-def defer_signals_inside_finalizers() -> None:
-    """Make a Ctrl-C or SIGTERM that lands inside a finalizer count (idempotent).
-
-    The command line's handler (:func:`pitrdiff.cli.install_signal_handlers`)
-    raises ``KeyboardInterrupt`` wherever the main thread is. Inside a
-    finalizer (``weakref.finalize``, ``__del__``) Python prints "Exception
-    ignored" and drops it: the signal is lost and the drill runs on. urllib3
-    closes a dropped boto3 client's connection pool in such a finalizer, at
-    whatever moment the garbage collector picks: 8 of 10 drills signalled
-    0.15-0.4 s after the restore request returned ran to the end, exit 0.
-
-    This wraps the handlers: inside a finalizer the handler is deferred (a
-    profile hook of the main thread, :func:`sys.setprofile`) to the first
-    call or return outside it, where its exception unwinds the command as
-    usual; elsewhere the handler runs at once, as before.
-    """
-    import signal
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        handler = signal.getsignal(signum)
-        if not callable(handler) or getattr(handler, "__module__", "") != "pitrdiff.cli":
-            continue  # not pitrdiff's handler (a library caller's own), or already wrapped
-        signal.signal(signum, _deferring(handler))
-
-
-def _deferring(handler: Callable[[int, FrameType | None], Any]) -> Any:
-    import sys
-
-    def deferring(signum: int, frame: FrameType | None) -> None:
-        if not _in_finalizer(frame):
-            handler(signum, frame)
-            return
-        previous = sys.getprofile()
-
-        def after_finalizer(current: FrameType, event: str, arg: Any) -> None:
-            # the first call or return outside the finalizer: the handler runs there
-            if not _in_finalizer(current):
-                sys.setprofile(previous)
-                handler(signum, current)
-
-        sys.setprofile(after_finalizer)
-
-    deferring.__module__ = "pitrdiff.cli.drill"
-    return deferring
-
-
-def _in_finalizer(frame: FrameType | None) -> bool:
-    """Whether ``frame`` runs inside ``weakref.finalize`` or a ``__del__`` method."""
-    import weakref
-
-    finalize = weakref.finalize.__call__.__code__
-    while frame is not None:
-        if frame.f_code is finalize or frame.f_code.co_name == "__del__":
-            return True
-        frame = frame.f_back
-    return False
