@@ -187,6 +187,22 @@ def test_new_image_with_a_start_export_alike(spark: Any, tmp_path: Path) -> None
     assert list(on_spark.changed(decode=False)["signature"]) == ["status"]
 
 
+def test_a_start_export_of_an_empty_table_alike(spark: Any, tmp_path: Path) -> None:
+    """The table was empty at the window's start (an export without parts): dave and
+    alice were added; bob, deleted by keys only, was never there (transient)."""
+    write_export([], tmp_path / "start", table_name="Orders", key_schema=PK_SK)
+    duck, on_spark = both(NEW_IMAGE, tmp_path, start_export=tmp_path / "start")
+    assert_same_dataset(duck, on_spark)
+    assert on_spark.manifest.counts == {
+        "deleted": 0,
+        "expired": 0,
+        "changed": 0,
+        "added": 2,
+        "unchanged": 0,
+    }
+    assert on_spark.manifest.live["counts"]["transient"] == 1
+
+
 def test_an_export_of_empty_files_alike(spark: Any, tmp_path: Path) -> None:
     source = build.write_incremental_export(tmp_path / "src", [[], []], export_id="01-empty")
     duck, on_spark = both(source, tmp_path)

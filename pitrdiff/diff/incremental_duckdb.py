@@ -48,6 +48,16 @@ _EMPTY_CLASSIFIED = """CREATE TABLE classified AS SELECT
 LIMIT 0"""
 
 
+def _start_relation(parts: Sequence[str]) -> str:
+    """The start export's rows; a table empty at the window's start has no parts."""
+    if parts:
+        return f"read_parquet([{_sql_list(parts)}])"
+    return (
+        "(SELECT CAST(NULL AS VARCHAR) AS _key, CAST(NULL AS VARCHAR) AS _item, "
+        "CAST(NULL AS UBIGINT) AS _hash, CAST(NULL AS INTEGER) AS _size LIMIT 0)"
+    )
+
+
 def _classify(
     database: str,
     workdir: Path,
@@ -63,7 +73,7 @@ def _classify(
     con = connect(database=database, temp_dir=workdir / "spill", memory_limit=memory_limit)
     try:
         if staging:
-            start = None if start_parts is None else f"read_parquet([{_sql_list(start_parts)}])"
+            start = None if start_parts is None else _start_relation(start_parts)
             sql = classification_sql(f"read_parquet([{_sql_list(staging)}])", view, start)
             con.execute("CREATE TABLE classified AS " + sql)
         else:
