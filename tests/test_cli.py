@@ -33,6 +33,7 @@ from pitrdiff import demo, drill, pitr, settings
 from pitrdiff.cli.app import COMMON_OPTION_NAMES, load_commands
 from pitrdiff.diff import core as diff
 from pitrdiff.diff import html, incremental
+from pitrdiff.diff import remote as diff_remote
 from pitrdiff.errors import EXIT_BAD_INPUT, EXIT_DIFFERENCES, EXIT_OK
 from pitrdiff.export import native as s3export
 from pitrdiff.export import scan
@@ -58,7 +59,7 @@ LIBRARY: dict[str, list[Callable[..., Any]]] = {
     "recover": [recover.recover],
     "demo": [demo.run_demo],
     "settings": [settings.compare_settings, settings.write_script],
-    "report": [html.write_html_report],
+    "report": [html.write_html_report, diff_remote.write_html_report_s3],
     "drill": [drill.run_drill],
 }
 

@@ -364,6 +364,33 @@ def test_native_ingestion_and_incremental_diff_into_s3(s3: Any, tmp_path: Path) 
     assert "already holds a diff" in result.output
 
 
+def test_library_export_and_ingest_to_s3_never_make_a_local_s3_folder(
+    moto_server: Server, s3: Any, table_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``export_table`` and ``ingest_export`` given ``out="s3://…"`` publish there (not ./s3:)."""
+    monkeypatch.chdir(tmp_path)
+    moto_server.create_table(table_name)
+    items = [{"pk": {"S": f"k{n}"}, "sk": {"S": "a"}, "v": {"N": str(n)}} for n in range(5)]
+    moto_server.put_items(table_name, items)
+    manifest = export_table(
+        table_name, f"s3://{s3.name}/lib/scan", aws=moto_server.aws, s3_endpoint_url=s3.endpoint
+    )
+    assert manifest.items == 5
+    assert orjson.loads(s3.get("lib/scan/manifest.json"))["items"] == 5
+    ingested = pitrdiff.ingest_export(
+        str(NATIVE / "01761573600000-f0f0f0f0"),
+        f"s3://{s3.name}/lib/native",
+        key_schema="pk:S,sk:N",
+        s3_endpoint_url=s3.endpoint,
+    )
+    assert ingested.items == orjson.loads(s3.get("lib/native/manifest.json"))["items"] == 7
+    with pytest.raises(RefusedError):  # a complete export is there now
+        export_table(
+            table_name, f"s3://{s3.name}/lib/scan", aws=moto_server.aws, s3_endpoint_url=s3.endpoint
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_spark_reads_s3_inputs_on_the_executors(s3: Any, tmp_path: Path) -> None:
     """With ``engine="spark"`` an s3:// input is not copied to the driver: Spark's executors
     check and read its parts on S3 (that diff itself: tests/test_spark_native.py's job test)."""

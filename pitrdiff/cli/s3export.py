@@ -29,7 +29,7 @@ S3EndpointOption = Annotated[
     typer.Option(
         "--s3-endpoint-url",
         metavar="URL",
-        help="S3-compatible endpoint for reading exports (AWS_ENDPOINT_URL_S3 works too).",
+        help="S3-compatible endpoint for s3:// exports and datasets (AWS_ENDPOINT_URL_S3 works too).",
         rich_help_panel=PANEL,
     ),
 ]

@@ -79,6 +79,7 @@ from pitrdiff.export.dataset import (
     write_manifest,
 )
 from pitrdiff.export.ratelimit import CapacityLimiter
+from pitrdiff.export.remote import export_to_s3, is_s3_url
 from pitrdiff.files import make_dir, write_json
 from pitrdiff.progress import SILENT, Progress
 
@@ -580,6 +581,7 @@ def export_table(
     aws: AwsConfig = AwsConfig(),  # noqa: B008 - frozen, shared safely
     progress: Progress = SILENT,
     part_bytes: int = SCAN_PART_BYTES,
+    s3_endpoint_url: str | None = None,
 ) -> Manifest:
     """Export a DynamoDB table to a Parquet dataset with a parallel segmented scan.
 
@@ -591,7 +593,10 @@ def export_table(
     table
         The table name (or ARN).
     out
-        The dataset directory (created; see ``docs/FORMAT.md``).
+        The dataset directory (created; see ``docs/FORMAT.md``), or
+        ``s3://bucket/prefix``: written in a private local directory, then
+        uploaded, parts first and the manifest last (not resumed: a re-run
+        starts over).
     segments
         ``TotalSegments`` of the scan; by default about one per GiB of table
         (4 … 1000). A resumed export keeps the count it started with.
@@ -609,6 +614,9 @@ def export_table(
     part_bytes
         Flush a segment's Parquet part at this many bytes of canonical items
         (lowered so that all running segments buffer at most about 128 MiB).
+    s3_endpoint_url
+        An S3-compatible endpoint for an ``s3://`` ``out``
+        (``AWS_ENDPOINT_URL_S3`` works too).
 
     Returns
     -------
@@ -629,6 +637,23 @@ def export_table(
     CodecError
         When the table returns an item that is not valid DynamoDB data.
     """
+    if is_s3_url(out):
+        return export_to_s3(
+            str(out),
+            lambda local: export_table(
+                table,
+                local,
+                segments=segments,
+                consistent_read=consistent_read,
+                max_rcu=max_rcu,
+                aws=aws,
+                progress=progress,
+                part_bytes=part_bytes,
+            ),
+            overwrite=overwrite,
+            endpoint_url=s3_endpoint_url,
+            aws=aws,
+        )
     if segments is not None and not 1 <= segments <= MAX_SEGMENTS:
         raise InputError(f"--segments must be between 1 and {MAX_SEGMENTS}, not {segments}")
     limiter = CapacityLimiter(max_rcu) if max_rcu is not None else None

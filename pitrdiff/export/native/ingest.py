@@ -49,6 +49,7 @@ from pitrdiff.export.native.table import (
     resolve_ttl,
 )
 from pitrdiff.export.native.workers import default_workers, new_run, run_files
+from pitrdiff.export.remote import export_to_s3, is_s3_url
 from pitrdiff.progress import SILENT, Progress
 
 
@@ -123,7 +124,8 @@ def ingest_export(
         ``s3://bucket/prefix/AWSDynamoDB/<export-id>`` or a local directory
         with the same layout, or the export folder copied on its own.
     out
-        The export dataset directory to create.
+        The export dataset directory to create, or ``s3://bucket/prefix``
+        (written locally, then uploaded: parts first, the manifest last).
     aws
         Profile and region (S3 and, to learn the key schema, ``DescribeTable``).
     s3_endpoint_url
@@ -173,6 +175,27 @@ def ingest_export(
     Interrupted
         On Ctrl-C or SIGTERM: the workers are stopped, the parts removed.
     """
+    if is_s3_url(out):  # written locally, then published: parts first, the manifest last
+        return export_to_s3(
+            str(out),
+            lambda local: ingest_export(
+                source,
+                local,
+                aws=aws,
+                s3_endpoint_url=s3_endpoint_url,
+                key_schema=key_schema,
+                table_name=table_name,
+                ttl_attribute=ttl_attribute,
+                workers=workers,
+                executor=executor,
+                part_bytes=part_bytes,
+                progress=progress,
+                _table_facts=_table_facts,
+            ),
+            overwrite=overwrite,
+            endpoint_url=s3_endpoint_url,
+            aws=aws,
+        )
     started = utc_now()
     clock = time.monotonic()
     reader = Reader(ExportLocation.parse(source), aws or AwsConfig(), s3_endpoint_url)
