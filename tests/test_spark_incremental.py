@@ -253,9 +253,26 @@ def truncated(export: Path) -> None:
     write_manifest_lines(export, lines)
 
 
+def miscounted(export: Path) -> None:
+    """The manifests promise one record more in the second file than it holds."""
+    lines = manifest_lines(export)
+    lines[1]["itemCount"] += 1
+    write_manifest_lines(export, lines)
+    summary_path = export / "manifest-summary.json"
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary["itemCount"] += 1
+    data = (json.dumps(summary, indent=2) + "\n").encode()
+    summary_path.write_bytes(data)
+    (export / "manifest-summary.checksum").write_text(hashlib.md5(data).hexdigest())
+
+
 @pytest.mark.parametrize(
     ("damage", "words"),
-    [(recompressed, "does not match manifest-files.json"), (truncated, "corrupt gzip")],
+    [
+        (recompressed, "does not match manifest-files.json"),
+        (truncated, "corrupt gzip"),
+        (miscounted, "holds 6 items but manifest-files.json says 7"),
+    ],
 )
 def test_same_refusals(spark: Any, tmp_path: Path, damage: Any, words: str) -> None:
     export = copy_exports(tmp_path)
