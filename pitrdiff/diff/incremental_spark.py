@@ -124,10 +124,20 @@ def _outcome_row(index: int, lines: int, failure: Any, schema: pa.Schema) -> pa.
     return pa.RecordBatch.from_arrays([*arrays, pa.array([doc], pa.string())], schema=schema)
 
 
+def _local_dir() -> str | None:
+    """The executor's scratch directory (Spark gives its Python workers ``SPARK_LOCAL_DIRS``).
+
+    On YARN (EMR) that is the node's local disks rather than a small ``/tmp``;
+    ``None`` (the system's temporary directory) elsewhere.
+    """
+    dirs = [d for d in os.environ.get("SPARK_LOCAL_DIRS", "").split(",") if d]
+    return dirs[0] if dirs and os.path.isdir(dirs[0]) else None
+
+
 def _stage_task(task: FileTask) -> Iterator[pa.RecordBatch]:
     """Executor side: stage one data file in a private directory; its rows, then its outcome."""
     schema = _wire_schema()
-    with tempfile.TemporaryDirectory(prefix="pitrdiff-records-") as work:
+    with tempfile.TemporaryDirectory(prefix="pitrdiff-records-", dir=_local_dir()) as work:
         index, outcome, failure = run_task(replace(task, out=work))
         if outcome is not None and outcome.staging:
             staged = pq.ParquetFile(outcome.staging)
