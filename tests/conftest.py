@@ -40,7 +40,9 @@ DYNALITE_CLI = SERVERS_DIR / "node_modules" / "dynalite" / "cli.js"
 # dynalite crashes when a client dies mid-request; this keeps it up (see the file)
 SURVIVE_ABORTS = SERVERS_DIR / "survive-aborted-requests.js"
 # Test files that start a Spark session: one xdist group, so one worker (one JVM) runs them.
-SPARK_FILES = frozenset({"test_spark_native.py", "test_spark_parity.py"})
+SPARK_FILES = frozenset(
+    {"test_spark_native.py", "test_spark_parity.py", "test_spark_incremental.py"}
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:

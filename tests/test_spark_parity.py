@@ -372,7 +372,10 @@ def test_cli_diff_on_spark_writes_the_same_dataset(spark: Any, tmp_path: Path) -
     [
         (["--engine", "duckdb", "--spark-master", "local[2]"], "--spark-master goes with"),
         (["--engine", "polars"], "choose duckdb, spark or auto"),
-        (["--incremental", "s3://b/p/AWSDynamoDB/x", "--engine", "spark"], "runs on DuckDB"),
+        (
+            ["--incremental", "s3://b/p/AWSDynamoDB/x", "--engine", "spark", "--workers", "2"],
+            "one task per data file",
+        ),
     ],
 )
 def test_cli_engine_refusals(tmp_path: Path, args: list[str], words: str) -> None:
