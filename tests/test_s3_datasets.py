@@ -409,3 +409,26 @@ def test_spark_reads_s3_inputs_on_the_executors(s3: Any, tmp_path: Path) -> None
     s3.put("exports/live/manifest.json", b"{")
     with pytest.raises(ExportError, match=r"^live export: s3://.* is not valid JSON"):
         _open_input(url, "live", spark=True, s3_endpoint_url=s3.endpoint)
+
+
+def test_incremental_start_export_on_s3(s3: Any, tmp_path: Path) -> None:
+    """``--start-export s3://…`` is staged like any input (a Path would fold ``//``)."""
+    from tests.test_s3export import PK_SK, build
+
+    start = tmp_path / "start"
+    pitrdiff.write_export(
+        [build.A1, build.B1, build.C1], start, table_name="Orders", key_schema=PK_SK
+    )
+    where = remote.S3Prefix.parse(f"s3://{s3.name}/start", endpoint_url=s3.endpoint)
+    remote.publish(start, where, remote.check_out(where, "export", overwrite=False))
+    new_image = str(NATIVE / build.NEW_IMAGE_ID)
+    args = ("--key", "pk:S,sk:N", "--s3-endpoint-url", s3.endpoint, "--json")
+    on_s3 = cli("diff", "--incremental", new_image, "--start-export", f"s3://{s3.name}/start",
+                "--out", str(tmp_path / "a"), *args)  # fmt: skip
+    on_disk = cli("diff", "--incremental", new_image, "--start-export", str(start),
+                  "--out", str(tmp_path / "b"), *args)  # fmt: skip
+    assert on_s3.exit_code == on_disk.exit_code == EXIT_DIFFERENCES, on_s3.output
+    counts = [orjson.loads((tmp_path / d / "manifest.json").read_bytes())["counts"] for d in "ab"]
+    assert counts[0] == counts[1] == {
+        "deleted": 1, "expired": 0, "changed": 1, "added": 1, "unchanged": 0,
+    }  # fmt: skip

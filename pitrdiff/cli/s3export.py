@@ -29,7 +29,8 @@ S3EndpointOption = Annotated[
     typer.Option(
         "--s3-endpoint-url",
         metavar="URL",
-        help="S3-compatible endpoint for s3:// exports and datasets (AWS_ENDPOINT_URL_S3 works too).",
+        help="S3-compatible endpoint for s3:// exports and datasets "
+        "(AWS_ENDPOINT_URL_S3 works too).",
         rich_help_panel=PANEL,
     ),
 ]
@@ -44,10 +45,10 @@ KeyOption = Annotated[
     ),
 ]
 StartExportOption = Annotated[
-    Path | None,
+    str | None,  # not a Path: it folds s3://B/P into s3:/B/P
     typer.Option(
         "--start-export",
-        metavar="DIR",
+        metavar="DIR|s3://B/P",
         help="With --incremental: an export of the table at the window's start; the start "
         "state comes from it (needed for NEW_IMAGE exports).",
         rich_help_panel=PANEL,
@@ -205,7 +206,7 @@ def incremental_diff(
     workers: int | None,
     overwrite: bool,
     memory_limit: str | None,
-    start_export: Path | None,
+    start_export: str | None,
     progress: Any,
     ttl_attribute: str | None = None,
     engine: str = "duckdb",

@@ -242,9 +242,14 @@ def classification_sql(records: str, view: str, start: str | None = None) -> str
 
 
 def open_start_export(
-    start_export: str | os.PathLike[str], schema: KeySchema, summary: ExportSummary
+    start_export: str | os.PathLike[str],
+    schema: KeySchema,
+    summary: ExportSummary,
+    *,
+    s3_endpoint_url: str | None = None,
+    aws: AwsConfig | None = None,
 ) -> Export:
-    """The start export (verified), after checking it fits the window.
+    """The start export (verified; on disk or ``s3://``), after checking it fits the window.
 
     Raises
     ------
@@ -253,7 +258,7 @@ def open_start_export(
     """
     from pitrdiff.export.dataset import load_export
 
-    start = load_export(start_export, verify=True)
+    start = load_export(start_export, verify=True, s3_endpoint_url=s3_endpoint_url, aws=aws)
     if not start.key_schema.same_keys(schema):
         raise SchemaMismatchError(
             f"the start export's key ({start.key_schema.describe()}) is not the "

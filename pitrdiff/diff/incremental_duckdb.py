@@ -139,7 +139,15 @@ def classify_incremental(
         ttl_attribute=ttl_attribute,
     )
     start = (
-        open_start_export(start_export, opened.key_schema, opened.summary) if start_export else None
+        open_start_export(
+            start_export,
+            opened.key_schema,
+            opened.summary,
+            s3_endpoint_url=s3_endpoint_url,
+            aws=aws,
+        )
+        if start_export
+        else None
     )
     outcomes = _stage(opened, Path(workdir), workers, executor, progress)
     staging = [o.staging for o in outcomes if o.staging]

@@ -310,7 +310,15 @@ def classify_incremental_spark(
         ttl_attribute=ttl_attribute,
     )
     start = (
-        open_start_export(start_export, opened.key_schema, opened.summary) if start_export else None
+        open_start_export(
+            start_export,
+            opened.key_schema,
+            opened.summary,
+            s3_endpoint_url=s3_endpoint_url,
+            aws=aws,
+        )
+        if start_export
+        else None
     )
     # Attribute names are case-sensitive; Spark's SQL names are not by default.
     spark.conf.set("spark.sql.caseSensitive", "true")
