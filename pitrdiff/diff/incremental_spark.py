@@ -57,10 +57,9 @@ from pitrdiff.diff.incremental import (
 )
 from pitrdiff.diff.spark_engine import ONE_PARTITION_ROWS, read_export
 from pitrdiff.export.dataset import KEY_COLUMN, KeySchema
-from pitrdiff.export.native.changes import _STAGING_SCHEMA as STAGING_SCHEMA
+from pitrdiff.export.native.changes import STAGING_SCHEMA
 from pitrdiff.export.native.stream import FileTask
-from pitrdiff.export.native_spark import _raise as raise_failure
-from pitrdiff.export.native_spark import _run_task as run_task
+from pitrdiff.export.native_spark import raise_failure, run_task
 from pitrdiff.progress import SILENT, Progress
 from pitrdiff.spark.arrow import spark_type, stream_sorted
 from pitrdiff.spark.session import get_session, spark_errors

@@ -68,7 +68,7 @@ Failure = tuple[str, str, str | None]
 TaskResult = tuple[int, FileOutcome | None, Failure | None]
 
 
-def _run_task(task: FileTask) -> TaskResult:
+def run_task(task: FileTask) -> TaskResult:
     """Executor side: process one data file; pitrdiff's refusals come back as values.
 
     A refusal (MD5 or item count mismatch, a corrupt line) is returned rather
@@ -88,7 +88,7 @@ def _run_task_to_s3(task: FileTask, url: str, endpoint_url: str | None) -> TaskR
 
     with tempfile.TemporaryDirectory(prefix="pitrdiff-parts-") as work:
         (Path(work) / DATA_DIR).mkdir()
-        index, outcome, failure = _run_task(replace(task, out=work))
+        index, outcome, failure = run_task(replace(task, out=work))
         for part in outcome.parts if outcome else ():
             upload_part(Path(work) / part.path, url, part.path, endpoint_url)
         return index, outcome, failure
@@ -114,7 +114,7 @@ class _Destination:
 
     def runner(self) -> Callable[[FileTask], TaskResult]:
         if self.url is None:
-            return _run_task
+            return run_task
         return functools.partial(_run_task_to_s3, url=self.url, endpoint_url=self.endpoint_url)
 
     def write_manifest(self, manifest: Manifest) -> None:
@@ -146,7 +146,7 @@ class _Destination:
             raise
 
 
-def _raise(failure: Failure) -> None:
+def raise_failure(failure: Failure) -> None:
     """Raise on the driver the error a task returned (same class and message)."""
     name, message, path = failure
     kind = getattr(errors, name, None)
@@ -202,7 +202,7 @@ def run_files_on_spark(
             with spark_errors():
                 results = (
                     context.parallelize(list(tasks), numSlices=len(tasks))
-                    .map(runner or _run_task)
+                    .map(runner or run_task)
                     .collect()
                 )
         except BaseException:
@@ -213,7 +213,7 @@ def run_files_on_spark(
         results.sort(key=lambda r: r[0])
         for _, _, failure in results:
             if failure is not None:
-                _raise(failure)
+                raise_failure(failure)
         outcomes = [outcome for _, outcome, _ in results if outcome is not None]
         for outcome in outcomes:
             progress.advance(outcome.lines, files=1)

@@ -33,7 +33,7 @@ _MICROS = decimal.Decimal(1_000_000)
 _INT64 = 2**63 - 1
 
 _STAGING_BATCH = 20_000
-_STAGING_SCHEMA = pa.schema(
+STAGING_SCHEMA = pa.schema(
     [
         pa.field("_key", pa.string(), nullable=False),
         pa.field("seq", pa.int64(), nullable=False),
@@ -103,7 +103,7 @@ class IncrementalSink:
         self.ttl_attribute: str | None = task.option("ttl_attribute")
         self.path = str(Path(task.out) / f"records-{task.index:05d}.parquet")
         self.writer: pq.ParquetWriter | None = None
-        self.rows: dict[str, list[Any]] = {name: [] for name in _STAGING_SCHEMA.names}
+        self.rows: dict[str, list[Any]] = {name: [] for name in STAGING_SCHEMA.names}
         self.count = 0
 
     def _encode(self, image: dict[str, Any] | None) -> Record | None:
@@ -148,9 +148,9 @@ class IncrementalSink:
     def _flush(self) -> None:
         if not self.rows["_key"]:
             return
-        table = pa.Table.from_pydict(self.rows, schema=_STAGING_SCHEMA)
+        table = pa.Table.from_pydict(self.rows, schema=STAGING_SCHEMA)
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, _STAGING_SCHEMA, compression="zstd")
+            self.writer = pq.ParquetWriter(self.path, STAGING_SCHEMA, compression="zstd")
         self.writer.write_table(table)
         for values in self.rows.values():
             values.clear()
