@@ -10,7 +10,8 @@ setup(
     ext_modules=[
         Extension(
             "pitrdiff._canon",
-            sources=["pitrdiff/_canon.c"],
+            sources=["pitrdiff/_canon.c", "pitrdiff/_canon_scalars.c"],
+            depends=["pitrdiff/_canon.h"],
             optional=True,
         )
     ]

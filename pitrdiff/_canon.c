@@ -14,444 +14,24 @@
  * C-API failure) it returns None and codec.py runs the Python walk on the item,
  * which then produces today's canonical form or today's exact error.
  *
- * Internal functions return 0 on success and -1 for "fall back"; an exception
- * may then be set, and the entry point clears it. The GIL is held throughout.
+ * encode_record(item, key_names) does all of codec.encode_record on that walk
+ * (key columns, orjson.dumps and xxh3 called through configure()'s callables,
+ * the codec.Record built here), or returns None likewise.
+ *
+ * This file: sets, the walk, records, the module; _canon_scalars.c: text,
+ * numbers and base64 (declared in _canon.h). Internal functions return 0 on
+ * success and -1 for "fall back"; an exception may then be set, and the entry
+ * points clear it. The GIL is held throughout.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_canon.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DEPTH 32          /* DynamoDB's nesting limit (codec: depth >= 32 raises) */
-#define MAX_DIGITS 38         /* significant digits of a DynamoDB number */
-#define MIN_ADJUSTED -130     /* smallest magnitude 1E-130 */
-#define MAX_ADJUSTED 125      /* largest magnitude 9.99...E+125 */
-#define MAX_EXPONENT_DIGITS 6 /* longer exponents are out of range (codec.py alike) */
-#define NUMBER_BUFFER 256     /* a canonical number in range has at most 170 characters */
+#define MAX_DEPTH 32 /* DynamoDB's nesting limit (codec: depth >= 32 raises) */
 
 /* Interned tag strings, for the typed values this module creates. */
 static PyObject *tag_N, *tag_B, *tag_M, *tag_L, *tag_SS, *tag_NS, *tag_BS;
-
-/* Base64 alphabet value of each byte, -1 for bytes outside the alphabet. */
-static signed char b64_value[256];
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-enum tag { T_S, T_N, T_B, T_BOOL, T_NULL, T_M, T_L, T_SS, T_NS, T_BS, T_OTHER };
-
-/* The bytes of an exact, ASCII-only str (NULL otherwise, no exception set). */
-static const char *
-ascii_of(PyObject *text, Py_ssize_t *length)
-{
-    if (!PyUnicode_CheckExact(text)) {
-        return NULL;
-    }
-#if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(text) < 0) {
-        return NULL;
-    }
-#endif
-    if (!PyUnicode_IS_ASCII(text)) {
-        return NULL;
-    }
-    *length = PyUnicode_GET_LENGTH(text);
-    return (const char *)PyUnicode_1BYTE_DATA(text);
-}
-
-/* UTF-8 byte count of an exact str; -1 for a lone surrogate (Python's
- * str.encode("utf-8") raises on those: the Python walk reproduces that). */
-static Py_ssize_t
-utf8_size(PyObject *text)
-{
-#if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(text) < 0) {
-        return -1;
-    }
-#endif
-    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
-    if (PyUnicode_IS_ASCII(text)) {
-        return length;
-    }
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    Py_ssize_t size = 0;
-    for (Py_ssize_t i = 0; i < length; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        if (c < 0x80) {
-            size += 1;
-        }
-        else if (c < 0x800) {
-            size += 2;
-        }
-        else if (c < 0x10000) {
-            if (c >= 0xD800 && c <= 0xDFFF) {
-                return -1;
-            }
-            size += 3;
-        }
-        else {
-            size += 4;
-        }
-    }
-    return size;
-}
-
-static enum tag
-tag_of(PyObject *key)
-{
-    Py_ssize_t n;
-    const char *s = ascii_of(key, &n);
-    if (s == NULL) {
-        return T_OTHER;
-    }
-    if (n == 1) {
-        switch (s[0]) {
-        case 'S': return T_S;
-        case 'N': return T_N;
-        case 'B': return T_B;
-        case 'M': return T_M;
-        case 'L': return T_L;
-        default: return T_OTHER;
-        }
-    }
-    if (n == 2 && s[1] == 'S') {
-        switch (s[0]) {
-        case 'S': return T_SS;
-        case 'N': return T_NS;
-        case 'B': return T_BS;
-        default: return T_OTHER;
-        }
-    }
-    if (n == 4 && memcmp(s, "BOOL", 4) == 0) {
-        return T_BOOL;
-    }
-    if (n == 4 && memcmp(s, "NULL", 4) == 0) {
-        return T_NULL;
-    }
-    return T_OTHER;
-}
-
-/* ------------------------------------------------------------------ numbers */
-
-/*
- * Validate a DynamoDB number and find its canonical spelling, as
- * codec.normalize_number does: the grammar [+-]?\d*(\.\d*)?([eE][+-]?\d+)?
- * with at least one digit before the exponent; at most 38 significant digits;
- * magnitude 1E-130 to 9.99...E+125; plain notation, no leading zeros, no
- * trailing fractional zeros, no "+", "0" for zero.
- *
- * *out is a new reference: `text` itself when already canonical, else a new
- * str. *size is AWS's item-size bytes: (significant digits + 1) / 2 + 1.
- */
-static int
-canon_number(PyObject *text, PyObject **out, Py_ssize_t *size)
-{
-    Py_ssize_t n;
-    const char *s = ascii_of(text, &n);
-    if (s == NULL) {
-        return -1;
-    }
-    const char *p = s, *end = s + n;
-    int negative = 0;
-    if (p < end && (*p == '+' || *p == '-')) {
-        negative = (*p == '-');
-        p++;
-    }
-    const char *whole = p;
-    while (p < end && *p >= '0' && *p <= '9') {
-        p++;
-    }
-    Py_ssize_t whole_len = p - whole;
-    const char *fraction = p;
-    Py_ssize_t fraction_len = 0;
-    if (p < end && *p == '.') {
-        fraction = ++p;
-        while (p < end && *p >= '0' && *p <= '9') {
-            p++;
-        }
-        fraction_len = p - fraction;
-    }
-    if (whole_len == 0 && fraction_len == 0) {
-        return -1;
-    }
-    long exponent_value = 0;
-    int exponent_huge = 0;
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        p++;
-        int exponent_negative = 0;
-        if (p < end && (*p == '+' || *p == '-')) {
-            exponent_negative = (*p == '-');
-            p++;
-        }
-        const char *exponent = p;
-        while (p < end && *p >= '0' && *p <= '9') {
-            p++;
-        }
-        if (p == exponent) {
-            return -1;
-        }
-        while (exponent < p - 1 && *exponent == '0') {
-            exponent++;
-        }
-        if (p - exponent > MAX_EXPONENT_DIGITS) {
-            exponent_huge = exponent_negative ? -1 : 1;
-        }
-        else {
-            for (; exponent < p; exponent++) {
-                exponent_value = exponent_value * 10 + (*exponent - '0');
-            }
-            if (exponent_negative) {
-                exponent_value = -exponent_value;
-            }
-        }
-    }
-    if (p != end) {
-        return -1;
-    }
-    /* The digits whole+fraction as one sequence D; first and last non-zero. */
-    Py_ssize_t total = whole_len + fraction_len, first = -1, last = -1;
-    for (Py_ssize_t i = 0; i < total; i++) {
-        char c = i < whole_len ? whole[i] : fraction[i - whole_len];
-        if (c != '0') {
-            if (first < 0) {
-                first = i;
-            }
-            last = i;
-        }
-    }
-    PyObject *canonical;
-    if (first < 0) { /* zero, whatever its exponent; sized as one digit */
-        *size = 2;
-        if (n == 1 && s[0] == '0') {
-            Py_INCREF(text);
-            *out = text;
-            return 0;
-        }
-        canonical = PyUnicode_FromStringAndSize("0", 1);
-        if (canonical == NULL) {
-            return -1;
-        }
-        *out = canonical;
-        return 0;
-    }
-    Py_ssize_t digits = last - first + 1;
-    if (digits > MAX_DIGITS) {
-        return -1;
-    }
-    /* value = digits * 10 ** exponent */
-    long exponent = (long)(total - 1 - last) - (long)fraction_len;
-    if (exponent_huge) {
-        return -1; /* far outside DynamoDB's range (the number is not zero) */
-    }
-    exponent += exponent_value;
-    long adjusted = exponent + (long)digits - 1;
-    if (adjusted < MIN_ADJUSTED || adjusted > MAX_ADJUSTED) {
-        return -1;
-    }
-    char buffer[NUMBER_BUFFER];
-    char digit_text[MAX_DIGITS];
-    for (Py_ssize_t i = 0; i < digits; i++) {
-        Py_ssize_t at = first + i;
-        digit_text[i] = at < whole_len ? whole[at] : fraction[at - whole_len];
-    }
-    Py_ssize_t k = 0;
-    if (negative) {
-        buffer[k++] = '-';
-    }
-    if (exponent >= 0) { /* digits followed by zeros */
-        memcpy(buffer + k, digit_text, digits);
-        k += digits;
-        memset(buffer + k, '0', exponent);
-        k += exponent;
-    }
-    else if (-exponent >= digits) { /* 0.000ddd */
-        Py_ssize_t zeros = -exponent - digits;
-        buffer[k++] = '0';
-        buffer[k++] = '.';
-        memset(buffer + k, '0', zeros);
-        k += zeros;
-        memcpy(buffer + k, digit_text, digits);
-        k += digits;
-    }
-    else { /* ddd.ddd */
-        Py_ssize_t point = digits + exponent;
-        memcpy(buffer + k, digit_text, point);
-        k += point;
-        buffer[k++] = '.';
-        memcpy(buffer + k, digit_text + point, digits - point);
-        k += digits - point;
-    }
-    *size = (digits + 1) / 2 + 1;
-    if (k == n && memcmp(buffer, s, n) == 0) {
-        Py_INCREF(text);
-        *out = text;
-        return 0;
-    }
-    canonical = PyUnicode_FromStringAndSize(buffer, k);
-    if (canonical == NULL) {
-        return -1;
-    }
-    *out = canonical;
-    return 0;
-}
-
-/* Numeric order of two canonical spellings (both valid, from canon_number). */
-static int
-number_compare(PyObject *a, PyObject *b)
-{
-    Py_ssize_t na = PyUnicode_GET_LENGTH(a), nb = PyUnicode_GET_LENGTH(b);
-    const char *sa = (const char *)PyUnicode_1BYTE_DATA(a);
-    const char *sb = (const char *)PyUnicode_1BYTE_DATA(b);
-    int sign_a = sa[0] == '-' ? -1 : (na == 1 && sa[0] == '0' ? 0 : 1);
-    int sign_b = sb[0] == '-' ? -1 : (nb == 1 && sb[0] == '0' ? 0 : 1);
-    if (sign_a != sign_b) {
-        return sign_a < sign_b ? -1 : 1;
-    }
-    if (sign_a == 0) {
-        return 0;
-    }
-    if (sign_a < 0) {
-        sa++, na--, sb++, nb--;
-    }
-    /* Magnitudes: no leading zeros, so a longer whole part is larger ("0" for
-     * magnitudes below one); then the fractions digit by digit, and as there
-     * are no trailing zeros, the longer of two equal prefixes is larger. */
-    const char *pa = memchr(sa, '.', na), *pb = memchr(sb, '.', nb);
-    Py_ssize_t wa = pa ? pa - sa : na, wb = pb ? pb - sb : nb;
-    int order;
-    if (wa != wb) {
-        order = wa < wb ? -1 : 1;
-    }
-    else {
-        order = memcmp(sa, sb, wa);
-        if (order == 0) {
-            Py_ssize_t fa = pa ? na - wa - 1 : 0, fb = pb ? nb - wb - 1 : 0;
-            Py_ssize_t common = fa < fb ? fa : fb;
-            order = common ? memcmp(sa + wa + 1, sb + wb + 1, common) : 0;
-            if (order == 0) {
-                order = fa == fb ? 0 : (fa < fb ? -1 : 1);
-            }
-        }
-        order = order < 0 ? -1 : (order > 0 ? 1 : 0);
-    }
-    return sign_a < 0 ? -order : order;
-}
-
-/* ------------------------------------------------------------------ binary */
-
-/* Raw byte count of canonical (standard, padded) base64 text; -1 when the
- * text is anything else: what codec._canon_binary's round trip accepts. */
-static Py_ssize_t
-b64_raw_size(const char *s, Py_ssize_t n)
-{
-    if (n % 4 != 0) {
-        return -1;
-    }
-    if (n == 0) {
-        return 0;
-    }
-    Py_ssize_t pad = s[n - 1] == '=' ? (s[n - 2] == '=' ? 2 : 1) : 0;
-    for (Py_ssize_t i = 0; i < n - pad; i++) {
-        if (b64_value[(unsigned char)s[i]] < 0) {
-            return -1;
-        }
-    }
-    /* Canonical: the bits after the last byte are zero. */
-    if (pad == 2 && (b64_value[(unsigned char)s[n - 3]] & 0x0F) != 0) {
-        return -1;
-    }
-    if (pad == 1 && (b64_value[(unsigned char)s[n - 2]] & 0x03) != 0) {
-        return -1;
-    }
-    return n / 4 * 3 - pad;
-}
-
-/* Byte order of the raw data of two canonical base64 texts, without decoding:
- * compare 6-bit values; a tie over the shorter text means its data is a prefix
- * of the other's (its padding bits are zero), so the shorter is smaller. */
-static int
-b64_order(PyObject *a, PyObject *b)
-{
-    Py_ssize_t na = PyUnicode_GET_LENGTH(a), nb = PyUnicode_GET_LENGTH(b);
-    const unsigned char *sa = PyUnicode_1BYTE_DATA(a), *sb = PyUnicode_1BYTE_DATA(b);
-    while (na > 0 && sa[na - 1] == '=') {
-        na--;
-    }
-    while (nb > 0 && sb[nb - 1] == '=') {
-        nb--;
-    }
-    Py_ssize_t common = na < nb ? na : nb;
-    for (Py_ssize_t i = 0; i < common; i++) {
-        int va = b64_value[sa[i]], vb = b64_value[sb[i]];
-        if (va != vb) {
-            return va < vb ? -1 : 1;
-        }
-    }
-    return na == nb ? 0 : (na < nb ? -1 : 1);
-}
-
-/* Standard padded base64 of bytes, as a new str. */
-static PyObject *
-b64_encode(PyObject *data)
-{
-    const unsigned char *in = (const unsigned char *)PyBytes_AS_STRING(data);
-    Py_ssize_t n = PyBytes_GET_SIZE(data);
-    if (n > (PY_SSIZE_T_MAX - 3) / 4 * 3) {
-        return NULL;
-    }
-    PyObject *text = PyUnicode_New((n + 2) / 3 * 4, 127);
-    if (text == NULL) {
-        return NULL;
-    }
-    char *out = (char *)PyUnicode_1BYTE_DATA(text);
-    Py_ssize_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        unsigned long v = ((unsigned long)in[i] << 16) | (in[i + 1] << 8) | in[i + 2];
-        *out++ = b64_alphabet[(v >> 18) & 63];
-        *out++ = b64_alphabet[(v >> 12) & 63];
-        *out++ = b64_alphabet[(v >> 6) & 63];
-        *out++ = b64_alphabet[v & 63];
-    }
-    if (n - i == 1) {
-        unsigned long v = (unsigned long)in[i] << 16;
-        *out++ = b64_alphabet[(v >> 18) & 63];
-        *out++ = b64_alphabet[(v >> 12) & 63];
-        *out++ = '=';
-        *out++ = '=';
-    }
-    else if (n - i == 2) {
-        unsigned long v = ((unsigned long)in[i] << 16) | (in[i + 1] << 8);
-        *out++ = b64_alphabet[(v >> 18) & 63];
-        *out++ = b64_alphabet[(v >> 12) & 63];
-        *out++ = b64_alphabet[(v >> 6) & 63];
-        *out++ = '=';
-    }
-    return text;
-}
-
-/* A binary value: canonical base64 text is kept, exact bytes are encoded;
- * anything else falls back. *out is a new reference. */
-static int
-canon_binary(PyObject *value, PyObject **out, Py_ssize_t *size)
-{
-    Py_ssize_t n;
-    const char *s = ascii_of(value, &n);
-    if (s != NULL) {
-        *size = b64_raw_size(s, n);
-        if (*size < 0) {
-            return -1;
-        }
-        Py_INCREF(value);
-        *out = value;
-        return 0;
-    }
-    if (!PyBytes_CheckExact(value)) {
-        return -1;
-    }
-    *size = PyBytes_GET_SIZE(value);
-    *out = b64_encode(value);
-    return *out == NULL ? -1 : 0;
-}
 
 /* ------------------------------------------------------------------ sets */
 
@@ -684,7 +264,8 @@ canon_value(PyObject *typed, int depth, PyObject **out, Py_ssize_t *size)
     Py_ssize_t pos = 0;
     PyObject *key, *value, *canon;
     PyDict_Next(typed, &pos, &key, &value);
-    switch (tag_of(key)) {
+    enum tag tag = tag_of(key);
+    switch (tag) {
     case T_S:
         if (!PyUnicode_CheckExact(value) || (*size = utf8_size(value)) < 0) {
             return -1;
@@ -704,23 +285,20 @@ canon_value(PyObject *typed, int depth, PyObject **out, Py_ssize_t *size)
         break;
     case T_N:
     case T_B:
-        if ((tag_of(key) == T_N ? canon_number(value, &canon, size)
-                                : canon_binary(value, &canon, size)) < 0) {
+        if ((tag == T_N ? canon_number(value, &canon, size)
+                        : canon_binary(value, &canon, size)) < 0) {
             return -1;
         }
         if (canon == value) {
             Py_DECREF(canon);
             break;
         }
-        *out = Py_BuildValue("{ON}", tag_of(key) == T_N ? tag_N : tag_B, canon);
+        *out = Py_BuildValue("{ON}", tag == T_N ? tag_N : tag_B, canon);
         return *out == NULL ? -1 : 0;
     case T_M:
     case T_L: {
-        int is_map = tag_of(key) == T_M;
-        if (depth >= MAX_DEPTH) {
-            return -1;
-        }
-        if (is_map ? !PyDict_CheckExact(value) : !PyList_CheckExact(value)) {
+        int is_map = tag == T_M;
+        if (depth >= MAX_DEPTH || (is_map ? !PyDict_CheckExact(value) : !PyList_CheckExact(value))) {
             return -1;
         }
         Py_ssize_t entries = is_map ? PyDict_GET_SIZE(value) : PyList_GET_SIZE(value);
@@ -744,7 +322,6 @@ canon_value(PyObject *typed, int depth, PyObject **out, Py_ssize_t *size)
         if (!PyList_CheckExact(value) || PyList_GET_SIZE(value) == 0) {
             return -1;
         }
-        enum tag tag = tag_of(key);
         Py_INCREF(value);
         int status = tag == T_SS ? canon_string_set(typed, value, out, size)
                                  : canon_sorted_set(typed, value, tag == T_NS, out, size);
@@ -764,35 +341,6 @@ canon_value(PyObject *typed, int depth, PyObject **out, Py_ssize_t *size)
 /* Set once by configure(): orjson.dumps, {"option": OPT_SORT_KEYS}'s value,
  * xxhash.xxh3_64_intdigest and codec.Record. */
 static PyObject *json_dumps, *dumps_option, *dumps_kwnames, *hash_bytes, *record_class;
-
-/* bytes of canonical base64 text (checked by canon_binary already). */
-static PyObject *
-b64_decode(PyObject *text)
-{
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    const unsigned char *in = PyUnicode_1BYTE_DATA(text);
-    Py_ssize_t size = b64_raw_size((const char *)in, n);
-    if (size < 0) {
-        return NULL;
-    }
-    PyObject *data = PyBytes_FromStringAndSize(NULL, size);
-    if (data == NULL) {
-        return NULL;
-    }
-    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(data);
-    Py_ssize_t k = 0;
-    for (Py_ssize_t i = 0; i < n; i += 4) {
-        unsigned long v = 0;
-        for (int j = 0; j < 4; j++) {
-            unsigned char c = in[i + j];
-            v = (v << 6) | (c == '=' ? 0 : (unsigned long)b64_value[c]);
-        }
-        for (int j = 2; j >= 0 && k < size; j--) {
-            out[k++] = (unsigned char)(v >> (8 * j));
-        }
-    }
-    return data;
-}
 
 /* orjson.dumps(value, option=OPT_SORT_KEYS): new bytes. */
 static PyObject *
@@ -997,10 +545,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__canon(void)
 {
-    memset(b64_value, -1, sizeof b64_value);
-    for (int i = 0; i < 64; i++) {
-        b64_value[(unsigned char)b64_alphabet[i]] = (signed char)i;
-    }
+    canon_scalars_init();
     PyObject **tags[] = {&tag_N, &tag_B, &tag_M, &tag_L, &tag_SS, &tag_NS, &tag_BS};
     const char *names[] = {"N", "B", "M", "L", "SS", "NS", "BS"};
     for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
