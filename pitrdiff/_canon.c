@@ -52,16 +52,25 @@ canon_string_set(PyObject *typed, PyObject *value, PyObject **out, Py_ssize_t *s
     }
     PyObject *unique = value;
     Py_INCREF(unique);
-    if (!ordered) {
-        PyObject *set = PySet_New(value);
+    if (!ordered) { /* a sorted copy, then duplicates (now adjacent) dropped */
         Py_DECREF(unique);
-        if (set == NULL) {
-            return -1;
-        }
-        unique = PySequence_List(set);
-        Py_DECREF(set);
+        unique = PyList_GetSlice(value, 0, n);
         if (unique == NULL || PyList_Sort(unique) < 0) {
             Py_XDECREF(unique);
+            return -1;
+        }
+        Py_ssize_t kept = 1;
+        for (Py_ssize_t i = 1; i < n; i++) {
+            PyObject *element = PyList_GET_ITEM(unique, i);
+            if (PyUnicode_Compare(PyList_GET_ITEM(unique, kept - 1), element) == 0) {
+                continue;
+            }
+            /* swap slots i and kept: each still owns one reference */
+            PyList_SET_ITEM(unique, i, PyList_GET_ITEM(unique, kept));
+            PyList_SET_ITEM(unique, kept++, element);
+        }
+        if (kept < n && PyList_SetSlice(unique, kept, n, NULL) < 0) {
+            Py_DECREF(unique);
             return -1;
         }
     }
