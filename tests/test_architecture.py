@@ -17,7 +17,7 @@ def layer(module: str) -> int:
     parts = module.split(".")
     top = parts[1]
     sub = parts[2] if len(parts) > 2 else ""
-    if top in ("errors", "progress", "files", "codec", "aws", "units"):
+    if top in ("errors", "progress", "files", "codec", "_canon", "aws", "units"):
         return FOUNDATION
     if top in ("pitr", "settings", "export") or (top == "spark" and sub != "job"):
         return STAGE

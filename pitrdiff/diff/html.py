@@ -313,6 +313,13 @@ def _connect() -> Any:
     return con
 
 
+def _visible_text(value: Any) -> Any:
+    r"""Plain text with control characters drawn as escapes (``\x00``); markup unchanged."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return svgchart.visible(value)
+    return value
+
+
 def render_html(
     summary: DiffSummary,
     root: str | os.PathLike[str],
@@ -379,6 +386,7 @@ def render_html(
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_visible_text,  # keys and values with control characters: escapes, never raw
     )
     return environment.get_template("report.html.j2").render(
         s=summary,

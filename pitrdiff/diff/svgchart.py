@@ -51,6 +51,15 @@ def nice_ticks(top: int, most: int = 6) -> list[int]:
     return list(range(0, (top + step - 1) // step * step + 1, step))
 
 
+# Control characters drawn as escapes (\t, \x00, \x1b): visible, never raw in the page.
+_CONTROL = {c: ("\\t" if c == 9 else f"\\x{c:02x}") for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def visible(text: str) -> str:
+    r"""``text`` with control characters as escapes: ``"a\x00b"`` becomes ``a\x00b``."""
+    return text.translate(_CONTROL)
+
+
 def _clip(label: str, most: int) -> str:
     return label if len(label) <= most else label[: most - 3] + "..."
 
@@ -59,14 +68,14 @@ def _text(x: float, y: float, text: str, *, anchor: str = "start", size: int = 1
           extra: str = "") -> str:  # fmt: skip
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}"'
-        f"{extra}>{escape(text)}</text>"
+        f"{extra}>{escape(visible(text))}</text>"
     )
 
 
 def _svg(width: float, height: float, label: str, body: list[str]) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="{escape(label)}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="{escape(visible(label))}" '
         f'style="{FONT}" fill="#222">' + "".join(body) + "</svg>"
     )
 
