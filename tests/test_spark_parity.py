@@ -40,9 +40,6 @@ from pitrdiff.spark.choose import AUTO_SPARK_MIN_ITEMS, choose_engine
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:pyspark.*"),
     pytest.mark.filterwarnings("ignore::FutureWarning:pyspark.*"),
-    # The shared report's charts warn on a NUL in a key (a valid DynamoDB string);
-    # both engines hit it alike. Reported to the lead; not this file's concern.
-    pytest.mark.filterwarnings(r"ignore:Glyph \d+ .* missing from font:UserWarning"),
 ]
 
 CASES_DIR = Path(__file__).parent / "data" / "diff_cases"
