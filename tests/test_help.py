@@ -194,9 +194,19 @@ def test_no_arguments_show_the_help_on_stderr_exit_2() -> None:
 
 def test_version() -> None:
     from pitrdiff import __version__
+    from pitrdiff.codec import COMPILED
 
     code, out, _, heavy = run_fresh("--version")
-    assert (code, out, heavy) == (EXIT_OK, f"pitrdiff {__version__}\n", [])
+    codec = "C" if COMPILED else "Python"
+    assert (code, out, heavy) == (EXIT_OK, f"pitrdiff {__version__} (codec: {codec})\n", [])
+    no_c = subprocess.run(
+        [sys.executable, "-m", "pitrdiff", "--version"],
+        env={**os.environ, "PITRDIFF_NO_COMPILED": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert no_c.stdout == f"pitrdiff {__version__} (codec: Python)\n"
 
 
 # --------------------------------------------------------------------------- README table

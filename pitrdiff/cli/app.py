@@ -189,8 +189,12 @@ class PitrdiffGroup(typer.core.TyperGroup):
         if argv[:1] in (["--version"], ["-h"], ["--help"]):
             # Answered here: typed root options would load typer's value
             # conversion (pydantic, a third of a help page's start-up) for every command.
-            if argv[0] == "--version":
-                sys.stdout.write(f"pitrdiff {__version__}\n")
+            if argv[0] == "--version":  # and which codec walk runs: C, or Python without it
+                from pitrdiff.codec import COMPILED
+
+                sys.stdout.write(
+                    f"pitrdiff {__version__} (codec: {'C' if COMPILED else 'Python'})\n"
+                )
             else:
                 with typer.Context(self, info_name=prog_name or "pitrdiff") as ctx:
                     sys.stdout.write(self.get_help(ctx) + "\n")
