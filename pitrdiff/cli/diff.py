@@ -142,11 +142,14 @@ def show_diff(renderer: Renderer, diff: Diff) -> int:
     differences too: nothing says they are the same.
     """
     from pitrdiff.diff.core import REPORT_NAME
-    from pitrdiff.diff.incremental import unclassified_count
     from pitrdiff.errors import EXIT_DIFFERENCES, EXIT_OK
 
     summary = diff.summary
-    same = summary.same and not unclassified_count(diff)
+    same = summary.same
+    if same and (diff.manifest.live or {}).get("counts"):  # an incremental diff's record counts
+        from pitrdiff.diff.incremental import unclassified_count
+
+        same = not unclassified_count(diff)
     where = str(getattr(diff, "url", diff.path))  # a diff on S3: its URL, not the local copy
     report = f"{where}/{REPORT_NAME}"
     if renderer.json_mode:
