@@ -618,8 +618,8 @@ def test_an_existing_target_is_refused_without_naming_an_option_drill_lacks(
         "choose another --target (or leave it out)"
     )
     assert made == [target] and not gone(moto_server, target)  # not the drill's to delete
-    document = json.loads((tmp_path / "w" / "drill.json").read_text())
-    assert document["restored_table"] is None and document["cleaned_up"] == "none"
+    # refused before any restore: no reports, so a re-run may use the same (empty) workdir
+    assert list((tmp_path / "w").iterdir()) == []
 
 
 def test_pitr_off_says_no_table_was_restored(
@@ -695,3 +695,57 @@ def test_every_command_defers_signals_inside_finalizers() -> None:
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
+
+
+@pytest.mark.parametrize("where", ["checks", "cleanup", "reports"])
+def test_a_signal_in_the_last_phase_still_deletes_the_table_and_writes_the_reports(
+    moto_server: Server, live: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """SIGINT in the checks stage, while the table is being deleted, or while report.html renders.
+
+    The cleanup ran after the stages, outside their try: a signal landing in
+    it (building the boto3 client takes tenths of a second) left the table,
+    one landing in the reports left no drill.json.
+    """
+    import pitrdiff.diff.html as html_module
+    import pitrdiff.drill as drill_module
+
+    def interrupt(*args: Any, **kwargs: Any) -> None:
+        signal.raise_signal(signal.SIGINT)  # as the terminal's Ctrl-C would
+
+    if where == "checks":
+        stages = [(n, interrupt if n == "checks" else s) for n, s in drill_module.STAGES]
+        monkeypatch.setattr(drill_module, "STAGES", tuple(stages))
+    elif where == "cleanup":
+        real_cleanup = drill_module.pitr.cleanup
+
+        def signalled_cleanup(*args: Any, **kwargs: Any) -> Any:
+            interrupt()  # held while the table is deleted, delivered after
+            return real_cleanup(*args, **kwargs)
+
+        monkeypatch.setattr(drill_module.pitr, "cleanup", signalled_cleanup)
+    else:
+        monkeypatch.setattr(html_module, "write_html_report", interrupt)
+    target = f"{live}-drill-{where}"
+    with pytest.raises(Interrupted) as caught:
+        run_drill(live, latest=True, target=target, workdir=tmp_path / "w", aws=moto_server.aws,
+                  poll_seconds=0.05)  # fmt: skip
+    assert str(caught.value) == f"drill interrupted; restored table {target}: deleted"
+    assert gone(moto_server, target)
+    document = json.loads((tmp_path / "w" / "drill.json").read_text())
+    assert (document["passed"], document["error"], document["cleaned_up"]) == (
+        False, "interrupted", "deleted",
+    )  # fmt: skip
+    suite = ET.parse(tmp_path / "w" / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("errors") == "1"
+
+
+def test_default_target_names_are_unique_and_valid() -> None:
+    from pitrdiff.drill import default_target
+
+    now = dt.datetime(2026, 11, 30, 20, 41, 12, tzinfo=dt.timezone.utc)
+    names = {default_target("orders", now) for _ in range(50)}
+    assert len(names) == 50  # same second, different names
+    assert all(re.fullmatch(r"orders-drill-20261130T204112Z-[0-9a-f]{6}", n) for n in names)
+    long = default_target("t" * 255, now)
+    assert len(long) == 255 and pitr.check_table_name(long) == long

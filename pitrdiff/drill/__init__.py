@@ -46,10 +46,13 @@ Expectations (``--expect FILE``, YAML or JSON; every key optional)::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import secrets
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from pitrdiff import pitr
@@ -63,6 +66,7 @@ from pitrdiff.drill.checks import (
     parse_duration,
     validate_expectations,
 )
+from pitrdiff.drill.guard import held_signals
 from pitrdiff.drill.model import (
     DIFF_DIR,
     INCREMENTAL_DIR,
@@ -76,11 +80,13 @@ from pitrdiff.drill.model import (
 )
 from pitrdiff.drill.reports import junit_xml, result_of, write_outputs
 from pitrdiff.errors import (
+    EXIT_BAD_INPUT,
     InputError,
     Interrupted,
     PitrdiffError,
     RefusedError,
     TableNotFoundError,
+    Terminated,
 )
 from pitrdiff.files import make_dir
 from pitrdiff.progress import SILENT, Progress
@@ -241,7 +247,13 @@ OPTIONAL_STAGES: dict[str, Callable[[DrillState], bool]] = {
 
 
 def _cleanup(d: DrillState, keep: bool) -> str:
-    """Delete the restored table (only a table DescribeTable shows as a restore)."""
+    """Delete the restored table (only a table DescribeTable shows as a restore); once."""
+    if d.cleaned_up is None:
+        d.cleaned_up = _delete(d, keep)
+    return d.cleaned_up
+
+
+def _delete(d: DrillState, keep: bool) -> str:
     if d.restored is None:
         return "none"
     if keep:
@@ -298,7 +310,8 @@ def run_drill(
         The restore time (aware datetime or ISO 8601 with a zone), or the
         latest restorable time; exactly one.
     target
-        The restored table's name (default ``<table>-drill-<UTC now>``).
+        The restored table's name (default ``<table>-drill-<UTC now>-<random>``,
+        see :func:`default_target`).
     min_window
         The PITR window must reach at least this far back (``7d``, ``6h`` …).
     with_indexes
@@ -352,7 +365,9 @@ def run_drill(
     )
     at_utc = pitr.parse_time(at) if at is not None else None
     now = dt.datetime.now(dt.timezone.utc)
-    name = pitr.check_table_name(target or f"{table}-drill-{now.strftime(pitr.TIMESTAMP_FORMAT)}")
+    if target is not None and not target:
+        raise InputError("--target names the restored table; it cannot be empty")
+    name = pitr.check_table_name(target or default_target(table, now))
     # Everything that can be checked is checked before the restore (minutes, billed).
     preflight.check_options(segments, updated_attr)
     root = preflight.check_workdir(workdir)
@@ -367,22 +382,49 @@ def run_drill(
         poll_seconds=poll_seconds,
     )  # fmt: skip
     try:
-        _run_stages(d, on_stage)
+        try:
+            _run_stages(d, on_stage)
+        except (KeyboardInterrupt, Interrupted):
+            raise
+        except PitrdiffError as exc:
+            if d.restored is None and exc.exit_code == EXIT_BAD_INPUT:
+                raise  # refused before any restore: nothing written, as for every bad input
+            _finish(d, keep, junit_path, str(exc))
+            raise
+        except Exception as exc:
+            # A bug, not a user error: the restored table is still deleted (it is
+            # billed), the reports say so, and the error goes on as it is.
+            _finish(d, keep, junit_path, f"internal error: {exc!r}")
+            raise
+        return _finish(d, keep, junit_path, None)
     except (KeyboardInterrupt, Interrupted) as exc:
+        # Wherever it landed (a stage, the cleanup, the reports): the table is
+        # deleted, then drill.json and the JUnit XML say the drill was interrupted.
         # (a wait's "the restore goes on in AWS" no longer holds: the table is deleted)
+        with held_signals(deliver=False):
+            _cleanup(d, keep)
+            why = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+            with contextlib.suppress(PitrdiffError, OSError):
+                write_outputs(d, result_of(d, _cleanup(d, keep), junit_path, None), why)
         raise Interrupted(f"drill interrupted; {_cleanup_sentence(d, keep)}") from exc
-    except PitrdiffError as exc:
+
+
+def _finish(d: DrillState, keep: bool, junit: Path, error: str | None) -> DrillResult:
+    """Delete the restored table (signals held meanwhile), then write the reports."""
+    with held_signals():
         cleaned = _cleanup(d, keep)
-        write_outputs(d, result_of(d, cleaned, junit_path, None), str(exc))
-        raise
-    except Exception as exc:
-        # A bug, not a user error: the restored table is still deleted (it is
-        # billed), the reports say so, and the error goes on as it is.
-        cleaned = _cleanup(d, keep)
-        write_outputs(d, result_of(d, cleaned, junit_path, None), f"internal error: {exc!r}")
-        raise
-    cleaned = _cleanup(d, keep)
-    return write_outputs(d, result_of(d, cleaned, junit_path, None), None)
+    # (a signal held during the cleanup is raised here: the drill ends as interrupted)
+    return write_outputs(d, result_of(d, cleaned, junit, None), error)
+
+
+def default_target(table: str, now: dt.datetime) -> str:
+    """``<table>-drill-<UTC second>-<6 random hex digits>``, within DynamoDB's 255 characters.
+
+    The random part keeps two drills started in the same second (a CI matrix,
+    a retried job) from colliding on the name.
+    """
+    suffix = f"-drill-{now.strftime(pitr.TIMESTAMP_FORMAT)}-{secrets.token_hex(3)}"
+    return table[: 255 - len(suffix)] + suffix
 
 
 def _run_stages(d: DrillState, on_stage: Callable[[str], None] | None) -> None:

@@ -174,3 +174,4 @@ class DrillState:
     counts: dict[str, int] = field(default_factory=dict)
     settings: Any = None
     stop: bool = False
+    cleaned_up: str | None = None  # what became of the restored table, once decided
