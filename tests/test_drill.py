@@ -160,6 +160,12 @@ def test_drill_passes_writes_reports_and_cleans_up(
     page = (tmp_path / "w" / "diff" / "report.html").read_text()
     assert "<h2>Drill checks</h2>" in page and "<h2>Settings a restore does not carry</h2>" in page
     assert "updated-attr" in page
+    # a drill's own JUnit XML may be replaced by the next drill's (any other file is refused)
+    from pitrdiff.drill.preflight import check_junit
+
+    assert (
+        check_junit(tmp_path / "w" / "junit.xml", tmp_path / "w2") == tmp_path / "w" / "junit.xml"
+    )
 
 
 def test_a_failing_check_exits_1_and_still_cleans_up(
@@ -274,10 +280,31 @@ def test_expectations_files(tmp_path: Path) -> None:
         ("max_deleted: [\n", "not valid YAML"),
         ("settings_must_match: [ttl, colour]\n", "unknown setting colour"),
         ("max_added: true\n", "max_added must be a whole number"),
+        (
+            "max_deleted: 99999999999999999999999\n",
+            "max_deleted must be at most 9,223,372,036,854,775,807, not 99,999,999,",
+        ),
+        (
+            "max_rto_seconds: 99999999999999999999999999\n",
+            "max_rto_seconds must be at most 31,536,000",
+        ),
+        (
+            "restored_items: {max: 99999999999999999999999}\n",
+            "restored_items min and max must be at most 9,223,372,036,854,775,807",
+        ),
+        (
+            'keys_must_exist: [{pk: "\\uD800", sk: 3}]\n',
+            "keys_must_exist[0].pk is not valid UTF-8 text (a lone surrogate)",
+        ),
+        ("max_rto_seconds: 10\nmax_rto_seconds: 20\n", "'max_rto_seconds' is given twice"),
+        ("keys_must_exist: [{pk: a, pk: b}]\n", "'pk' is given twice"),
+        ("", "holds no expectations"),
+        ("null\n", "holds no expectations"),
+        ("# all commented out\n", "holds no expectations"),
     ):
         bad = tmp_path / "bad.yaml"
         bad.write_text(text)
-        with pytest.raises(InputError, match=message):
+        with pytest.raises(InputError, match=re.escape(message)):
             load_expectations(bad)
     binary = tmp_path / "binary.yaml"
     binary.write_bytes(b"\xff\xfe\x00m")
@@ -285,6 +312,16 @@ def test_expectations_files(tmp_path: Path) -> None:
         load_expectations(binary)
     with pytest.raises(InputError, match="no such file"):  # bad input (2), not an I/O failure
         load_expectations(tmp_path / "missing.yaml")
+    as_json.write_text('{"max_rto_seconds": 10, "max_rto_seconds": 20}')
+    with pytest.raises(InputError, match="'max_rto_seconds' is given twice"):
+        load_expectations(as_json)
+    as_json.write_text('{"keys_must_exist": [{"pk": "\\ud800", "sk": 3}]}')
+    with pytest.raises(InputError, match=re.escape("keys_must_exist[0].pk is not valid UTF-8")):
+        load_expectations(as_json)
+    with pytest.raises(InputError, match="is a directory; name a YAML or JSON file"):
+        load_expectations(tmp_path)
+    with pytest.raises(InputError, match="/dev/null is not a regular file"):
+        load_expectations("/dev/null")
     assert parse_duration("7d") == dt.timedelta(days=7)
     assert parse_duration("90") == dt.timedelta(seconds=90)
     with pytest.raises(InputError, match="not a duration"):
@@ -497,7 +534,24 @@ def bad_inputs(tmp_path: Path, live: str, other: str) -> list[tuple[list[str], s
         return str(path)
 
     sysfs = Path("/sys")  # a directory nobody, root included, can write in
+    dataset = tmp_path / "ds"  # a diff dataset (what pitrdiff's manifest marks)
+    (dataset / "data").mkdir(parents=True)
+    (dataset / "manifest.json").write_text('{"format": "pitrdiff-diff"}')
+    surrogate = tmp_path / "surrogate.json"
+    surrogate.write_text('{"keys_must_exist": [{"pk": "\\ud800", "sk": "x"}]}')
+    (tmp_path / "huge.yaml").write_text("max_deleted: 99999999999999999999999\n")
+    (tmp_path / "empty.yaml").write_text("")
     return [
+        (["--expect", str(surrogate)], "keys_must_exist[0].pk is not valid UTF-8 text"),
+        (["--expect", str(tmp_path / "huge.yaml")], "max_deleted must be at most 9,223,372,"),
+        (["--expect", str(tmp_path / "empty.yaml")], "holds no expectations"),
+        (["--expect", str(tmp_path)], "is a directory; name a YAML or JSON file"),
+        (["--target", ""], "--target names the restored table; it cannot be empty"),
+        (["--junit", str(tmp_path / "w")], f"--junit {tmp_path / 'w'} is the --workdir"),
+        (["--junit", f"{tmp_path / 'cases'}/"], f"--junit {tmp_path / 'cases'} is a directory"),
+        (["--junit", str(dataset / "manifest.json")], f"is inside the diff dataset {dataset}"),
+        (["--junit", str(dataset / "data" / "x.xml")], f"is inside the diff dataset {dataset}"),
+        (["--junit", str(tmp_path / "a-file")], "exists and is not a drill's JUnit XML"),
         (["--incremental-from-s3", "/nonexistent"], "/nonexistent is not a DynamoDB export"),
         (["--incremental-from-s3", str(full)], "is a FULL_EXPORT, not an incremental export"),
         (["--incremental-from-s3", str(foreign)], f"is an export of table {other}, not of {live}"),
@@ -551,6 +605,8 @@ def test_every_bad_input_is_refused_before_the_restore(
     for directory, words in (
         (tmp_path / "a-file" / "w", f"--workdir {tmp_path / 'a-file' / 'w'}: {tmp_path / 'a-file'}"
                                     " is not a directory"),
+        (tmp_path / "ds" / "sub", f"--workdir {tmp_path / 'ds' / 'sub'} is inside the diff "
+                                  f"dataset {tmp_path / 'ds'}"),
         *([(Path("/sys/w"), "--workdir /sys/w: cannot write in /sys")]
           if Path("/sys").is_dir() else []),
     ):  # fmt: skip
@@ -749,3 +805,15 @@ def test_default_target_names_are_unique_and_valid() -> None:
     assert all(re.fullmatch(r"orders-drill-20261130T204112Z-[0-9a-f]{6}", n) for n in names)
     long = default_target("t" * 255, now)
     assert len(long) == 255 and pitr.check_table_name(long) == long
+
+
+def test_a_restore_time_outside_the_window_writes_nothing(
+    moto_server: Server, live: str, tmp_path: Path
+) -> None:
+    """Refused before any restore: the (empty) workdir can be used again by the fixed run."""
+    from pitrdiff.errors import PitrError
+
+    with pytest.raises(PitrError, match="outside the restorable window"):
+        run_drill(live, at="2020-01-01T00:00:00Z", workdir=tmp_path / "w", aws=moto_server.aws)
+    assert list((tmp_path / "w").iterdir()) == []
+    assert drill_tables(moto_server, live) == []

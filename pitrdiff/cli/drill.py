@@ -96,8 +96,12 @@ def drill_command(
         typer.Option("--expect", metavar="FILE", help="Expectations, YAML or JSON."),
     ] = None,
     junit: Annotated[
-        Path | None,
-        typer.Option("--junit", metavar="FILE", help="JUnit XML file (default DIR/junit.xml)."),
+        str | None,
+        typer.Option(
+            "--junit",
+            metavar="FILE",
+            help="JUnit XML file (default DIR/junit.xml); only a drill's JUnit XML is replaced.",
+        ),
     ] = None,
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep the restored table (default: delete it).")

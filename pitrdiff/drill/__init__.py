@@ -387,7 +387,7 @@ def run_drill(
         except (KeyboardInterrupt, Interrupted):
             raise
         except PitrdiffError as exc:
-            if d.restored is None and exc.exit_code == EXIT_BAD_INPUT:
+            if exc.exit_code == EXIT_BAD_INPUT and not _table_made(d):
                 raise  # refused before any restore: nothing written, as for every bad input
             _finish(d, keep, junit_path, str(exc))
             raise
@@ -407,6 +407,21 @@ def run_drill(
             with contextlib.suppress(PitrdiffError, OSError):
                 write_outputs(d, result_of(d, _cleanup(d, keep), junit_path, None), why)
         raise Interrupted(f"drill interrupted; {_cleanup_sentence(d, keep)}") from exc
+
+
+def _table_made(d: DrillState) -> bool:
+    """Whether the restore made a table (its request may have been refused before)."""
+    if d.restored is None:
+        return False
+    try:
+        with held_signals():
+            pitr.describe_table(d.restored, aws=d.aws)
+    except TableNotFoundError:
+        d.restored = None  # the request was refused: no table was restored
+        return False
+    except PitrdiffError:
+        return True  # not known: cleanup will tell
+    return True
 
 
 def _finish(d: DrillState, keep: bool, junit: Path, error: str | None) -> DrillResult:

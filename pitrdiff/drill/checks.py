@@ -28,6 +28,12 @@ from pitrdiff.export.keys import KeySchema
 
 # --------------------------------------------------------------------------- expectations
 
+# The largest values an expectation may hold: counts as DynamoDB's and JSON's
+# 64-bit integers (drill.json holds them), an RTO of at most a year (restores
+# take minutes to hours; AWS documents no restore longer than a day or so).
+MAX_COUNT = 2**63 - 1
+MAX_RTO_SECONDS = 365 * 86400
+
 
 def load_expectations(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read an ``--expect`` file (YAML or JSON) and check its keys and types.
@@ -42,6 +48,10 @@ def load_expectations(path: str | os.PathLike[str]) -> dict[str, Any]:
     import yaml  # type: ignore[import-untyped]
 
     file = Path(path)
+    if file.is_dir():
+        raise InputError(f"--expect {file} is a directory; name a YAML or JSON file")
+    if file.exists() and not file.is_file():
+        raise InputError(f"--expect {file} is not a regular file; name a YAML or JSON file")
     if not file.is_file():
         raise InputError(f"--expect {file}: no such file")
     try:
@@ -50,12 +60,49 @@ def load_expectations(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(f"--expect {file} is not UTF-8 text (YAML or JSON)") from exc
     except OSError as exc:
         raise StorageError(f"cannot read {file}: {exc.strerror or exc}") from exc
+    is_json = file.suffix == ".json"
     try:
-        document = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+        document = (
+            json.loads(text, object_pairs_hook=_unique_pairs)
+            if is_json
+            else yaml.load(text, Loader=_unique_key_loader())
+        )
+    except _DuplicateKey as exc:
+        raise InputError(f"--expect {file}: {exc} (each expectation once)") from exc
     except (ValueError, yaml.YAMLError) as exc:
-        raise InputError(f"{file} is not valid {(file.suffix == '.json' and 'JSON') or 'YAML'}: "
+        raise InputError(f"{file} is not valid {'JSON' if is_json else 'YAML'}: "
                          f"{str(exc).splitlines()[0]}") from exc  # fmt: skip
-    return validate_expectations({} if document is None else document, str(file))
+    if document is None or document == {}:
+        # a truncated file must not silently turn every expectation off
+        raise InputError(f"--expect {file} holds no expectations; leave --expect out for none")
+    return validate_expectations(document, str(file))
+
+
+class _DuplicateKey(ValueError):
+    """A key given twice in one mapping of an expectations file."""
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(f"{key!r} is given twice")
+        seen[key] = value
+    return seen
+
+
+def _unique_key_loader() -> Any:
+    import yaml
+
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
+            for index, key in enumerate(keys):
+                if isinstance(key, (str, int, float, bool)) and key in keys[:index]:
+                    raise _DuplicateKey(f"{key!r} is given twice")
+            return super().construct_mapping(node, deep=deep)
+
+    return Loader
 
 
 def validate_expectations(document: Any, source: str = "expectations") -> dict[str, Any]:
@@ -70,6 +117,9 @@ def validate_expectations(document: Any, source: str = "expectations") -> dict[s
 
     if not isinstance(document, Mapping):
         raise InputError(f"{source}: expected a mapping of expectations")
+    bad_text = _lone_surrogate(document)
+    if bad_text is not None:
+        raise InputError(f"{source}: {bad_text} is not valid UTF-8 text (a lone surrogate)")
     unknown = sorted(set(document) - EXPECT_KEYS)
     if unknown:
         raise InputError(
@@ -82,11 +132,16 @@ def validate_expectations(document: Any, source: str = "expectations") -> dict[s
                 f"{source}: {name} must be a "
                 f"{'number' if name == 'max_rto_seconds' else 'whole number'} >= 0, not {value!r}"
             )
+        limit = MAX_RTO_SECONDS if name == "max_rto_seconds" else MAX_COUNT
+        if name.startswith("max_") and value > limit:
+            raise InputError(f"{source}: {name} must be at most {limit:,}, not {value:,}")
         if name.endswith("_items") and (not isinstance(value, dict) or set(value) - {"min", "max"}):
             raise InputError(f"{source}: {name} must be a mapping with min and/or max")
         if name.endswith("_items"):
             if not all(_finite_number(v, whole=True) for v in value.values()):
                 raise InputError(f"{source}: {name} min and max must be whole numbers >= 0")
+            if any(v > MAX_COUNT for v in value.values()):
+                raise InputError(f"{source}: {name} min and max must be at most {MAX_COUNT:,}")
             if value.get("min", 0) > value.get("max", value.get("min", 0)):
                 raise InputError(f"{source}: {name} min {value['min']} is above max {value['max']}")
         if name == "settings_must_match" and not (
@@ -102,6 +157,34 @@ def validate_expectations(document: Any, source: str = "expectations") -> dict[s
         ):
             raise InputError(f"{source}: keys_must_exist must be a list of key mappings")
     return dict(document)
+
+
+def _lone_surrogate(value: Any, where: str = "") -> str | None:
+    r"""Where a string (a key or a value) in ``value`` holds a lone surrogate, else ``None``.
+
+    Such text cannot be written as UTF-8 (a JSON ``"\ud800"`` or YAML ``"\uD800"``
+    decodes to one): the place is named with ASCII escapes.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where or ascii(value)
+        return None
+    children: list[tuple[str, Any]] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            name = ascii(key)[1:-1] if isinstance(key, str) else str(key)
+            if isinstance(key, str) and _lone_surrogate(key) is not None:
+                return f"the name {key!a}"
+            children.append((f"{where}.{name}" if where else name, item))
+    elif isinstance(value, list):
+        children = [(f"{where}[{number}]", item) for number, item in enumerate(value)]
+    for place, item in children:
+        found = _lone_surrogate(item, place)
+        if found is not None:
+            return found
+    return None
 
 
 def _finite_number(value: Any, *, whole: bool) -> bool:

@@ -7,9 +7,12 @@ is created:
 
 - ``--workdir``: a new or empty directory, in a directory this process can
   write in;
-- ``--junit``: a file (not a directory, device or FIFO), not one of the
-  drill's own files, in a directory this process can write in (missing
-  directories are made when the report is written);
+- ``--workdir`` and ``--junit``: not inside an export or diff dataset;
+- ``--junit``: a file (not a directory, device or FIFO, nor a path ending
+  in ``/``), neither the work directory nor one of the drill's own files,
+  new or a JUnit XML a drill wrote (any other file is never overwritten), in
+  a directory this process can write in (missing directories are made when
+  the report is written);
 - ``--segments``, ``--updated-attr``: in DynamoDB's range, not empty;
 - the live table exists, ``--target`` is neither it nor an existing table;
 - ``keys_must_exist`` entries name each key attribute of the live table once,
@@ -74,8 +77,34 @@ def check_workdir(workdir: str | os.PathLike[str]) -> Path:
     root = Path(workdir)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise RefusedError(f"{root} is not an empty directory; choose a new --workdir")
+    _refuse_inside_dataset(root, "--workdir")
     _check_can_write_in(root, "--workdir")
     return root
+
+
+def _refuse_inside_dataset(path: Path, option: str) -> None:
+    """Refuse a path inside an export or diff dataset (its files could be replaced)."""
+    from pitrdiff.export.outdir import dataset_above
+
+    found = dataset_above(path)
+    if found is not None:
+        directory, kind = found
+        raise RefusedError(
+            f"{option} {path} is inside the {kind} dataset {directory}; "
+            "the drill never writes into a dataset: choose a path outside it"
+        )
+
+
+def _is_drill_junit(path: Path) -> bool:
+    """Whether ``path`` holds a JUnit XML file a drill wrote (it may be replaced)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return head.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>') and (
+        b'<testsuite name="pitrdiff drill ' in head
+    )
 
 
 def check_junit(junit: str | os.PathLike[str], workdir: Path) -> Path:
@@ -84,16 +113,29 @@ def check_junit(junit: str | os.PathLike[str], workdir: Path) -> Path:
     Raises
     ------
     InputError
-        When it is a directory or another non-regular file, one of the files
-        or directories the drill writes in ``workdir``, or in a place nothing
-        can be written.
+        When it is a directory (or ends in ``/``) or another non-regular
+        file, the work directory or one of the files or directories the drill
+        writes in it, or in a place nothing can be written.
+    RefusedError
+        When it lies inside an export or diff dataset, or is an existing
+        file that is not a drill's JUnit XML.
     """
     path = Path(junit)
-    if path.is_dir():
+    if path.is_dir() or os.fspath(junit).endswith(("/", os.sep)):
         raise InputError(f"--junit {path} is a directory; name a file (e.g. {path / 'junit.xml'})")
     if path.exists() and not path.is_file():
         raise InputError(f"--junit {path} is not a regular file; name a file")
     resolved, root = path.resolve(), workdir.resolve()
+    if resolved == root:
+        raise InputError(
+            f"--junit {path} is the --workdir; name a file (e.g. {path / 'junit.xml'})"
+        )
+    _refuse_inside_dataset(path, "--junit")
+    if path.is_file() and not _is_drill_junit(path):
+        raise RefusedError(
+            f"--junit {path} exists and is not a drill's JUnit XML; choose another file "
+            "(pitrdiff never overwrites a file it did not write)"
+        )
     own = [root / JSON_NAME, *(root / d for d in (RESTORED_DIR, LIVE_DIR, DIFF_DIR,
                                                   INCREMENTAL_DIR))]  # fmt: skip
     if any(resolved == p or p in resolved.parents for p in own):
