@@ -527,6 +527,18 @@ def bad_inputs(tmp_path: Path, live: str, other: str) -> list[tuple[list[str], s
     from tests.data.s3exports.build import write_incremental_export
 
     foreign = write_incremental_export(tmp_path / "s3other", [[]], table_arn=other_arn)
+    live_arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{live}"
+    new_image = write_incremental_export(
+        tmp_path / "s3new", [[]], table_arn=live_arn, view="NEW_IMAGE"
+    )
+    inverted = write_incremental_export(tmp_path / "s3inv", [[]], table_arn=live_arn)
+    summary = json.loads((inverted / "manifest-summary.json").read_text())
+    summary["exportToTime"] = "2026-10-27T13:00:00.000Z"  # before exportFromTime (14:00)
+    (inverted / "manifest-summary.json").write_text(json.dumps(summary))
+    (inverted / "manifest-summary.checksum").unlink()
+    no_data = write_incremental_export(tmp_path / "s3nodata", [[]], table_arn=live_arn)
+    for data in (tmp_path / "s3nodata").rglob("*.json.gz"):
+        data.unlink()
 
     def expect(keys: list[dict[str, Any]]) -> str:
         path = tmp_path / f"expect-{len(list(tmp_path.glob('expect-*')))}.json"
@@ -555,6 +567,12 @@ def bad_inputs(tmp_path: Path, live: str, other: str) -> list[tuple[list[str], s
         (["--incremental-from-s3", "/nonexistent"], "/nonexistent is not a DynamoDB export"),
         (["--incremental-from-s3", str(full)], "is a FULL_EXPORT, not an incremental export"),
         (["--incremental-from-s3", str(foreign)], f"is an export of table {other}, not of {live}"),
+        (["--incremental-from-s3", str(new_image)], "has view type NEW_IMAGE: the drill needs"),
+        (
+            ["--incremental-from-s3", str(inverted)],
+            "its window ends (2026-10-27T13:00:00Z) before it starts (2026-10-27T14:00:00Z)",
+        ),
+        (["--incremental-from-s3", str(no_data)], ".json.gz is missing"),
         (
             ["--expect", expect([{"pk": "TENANT#a"}])],
             '{"pk": "TENANT#a"} lacks sk (the key is pk, sk)',
@@ -817,3 +835,24 @@ def test_a_restore_time_outside_the_window_writes_nothing(
         run_drill(live, at="2020-01-01T00:00:00Z", workdir=tmp_path / "w", aws=moto_server.aws)
     assert list((tmp_path / "w").iterdir()) == []
     assert drill_tables(moto_server, live) == []
+
+
+def test_an_incremental_export_must_start_at_the_restore_time(
+    moto_server: Server, live: str, tmp_path: Path
+) -> None:
+    """Its ExportFromTime is T, within the second AWS counts it in (checked before the restore)."""
+    from pitrdiff.errors import PitrError
+    from tests.data.s3exports.build import write_incremental_export
+
+    arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{live}"
+    export = write_incremental_export(tmp_path / "s3", [[]], table_arn=arn)  # from 14:00:00.000
+    with pytest.raises(InputError, match=re.escape(
+        "starts at 2026-10-27T14:00:00Z, not at the drill's restore time 2026-10-27T14:30:00Z"
+    )):  # fmt: skip
+        run_drill(live, at="2026-10-27T14:30:00Z", workdir=tmp_path / "w", incremental=export,
+                  aws=moto_server.aws)  # fmt: skip
+    assert not (tmp_path / "w").exists()
+    # T within the second: accepted by the export check (then refused by the window: old T)
+    with pytest.raises(PitrError, match="outside the restorable window"):
+        run_drill(live, at="2026-10-27T14:00:00.4Z", workdir=tmp_path / "w", incremental=export,
+                  aws=moto_server.aws)  # fmt: skip

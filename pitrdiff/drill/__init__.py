@@ -374,7 +374,9 @@ def run_drill(
     junit_path = preflight.check_junit(junit, root) if junit is not None else root / JUNIT_NAME
     source = None if incremental is None else os.fspath(incremental)
     aws = aws or AwsConfig()
-    preflight.check_aws_inputs(table, name, expect=expectations, incremental=source, aws=aws)
+    preflight.check_aws_inputs(
+        table, name, expect=expectations, incremental=source, aws=aws, at=at_utc
+    )
     d = DrillState(
         table=table, workdir=make_dir(root), aws=aws, progress=progress,
         at=at_utc, latest=latest, target=name, no_indexes=not with_indexes, segments=segments,

@@ -18,11 +18,14 @@ is created:
 - ``keys_must_exist`` entries name each key attribute of the live table once,
   with values of its type;
 - ``--incremental-from-s3``: an incremental export (its manifests read and
-  cross-checked) of the live table.
+  cross-checked, every data file present) of the live table, with old and
+  new images, whose window ends after it starts and (with ``--at``) starts
+  at T.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -193,17 +196,64 @@ def _check_target(table: str, target: str, aws: AwsConfig) -> None:
     )
 
 
-def _incremental_table(source: str, aws: AwsConfig) -> str:
-    """The table an incremental export is of (its manifests read and cross-checked)."""
-    from pitrdiff.export.native.manifest import INCREMENTAL_EXPORT, read_summary
+def _incremental_table(source: str, at: dt.datetime | None, aws: AwsConfig) -> str:
+    """The table an incremental export is of, after checking it can serve the drill.
 
-    summary = read_summary(source, aws=aws)
+    Its manifests are read and cross-checked; it must be an incremental export
+    (``INCREMENTAL_EXPORT``) with ``NEW_AND_OLD_IMAGES`` (``NEW_IMAGE`` cannot
+    tell added from changed), a window that ends after it starts and, with
+    ``at``, starts at T (within a second: ``ExportFromTime`` is counted in
+    seconds, API reference *IncrementalExportSpecification*), and every data
+    file its ``manifest-files.json`` lists present.
+    """
+    from pitrdiff.export.native.location import ExportLocation, Reader
+    from pitrdiff.export.native.manifest import (
+        INCREMENTAL_EXPORT,
+        NEW_AND_OLD_IMAGES,
+        summary_of,
+    )
+
+    reader = Reader(ExportLocation.parse(source), aws, None)
+    summary = summary_of(reader)
+    option = f"--incremental-from-s3 {source}"
     if summary.export_type != INCREMENTAL_EXPORT:
         raise InputError(
-            f"--incremental-from-s3 {source} is a {summary.export_type}, not an incremental "
+            f"{option} is a {summary.export_type}, not an incremental "
             "export (ExportTableToPointInTime with ExportType INCREMENTAL_EXPORT)"
         )
+    if (summary.output_view or NEW_AND_OLD_IMAGES) != NEW_AND_OLD_IMAGES:
+        raise InputError(
+            f"{option} has view type {summary.output_view}: the drill needs "
+            f"{NEW_AND_OLD_IMAGES} (without old images added cannot be told from changed)"
+        )
+    start, end = (_export_time(summary, name) for name in ("exportFromTime", "exportToTime"))
+    if end <= start:
+        raise InputError(
+            f"{option}: its window ends ({pitr.format_time(end)}) before it starts "
+            f"({pitr.format_time(start)})"
+        )
+    if at is not None and abs((start - at).total_seconds()) >= 1:
+        raise InputError(
+            f"{option} starts at {pitr.format_time(start)}, not at the drill's restore time "
+            f"{pitr.format_time(at)}: export the window from T (ExportFromTime = --at)"
+        )
+    for data in summary.files:
+        ref = reader.data_file(data.key)  # a local file missing: ExportError names it
+        if reader.location.bucket is not None and not reader.exists(ref):
+            raise InputError(f"{option}: data file {reader.location.describe_ref(ref)} is missing")
     return (summary.table_arn or "").rpartition("table/")[2]
+
+
+def _export_time(summary: Any, name: str) -> dt.datetime:
+    """``exportFromTime`` / ``exportToTime`` of an incremental export's summary."""
+    value = summary.export_from_time if name == "exportFromTime" else summary.export_to_time
+    try:
+        return pitr.parse_time(str(value))
+    except InputError as exc:
+        raise InputError(
+            f"--incremental-from-s3 {summary.location.url}: {name} is "
+            f"{'missing' if value is None else repr(value)}, not a time"
+        ) from exc
 
 
 def check_aws_inputs(
@@ -213,6 +263,7 @@ def check_aws_inputs(
     expect: Mapping[str, Any],
     incremental: str | None,
     aws: AwsConfig,
+    at: dt.datetime | None = None,
 ) -> None:
     """The checks that ask AWS (or read the incremental export): before any restore.
 
@@ -224,11 +275,14 @@ def check_aws_inputs(
         When ``target`` is the live table or an existing table.
     InputError
         A ``keys_must_exist`` entry that is not a key of the live table;
-        an incremental export that is not one, or of another table.
+        an incremental export that is not one, or of another table, or not
+        ``NEW_AND_OLD_IMAGES``, or whose window is inverted or (with ``at``)
+        does not start at T, or an S3 data file it lists is missing.
     ExportError
-        An incremental export whose manifests are missing or disagree.
+        An incremental export whose manifests are missing or disagree, or a
+        local data file it lists is missing.
     """
-    exported = None if incremental is None else _incremental_table(incremental, aws)
+    exported = None if incremental is None else _incremental_table(incremental, at, aws)
     arn, schema = _live_table(table, aws)
     if exported and arn and exported != arn.rpartition("table/")[2]:
         raise InputError(
