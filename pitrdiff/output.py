@@ -1,4 +1,4 @@
-"""Rendering only: messages, rich tables and progress on the terminal, JSON for ``--json``.
+r"""Rendering only: messages, rich tables and progress on the terminal, JSON for ``--json``.
 
 Data goes to stdout (a table, or exactly one JSON document with ``--json``);
 messages, warnings and progress go to stderr. Nothing here decides anything.
@@ -9,7 +9,12 @@ The rules the :class:`Renderer` enforces, whoever calls it:
   messages, warnings, progress), while ``--json`` still prints its document;
 - an error or a warning is one line;
 - a count is written one way, ``2,325`` (:func:`count`);
-- output that is not a terminal is never wrapped (:data:`UNWRAPPED_WIDTH`).
+- output that is not a terminal is never wrapped (:data:`UNWRAPPED_WIDTH`);
+- text from the data (keys, attribute names, signatures, table names, paths)
+  never reaches the terminal with a raw control character: ESC, NUL, CR, BEL,
+  tab and newline are shown as escapes (``\x1b``, ``\x00``, ``\r``,
+  ``\x07``, ``\t``, ``\n``; :func:`visible`), so data cannot move the cursor,
+  recolour the terminal or forge a line. ``--json`` output is exact JSON.
 
 rich is imported on first use: building a help page never needs it.
 """
@@ -39,6 +44,44 @@ if TYPE_CHECKING:
 # Output that is not a terminal (a file, a pipe, a CI log) is never wrapped:
 # a suggested command stays on one line, whole, ready to copy.
 UNWRAPPED_WIDTH = 1000
+
+
+_NAMED = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
+# C0, DEL and C1 controls; the bidirectional overrides, embeddings and isolates
+# (they reorder what follows on the line); the Unicode line and paragraph separators.
+_CONTROL = {
+    c: _NAMED.get(c, f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}")
+    for c in (*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A),
+              0x2028, 0x2029)
+}  # fmt: skip
+_CONTROL_BUT_NEWLINE = {c: e for c, e in _CONTROL.items() if c != 0x0A}
+
+
+def visible(text: str, *, keep_newlines: bool = False) -> str:
+    r"""``text`` with every control character written as an escape, safe on a terminal.
+
+    ``"a\x1b[31mb\tc\n"`` becomes ``a\x1b[31mb\tc\n`` (the backslashes
+    literal): C0 and C1 controls and DEL (``\t``, ``\n``, ``\r`` by name,
+    the rest ``\xNN``), the bidirectional overrides and isolates (U+202A–U+202E,
+    U+2066–U+2069) and U+2028/U+2029 (``\uNNNN``). Every other character,
+    backslashes included, is unchanged, so the result is for reading, not for
+    parsing back (``--json`` is).
+
+    Parameters
+    ----------
+    text
+        Any text.
+    keep_newlines
+        Leave ``\n`` as a line break (a message the CLI wrote on several lines).
+    """
+    return text.translate(_CONTROL_BUT_NEWLINE if keep_newlines else _CONTROL)
+
+
+def plain(text: Any) -> str:
+    """``text`` as a rich markup string shown exactly: control characters and markup escaped."""
+    from rich.markup import escape
+
+    return escape(visible(str(text)))
 
 
 def _json_default(value: Any) -> Any:
@@ -152,7 +195,7 @@ class RichProgress:
         from rich.markup import escape
 
         if self._task is not None:
-            self._bar.update(self._task, extra=escape(message))
+            self._bar.update(self._task, extra=escape(visible(message)))
 
     def finish(self) -> None:
         """Stop the current task's clock."""
@@ -198,11 +241,33 @@ def _console(file: Any, *, quiet: bool = False, soft_wrap: bool = False) -> Cons
 
 
 def _cell(value: Any) -> str:
-    from rich.markup import escape
-
     if isinstance(value, int) and not isinstance(value, bool):
         return count(value)
-    return escape(str(value))
+    return plain(value)
+
+
+class _Visible:
+    """A renderable drawn with no raw control character: the renderer's last safeguard.
+
+    Text a command put in its own rich objects is laid out as given, then
+    every segment's control characters but the line breaks are written as
+    escapes (:func:`visible`); rich's own styles and cursor moves are not text
+    and pass. Text passed through :func:`plain` (every table cell of
+    :class:`Renderer`) is escaped before the layout, newlines included.
+    """
+
+    def __init__(self, renderable: Any) -> None:
+        self.renderable = renderable
+
+    def __rich_console__(self, console: Console, options: Any) -> Iterator[Any]:
+        from rich.segment import Segment
+
+        for segment in console.render(self.renderable, options):
+            if segment.control or not segment.text:
+                yield segment
+            else:
+                text = visible(segment.text, keep_newlines=True)
+                yield segment if text == segment.text else Segment(text, segment.style)
 
 
 class Renderer:
@@ -227,29 +292,28 @@ class Renderer:
     # messages -----------------------------------------------------------------
     def error(self, message: str) -> None:
         """One-line error on stderr (never wrapped: scripts grep it); shown even when quiet."""
-        from rich.markup import escape
-
-        line = " ".join(message.split())
-        self._errors.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
+        line = " ".join(visible(message, keep_newlines=True).split())
+        self._errors.print(f"[bold red]error:[/] {plain(line)}", soft_wrap=True)
 
     def warn(self, message: str) -> None:
         """A warning on stderr (one line, never wrapped); silenced by ``--quiet``."""
-        from rich.markup import escape
-
-        line = " ".join(message.split())
-        self.err.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
+        line = " ".join(visible(message, keep_newlines=True).split())
+        self.err.print(f"[yellow]warning:[/] {plain(line)}", soft_wrap=True)
 
     def info(self, message: str) -> None:
-        """An informational line on stderr (silenced by ``--quiet`` and ``--json``)."""
-        from rich.markup import escape
+        r"""An informational line on stderr (silenced by ``--quiet`` and ``--json``).
 
+        One line: a newline in it is shown as ``\n``, as any control character.
+        """
         if not self.quiet and not self.json_mode:
-            self.err.print(escape(message), soft_wrap=True)
+            from rich.markup import escape
+
+            self.err.print(escape(visible(message)), soft_wrap=True)
 
     def markup(self, message: str) -> None:
         """An informational line with rich markup on stderr (silenced like :meth:`info`)."""
         if not self.quiet and not self.json_mode:
-            self.err.print(message, soft_wrap=True)
+            self.err.print(visible(message), soft_wrap=True)
 
     # data ---------------------------------------------------------------------
     def json(self, document: Any) -> None:
@@ -258,20 +322,28 @@ class Renderer:
         sys.stdout.flush()
 
     def print(self, renderable: Any) -> None:
-        """Print a rich renderable (table, text) on stdout (nothing with ``--quiet``)."""
-        self.out.print(renderable)
+        """Print a rich renderable (table, text) on stdout (nothing with ``--quiet``).
+
+        A string is rich markup (its control characters but line breaks shown as
+        escapes); in any renderable, control characters other than line breaks
+        reach the terminal as escapes (:class:`_Visible`). Put data in tables
+        through :meth:`key_value_table`, :meth:`records_table` or :func:`plain`.
+        """
+        if isinstance(renderable, str):
+            renderable = visible(renderable, keep_newlines=True)
+        self.out.print(_Visible(renderable))
 
     def key_value_table(self, title: str, rows: Sequence[tuple[str, Any]]) -> Table:
         """A two-column table of labels and values (counts written ``2,325``)."""
         from rich.table import Table
 
         table = Table(
-            title=title, show_header=False, title_justify="left", box=None, pad_edge=False
+            title=plain(title), show_header=False, title_justify="left", box=None, pad_edge=False
         )
         table.add_column(style="bold")
         table.add_column()
         for label, value in rows:
-            table.add_row(label, _cell(value))
+            table.add_row(plain(label), _cell(value))
         return table
 
     def records_table(
@@ -280,9 +352,9 @@ class Renderer:
         """A table with a header row (counts written ``2,325``)."""
         from rich.table import Table
 
-        table = Table(title=title, title_justify="left")
+        table = Table(title=plain(title), title_justify="left")
         for column in columns:
-            table.add_column(column)
+            table.add_column(plain(column))
         for row in rows:
             table.add_row(*(_cell(v) for v in row))
         return table

@@ -14,6 +14,7 @@ import re
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -408,3 +409,200 @@ def test_chart_labels_show_control_characters_as_escapes(tmp_path: Path) -> None
     assert any(r"c\x07\x1b[31m" in chart for chart in charts)
     # nor anywhere else in the page (the sample tables, the attribute names)
     assert sorted({c for c in page if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0}) == ["\n"]
+
+
+# --------------------------------------------------------------------------- t2 findings
+
+ODD_TIME = 'up\'d "at" ⏰ x\\y'  # quotes, a space, unicode, a backslash
+
+
+def _class_combination_diff(tmp_path: Path, classes: tuple[str, ...]) -> Path:
+    """A diff whose non-empty classes are exactly ``classes`` (TTL on ``expires``).
+
+    Every item holds ``ODD_TIME`` as ISO 8601 text; ``u`` is unchanged always.
+    """
+    when = {ODD_TIME: {"S": "2026-11-01T10:00:00Z"}}
+    restored = [{"pk": {"S": "u"}, **when}]
+    live = [{"pk": {"S": "u"}, **when}]
+    if "deleted" in classes:
+        restored.append({"pk": {"S": "d"}, **when})
+    if "changed" in classes:
+        restored.append({"pk": {"S": "c"}, "v": {"N": "1"}, **when})
+        live.append({"pk": {"S": "c"}, "v": {"N": "2"}, **when})
+    if "added" in classes:
+        live.append({"pk": {"S": "a"}, **when})
+    if "expired" in classes:
+        restored.append({"pk": {"S": "e"}, "expires": {"N": str(THREE_DAYS_AGO)}, **when})
+    key = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    types = [{"AttributeName": "pk", "AttributeType": "S"}]
+    ttl = {"attribute": "expires", "status": "ENABLED"}
+    for name, items in (("live", live), ("restored", restored)):
+        write_export(items, tmp_path / name, table_name="T", key_schema=key,
+                     attribute_definitions=types, ttl=ttl)  # fmt: skip
+    from pitrdiff.diff.core import diff_exports
+
+    diff = diff_exports(tmp_path / "live", tmp_path / "restored", tmp_path / "diff")
+    assert {n for n in ("deleted", "changed", "added", "expired")
+            if getattr(diff.summary, n)} == set(classes)  # fmt: skip
+    return tmp_path / "diff"
+
+
+def test_report_time_attr_on_every_combination_of_empty_classes(tmp_path: Path) -> None:
+    """F13: a diff with no differences, or any class empty, never breaks ``--time-attr``.
+
+    With no differences: exit 0 and one warning; else the timeline by the odd
+    attribute name (quoted in the SQL, never spliced), and no warning.
+    """
+    from itertools import combinations
+
+    names = ("deleted", "changed", "added", "expired")
+    runner = CliRunner()
+    for size in range(len(names) + 1):
+        for classes in combinations(names, size):
+            root = _class_combination_diff(tmp_path / ("-".join(classes) or "none"), classes)
+            for given in ([], ["--time-attr", ODD_TIME], ["--time-attr", ""]):
+                result = runner.invoke(load_commands(), ["report", str(root), *given])
+                assert result.exit_code == EXIT_OK, (classes, given, result.output)
+                assert result.stdout == f"{root / 'report.html'}\n"
+                headings = parse((root / "report.html").read_text(encoding="utf-8")).headings
+                timeline = "Timeline of affected items" in headings
+                assert timeline == bool(classes and given != ["--time-attr", ""]), (classes, given)
+                expected = (
+                    [f"warning: --time-attr {ODD_TIME}: the diff has no differences; no timeline"]
+                    if given and given[1] and not classes
+                    else []
+                )
+                assert result.stderr.splitlines() == expected, (classes, given)
+
+
+@pytest.mark.parametrize(
+    "attribute",
+    ["updated_at", "nosuch", "it's", 'say "hi"', "a b", "ünï⏰", "x')); DROP TABLE t; --",
+     "a\\", "$.x[0]", "tab\there", "nul\x00"],
+)  # fmt: skip
+def test_report_time_attr_odd_names_on_an_empty_and_a_full_diff(
+    tmp_path: Path, attribute: str
+) -> None:
+    """F13: any attribute name, on a diff with no differences and on one with every class."""
+    from pitrdiff.output import visible
+
+    runner = CliRunner()
+    empty = _class_combination_diff(tmp_path / "empty", ())
+    full = _class_combination_diff(tmp_path / "full", ("deleted", "changed", "added", "expired"))
+    for root, reason in (
+        (empty, "the diff has no differences; no timeline"),
+        (full, "no affected item has this attribute; no timeline"),
+    ):
+        result = runner.invoke(load_commands(), ["report", str(root), "--time-attr", attribute])
+        assert result.exit_code == EXIT_OK, (attribute, result.output)
+        assert result.stderr.splitlines() == [
+            f"warning: --time-attr {visible(attribute)}: {reason}"
+        ], attribute
+
+
+def test_report_time_attr_odd_name_draws_the_timeline(tmp_path: Path) -> None:
+    """The odd name is read from the items (quoted JSON path) and labels the axis, escaped."""
+    from markupsafe import escape
+
+    root = _class_combination_diff(tmp_path, ("deleted", "changed"))
+    diff = load_diff(root)
+    page = render_html(diff.summary, root, time_attr=ODD_TIME)
+    assert "Timeline of affected items" in parse(page).headings
+    assert f"{escape(ODD_TIME)} (UTC)</text>" in page
+
+
+def _edited_manifest(tmp_path: Path, name: str, edit: Any) -> Path:
+    root = tmp_path / name
+    shutil.copytree(SAMPLE, root)
+    (root / "report.html").unlink()
+    manifest = json.loads((root / "manifest.json").read_text())
+    edit(manifest)
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+def _set(path: str, value: Any) -> Any:
+    def edit(document: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        for part in parents:
+            document = document[part]
+        document[last] = value
+
+    return edit
+
+
+def test_report_refuses_edited_counts_and_rows(tmp_path: Path) -> None:
+    """F5: a count, a file's rows or a summary figure edited: refused in one line, exit 2.
+
+    The demo's diff: deleted 500 rows, changed 175, added 40, expired 0, unchanged 2,325.
+    """
+    import pyarrow.parquet as pq
+
+    m = "manifest.json does not match its class files (edited?)"
+    cases = {
+        "summary-count": (_set("summary.counts.deleted", 50),
+                          f"{m}: files.deleted.rows 500, counts.deleted 500, "
+                          "summary.counts.deleted 50"),
+        "count": (_set("counts.deleted", 50),
+                  f"{m}: files.deleted.rows 500, counts.deleted 50, summary.counts.deleted 500"),
+        "rows": (_set("files.added.rows", 39),
+                 f"{m}: files.added.rows 39, counts.added 40, summary.counts.added 40"),
+        "count-string": (_set("summary.counts.changed", "175"),
+                         f"{m}: files.changed.rows 175, counts.changed 175, "
+                         "summary.counts.changed missing"),
+        "unchanged": (_set("summary.counts.unchanged", 1),
+                      f"{m}: counts.unchanged 2325, summary.counts.unchanged 1"),
+        "bytes": (_set("summary.bytes.deleted", 1),
+                  f"{m}: bytes.deleted 256164, summary.bytes.deleted 1"),
+        "signature": (_set("summary.top_signatures", [{"signature": "x", "items": 176}]),
+                      f"{m}: summary.top_signatures 176 items, counts.changed 175"),
+        "partition": (_set("summary.top_partitions",
+                           [{"value": "p", "deleted": 501, "changed": 0, "added": 0}]),
+                      f"{m}: summary.top_partitions 501 deleted, counts.deleted 500"),
+    }  # fmt: skip
+    runner = CliRunner()
+    for name, (edit, words) in cases.items():
+        root = _edited_manifest(tmp_path, name, edit)
+        result = runner.invoke(load_commands(), ["report", str(root)])
+        assert result.exit_code == EXIT_BAD_INPUT, (name, result.output)
+        assert result.stderr.splitlines() == [
+            f"error: diff {root}: {words}; re-run `pitrdiff diff`"
+        ], name
+        assert result.stdout == "" and not (root / "report.html").exists(), name
+
+    # every count edited alike, so the manifest agrees with itself: the footer tells
+    def all_three(document: dict[str, Any]) -> None:
+        for edit in (_set("files.added.rows", 41), _set("counts.added", 41),
+                     _set("summary.counts.added", 41)):  # fmt: skip
+            edit(document)
+
+    root = _edited_manifest(tmp_path, "all-three", all_three)
+    assert pq.read_metadata(root / "added.parquet").num_rows == 40
+    result = runner.invoke(load_commands(), ["report", str(root)])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert result.stderr.splitlines() == [
+        f"error: diff {root}: added.parquet does not match the manifest (edited): it holds 40 "
+        "rows, the manifest says 41"
+    ]
+
+
+def test_partition_chart_and_table_show_cr_and_newline_as_escapes(tmp_path: Path) -> None:
+    """F9: a CR or newline in a partition key is drawn as \\x0d / \\x0a (chart and table)."""
+    from pitrdiff.diff.core import diff_exports
+
+    key = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+    types = [{"AttributeName": "pk", "AttributeType": "S"},
+             {"AttributeName": "sk", "AttributeType": "S"}]  # fmt: skip
+    keys = ["cr\rret", "new\nline", "esc\x1b[31m", "nul\x00"]
+    restored = [{"pk": {"S": k}, "sk": {"S": "1"}} for k in keys]
+    for name, items in (("live", []), ("restored", restored)):
+        write_export(items, tmp_path / name, table_name="T", key_schema=key,
+                     attribute_definitions=types)  # fmt: skip
+    diff_exports(tmp_path / "live", tmp_path / "restored", tmp_path / "diff")
+    page = (tmp_path / "diff" / "report.html").read_text(encoding="utf-8")
+    section = page[page.index('id="partitions"') :]
+    section = section[: section.index("</section>")]
+    for shown in (r"cr\x0dret", r"new\x0aline", r"esc\x1b[31m", r"nul\x00"):
+        assert section.count(shown) == 2, shown  # the chart's label and the table's cell
+    assert sorted({c for c in page if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0}) == ["\n"]
+    assert not re.search(r"new\nline|cr\rret", page)

@@ -65,10 +65,15 @@ def _class_counts(s: DiffSummary, *, ttl_known: bool) -> Table:
 
 
 def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
-    """The summary as rich renderables, in display order (terminal output of ``diff``)."""
-    from rich.markup import escape
+    """The summary as rich renderables, in display order (terminal output of ``diff``).
+
+    Every name, key and value from the data goes through
+    :func:`~pitrdiff.output.plain` (markup) or :func:`~pitrdiff.output.visible`
+    (``Text``): its control characters are shown as escapes, never raw.
+    """
     from rich.text import Text
 
+    from pitrdiff.output import plain, visible
     from pitrdiff.units import count
 
     s = summary
@@ -76,26 +81,26 @@ def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
     out.append(
         Text.assemble(
             ("Diff of ", "bold"),
-            (s.table_name, "bold"),
-            f"  (live {s.live_table!s}, restored {s.restored_table!s})",
+            (visible(s.table_name), "bold"),
+            visible(f"  (live {s.live_table!s}, restored {s.restored_table!s})"),
         )
     )
     if s.facts.restore_time:
-        out.append(Text(f"T (the restored table's restore time): {s.facts.restore_time}"))
+        out.append(Text(f"T (the restored table's restore time): {visible(s.facts.restore_time)}"))
     ttl_known = bool(s.expired or s.facts.ttl_attribute)
     out.append(_class_counts(s, ttl_known=ttl_known))
     ttl = s.ttl_sentences()
     if ttl:
-        out.append(Text("\n".join(ttl)))
+        out.append(Text("\n".join(visible(line) for line in ttl)))
     sentence = s.signature_sentence()
     if sentence:
-        out.append(Text(sentence))
+        out.append(Text(visible(sentence)))
     if s.top_signatures:
         table = _table("Change signatures")
         table.add_column("items", justify="right")
         table.add_column("changed paths")
         for sig in s.top_signatures:
-            table.add_row(count(sig.items), escape(sig.signature))
+            table.add_row(count(sig.items), plain(sig.signature))
         out.append(table)
     if s.top_attributes:
         table = _table("Attributes changed most often")
@@ -103,11 +108,11 @@ def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
         table.add_column("path")
         table.add_column("change")
         for attr in s.top_attributes:
-            table.add_row(count(attr.items), escape(attr.path), attr.kind)
+            table.add_row(count(attr.items), plain(attr.path), plain(attr.kind))
         out.append(table)
     if s.top_partitions:
-        table = _table(f"Most affected {escape(s.partition_key)} values")
-        table.add_column(escape(s.partition_key))
+        table = _table(f"Most affected {plain(s.partition_key)} values")
+        table.add_column(plain(s.partition_key))
         columns = ["items", "deleted", "expired", "changed", "added"]
         if not ttl_known:  # no TTL: no expired class to show
             columns.remove("expired")
@@ -115,16 +120,16 @@ def summary_renderables(summary: DiffSummary) -> list[RenderableType]:
             table.add_column(column, justify="right")
         for part in s.top_partitions:
             numbers = [getattr(part, column) for column in columns]
-            table.add_row(escape(part.value), *(count(n) for n in numbers))
+            table.add_row(plain(part.value), *(count(n) for n in numbers))
         out.append(table)
     if s.samples:
         table = _table("Sample keys")
         table.add_column("class")
         table.add_column("keys")
         for name, keys in s.samples.items():
-            table.add_row(name, escape("\n".join(keys)))
+            table.add_row(plain(name), "\n".join(plain(key) for key in keys))
         out.append(table)
-    out.append(Text(s.headline(), style="bold"))
+    out.append(Text(visible(s.headline()), style="bold"))
     return out
 
 

@@ -108,6 +108,7 @@ _TIMELINE_COLUMNS = {"deleted": "restored_item", "changed": "live_item", "added"
 def time_attribute_warning(diff: Diff, attribute: str) -> str | None:
     """Why ``--time-attr`` gives no timeline, or ``None`` when some affected item has it as a time.
 
+    A diff with no differences has no timeline, whatever the attribute.
     Counted over the affected items' versions the timeline reads (the live
     version of changed and added items, the restored one of deleted and
     expired items): none holds the attribute, or none holds it as a time
@@ -126,8 +127,8 @@ def time_attribute_warning(diff: Diff, attribute: str) -> str | None:
         for name, column in _TIMELINE_COLUMNS.items()
         if getattr(diff.summary, name, 0)
     ]
-    if not parts:
-        return None  # no affected item: no timeline, whatever the attribute
+    if not parts:  # no affected item: no timeline, whatever the attribute
+        return f"--time-attr {attribute}: the diff has no differences; no timeline"
     con = duckdb.connect()
     try:
         row = con.execute(

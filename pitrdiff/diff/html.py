@@ -228,8 +228,11 @@ def _timeline(con: Any, files: Mapping[str, str], attribute: str) -> str | None:
 
     Each item's JSON is parsed once (both the ``N`` and the ``S`` path in one
     ``json_extract_string``) into a temporary table of (class, seconds); the
-    bounds and the buckets are aggregates over it.
+    bounds and the buckets are aggregates over it. No class file to read (a
+    diff with no differences) gives no timeline, as no item holding a time does.
     """
+    if not files:
+        return None
     path = _json_path(attribute)
     union = " UNION ALL ".join(
         f"SELECT {literal(name)} AS cls, json_extract_string({_item_column(name)}, "

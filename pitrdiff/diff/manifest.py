@@ -152,6 +152,87 @@ class DiffManifest:
         raise DiffError(f"the diff has no {name} file")
 
 
+def _whole(value: Any) -> int | None:
+    """``value`` when it is a whole number (not a bool), else ``None``."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _figure_disagreements(manifest: DiffManifest) -> list[str]:
+    """The figures of ``manifest`` that disagree with one another (empty: none)."""
+    summary = manifest.summary
+    told = summary.get("counts")
+    told = told if isinstance(told, Mapping) else {}
+    sizes = summary.get("bytes")
+    sizes = sizes if isinstance(sizes, Mapping) else {}
+    rows = {_class_of(f.path): f.rows for f in manifest.files}
+    if len(manifest.files) == len(CLASSES):  # from_dict keeps CLASSES order: by position
+        rows = {name: f.rows for name, f in zip(CLASSES, manifest.files, strict=True)}
+    groups = [
+        {
+            **({f"files.{name}.rows": rows.get(name)} if name in CLASSES else {}),
+            f"counts.{name}": manifest.counts.get(name),
+            f"summary.counts.{name}": _whole(told.get(name)),
+        }
+        for name in (*CLASSES, "unchanged")
+    ]
+    found = [
+        ", ".join(f"{k} {'missing' if v is None else v}" for k, v in group.items())
+        for group in groups
+        if None in group.values() or len(set(group.values())) != 1
+    ]
+    found += [
+        f"bytes.{name} {manifest.bytes.get(name)}, summary.bytes.{name} {sizes.get(name)}"
+        for name in (*CLASSES, "unchanged")
+        if sizes.get(name) != manifest.bytes.get(name)
+    ]
+    return found + _top_disagreements(summary, manifest.counts)
+
+
+def _top_disagreements(summary: Mapping[str, Any], counts: Mapping[str, int]) -> list[str]:
+    """Top signatures, attributes and partitions that hold more items than their class."""
+    found = []
+    changed = counts.get("changed", 0)
+    try:
+        signatures = sum(int(s["items"]) for s in summary.get("top_signatures") or ())
+        if signatures > changed:
+            found.append(f"summary.top_signatures {signatures} items, counts.changed {changed}")
+        for a in summary.get("top_attributes") or ():
+            if int(a["items"]) > changed:
+                found.append(f"summary.top_attributes {a['path']!r} {a['items']} items, "
+                             f"counts.changed {changed}")  # fmt: skip
+        for name in CLASSES:
+            held = sum(int(p.get(name, 0)) for p in summary.get("top_partitions") or ())
+            if held > counts.get(name, 0):
+                found.append(f"summary.top_partitions {held} {name}, counts.{name} "
+                             f"{counts.get(name, 0)}")  # fmt: skip
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        found.append(f"summary is malformed ({exc!r})")
+    return found
+
+
+def check_figures(manifest: DiffManifest, root: Path) -> None:
+    """Refuse a manifest whose figures disagree with one another (an edited manifest).
+
+    The writer records each class's row count three times (``files.<class>.rows``,
+    ``counts.<class>``, ``summary.counts.<class>``) and its bytes twice; the top
+    signatures, attributes and partitions never hold more items than their
+    class. Checked without reading any file; :meth:`Diff.verify
+    <pitrdiff.diff.notebook.Diff.verify>` checks the rows against the class
+    files' Parquet footers.
+
+    Raises
+    ------
+    DiffError
+        Naming the first figures that disagree (one line).
+    """
+    found = _figure_disagreements(manifest)
+    if found:
+        raise DiffError(
+            f"diff {root}: {MANIFEST_NAME} does not match its class files (edited?): "
+            f"{found[0]}; re-run `pitrdiff diff`"
+        )
+
+
 def read_diff_manifest(root: Path) -> DiffManifest:
     """Read and parse the manifest of the diff at ``root``.
 

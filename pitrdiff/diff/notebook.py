@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from pitrdiff import codec
 from pitrdiff.diff.changes import Change
-from pitrdiff.diff.manifest import DiffManifest, read_diff_manifest
+from pitrdiff.diff.manifest import DiffManifest, check_figures, read_diff_manifest
 from pitrdiff.diff.report import DiffSummary
 from pitrdiff.diff.schema import CLASSES, literal
 from pitrdiff.diff.sql import DEFAULT_THREADS, connect
@@ -59,7 +59,10 @@ def load_diff(
         file checked against the manifest while copied (whatever ``verify``
         says), removed when the diff is (:mod:`pitrdiff.diff.remote`).
     verify
-        Check each class file's size and xxh3-128 checksum against the manifest.
+        Check each class file's size and xxh3-128 checksum against the manifest,
+        and its rows (the Parquet footer's) against the manifest's counts.
+        Either way the manifest's figures must agree with one another
+        (:func:`~pitrdiff.diff.manifest.check_figures`).
     s3_endpoint_url
         An S3-compatible endpoint for ``s3://`` (``AWS_ENDPOINT_URL_S3`` works too).
     aws
@@ -80,6 +83,7 @@ def load_diff(
         raise DiffError(f"diff {root} is not complete (interrupted?); re-run `pitrdiff diff`")
     if len(manifest.files) != len(CLASSES):
         raise DiffError(f"diff {root}: the manifest does not list every class file")
+    check_figures(manifest, root)  # no I/O: the manifest's own figures agree
     diff = Diff(root, manifest)
     if verify:
         diff.verify()
@@ -207,12 +211,18 @@ class Diff:
         return self.path / self.manifest.file(name).path
 
     def verify(self) -> None:
-        """Check each class file's size and checksum against the manifest.
+        """Check each class file's size, checksum and rows against the manifest.
+
+        The rows are the Parquet footer's (a few KB read per file, after the
+        checksum has read the whole file); the manifest's counts agree with
+        ``files.<class>.rows`` (:func:`~pitrdiff.diff.manifest.check_figures`),
+        so an edited count is refused too.
 
         Raises
         ------
         DiffError
-            Naming the first file that is missing, truncated or corrupt.
+            Naming the first file that is missing, truncated, corrupt, or
+            whose rows differ from the manifest's.
         """
         for entry in self.manifest.files:
             part = self.path / entry.path
@@ -223,8 +233,19 @@ class Diff:
                         f"diff {self.path}: {entry.path} does not match the manifest "
                         "(truncated, corrupt or edited)"
                     )
+                rows = pq.read_metadata(part).num_rows
             except FileNotFoundError as exc:
                 raise DiffError(f"diff {self.path}: {entry.path} is missing") from exc
+            except (OSError, pa.ArrowException) as exc:
+                raise DiffError(
+                    f"diff {self.path}: {entry.path} does not match the manifest "
+                    f"(not a Parquet file: {exc})"
+                ) from exc
+            if rows != entry.rows:
+                raise DiffError(
+                    f"diff {self.path}: {entry.path} does not match the manifest "
+                    f"(edited): it holds {rows:,} rows, the manifest says {entry.rows:,}"
+                )
 
     # tables -------------------------------------------------------------------
     def arrow(self, name: str) -> pa.Table:
