@@ -20,7 +20,14 @@ then :func:`run_drill` reads as its list of stages:
    expectations of an ``--expect`` file;
 7. ``report``: JUnit XML, a JSON document and ``report.html`` with the checks;
 8. ``cleanup``: the restored table is deleted — after success, a failed check,
-   an error or Ctrl-C — unless ``keep``.
+   an error or Ctrl-C — unless ``keep``. SIGINT and SIGTERM are held while it
+   is deleted (:mod:`pitrdiff.drill.guard`), and a signal landing anywhere
+   after the restore (a stage, the cleanup, the reports) still deletes it and
+   writes drill.json and the JUnit XML with ``"error": "interrupted"``.
+
+A refusal (exit 2) before any table was restored — bad input, or an ``at``
+outside the PITR window — writes no report: the corrected run can use the
+same (empty) work directory.
 
 Work directory::
 
@@ -348,7 +355,8 @@ def run_drill(
     Raises
     ------
     InputError
-        Bad times, durations, expectations, or a workdir that is not empty.
+        Bad times, durations, expectations, or a workdir that is not empty
+        (nothing is written; see :mod:`pitrdiff.drill.preflight`).
     PitrdiffError
         An AWS or I/O failure (exit 3), after the reports are written and the
         restored table deleted.
