@@ -54,9 +54,21 @@ canon_string_set(PyObject *typed, PyObject *value, PyObject **out, Py_ssize_t *s
     Py_INCREF(unique);
     if (!ordered) { /* a sorted copy, then duplicates (now adjacent) dropped */
         Py_DECREF(unique);
-        unique = PyList_GetSlice(value, 0, n);
-        if (unique == NULL || PyList_Sort(unique) < 0) {
+        /* PySequence_List allocates before it reads value: a finalizer the
+         * allocation runs may change value, so the copy is checked again. */
+        unique = PySequence_List(value);
+        if (unique == NULL || PyList_GET_SIZE(unique) != n) {
             Py_XDECREF(unique);
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (!PyUnicode_CheckExact(PyList_GET_ITEM(unique, i))) {
+                Py_DECREF(unique);
+                return -1;
+            }
+        }
+        if (PyList_Sort(unique) < 0) {
+            Py_DECREF(unique);
             return -1;
         }
         Py_ssize_t kept = 1;
@@ -247,13 +259,18 @@ canon_list(PyObject *list, int depth, PyObject **copy, Py_ssize_t *size)
             continue;
         }
         if (*copy == NULL) {
-            *copy = PyList_GetSlice(list, 0, PyList_GET_SIZE(list));
+            *copy = PySequence_List(list); /* allocates before it reads list (see SS) */
             if (*copy == NULL || PyList_GET_SIZE(*copy) != PyList_GET_SIZE(list)) {
                 Py_DECREF(canon);
                 goto fail;
             }
         }
-        PyList_SetItem(*copy, i, canon); /* steals canon */
+        if (i >= PyList_GET_SIZE(*copy) || PyList_SetItem(*copy, i, canon) < 0) { /* steals */
+            if (i >= PyList_GET_SIZE(*copy)) {
+                Py_DECREF(canon);
+            }
+            goto fail;
+        }
     }
     *size = total;
     return 0;
@@ -408,6 +425,22 @@ fail:
     return -1;
 }
 
+/* After a failed walk: None, so the Python path runs on the item (and gives
+ * the error and its message); but an interrupt (KeyboardInterrupt, pitrdiff's
+ * Terminated, SystemExit: not an Exception) or a MemoryError propagates. A
+ * signal handler runs at the first Python code the walk calls (building the
+ * Record), and clearing its exception would swallow Ctrl-C and SIGTERM. */
+static PyObject *
+give_up(void)
+{
+    if (PyErr_Occurred() != NULL &&
+        (!PyErr_ExceptionMatches(PyExc_Exception) || PyErr_ExceptionMatches(PyExc_MemoryError))) {
+        return NULL;
+    }
+    PyErr_Clear();
+    Py_RETURN_NONE;
+}
+
 /* encode_record(item, key_names): a codec.Record, or None to fall back.
  * key_names: a tuple or list of str. */
 static PyObject *
@@ -425,7 +458,12 @@ encode_entry(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
         Py_RETURN_NONE;
     }
     Py_INCREF(item);
-    Py_INCREF(names);
+    /* A private copy of a list of names: nothing else can change it mid-walk. */
+    names = PyList_CheckExact(names) ? PySequence_List(names) : Py_NewRef(names);
+    if (names == NULL) {
+        Py_DECREF(item);
+        return give_up();
+    }
     if (canon_map(item, 0, 1, &copy, &size) < 0) {
         goto finally;
     }
@@ -461,11 +499,7 @@ finally:
     Py_XDECREF(copy);
     Py_DECREF(names);
     Py_DECREF(item);
-    if (record == NULL) {
-        PyErr_Clear();
-        Py_RETURN_NONE;
-    }
-    return record;
+    return record != NULL ? record : give_up();
 }
 
 /* configure(dumps, option, hash, record_class): the callables encode_record uses. */
@@ -505,15 +539,10 @@ canon_entry(PyObject *Py_UNUSED(module), PyObject *item)
     int status = canon_map(item, 0, 1, &copy, &size);
     Py_DECREF(item);
     if (status < 0) {
-        PyErr_Clear();
-        Py_RETURN_NONE;
+        return give_up();
     }
     result = Py_BuildValue("(Nn)", copy != NULL ? copy : Py_NewRef(item), size);
-    if (result == NULL) {
-        PyErr_Clear();
-        Py_RETURN_NONE;
-    }
-    return result;
+    return result != NULL ? result : give_up();
 }
 
 PyDoc_STRVAR(canonicalize_doc,

@@ -447,3 +447,70 @@ def test_python_walk_in_process_when_the_hook_is_none(monkeypatch: pytest.Monkey
     for item, canonical, _hash, size in GOLDEN_SHAPES.values():
         assert codec.canonical_json(item) == canonical
         assert codec.item_size(item) == size
+
+
+# A signal handler runs at the first Python code the C walk calls (building the
+# Record); its KeyboardInterrupt must come out, not be cleared into a fallback.
+_SIGNAL_DURING_WALK = """
+import os, signal, threading
+from pitrdiff import codec
+assert codec.COMPILED
+calls = []
+python_path = codec._encode_record_python
+codec._encode_record_python = lambda *a: (calls.append(1), python_path(*a))[1]
+item = {"pk": {"S": "k"}, "big": {"L": [{"N": "1.50"} for _ in range(400_000)]}}
+threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+try:
+    codec.encode_record(item, ["pk"])
+    print("lost", len(calls))
+except KeyboardInterrupt:
+    print("interrupted", len(calls))
+"""
+
+# A garbage-collector finalizer that empties a list the walk copies (key names,
+# an unsorted SS, a list whose element changes): no crash, the Python answer.
+_FINALIZER_EMPTIES = """
+import gc
+from pitrdiff import codec
+assert codec.COMPILED
+target = {target}
+item = {item}
+class Killer:
+    def __del__(self):
+        target.clear()
+gc.collect(); gc.disable()
+k = Killer(); k.cycle = k; del k
+gc.set_threshold(1); gc.enable()
+try:
+    result = repr({call})
+except Exception as exc:
+    result = type(exc).__name__
+gc.set_threshold(700)
+print(result)
+"""
+
+
+@needs_compiled
+def test_a_signal_during_the_c_walk_is_raised_not_swallowed() -> None:
+    done = subprocess.run([sys.executable, "-c", _SIGNAL_DURING_WALK], capture_output=True,
+                          text=True, timeout=120, check=True)  # fmt: skip
+    assert done.stdout.split() == ["interrupted", "0"]
+
+
+@needs_compiled
+@pytest.mark.parametrize(
+    ("target", "item", "call"),
+    [
+        ('["pk"] * 64', '{"pk": {"S": "k"}}', "codec.encode_record(item, target).key"),
+        ('["b", "a", "c"]', '{"a": {"SS": target}}', "codec.canonicalize(item)"),
+        ('[{"N": "1.50"}, {"N": "2"}]', '{"a": {"L": target}}', "codec.canonicalize(item)"),
+    ],
+)
+def test_a_finalizer_that_empties_what_the_c_walk_copies_does_not_crash(
+    target: str, item: str, call: str
+) -> None:
+    script = _FINALIZER_EMPTIES.format(target=target, item=item, call=call)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]  # a segfault is -11
+    assert done.stdout.strip()
