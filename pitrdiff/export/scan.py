@@ -443,7 +443,7 @@ def _scan_segment(shared: _Shared, state: SegmentState) -> SegmentState:
     )
     key_names = shared.key_schema.names
     encode = codec.encode_record
-    add = buffer.add
+    add_page = buffer.add_page
     unit = 1.0 if shared.consistent_read else 0.5
     rcu_per_item = max(shared.avg_item_bytes, 1.0) / RCU_BYTES * unit
     start_key = state.last_evaluated_key
@@ -474,10 +474,7 @@ def _scan_segment(shared: _Shared, state: SegmentState) -> SegmentState:
             records = [encode(item, key_names) for item in items]
         except CodecError as exc:
             raise CodecError(f"segment {state.segment}: {exc}") from exc
-        page_bytes = 0
-        for record in records:
-            add(record)
-            page_bytes += record.size
+        page_bytes = add_page(records)
         del records
         consumed = (page.get("ConsumedCapacity") or {}).get("CapacityUnits")
         rcu = float(consumed) if consumed is not None else _estimate_rcu(page_bytes, unit == 1.0)
