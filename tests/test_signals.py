@@ -397,3 +397,39 @@ def test_console_script_stopped_while_importing(exports: Path, tmp_path: Path, s
         assert_one_line(err, signum)
         assert temp_files(out.parent, tmpdir) == [], delay
     assert codes == [CODE[signum]] * len(EARLY_DELAYS)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_an_import_is_raised_once_the_import_is_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int
+) -> None:
+    """Raised inside a module's initialisation, it could abort a C extension's (DuckDB's)."""
+    from pitrdiff import cli
+
+    (tmp_path / "slow_module_for_signals.py").write_text(
+        "import signal\n"
+        f"signal.raise_signal({int(signum)})\n"
+        "total = sum(range(100_000))\n"
+        "DONE = True\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    caught: list[BaseException] = []
+    try:
+        cli.install_signal_handlers()
+        try:
+            import slow_module_for_signals  # noqa: F401
+
+            sum(range(10))  # the deferred handler runs at the first call after the import
+        except KeyboardInterrupt as exc:
+            caught.append(exc)
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+        cli._received.clear()
+        sys.setprofile(None)
+    module = sys.modules.pop("slow_module_for_signals")
+    assert module.DONE is True  # the module body ran to its end
+    assert [type(e) for e in caught] == [
+        Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+    ]

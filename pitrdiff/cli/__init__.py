@@ -64,9 +64,13 @@ def install_signal_handlers() -> None:
     on: urllib3 closes a dropped boto3 client's connection pool in such a
     finalizer, at whatever moment the garbage collector picks (8 of 10 drills
     signalled 0.15-0.4 s after the restore request returned ran to the end,
-    exit 0). There the handler is deferred (a profile hook of the main thread,
-    :func:`sys.setprofile`) to the first call or return outside the finalizer,
-    where its exception unwinds the command as usual; elsewhere it runs at once.
+    exit 0). A signal that lands while a module is being imported would raise
+    inside the module's initialisation: a C extension's (DuckDB's nanobind
+    bindings) can then abort the whole process (SIGABRT, no cleanup; seen once
+    in about 180 signals during ``import duckdb``). In both places the handler
+    is deferred (a profile hook of the main thread, :func:`sys.setprofile`) to
+    the first call or return outside them, where its exception unwinds the
+    command as usual; elsewhere it runs at once.
     """
     handler = _deferring(_on_signal)
     signal.signal(signal.SIGINT, handler)
@@ -92,15 +96,22 @@ def _deferring(handler: Callable[[int, FrameType | None], Any]) -> Any:
 
 
 def _in_finalizer(frame: FrameType | None) -> bool:
-    """Whether ``frame`` runs inside ``weakref.finalize`` or a ``__del__`` method."""
+    """Whether ``frame`` runs inside ``weakref.finalize``, a ``__del__`` method or an import."""
     import weakref
 
     finalize = weakref.finalize.__call__.__code__
     while frame is not None:
-        if frame.f_code is finalize or frame.f_code.co_name == "__del__":
+        code = frame.f_code
+        if code is finalize or code.co_name == "__del__" or code.co_filename in _IMPORT_FILES:
             return True
         frame = frame.f_back
     return False
+
+
+# The import system's own frames: a module body runs below them.
+_IMPORT_FILES = frozenset(
+    {"<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>"}
+)
 
 
 def interrupted_exit_code(exc: BaseException | None = None) -> int:
