@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import os
 import sys
@@ -180,7 +181,7 @@ class RichProgress:
         self.finish()
         self._unit = unit
         self._fields = {}
-        self._task = self._bar.add_task(task, total=total, extra="", unit=unit)
+        self._task = self._bar.add_task(plain(task), total=total, extra="", unit=unit)
 
     def advance(self, amount: float = 1, **fields: float) -> None:
         """Advance the current task and update its counters."""
@@ -226,12 +227,35 @@ class _StderrLogHandler(logging.Handler):
             self._renderer.info(message)
 
 
-def _console(file: Any, *, quiet: bool = False, soft_wrap: bool = False) -> Console:
+@functools.cache
+def _safe_console() -> type[Console]:
     from rich.console import Console
 
+    class SafeConsole(Console):
+        """A rich console that writes no raw control character from text (:class:`_Visible`).
+
+        A string is rich markup with its control characters but line breaks
+        shown as escapes; any other renderable is drawn through :class:`_Visible`.
+        """
+
+        def print(self, *objects: Any, **kwargs: Any) -> None:
+            super().print(*(_safe(o) for o in objects), **kwargs)
+
+    return SafeConsole
+
+
+def _safe(renderable: Any) -> Any:
+    if isinstance(renderable, str):
+        return visible(renderable, keep_newlines=True)
+    if hasattr(renderable, "__rich_console__") or hasattr(renderable, "__rich__"):
+        return _Visible(renderable)
+    return renderable  # a number, or an object rich shows by its repr (escaped already)
+
+
+def _console(file: Any, *, quiet: bool = False, soft_wrap: bool = False) -> Console:
     terminal = file.isatty() if hasattr(file, "isatty") else False
     wide = not terminal and not os.environ.get("COLUMNS")
-    return Console(
+    return _safe_console()(
         file=file,
         highlight=False,
         soft_wrap=soft_wrap or not terminal,
@@ -326,12 +350,12 @@ class Renderer:
 
         A string is rich markup (its control characters but line breaks shown as
         escapes); in any renderable, control characters other than line breaks
-        reach the terminal as escapes (:class:`_Visible`). Put data in tables
-        through :meth:`key_value_table`, :meth:`records_table` or :func:`plain`.
+        reach the terminal as escapes (:class:`_Visible`): :attr:`out` and
+        :attr:`err` do it for whatever is printed on them. Put data in tables
+        through :meth:`key_value_table`, :meth:`records_table` or :func:`plain`
+        (newlines escaped too, before the layout).
         """
-        if isinstance(renderable, str):
-            renderable = visible(renderable, keep_newlines=True)
-        self.out.print(_Visible(renderable))
+        self.out.print(renderable)
 
     def key_value_table(self, title: str, rows: Sequence[tuple[str, Any]]) -> Table:
         """A two-column table of labels and values (counts written ``2,325``)."""

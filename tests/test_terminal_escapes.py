@@ -130,6 +130,7 @@ def test_renderer_messages_and_tables_show_escapes(capsys: pytest.CaptureFixture
     renderer.print(own)
     renderer.print(Text(f"text{ESC}{NUL}"))
     renderer.print(f"line{ESC}{TAB}")
+    renderer.err.print(f"[bold]direct[/] {ESC}{NUL}", soft_wrap=True)  # a command's own print
     captured = capsys.readouterr()
     assert _raw_in(captured.out) == [] and _raw_in(captured.err) == []
     err = captured.err.splitlines()
@@ -137,6 +138,7 @@ def test_renderer_messages_and_tables_show_escapes(capsys: pytest.CaptureFixture
     assert err[1] == r"warning: odd key n\x1b[31m\x00\r \t\x07x"
     assert err[2] == r"key n\x1b[31m\x00\r\n\t\x07x"
     assert err[3] == r"key \x1b[31m\x07"
+    assert err[4] == r"direct \x1b[31m\x00"
     out = captured.out
     for shown in (r"title\x1b[31m", r"label\t", r"v\r\x00", r"t\x07", r"col\x1b[31m",
                   r"n\x1b[31m\x00\r\n\t\x07x", r"own\x1b[31m", r"c\x00", r"x\x1b[31my │",
@@ -158,3 +160,17 @@ def test_visible_names_each_control_character() -> None:
     )
     assert visible("a\nb\x1b", keep_newlines=True) == "a\nb\\x1b"
     assert visible("é ⏰ עברית \\x") == "é ⏰ עברית \\x"
+
+
+def test_progress_task_and_status_show_escapes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PITRDIFF_PROGRESS", "1")  # drawn although stderr is not a terminal
+    renderer = Renderer()
+    with renderer.progress() as progress:
+        progress.start(f"scan {TABLE}", total=2)
+        progress.advance(2)
+        progress.status(f"at key {NAME}")
+    err = capsys.readouterr().err
+    assert _raw_in(err) == []
+    assert r"scan T\x1b[31m" in err and r"at key n\x1b[31m\x00\r\n\t\x07x" in err
