@@ -156,6 +156,65 @@ def _region(sess: boto3.session.Session, config: AwsConfig) -> str:
     return config.region or sess.region_name or DEFAULT_REGION
 
 
+def check_endpoint_url(url: str | None, service: str) -> None:
+    """Refuse an endpoint URL botocore cannot use, in one line (exit 2).
+
+    Checked where clients are made, for the URL given (``--endpoint-url``,
+    ``--s3-endpoint-url``) or, when none is, the one botocore would take from
+    ``AWS_ENDPOINT_URL_<SERVICE>`` / ``AWS_ENDPOINT_URL``: botocore raises a
+    bare ``ValueError`` for some malformed ones when the client is made and
+    fails others (``ftp://x``) only at the first request.
+
+    Parameters
+    ----------
+    url
+        The endpoint given, or ``None``.
+    service
+        ``dynamodb`` or ``s3``.
+
+    Raises
+    ------
+    InputError
+        When the URL is not ``http://`` or ``https://`` with a host (and a
+        valid port, if any).
+    """
+    from urllib.parse import urlsplit
+
+    import botocore.utils
+
+    option = {"dynamodb": "--endpoint-url", "s3": "--s3-endpoint-url"}[service]
+    variable = f"AWS_ENDPOINT_URL_{service.upper()}"
+    source = option
+    if url is None:
+        for name in (variable, "AWS_ENDPOINT_URL"):
+            if os.environ.get(name):
+                url, source = os.environ[name], name
+                break
+    if url is None:
+        return
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        port_ok = False
+        parts = urlsplit("")
+    valid = (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and port_ok
+        and url == url.strip()
+        and (
+            botocore.utils.is_valid_endpoint_url(url) is not None
+            or botocore.utils.is_valid_ipv6_endpoint_url(url) is not None
+        )
+    )
+    if not valid:
+        raise InputError(
+            f"invalid endpoint URL {url[:80]!r} ({source}): "
+            "expected http://HOST[:PORT] or https://HOST[:PORT]"
+        )
+
+
 def dynamodb_client(config: AwsConfig, *, max_pool_connections: int = 10) -> DynamoDBClient:
     """Make a low-level DynamoDB client.
 
@@ -165,7 +224,13 @@ def dynamodb_client(config: AwsConfig, *, max_pool_connections: int = 10) -> Dyn
         Profile, region and endpoint.
     max_pool_connections
         HTTP connections kept open; at least the number of threads that share the client.
+
+    Raises
+    ------
+    InputError
+        A malformed endpoint URL (:func:`check_endpoint_url`).
     """
+    check_endpoint_url(config.endpoint_url, "dynamodb")
     sess = session(config)
     client: DynamoDBClient = sess.client(
         "dynamodb",
@@ -185,9 +250,15 @@ def s3_client(
     The endpoint of ``config`` is a DynamoDB endpoint and is not reused for S3;
     pass ``endpoint_url`` (an S3-compatible endpoint, path-style addressing) or
     set ``AWS_ENDPOINT_URL_S3`` instead.
+
+    Raises
+    ------
+    InputError
+        A malformed endpoint URL (:func:`check_endpoint_url`).
     """
     import botocore.config
 
+    check_endpoint_url(endpoint_url, "s3")
     sess = session(config)
     client_config = _client_config(config, max_pool_connections)
     if endpoint_url:

@@ -34,7 +34,7 @@ from pitrdiff.errors import (
     InputError,
     RefusedError,
 )
-from pitrdiff.export import remote
+from pitrdiff.export import outdir, remote
 from pitrdiff.export.scan import export_table
 from pitrdiff.progress import SILENT
 from tests.helpers import InterruptAfter, Server
@@ -86,6 +86,7 @@ def s3(moto_server: Server) -> Any:
             return target
 
     yield S3
+    gc.collect()  # a copy whose owner a caught exception's traceback still held in a cycle
     assert own_copies() == []
 
 
@@ -432,3 +433,161 @@ def test_incremental_start_export_on_s3(s3: Any, tmp_path: Path) -> None:
     assert counts[0] == counts[1] == {
         "deleted": 1, "expired": 0, "changed": 1, "added": 1, "unchanged": 0,
     }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- bad URLs and paths
+
+
+def test_malformed_endpoint_urls_are_one_line_bad_input(
+    moto_server: Server, s3: Any, table_name: str, tmp_path: Path
+) -> None:
+    """``--endpoint-url`` / ``--s3-endpoint-url`` that botocore cannot use: exit 2, one line."""
+    moto_server.create_table(table_name)
+    url = f"s3://{s3.name}/ep"
+    cases = [
+        (["diff", f"{url}/a", f"{url}/b", "--out", str(tmp_path / "d"),
+          "--s3-endpoint-url", "notaurl"], "'notaurl' (--s3-endpoint-url)"),
+        (["export", table_name, "--out", f"{url}/x", "--endpoint-url", moto_server.endpoint,
+          "--s3-endpoint-url", "ftp://x"], "'ftp://x' (--s3-endpoint-url)"),
+        (["export", table_name, "--out", f"{url}/x", "--endpoint-url", "notaurl",
+          "--s3-endpoint-url", s3.endpoint], "'notaurl' (--endpoint-url)"),
+        (["export", table_name, "--out", str(tmp_path / "e"), "--endpoint-url", "http://"],
+         "'http://' (--endpoint-url)"),
+        (["plan", f"{url}/d", "--out", str(tmp_path / "p.jsonl"),
+          "--s3-endpoint-url", "http://h:99999"], "'http://h:99999' (--s3-endpoint-url)"),
+    ]  # fmt: skip
+    for args, named in cases:
+        result = cli(*args)
+        lines = result.output.strip().splitlines()
+        assert (result.exit_code, len(lines)) == (EXIT_BAD_INPUT, 1), result.output
+        assert lines[0] == f"error: invalid endpoint URL {named}: expected http://HOST[:PORT] or "\
+            "https://HOST[:PORT]"  # fmt: skip
+    assert s3.keys("ep") == [] and list(tmp_path.iterdir()) == []
+    with pytest.raises(InputError, match=r"^invalid endpoint URL 'x y' \(--s3-endpoint-url\)"):
+        pitrdiff.load_export(f"{url}/a", s3_endpoint_url="x y")
+    with pytest.raises(InputError, match=r"^invalid endpoint URL 'ftp://x' \(--endpoint-url\)"):
+        export_table(table_name, tmp_path / "e", aws=AwsConfig(endpoint_url="ftp://x"))
+
+
+def test_local_paths_that_look_like_s3_urls_are_refused(
+    s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``s3:/b/x``, ``S3://b/x``, ``Path("s3://…")``: never a local ``s3:`` directory (exit 2)."""
+    monkeypatch.chdir(tmp_path)
+    upload_exports(s3, tmp_path / "src")
+    ep = ("--s3-endpoint-url", s3.endpoint)
+    live, restored = (f"s3://{s3.name}/exports/{s}" for s in ("live", "restored"))
+    for out in (f"s3:/{s3.name}/x", f"S3://{s3.name}/upper", "s3:"):
+        result = cli("export", "Orders", "--out", out, *ep)
+        assert result.exit_code == EXIT_BAD_INPUT, result.output
+        assert f"error: '{out}' is not a dataset URL: expected s3://BUCKET/PREFIX" in result.output
+        result = cli("diff", live, restored, "--out", out, *ep)
+        assert result.exit_code == EXIT_BAD_INPUT, result.output
+        assert f"'{out}' is not a dataset URL" in result.output
+    assert cli("diff", live, restored, "--out", f"s3://{s3.name}/d", *ep).exit_code == 1
+    result = cli("plan", f"s3://{s3.name}/d", "--out", f"s3://{s3.name}/d/p.jsonl", *ep)
+    assert (result.exit_code, result.output) == (
+        EXIT_BAD_INPUT,
+        f"error: 's3:/{s3.name}/d/p.jsonl' looks like an S3 URL, and the plan file is local: "
+        "give a local path\n",
+    )
+    result = cli("diff", live, restored, "--out", "d2", "--temp-dir", f"s3://{s3.name}/t", *ep)
+    assert (result.exit_code, result.output) == (
+        EXIT_BAD_INPUT,
+        f"error: --temp-dir s3://{s3.name}/t must be a local directory, not S3\n",
+    )
+    with pytest.raises(InputError, match="in Python a Path folds '//': pass the URL as a str"):
+        pitrdiff.load_export(Path(live), s3_endpoint_url=s3.endpoint)
+    with pytest.raises(InputError, match="'S3://b/x' is not a dataset URL"):
+        pitrdiff.load_diff("S3://b/x", s3_endpoint_url=s3.endpoint)
+    with pytest.raises(InputError, match="'s3:/b/p' looks like an S3 URL, and a plan is local"):
+        pitrdiff.write_plan(tmp_path / "src" / "live", "s3:/b/p")
+    with pytest.raises(InputError, match="'S3:' looks like an S3 URL"):
+        outdir.dataset_above("S3:")  # a drill's --workdir passes here too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_dot_and_dot_dot_segments_are_refused(s3: Any, tmp_path: Path) -> None:
+    upload_exports(s3, tmp_path)
+    for bad, what in (("a/..", "'..'"), ("./b", "'.'"), ("x//y", "empty segment (//)")):
+        url = f"s3://{s3.name}/odd/{bad}"
+        native = str(NATIVE / "01761573600000-f0f0f0f0")
+        result = cli("export", "--from-s3", native, "--key", "pk:S,sk:N", "--out", url,
+                     "--s3-endpoint-url", s3.endpoint)  # fmt: skip
+        assert result.exit_code == EXIT_BAD_INPUT, result.output
+        assert f"not a {what}" in result.output or f"not an {what}" in result.output
+        with pytest.raises(InputError, match=r"without empty, '\.' or '\.\.' segments"):
+            pitrdiff.load_export(url, s3_endpoint_url=s3.endpoint)
+    assert s3.keys("odd") == []
+    assert remote.S3Prefix.parse(f"s3://{s3.name}/v1.2/x/").url == f"s3://{s3.name}/v1.2/x"
+
+
+# --------------------------------------------------------------------------- concurrent writers
+
+
+def test_the_later_of_two_publishers_to_one_prefix_is_refused(
+    s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs check the same new prefix; the second to publish is refused, nothing mixed."""
+    upload_exports(s3, tmp_path)  # local exports at tmp_path/live ('Orders'), /restored
+    where = remote.S3Prefix.parse(f"s3://{s3.name}/conc", endpoint_url=s3.endpoint)
+    first = remote.check_out(where, "export", overwrite=False)
+    second = remote.check_out(where, "export", overwrite=False)
+    remote.publish(tmp_path / "live", where, first)
+    refusal = (
+        f"^s3://{s3.name}/conc was written by another run while this export was being written "
+        r"\(it now holds a complete export of 'Orders'\); this export was not published"
+    )
+    with pytest.raises(RefusedError, match=refusal):
+        remote.publish(tmp_path / "restored", where, second)
+    assert s3.get("conc/manifest.json") == (tmp_path / "live/manifest.json").read_bytes()
+
+    # a writer landing between the ETag check and the PUT: S3's If-None-Match refuses it
+    third = remote.check_out(where.__class__.parse(f"s3://{s3.name}/c2",
+                                                   endpoint_url=s3.endpoint), "export",
+                             overwrite=False)  # fmt: skip
+    c2 = remote.S3Prefix.parse(f"s3://{s3.name}/c2", endpoint_url=s3.endpoint)
+    remote.publish(tmp_path / "live", c2, remote.check_out(c2, "export", overwrite=False))
+    monkeypatch.setattr(remote.S3Prefix, "etag", lambda self, relative: None)  # a stale look
+    with pytest.raises(RefusedError, match="was written by another run"):
+        remote.publish(tmp_path / "restored", c2, third)
+    monkeypatch.undo()
+    assert s3.get("c2/manifest.json") == (tmp_path / "live/manifest.json").read_bytes()
+
+    # --overwrite: another run replaced the dataset while this one uploaded its parts
+    found = remote.check_out(c2, "export", overwrite=True)
+    real_upload = remote.S3Prefix.upload
+    rival = orjson.dumps({**orjson.loads(s3.get("c2/manifest.json")), "complete": False})
+
+    def upload_then_rival(self: remote.S3Prefix, local: Path, relative: str) -> None:
+        real_upload(self, local, relative)
+        s3.put("c2/manifest.json", rival)
+
+    monkeypatch.setattr(remote.S3Prefix, "upload", upload_then_rival)
+    with pytest.raises(RefusedError, match=r"while this export was being uploaded \(it now holds "
+                       "an unfinished export of 'Orders'\\)"):  # fmt: skip
+        remote.publish(tmp_path / "restored", c2, found)
+    assert s3.get("c2/manifest.json") == rival  # never marked complete by this run
+
+
+def test_an_unfinished_scan_export_of_another_table_is_refused(
+    moto_server: Server, s3: Any, table_name: str, tmp_path: Path
+) -> None:
+    """As on disk: refused before the scan (CLI) or at publish (library), even with --overwrite."""
+    moto_server.create_table(table_name)
+    moto_server.put_items(table_name, [{"pk": {"S": "k"}, "sk": {"S": "a"}}])
+    upload_exports(s3, tmp_path)
+    doc = orjson.loads(s3.get("exports/live/manifest.json"))
+    unfinished = orjson.dumps({**doc, "complete": False, "source": {"kind": "scan"}})
+    s3.put("exports/live/manifest.json", unfinished)
+    url = f"s3://{s3.name}/exports/live"
+    refusal = (f"{url} holds an unfinished export of 'Orders', not '{table_name}'; "
+               "finish it or choose another --out")  # fmt: skip
+    for extra in ((), ("--overwrite",)):
+        result = cli("export", table_name, "--out", url, "--endpoint-url", moto_server.endpoint,
+                     "--s3-endpoint-url", s3.endpoint, *extra)  # fmt: skip
+        assert (result.exit_code, result.output) == (EXIT_BAD_INPUT, f"error: {refusal}\n")
+    with pytest.raises(RefusedError, match=f"^{refusal}$"):
+        export_table(table_name, url, aws=moto_server.aws, s3_endpoint_url=s3.endpoint)
+    assert s3.get("exports/live/manifest.json") == unfinished
+    assert s3.keys("exports/live") == ["data/part-000000.parquet", "manifest.json"]

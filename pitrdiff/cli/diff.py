@@ -245,11 +245,11 @@ def diff_command(
         ),
     ] = None,
     temp_dir: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--temp-dir",
             metavar="DIR",
-            help="Where to spill (default: the system temp directory).",
+            help="Where to spill, a local directory (default: the system temp directory).",
         ),
     ] = None,
     overwrite: Annotated[
@@ -288,6 +288,11 @@ def diff_command(
         )
     if out is None:
         raise InputError("missing --out DIR: the directory to write the diff dataset to")
+    if temp_dir is not None:
+        from pitrdiff.export.outdir import meant_for_s3
+
+        if meant_for_s3(temp_dir):
+            raise InputError(f"--temp-dir {temp_dir} must be a local directory, not S3")
     if incremental is not None:
         from pitrdiff.diff.remote import diff_to_s3
         from pitrdiff.export.remote import is_s3_url

@@ -270,6 +270,7 @@ def export_command(
             overwrite=overwrite,
             endpoint_url=s3_endpoint_url,
             aws=common.aws,
+            table=None if native or from_s3 else table,
         )
         show_export(renderer, manifest, out)
         return

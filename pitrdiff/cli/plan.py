@@ -127,7 +127,10 @@ def plan_command(
     s3_endpoint_url: S3EndpointOption = None,
 ) -> None:
     """Write a selective re-put plan: what to put back (and, if asked, delete)."""
+    from pitrdiff.export.outdir import refuse_url_path
     from pitrdiff.recovery.plan import write_plan
+
+    refuse_url_path(out, "the plan file")  # Path folds s3:// to s3:/; the plan is never on S3
 
     summary = write_plan(
         diff_dir,

@@ -10,7 +10,10 @@ One place for the rules every ``--out`` follows (``export``, ``diff``, ``plan``)
 - ``--overwrite`` removes only the files pitrdiff wrote, and refuses when the
   directory holds anything else (:func:`foreign_entries`, :func:`remove_owned`;
   an export's files: :func:`export_files`);
-- a complete export's manifest agrees with its ``data/`` (:func:`check_parts`).
+- a complete export's manifest agrees with its ``data/`` (:func:`check_parts`);
+- a path whose first component is ``s3:`` (any case: ``s3:/bkt/x``,
+  ``S3://bkt/x``, or ``s3://…`` folded by ``Path``) is a malformed S3 URL,
+  never a local directory to create (:func:`meant_for_s3`, :func:`refuse_url_path`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from pitrdiff.errors import IncompleteExportError, RefusedError
+from pitrdiff.errors import IncompleteExportError, InputError, RefusedError
 from pitrdiff.files import TEMP_MARK, storage_error
 
 if TYPE_CHECKING:
@@ -37,6 +40,41 @@ EXPORT_DIRS = (DATA_DIR, STATE_DIR)
 NATIVE_MANIFEST_NAME = "manifest-summary.json"
 PLAN_FORMAT = "pitrdiff-plan"
 _SHOWN = 3
+_MEANT_FOR_S3 = re.compile(r"[sS]3:(?:/|$)")
+
+
+def meant_for_s3(value: object) -> bool:
+    """Whether ``value`` (a str or path) starts with ``s3:`` (any case), then ``/`` or nothing.
+
+    Such a value is meant for S3: a dataset argument goes to
+    :meth:`pitrdiff.export.s3prefix.S3Prefix.parse` (which accepts only
+    ``s3://BUCKET/PREFIX``); a local-only path is refused (:func:`refuse_url_path`).
+    """
+    if not isinstance(value, (str, os.PathLike)):
+        return False
+    text = os.fspath(value)
+    return isinstance(text, str) and _MEANT_FOR_S3.match(text) is not None
+
+
+def refuse_url_path(target: object, what: str) -> None:
+    """Refuse ``target`` as a local path when it is meant for S3 (:func:`meant_for_s3`).
+
+    Parameters
+    ----------
+    target
+        The path given.
+    what
+        What is written there, as a sentence's subject (``the plan file``).
+
+    Raises
+    ------
+    InputError
+        ``'s3:/bkt/x' looks like an S3 URL, and the plan file is local: give a
+        local path`` (exit 2); nothing is created.
+    """
+    if meant_for_s3(target):
+        shown = os.fspath(target)  # type: ignore[call-overload]
+        raise InputError(f"{shown!r} looks like an S3 URL, and {what} is local: give a local path")
 
 
 def dataset_above(target: str | os.PathLike[str]) -> tuple[Path, str] | None:
@@ -51,7 +89,14 @@ def dataset_above(target: str | os.PathLike[str]) -> tuple[Path, str] | None:
     tuple of (Path, str) or None
         The directory and what it holds (``export``, ``diff``, ``native
         DynamoDB export``); ``None`` when no directory above holds a dataset.
+
+    Raises
+    ------
+    InputError
+        When ``target`` is meant for S3 (:func:`refuse_url_path`): every local
+        output path (``--out``, a drill's ``--workdir``) passes here.
     """
+    refuse_url_path(target, "what is written there")
     for directory in Path(os.path.abspath(target)).parents:
         kind = dataset_kind(directory)
         if kind is not None:
@@ -88,7 +133,10 @@ def refuse_inside_dataset(target: str | os.PathLike[str], what: str) -> None:
     ------
     RefusedError
         When :func:`dataset_above` finds one (exit 2, one line).
+    InputError
+        When ``target`` is meant for S3 (:func:`refuse_url_path`).
     """
+    refuse_url_path(target, what)
     found = dataset_above(target)
     if found is not None:
         directory, kind = found

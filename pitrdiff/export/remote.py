@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -44,10 +42,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import xxhash
 
-from pitrdiff.aws import AwsConfig, client_error_code, s3_client, translate_errors
+from pitrdiff.aws import AwsConfig
 from pitrdiff.errors import (
     AwsError,
-    CredentialsError,
     DiffError,
     ExportError,
     IncompleteExportError,
@@ -63,154 +60,17 @@ from pitrdiff.export.outdir import (
     STATE_DIR,
     export_files,
 )
+from pitrdiff.export.s3prefix import ENDPOINT_ENV, SCHEME, ConditionFailed, S3Prefix, is_s3_url
 from pitrdiff.files import make_dir, private_temp_dir, storage_error
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
-
     from pitrdiff.export.dataset import Manifest
 
 LOG = logging.getLogger(__name__)
 
-SCHEME = "s3://"
-ENDPOINT_ENV = "AWS_ENDPOINT_URL_S3"
 _CHUNK = 8 * 1024 * 1024
 _WORKERS = 8
 _SHOWN = 3
-_CLIENTS: dict[tuple[AwsConfig, str | None], S3Client] = {}
-_CLIENTS_LOCK = threading.Lock()
-
-
-def is_s3_url(value: object) -> bool:
-    """Whether ``value`` (a str; never a ``Path``, which folds ``//``) is an ``s3://`` URL."""
-    return isinstance(value, str) and value.startswith(SCHEME)
-
-
-@dataclass(frozen=True)
-class S3Prefix:
-    """A dataset's place on S3: ``s3://bucket/prefix``, and how to reach it.
-
-    Attributes
-    ----------
-    url
-        The URL as the user wrote it, without a trailing slash (for messages).
-    bucket, prefix
-        Its parts; ``prefix`` has no leading or trailing slash and is not empty.
-    endpoint_url
-        An S3-compatible endpoint, or ``None`` for AWS.
-    aws
-        Profile and region.
-    """
-
-    url: str
-    bucket: str
-    prefix: str
-    endpoint_url: str | None
-    aws: AwsConfig
-
-    @classmethod
-    def parse(
-        cls, url: str, *, endpoint_url: str | None = None, aws: AwsConfig | None = None
-    ) -> S3Prefix:
-        """Parse ``s3://bucket/prefix``; the endpoint defaults to ``AWS_ENDPOINT_URL_S3``.
-
-        Raises
-        ------
-        InputError
-            When ``url`` is not ``s3://BUCKET/PREFIX`` (a prefix is required:
-            a dataset never takes a whole bucket).
-        """
-        bucket, _, prefix = url[len(SCHEME) :].partition("/")
-        prefix = prefix.strip("/")
-        if not url.startswith(SCHEME) or not bucket or not prefix or "//" in prefix:
-            raise InputError(f"{url!r} is not a dataset URL: expected s3://BUCKET/PREFIX")
-        endpoint = endpoint_url or os.environ.get(ENDPOINT_ENV) or None
-        return cls(f"{SCHEME}{bucket}/{prefix}", bucket, prefix, endpoint, aws or AwsConfig())
-
-    def key(self, relative: str) -> str:
-        """The object key of a file of the dataset (``data/part-000000.parquet``)."""
-        return f"{self.prefix}/{relative}"
-
-    def client(self) -> S3Client:
-        """One S3 client per process and configuration (botocore clients are thread-safe)."""
-        with _CLIENTS_LOCK:
-            client = _CLIENTS.get((self.aws, self.endpoint_url))
-            if client is None:
-                client = s3_client(
-                    self.aws, max_pool_connections=32, endpoint_url=self.endpoint_url
-                )
-                _CLIENTS[(self.aws, self.endpoint_url)] = client
-            return client
-
-    @contextlib.contextmanager
-    def errors(self, action: str) -> Iterator[None]:
-        """Translate S3 errors of the block into one-line pitrdiff errors (see the module)."""
-        try:
-            with translate_errors(action=action):
-                yield
-        except AwsError as exc:
-            code = getattr(exc, "code", None) or client_error_code(exc.__cause__ or exc)
-            if code == "NoSuchBucket":
-                raise InputError(f"bucket {self.bucket!r} does not exist ({self.url})") from exc
-            if code in ("AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId"):
-                raise CredentialsError(f"access denied while {action}: {code}") from exc
-            raise
-
-    def listing(self, under: str = "") -> dict[str, int]:
-        """Every object below the prefix (or below ``under`` in it): relative key → size."""
-        start = f"{self.prefix}/{under}"
-        found: dict[str, int] = {}
-        with self.errors(f"listing {self.url}/{under}"):
-            pages = (
-                self.client()
-                .get_paginator("list_objects_v2")
-                .paginate(Bucket=self.bucket, Prefix=start)
-            )
-            for page in pages:
-                for obj in page.get("Contents", []):
-                    found[obj["Key"][len(self.prefix) + 1 :]] = int(obj.get("Size", 0))
-        return found
-
-    def read(self, relative: str) -> bytes | None:
-        """A small object's bytes (a manifest), or ``None`` when there is none."""
-        client = self.client()
-        try:
-            with self.errors(f"reading {self.url}/{relative}"):
-                body = client.get_object(Bucket=self.bucket, Key=self.key(relative))["Body"]
-                return body.read()
-        except AwsError as exc:
-            if getattr(exc, "code", None) in ("NoSuchKey", "404", "NotFound"):
-                return None
-            raise
-
-    def put(self, relative: str, data: bytes) -> None:
-        """Write one object (one PUT: it appears whole or not at all)."""
-        with self.errors(f"writing {self.url}/{relative}"):
-            self.client().put_object(Bucket=self.bucket, Key=self.key(relative), Body=data)
-
-    def upload(self, local: Path, relative: str) -> None:
-        """Upload a local file (multipart past boto3's threshold; the object appears at the end)."""
-        with self.errors(f"writing {self.url}/{relative}"):
-            self.client().upload_file(str(local), self.bucket, self.key(relative))
-
-    def delete(self, relatives: list[str]) -> None:
-        """Delete objects, 1,000 per request (S3's DeleteObjects limit)."""
-        client = self.client()
-        for start in range(0, len(relatives), 1000):
-            batch: list[ObjectIdentifierTypeDef] = [
-                {"Key": self.key(r)} for r in relatives[start : start + 1000]
-            ]
-            with self.errors(f"deleting in {self.url}"):
-                reply = client.delete_objects(
-                    Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
-                )
-            if reply.get("Errors"):
-                first = reply["Errors"][0]
-                raise AwsError(
-                    f"cannot delete {first.get('Key')} in {self.url}: {first.get('Code')}",
-                    code=str(first.get("Code")),
-                )
 
 
 # --------------------------------------------------------------------------- kinds of dataset
@@ -582,9 +442,37 @@ def refuse_inside_dataset(where: S3Prefix, what: str) -> None:
             )
 
 
+class Found(set[str]):
+    """What :func:`check_out` found at a prefix: the keys there (a set of relative keys).
+
+    Attributes
+    ----------
+    etag
+        The ETag of its ``manifest.json`` when checked (``None``: there was none);
+        publishing writes only if the manifest is still that one.
+    doc
+        That manifest's document (``None``: none, or not a dataset of the kind).
+    """
+
+    def __init__(
+        self,
+        keys: set[str] | None = None,
+        etag: str | None = None,
+        doc: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(keys or ())
+        self.etag = etag
+        self.doc = doc
+
+
 def check_out(
-    where: S3Prefix, kind: str, *, overwrite: bool, owned: Callable[[str], bool] | None = None
-) -> set[str]:
+    where: S3Prefix,
+    kind: str,
+    *,
+    overwrite: bool,
+    owned: Callable[[str], bool] | None = None,
+    table: str | None = None,
+) -> Found:
     """Refuse an ``--out`` prefix as :func:`prepare_directory` / ``prepare_out`` do on disk.
 
     Parameters
@@ -598,26 +486,31 @@ def check_out(
     owned
         Which files (relative keys) a dataset of this kind consists of (an
         export's: from its manifest, :func:`pitrdiff.export.outdir.export_files`).
+    table
+        The table a scan export is of: an unfinished scan export of another
+        table there is refused, as on disk (``None``: checked at publish).
 
     Returns
     -------
-    set of str
+    Found
         The keys (relative) of the dataset there now, which publishing the new
-        one may delete once its manifest is written.
+        one may delete once its manifest is written, and its manifest's ETag.
 
     Raises
     ------
     RefusedError
         Inside another dataset; not empty and not a dataset of ``kind``; a
-        complete one and not ``overwrite``; keys pitrdiff did not write beside it.
+        complete one and not ``overwrite``; an unfinished scan export of
+        another table; keys pitrdiff did not write beside it.
     """
     spec = KINDS[kind]
     refuse_inside_dataset(where, _a(kind))
     keys = where.listing()
     if not keys:
-        return set()
+        return Found()
     if MANIFEST_NAME not in keys:
         raise RefusedError(f"{where.url} is not empty and is not {_a(kind)}; choose another --out")
+    etag = where.etag(MANIFEST_NAME)
     try:
         doc = _manifest(where, spec, where.read(MANIFEST_NAME) or b"")
     except InputError as exc:
@@ -630,6 +523,8 @@ def check_out(
             f"{where.url} already holds {what} of {doc.get('table_name')!r}; "
             "pass --overwrite to replace it"
         )
+    if spec is EXPORT and table is not None:
+        refuse_unfinished_other(where, doc, {"table_name": table, "source": {"kind": "scan"}})
     if (
         doc.get("complete") is not True
         and spec is EXPORT
@@ -649,7 +544,39 @@ def check_out(
             f"--overwrite replaces only the {kind} itself and never deletes them: move them "
             "away or choose another --out"
         )
-    return set(keys)
+    return Found(set(keys), etag, doc)
+
+
+def refuse_unfinished_other(
+    where: S3Prefix, old: Mapping[str, Any] | None, new: Mapping[str, Any]
+) -> None:
+    """Refuse a scan export over an unfinished scan export of another table (the disk rule).
+
+    On disk such an export would be resumed, so one of another table is refused
+    (:func:`pitrdiff.export.scan.export_table`) even with ``--overwrite``; the
+    same here, with the same words.
+
+    Raises
+    ------
+    RefusedError
+        When ``old`` is an incomplete scan export and ``new`` a scan export of
+        another table.
+    """
+    if not old or old.get("complete") is True:
+        return
+    old_source, new_source = old.get("source"), new.get("source")
+    scans = all(isinstance(x, dict) and x.get("kind") == "scan" for x in (old_source, new_source))
+    old_table, new_table = old.get("table_name"), _table_name(str(new.get("table_name")))
+    if scans and old_table != new_table:
+        raise RefusedError(
+            f"{where.url} holds an unfinished export of {old_table!r}, not {new_table!r}; "
+            "finish it or choose another --out"
+        )
+
+
+def _table_name(table: str) -> str:
+    """A table's name from its name or ARN (``arn:aws:dynamodb:…:table/NAME``)."""
+    return table.rsplit("/", 1)[-1] if table.startswith("arn:") else table
 
 
 def _file_entries(doc: Mapping[str, Any]) -> list[Any]:
@@ -661,15 +588,42 @@ def _file_entries(doc: Mapping[str, Any]) -> list[Any]:
     ]
 
 
-def publish(local: Path, where: S3Prefix, old: set[str]) -> list[str]:
+def _changed(where: S3Prefix, kind: str, stage_: str) -> RefusedError:
+    """The refusal of a publish whose prefix another writer changed (names what is there now)."""
+    raw = where.read(MANIFEST_NAME)
+    now = ""
+    with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
+        doc = orjson.loads(raw) if raw else None
+        if isinstance(doc, dict):
+            state = "a complete" if doc.get("complete") is True else "an unfinished"
+            what = str(doc.get("format", "")).removeprefix("pitrdiff-") or "dataset"
+            now = f" (it now holds {state} {what} of {doc.get('table_name')!r})"
+    return RefusedError(
+        f"{where.url} was written by another run while this {kind} was being {stage_}{now}; "
+        f"this {kind} was not published: run it again (with --overwrite to replace that one)"
+    )
+
+
+def publish(local: Path, where: S3Prefix, old: set[str], *, kind: str = "export") -> list[str]:
     """Upload the complete dataset written at ``local`` to ``where``; return the keys written.
 
     The new manifest goes first marked incomplete, then every other file
     (scan checkpoints under ``state/`` stay behind), then ``manifest.json``
     as written; then the ``old`` keys the new dataset has not are deleted.
 
+    When ``old`` is a :class:`Found` (what :func:`check_out` saw), each
+    manifest PUT is conditional, so that of two runs publishing to one prefix
+    the later is refused instead of silently replacing the other: the
+    incomplete manifest only if the manifest is still the one seen then
+    (``If-None-Match: *`` when there was none, else ``If-Match``), the final
+    one only if it is still this run's incomplete one; and before each, the
+    manifest's ETag is compared too (for stores that ignore the conditions).
+
     Raises
     ------
+    RefusedError
+        When another writer changed the prefix's manifest since the check
+        (nothing of this run is then marked complete).
     AwsError, CredentialsError
         S3 failing; the prefix then holds an incomplete dataset, which a re-run replaces.
     """
@@ -685,11 +639,24 @@ def publish(local: Path, where: S3Prefix, old: set[str]) -> list[str]:
         raise storage_error(exc, local, "read") from exc
     files = [f for f in files if not f.startswith(f"{STATE_DIR}/")]
     doc = orjson.loads(raw)
-    where.put(MANIFEST_NAME, orjson.dumps({**doc, "complete": False}, option=orjson.OPT_INDENT_2))
+    checked = isinstance(old, Found)
+    seen = (old.etag or "absent") if isinstance(old, Found) else None
+    if checked and (where.etag(MANIFEST_NAME) or "absent") != seen:
+        raise _changed(where, kind, "written")
+    incomplete = orjson.dumps({**doc, "complete": False}, option=orjson.OPT_INDENT_2)
+    try:
+        ours = where.put(MANIFEST_NAME, incomplete, only_if=seen)
+    except ConditionFailed as exc:
+        raise _changed(where, kind, "written") from exc
     with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="pitrdiff-s3") as pool:
         for future in [pool.submit(where.upload, local / f, f) for f in files]:
             future.result()
-    where.put(MANIFEST_NAME, raw)
+    if checked and ours is not None and where.etag(MANIFEST_NAME) != ours:
+        raise _changed(where, kind, "uploaded")
+    try:
+        where.put(MANIFEST_NAME, raw, only_if=ours if checked else None)
+    except ConditionFailed as exc:
+        raise _changed(where, kind, "uploaded") from exc
     written = [*files, MANIFEST_NAME]
     stale = sorted(old - set(written))
     if stale:
@@ -706,6 +673,7 @@ def publishing(
     owned: Callable[[str], bool] | None = None,
     endpoint_url: str | None = None,
     aws: AwsConfig | None = None,
+    table: str | None = None,
 ) -> Iterator[LocalCopy]:
     """Write a dataset locally, then publish it to ``url`` (see :func:`publish`).
 
@@ -722,11 +690,17 @@ def publishing(
         See :func:`check_out` and :func:`publish`.
     """
     where = S3Prefix.parse(url, endpoint_url=endpoint_url, aws=aws)
-    old = check_out(where, kind, overwrite=overwrite, owned=owned)
+    old = check_out(where, kind, overwrite=overwrite, owned=owned, table=table)
     copy = LocalCopy(where.url, kind)
     try:
         yield copy
-        publish(copy.path, where, old)
+        if kind == "export":
+            try:
+                new = orjson.loads((copy.path / MANIFEST_NAME).read_bytes())
+            except OSError as exc:
+                raise storage_error(exc, copy.path, "read") from exc
+            refuse_unfinished_other(where, old.doc, new)
+        publish(copy.path, where, old, kind=kind)
     except BaseException:
         copy.close()
         raise
@@ -739,15 +713,20 @@ def export_to_s3(
     overwrite: bool,
     endpoint_url: str | None = None,
     aws: AwsConfig | None = None,
+    table: str | None = None,
 ) -> Manifest:
     """Write an export with ``write(local_dir)``, then publish it to ``url``; return its manifest.
 
-    ``url`` is refused first as ``--out`` is on disk (:func:`check_out`); the
+    ``url`` is refused first as ``--out`` is on disk (:func:`check_out`; give
+    ``table`` for a scan export, so that an unfinished scan export of another
+    table there is refused before the scan, not only at publish); the
     export is written into a private local directory (removed afterwards,
     and on any failure or interrupt) and uploaded with its manifest last. An
     interrupted export is not resumed: a re-run starts over.
     """
-    with publishing(url, "export", overwrite=overwrite, endpoint_url=endpoint_url, aws=aws) as copy:
+    with publishing(
+        url, "export", overwrite=overwrite, endpoint_url=endpoint_url, aws=aws, table=table
+    ) as copy:
         manifest = write(copy.path)
     copy.close()
     return manifest
@@ -756,6 +735,7 @@ def export_to_s3(
 __all__ = [
     "ENDPOINT_ENV",
     "SCHEME",
+    "Found",
     "LocalCopy",
     "S3Prefix",
     "StagedExport",
@@ -767,6 +747,7 @@ __all__ = [
     "publish",
     "publishing",
     "refuse_inside_dataset",
+    "refuse_unfinished_other",
     "stage",
     "stage_export",
 ]
