@@ -554,20 +554,33 @@ def test_the_later_of_two_publishers_to_one_prefix_is_refused(
     monkeypatch.undo()
     assert s3.get("c2/manifest.json") == (tmp_path / "live/manifest.json").read_bytes()
 
-    # --overwrite: another run replaced the dataset while this one uploaded its parts
-    found = remote.check_out(c2, "export", overwrite=True)
-    real_upload = remote.S3Prefix.upload
-    rival = orjson.dumps({**orjson.loads(s3.get("c2/manifest.json")), "complete": False})
+    # --overwrite: another run replaced the dataset while this one uploaded its parts; caught
+    # by the ETag check, and (blind: that check sees this run's own manifest) by If-Match
+    real_upload, real_put = remote.S3Prefix.upload, remote.S3Prefix.put
+    for blind in (False, True):
+        found = remote.check_out(c2, "export", overwrite=True)
+        rival = orjson.dumps({**orjson.loads(s3.get("c2/manifest.json")), "complete": False,
+                              "blind": blind})  # fmt: skip
+        ours: list[str | None] = []
 
-    def upload_then_rival(self: remote.S3Prefix, local: Path, relative: str) -> None:
-        real_upload(self, local, relative)
-        s3.put("c2/manifest.json", rival)
+        def upload_then_rival(self: remote.S3Prefix, local: Path, relative: str) -> None:
+            real_upload(self, local, relative)
+            s3.put("c2/manifest.json", rival)  # noqa: B023 - used within the iteration
 
-    monkeypatch.setattr(remote.S3Prefix, "upload", upload_then_rival)
-    with pytest.raises(RefusedError, match=r"while this export was being uploaded \(it now holds "
-                       "an unfinished export of 'Orders'\\)"):  # fmt: skip
-        remote.publish(tmp_path / "restored", c2, found)
-    assert s3.get("c2/manifest.json") == rival  # never marked complete by this run
+        def put(self: remote.S3Prefix, relative: str, data: bytes, **kw: Any) -> str | None:
+            ours.append(real_put(self, relative, data, **kw))  # noqa: B023
+            return ours[-1]  # noqa: B023
+
+        monkeypatch.setattr(remote.S3Prefix, "upload", upload_then_rival)
+        monkeypatch.setattr(remote.S3Prefix, "put", put)
+        if blind:
+            monkeypatch.setattr(remote.S3Prefix, "etag", lambda self, r: ours[-1] if ours else found.etag)  # noqa: B023, E501  # fmt: skip
+        with pytest.raises(RefusedError, match=r"while this export was being uploaded \(it now "
+                           "holds an unfinished export of 'Orders'\\)"):  # fmt: skip
+            remote.publish(tmp_path / "restored", c2, found)
+        monkeypatch.undo()
+        assert len(ours) == 1  # the incomplete manifest; never the complete one
+        assert s3.get("c2/manifest.json") == rival  # never marked complete by this run
 
 
 def test_an_unfinished_scan_export_of_another_table_is_refused(

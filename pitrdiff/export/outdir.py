@@ -73,7 +73,7 @@ def refuse_url_path(target: object, what: str) -> None:
         local path`` (exit 2); nothing is created.
     """
     if meant_for_s3(target):
-        shown = os.fspath(target)  # type: ignore[call-overload]
+        shown = str(target)  # a str, or a path meant_for_s3 found to be one
         raise InputError(f"{shown!r} looks like an S3 URL, and {what} is local: give a local path")
 
 

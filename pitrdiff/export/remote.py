@@ -20,7 +20,10 @@ pitrdiff did not write are never deleted). The dataset is written locally,
 then published: the new manifest marked incomplete first (a reader of the
 prefix sees an incomplete dataset from then on, and a re-run may replace
 it), every other file next, ``manifest.json`` (complete) last; only then are
-the files of the older dataset that the new one does not have deleted.
+the files of the older dataset that the new one does not have deleted. Each
+manifest PUT is conditional on the manifest being the one the check saw
+(``If-None-Match: *`` / ``If-Match``), and its ETag is compared before each
+too: of two runs publishing to one prefix, the later is refused (:func:`publish`).
 
 Errors: a bad URL is :class:`~pitrdiff.errors.InputError`; a missing bucket
 too (exit 2); a missing object is the dataset's own refusal; no permission is
