@@ -5,7 +5,7 @@ orjson response parsing, keeping the pages, then times in this process:
 
 - ``fetch+parse``: the scan itself (HTTP, signing, ``orjson.loads`` of bodies);
 - ``encode``: ``codec.encode_record`` of every item;
-- ``add``: ``PartBuffer.add`` of every record (key-type check included);
+- ``add``: ``PartBuffer.add_page`` of every page's records, as the scan does;
 - ``flush``: ``PartBuffer.flush`` (Arrow arrays, Parquet with the part codec,
   checksum, file write), as one part; ``--codec`` rewrites that part with
   another codec too, for comparison.
@@ -68,14 +68,14 @@ def stages(endpoint: str, shape: str, codecs: list[str]) -> dict[str, float]:
         count = sum(map(len, pages))
         names = description.key_schema.names
         t0 = time.process_time()
-        records = [codec.encode_record(item, names) for page in pages for item in page]
+        records = [[codec.encode_record(item, names) for item in page] for page in pages]
         figures["encode"] = time.process_time() - t0
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "data").mkdir()
             buffer = PartBuffer(tmp, description.key_schema, "seg-0000", part_bytes=1 << 40)
             t0 = time.process_time()
-            for record in records:
-                buffer.add(record)
+            for page_records in records:
+                buffer.add_page(page_records)
             figures["add"] = time.process_time() - t0
             t0 = time.process_time()
             entry = buffer.flush()
@@ -84,7 +84,14 @@ def stages(endpoint: str, shape: str, codecs: list[str]) -> dict[str, float]:
             table = pq.read_table(Path(tmp) / entry.path)
             for name in codecs:
                 t0 = time.process_time()
-                pq.write_table(table, io.BytesIO(), compression=name, row_group_size=128 * 1024)
+                pq.write_table(
+                    table,
+                    io.BytesIO(),
+                    compression=name,
+                    row_group_size=128 * 1024,
+                    use_dictionary=False,
+                    write_statistics=buffer._statistics,
+                )
                 figures[f"parquet write {name}"] = time.process_time() - t0
     finally:
         gc.set_threshold(*saved)
