@@ -884,3 +884,31 @@ def test_keys_file_missing_or_a_directory_is_bad_input(
         assert result.exit_code == EXIT_BAD_INPUT, result.stderr
         assert result.stderr.count("error:") == 1
         assert not out.exists()
+
+
+def test_a_diff_whose_manifest_was_edited_is_refused(diff_dir: Path, tmp_path: Path) -> None:
+    """Counts that disagree with one another, or with the class file's Parquet footer."""
+    import shutil
+
+    def edited(name: str, rows: int, *, everywhere: bool) -> Path:
+        root = tmp_path / name
+        shutil.copytree(diff_dir, root)
+        manifest = orjson.loads((root / "manifest.json").read_bytes())
+        manifest["files"]["deleted"]["rows"] = rows
+        if everywhere:  # the manifest agrees with itself: only the footer tells
+            manifest["counts"]["deleted"] = rows
+            manifest["summary"]["counts"]["deleted"] = rows
+        (root / "manifest.json").write_bytes(orjson.dumps(manifest))
+        return root
+
+    root = edited("one", 7, everywhere=False)
+    with pytest.raises(DiffError, match=r"manifest.json does not match its class files \(edited"):
+        write_plan(root, tmp_path / "one.jsonl")
+    root = edited("all", 7, everywhere=True)
+    with pytest.raises(DiffError) as refused:
+        write_plan(root, tmp_path / "all.jsonl")
+    assert str(refused.value) == (
+        f"diff {root}: deleted.parquet does not match the manifest (edited): it holds 3 rows, "
+        "the manifest says 7"
+    )
+    assert not (tmp_path / "one.jsonl").exists() and not (tmp_path / "all.jsonl").exists()

@@ -261,8 +261,20 @@ class _DiffInput:
     staged: Any = None  # a diff on S3: its local copy lives as long as this input
 
 
+def _footer_rows(path: Path) -> int:
+    """Rows of a Parquet file, from its footer."""
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.read_metadata(path).num_rows)
+    except OSError as exc:
+        raise storage_error(exc, path, "read") from exc
+    except Exception as exc:  # pyarrow's ArrowInvalid: not a Parquet file
+        raise DiffError(f"diff file {path} is not a valid Parquet file (corrupt?)") from exc
+
+
 def _open_diff(diff: Any, include: Sequence[str], **s3: Any) -> _DiffInput:
-    from pitrdiff.diff.manifest import read_diff_manifest
+    from pitrdiff.diff.manifest import check_figures, read_diff_manifest
     from pitrdiff.export.remote import is_s3_url
 
     if is_s3_url(diff):  # copy (and check) only the class files the plan reads
@@ -273,7 +285,8 @@ def _open_diff(diff: Any, include: Sequence[str], **s3: Any) -> _DiffInput:
         diff = open_s3_diff(diff, only=only, endpoint_url=s3.get("s3_endpoint_url"),
                             aws=s3.get("aws"))  # fmt: skip
     root = Path(getattr(diff, "path", diff))
-    read_diff_manifest(root)  # refuses what is not a diff, or a diff of another version
+    # refuses what is not a diff, a diff of another version, or figures that disagree
+    check_figures(read_diff_manifest(root), root)
     manifest_path = root / "manifest.json"
     try:
         raw = manifest_path.read_bytes()
@@ -298,6 +311,12 @@ def _open_diff(diff: Any, include: Sequence[str], **s3: Any) -> _DiffInput:
         expected = (entry or {}).get("xxh3_128")
         if expected and file_checksum(path) != expected:
             raise DiffError(f"diff file {path} does not match its manifest checksum (corrupt?)")
+        rows = (entry or {}).get("rows")
+        if isinstance(rows, int) and (held := _footer_rows(path)) != rows:
+            raise DiffError(
+                f"diff {root}: {relative} does not match the manifest (edited): it holds "
+                f"{held:,} rows, the manifest says {rows:,}"
+            )
         files[item_class] = path
     return _DiffInput(
         root=root,
