@@ -604,3 +604,24 @@ def test_an_unfinished_scan_export_of_another_table_is_refused(
         export_table(table_name, url, aws=moto_server.aws, s3_endpoint_url=s3.endpoint)
     assert s3.get("exports/live/manifest.json") == unfinished
     assert s3.keys("exports/live") == ["data/part-000000.parquet", "manifest.json"]
+
+
+def test_spark_ingest_publish_is_refused_when_another_run_wrote_the_prefix(
+    s3: Any, tmp_path: Path
+) -> None:
+    """The Spark job's export to S3: its final manifest PUT is conditional, as publish's is."""
+    from pitrdiff.spark.s3 import prepare_export_out, put_manifest
+
+    pitrdiff.write_export(CASE["live"], tmp_path / "x", table_name="Orders",
+                          key_schema=CASE["key_schema"],
+                          attribute_definitions=CASE["attribute_definitions"])  # fmt: skip
+    manifest = pitrdiff.load_export(tmp_path / "x").manifest
+    url = f"s3://{s3.name}/ingest"
+    prepare_export_out(url, overwrite=False, endpoint_url=s3.endpoint)
+    s3.put("ingest/manifest.json", b'{"complete": true, "table_name": "Other"}')  # another run
+    with pytest.raises(RefusedError, match="was written by another run"):
+        put_manifest(url, manifest, endpoint_url=s3.endpoint)
+    assert orjson.loads(s3.get("ingest/manifest.json"))["table_name"] == "Other"
+    prepare_export_out(f"{url}2", overwrite=False, endpoint_url=s3.endpoint)
+    put_manifest(f"{url}2", manifest, endpoint_url=s3.endpoint)  # nobody else: written
+    assert orjson.loads(s3.get("ingest2/manifest.json"))["items"] == manifest.items

@@ -28,10 +28,11 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pitrdiff.errors import ExportError
+from pitrdiff.errors import ExportError, RefusedError
 from pitrdiff.export.dataset import HASH_COLUMN, MANIFEST_NAME, Export, Manifest
 from pitrdiff.export.outdir import DATA_DIR
 from pitrdiff.export.remote import S3Prefix, check_out, checked_read, open_manifest
+from pitrdiff.export.s3prefix import ConditionFailed
 from pitrdiff.spark.arrow import spark_schema
 from pitrdiff.spark.session import spark_errors
 
@@ -151,9 +152,28 @@ def prepare_export_out(url: str, *, overwrite: bool, endpoint_url: str | None = 
 
 
 def put_manifest(url: str, manifest: Manifest, *, endpoint_url: str | None = None) -> None:
-    """Write an export dataset's ``manifest.json`` at ``s3://…`` (one PUT: atomic)."""
+    """Write an export dataset's ``manifest.json`` at ``s3://…`` (one PUT: atomic).
+
+    Conditional (``If-None-Match: *``): :func:`prepare_export_out` removed the
+    old manifest, so one found here was written by another run meanwhile; of
+    two runs ingesting into one prefix the later is refused instead of
+    silently replacing the other (parts the two wrote over each other are
+    then refused on read by their checksums, never read as data).
+
+    Raises
+    ------
+    RefusedError
+        When another run wrote the prefix's manifest since this one began.
+    """
     body = orjson.dumps(manifest.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
-    S3Prefix.parse(url, endpoint_url=endpoint_url).put(MANIFEST_NAME, body)
+    where = S3Prefix.parse(url, endpoint_url=endpoint_url)
+    try:
+        where.put(MANIFEST_NAME, body, only_if="absent")
+    except ConditionFailed as exc:
+        raise RefusedError(
+            f"{where.url} was written by another run while this export was being ingested; "
+            "this export was not published: run it again (with --overwrite to replace that one)"
+        ) from exc
 
 
 def upload_part(local: Path, url: str, relative: str, endpoint_url: str | None) -> None:
