@@ -623,5 +623,9 @@ def test_spark_ingest_publish_is_refused_when_another_run_wrote_the_prefix(
         put_manifest(url, manifest, endpoint_url=s3.endpoint)
     assert orjson.loads(s3.get("ingest/manifest.json"))["table_name"] == "Other"
     prepare_export_out(f"{url}2", overwrite=False, endpoint_url=s3.endpoint)
-    put_manifest(f"{url}2", manifest, endpoint_url=s3.endpoint)  # nobody else: written
+    etag = put_manifest(f"{url}2", manifest, endpoint_url=s3.endpoint)  # nobody else: written
+    etag = put_manifest(f"{url}2", manifest, endpoint_url=s3.endpoint, only_if=etag)  # its own
     assert orjson.loads(s3.get("ingest2/manifest.json"))["items"] == manifest.items
+    s3.put("ingest2/manifest.json", b'{"complete": false, "table_name": "Other"}')
+    with pytest.raises(RefusedError, match="was written by another run"):
+        put_manifest(f"{url}2", manifest, endpoint_url=s3.endpoint, only_if=etag)

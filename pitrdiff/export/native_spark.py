@@ -101,6 +101,7 @@ class _Destination:
         self.url = os.fspath(out) if os.fspath(out).startswith("s3://") else None
         self.root = None if self.url else Path(out)
         self.endpoint_url = endpoint_url
+        self.manifest_etag = "absent"  # what the next manifest PUT expects to replace
 
     def prepare(self, overwrite: bool) -> str:
         """Refuse or clear what is there (as on disk); the directory tasks write to."""
@@ -124,7 +125,9 @@ class _Destination:
             return
         from pitrdiff.spark.s3 import put_manifest
 
-        put_manifest(self.url, manifest, endpoint_url=self.endpoint_url)
+        self.manifest_etag = put_manifest(
+            self.url, manifest, endpoint_url=self.endpoint_url, only_if=self.manifest_etag
+        )
 
     def remove_unlisted(self, keep: Sequence[str]) -> None:
         if self.url is None:

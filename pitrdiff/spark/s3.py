@@ -151,11 +151,15 @@ def prepare_export_out(url: str, *, overwrite: bool, endpoint_url: str | None = 
     where.delete(sorted(old, key=lambda k: k != MANIFEST_NAME))
 
 
-def put_manifest(url: str, manifest: Manifest, *, endpoint_url: str | None = None) -> None:
-    """Write an export dataset's ``manifest.json`` at ``s3://…`` (one PUT: atomic).
+def put_manifest(
+    url: str, manifest: Manifest, *, endpoint_url: str | None = None, only_if: str = "absent"
+) -> str:
+    """Write an export dataset's ``manifest.json`` at ``s3://…`` (one PUT: atomic); its ETag.
 
-    Conditional (``If-None-Match: *``): :func:`prepare_export_out` removed the
-    old manifest, so one found here was written by another run meanwhile; of
+    Conditional: the first PUT only if there is no manifest
+    (:func:`prepare_export_out` removed the old one; ``If-None-Match: *``),
+    each later one only if the manifest is still the one this run wrote
+    (``only_if`` = the ETag the previous PUT returned; ``If-Match``). So of
     two runs ingesting into one prefix the later is refused instead of
     silently replacing the other (parts the two wrote over each other are
     then refused on read by their checksums, never read as data).
@@ -168,12 +172,13 @@ def put_manifest(url: str, manifest: Manifest, *, endpoint_url: str | None = Non
     body = orjson.dumps(manifest.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
     where = S3Prefix.parse(url, endpoint_url=endpoint_url)
     try:
-        where.put(MANIFEST_NAME, body, only_if="absent")
+        etag = where.put(MANIFEST_NAME, body, only_if=only_if)
     except ConditionFailed as exc:
         raise RefusedError(
             f"{where.url} was written by another run while this export was being ingested; "
             "this export was not published: run it again (with --overwrite to replace that one)"
         ) from exc
+    return etag or where.etag(MANIFEST_NAME) or "absent"
 
 
 def upload_part(local: Path, url: str, relative: str, endpoint_url: str | None) -> None:
