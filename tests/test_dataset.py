@@ -302,3 +302,18 @@ def test_overwrite_removes_only_what_pitrdiff_wrote(tmp_path: Path) -> None:
     assert sorted(p.name for p in root.iterdir()) == ["data", "manifest.json"]
     assert [f"data/{p.name}" for p in (root / "data").iterdir()] == [f.path for f in again.files]
     assert load_export(root, verify=True).manifest.items == 2
+
+
+def test_parts_carry_key_statistics_only_and_no_dictionaries(tmp_path: Path) -> None:
+    """The writer's settings (bench/bench_export_compare.py measured them): the key columns
+    have min/max statistics (readers prune parts by key), the item, hash and size none,
+    and no column is dictionary-encoded (canonical items rarely repeat)."""
+    import pyarrow.parquet as pq
+
+    manifest = write(tmp_path / "e")
+    meta = pq.read_metadata(tmp_path / "e" / manifest.files[0].path)
+    group = meta.row_group(0)
+    columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    with_stats = sorted(name for name, c in columns.items() if c.is_stats_set)
+    assert with_stats == ["_key", "key.pk", "key.sk"]
+    assert [name for name, c in columns.items() if c.dictionary_page_offset] == []
