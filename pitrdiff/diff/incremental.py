@@ -334,6 +334,34 @@ class IncrementalSource:
     view: str
 
 
+def open_inputs(
+    source: str | os.PathLike[str],
+    *,
+    aws: AwsConfig | None = None,
+    s3_endpoint_url: str | None = None,
+    key_schema: KeySchema | Sequence[Mapping[str, str]] | str | None = None,
+    ttl_attribute: str | None = None,
+    start_export: str | os.PathLike[str] | None = None,
+) -> tuple[IncrementalSource, Export | None]:
+    """Open the incremental export and the start export, if any: what both engines do first.
+
+    See :func:`open_incremental` and :func:`open_start_export`.
+    """
+    opened = open_incremental(
+        source,
+        aws=aws,
+        s3_endpoint_url=s3_endpoint_url,
+        key_schema=key_schema,
+        ttl_attribute=ttl_attribute,
+    )
+    if not start_export:
+        return opened, None
+    start = open_start_export(
+        start_export, opened.key_schema, opened.summary, s3_endpoint_url=s3_endpoint_url, aws=aws
+    )
+    return opened, start
+
+
 def open_incremental(
     source: str | os.PathLike[str],
     *,
@@ -664,6 +692,7 @@ __all__ = [
     "classification_sql",
     "diff_incremental",
     "open_incremental",
+    "open_inputs",
     "open_start_export",
     "staging_tasks",
     "unclassified_count",

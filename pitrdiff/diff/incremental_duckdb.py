@@ -24,8 +24,7 @@ from pitrdiff.diff.incremental import (
     IncrementalSource,
     classification_of,
     classification_sql,
-    open_incremental,
-    open_start_export,
+    open_inputs,
     staging_tasks,
 )
 from pitrdiff.export.dataset import KeySchema
@@ -131,23 +130,13 @@ def classify_incremental(
     ExportError, InputError, SchemaMismatchError
         As :func:`~pitrdiff.diff.incremental.diff_incremental`.
     """
-    opened = open_incremental(
+    opened, start = open_inputs(
         source,
         aws=aws,
         s3_endpoint_url=s3_endpoint_url,
         key_schema=key_schema,
         ttl_attribute=ttl_attribute,
-    )
-    start = (
-        open_start_export(
-            start_export,
-            opened.key_schema,
-            opened.summary,
-            s3_endpoint_url=s3_endpoint_url,
-            aws=aws,
-        )
-        if start_export
-        else None
+        start_export=start_export,
     )
     outcomes = _stage(opened, Path(workdir), workers, executor, progress)
     staging = [o.staging for o in outcomes if o.staging]

@@ -51,8 +51,7 @@ from pitrdiff.diff.incremental import (
     IncrementalSource,
     classification_of,
     classification_sql,
-    open_incremental,
-    open_start_export,
+    open_inputs,
     staging_tasks,
 )
 from pitrdiff.diff.spark_engine import ONE_PARTITION_ROWS, read_export
@@ -301,23 +300,13 @@ def classify_incremental_spark(
         When Spark itself fails, in one line.
     """
     spark = get_session(master)
-    opened = open_incremental(
+    opened, start = open_inputs(
         source,
         aws=aws,
         s3_endpoint_url=s3_endpoint_url,
         key_schema=key_schema,
         ttl_attribute=ttl_attribute,
-    )
-    start = (
-        open_start_export(
-            start_export,
-            opened.key_schema,
-            opened.summary,
-            s3_endpoint_url=s3_endpoint_url,
-            aws=aws,
-        )
-        if start_export
-        else None
+        start_export=start_export,
     )
     # Attribute names are case-sensitive; Spark's SQL names are not by default.
     spark.conf.set("spark.sql.caseSensitive", "true")
