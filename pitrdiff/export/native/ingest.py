@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from pitrdiff.aws import AwsConfig
-from pitrdiff.codec import encode_record
+from pitrdiff.codec import Record, encode_record
 from pitrdiff.errors import CodecError, ExportError, InputError
 from pitrdiff.export.dataset import (
     DEFAULT_PART_BYTES,
@@ -52,6 +52,11 @@ from pitrdiff.export.native.workers import default_workers, new_run, run_files
 from pitrdiff.export.remote import export_to_s3, is_s3_url
 from pitrdiff.progress import SILENT, Progress
 
+# Records are moved into the part buffer a batch at a time: at most this many,
+# or this many bytes of canonical items, so a part closes near part_bytes.
+_BATCH = 256
+_BATCH_BYTES = 1 << 20
+
 
 class FullSink:
     """Writes one data file's items (``{"Item": {...}}`` lines) as Parquet parts."""
@@ -66,9 +71,13 @@ class FullSink:
         self.parts: list[FileEntry] = []
         self.items = 0
         self.bytes = 0
+        # Encoded records not yet in the part buffer: added a batch at a time
+        # (PartBuffer.add_page, one list comprehension per column).
+        self.pending: list[Record] = []
+        self.pending_bytes = 0
 
     def add(self, line: bytes, number: int) -> None:
-        """Encode one line's item and buffer it (hot path: once per item)."""
+        """Encode one line's item and keep it for the buffer (hot path: once per item)."""
         document = orjson.loads(line)
         item = document.get("Item") if type(document) is dict else None
         if type(item) is not dict:
@@ -78,10 +87,19 @@ class FullSink:
         except CodecError as exc:
             raise codec_failure(exc, item, self.names) from exc
         self.check_key_types(record)  # per item: the error names this line
+        pending = self.pending
+        pending.append(record)
+        self.pending_bytes += len(record.item)
+        if len(pending) >= _BATCH or self.pending_bytes >= _BATCH_BYTES:
+            self._buffer_pending()
+
+    def _buffer_pending(self) -> None:
+        """Move the pending records into the part buffer; flush a part when it is full."""
         buffer = self.buffer
-        buffer.add(record)
-        self.items += 1
-        self.bytes += record.size
+        self.bytes += buffer.add_page(self.pending)
+        self.items += len(self.pending)
+        self.pending.clear()
+        self.pending_bytes = 0
         if buffer.buffered_bytes >= buffer.part_bytes:
             entry = buffer.flush()
             if entry:
@@ -92,6 +110,7 @@ class FullSink:
 
     def finish(self) -> FileOutcome:
         """Flush the last part; say what the file gave."""
+        self._buffer_pending()
         entry = self.buffer.flush()
         if entry:
             self.parts.append(entry)
