@@ -406,10 +406,19 @@ class Renderer:
         logger.handlers = [_StderrLogHandler(self)]
         logger.setLevel(level)
         logger.propagate = False
+        # Other libraries' records go nowhere unless --debug: py4j logs a cancelled
+        # Spark call with logging.exception on the root logger, which would set up
+        # a stderr handler (basicConfig) and print its traceback under the one line.
+        root = logging.getLogger()
+        quiet = None if root.handlers or level <= logging.DEBUG else logging.NullHandler()
+        if quiet is not None:
+            root.addHandler(quiet)
         try:
             yield
         finally:
             logger.handlers, logger.level, logger.propagate = saved
+            if quiet is not None:
+                root.removeHandler(quiet)
 
 
 def _force_progress() -> bool:

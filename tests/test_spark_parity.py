@@ -433,3 +433,30 @@ def test_a_job_launched_by_spark_submit_keeps_the_launcher_s_master(
     monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "41234")
     assert master_to_set(None, "local[2]") is None
     assert master_to_set("local[4]", "local[2]") == "local[4]"
+
+
+def test_ctrl_c_stays_the_command_lines_once_spark_started(spark: Any) -> None:
+    """pyspark's SparkContext replaces the SIGINT handler; pitrdiff's is put back, after a
+    cancel of Spark's jobs, so a Ctrl-C exits 130 (not 3, "Spark failed")."""
+    import signal
+
+    from pitrdiff.spark.session import _keep_sigint_handler
+
+    calls: list[int] = []
+
+    def ours(signum: int, frame: Any) -> None:
+        calls.append(signum)
+        raise KeyboardInterrupt
+
+    saved = signal.getsignal(signal.SIGINT)
+    try:
+        signal.signal(signal.SIGINT, lambda signum, frame: None)  # as pyspark's would be
+        _keep_sigint_handler(ours, spark)
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        assert calls == [signal.SIGINT]
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _keep_sigint_handler(signal.default_int_handler, spark)  # no handler of the caller's
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, saved)

@@ -174,3 +174,30 @@ def test_progress_task_and_status_show_escapes(
     err = capsys.readouterr().err
     assert _raw_in(err) == []
     assert r"scan T\x1b[31m" in err and r"at key n\x1b[31m\x00\r\n\t\x07x" in err
+
+
+def test_other_libraries_root_log_records_stay_off_the_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """py4j logs a cancelled Spark call with logging.exception on the root logger, which
+    would set up a stderr handler and print a traceback under the one error line."""
+    import logging
+
+    from pitrdiff.output import Renderer
+
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers = []
+    try:
+        with Renderer().log_handler():
+            try:
+                raise RuntimeError("inside py4j")
+            except RuntimeError:
+                logging.exception("KeyboardInterrupt while sending command.")
+            logging.getLogger("pitrdiff.x").warning("a warning of ours")
+        assert root.handlers == []  # nothing left behind
+    finally:
+        root.handlers = saved
+    err = capsys.readouterr().err
+    assert "inside py4j" not in err and "sending command" not in err
+    assert "a warning of ours" in err

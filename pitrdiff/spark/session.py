@@ -10,10 +10,13 @@ session serves a whole process.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pitrdiff.errors import InputError, StorageError
 
@@ -111,9 +114,43 @@ def get_session(
         builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
     for name, value in (config or {}).items():
         builder = builder.config(name, value)
+    previous = _sigint_handler()
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    _keep_sigint_handler(previous, session)
+    # py4j logs each call a cancelled job breaks off, with its traceback, on stderr
+    logging.getLogger("py4j").setLevel(logging.CRITICAL)
     return session
+
+
+def _sigint_handler() -> Any:
+    """The SIGINT handler in force (``None`` off the main thread, where it cannot change)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.getsignal(signal.SIGINT)
+
+
+def _keep_sigint_handler(previous: Any, session: SparkSession) -> None:
+    """Put back a caller's SIGINT handler that starting Spark replaced, chained after a cancel.
+
+    pyspark's ``SparkContext`` installs its own SIGINT handler (cancel every
+    job, raise ``KeyboardInterrupt``), replacing the command line's, so a
+    Ctrl-C was reported as a Spark failure (exit 3) instead of an interrupt
+    (130). Spark's jobs are still cancelled first; then the caller's handler
+    runs. A caller without a handler of its own (Python's default) keeps pyspark's.
+    """
+    if not callable(previous) or previous is signal.default_int_handler:
+        return
+    if signal.getsignal(signal.SIGINT) is previous:
+        return
+    context = session.sparkContext
+
+    def cancel_then_previous(signum: int, frame: Any) -> None:
+        with contextlib.suppress(Exception):
+            context.cancelAllJobs()
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, cancel_then_previous)
 
 
 @contextlib.contextmanager
