@@ -591,7 +591,7 @@ def _file_entries(doc: Mapping[str, Any]) -> list[Any]:
     ]
 
 
-def _changed(where: S3Prefix, kind: str, stage_: str) -> RefusedError:
+def changed_meanwhile(where: S3Prefix, kind: str, stage_: str) -> RefusedError:
     """The refusal of a publish whose prefix another writer changed (names what is there now)."""
     raw = where.read(MANIFEST_NAME)
     now = ""
@@ -645,21 +645,21 @@ def publish(local: Path, where: S3Prefix, old: set[str], *, kind: str = "export"
     checked = isinstance(old, Found)
     seen = (old.etag or "absent") if isinstance(old, Found) else None
     if checked and (where.etag(MANIFEST_NAME) or "absent") != seen:
-        raise _changed(where, kind, "written")
+        raise changed_meanwhile(where, kind, "written")
     incomplete = orjson.dumps({**doc, "complete": False}, option=orjson.OPT_INDENT_2)
     try:
         ours = where.put(MANIFEST_NAME, incomplete, only_if=seen)
     except ConditionFailed as exc:
-        raise _changed(where, kind, "written") from exc
+        raise changed_meanwhile(where, kind, "written") from exc
     with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="pitrdiff-s3") as pool:
         for future in [pool.submit(where.upload, local / f, f) for f in files]:
             future.result()
     if checked and ours is not None and where.etag(MANIFEST_NAME) != ours:
-        raise _changed(where, kind, "uploaded")
+        raise changed_meanwhile(where, kind, "uploaded")
     try:
         where.put(MANIFEST_NAME, raw, only_if=ours if checked else None)
     except ConditionFailed as exc:
-        raise _changed(where, kind, "uploaded") from exc
+        raise changed_meanwhile(where, kind, "uploaded") from exc
     written = [*files, MANIFEST_NAME]
     stale = sorted(old - set(written))
     if stale:
@@ -742,6 +742,7 @@ __all__ = [
     "LocalCopy",
     "S3Prefix",
     "StagedExport",
+    "changed_meanwhile",
     "check_out",
     "checked_read",
     "export_to_s3",

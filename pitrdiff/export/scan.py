@@ -650,6 +650,7 @@ def export_table(
             overwrite=overwrite,
             endpoint_url=s3_endpoint_url,
             aws=aws,
+            table=table,  # an unfinished scan export of another table: refused before the scan
         )
     if segments is not None and not 1 <= segments <= MAX_SEGMENTS:
         raise InputError(f"--segments must be between 1 and {MAX_SEGMENTS}, not {segments}")

@@ -28,10 +28,16 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pitrdiff.errors import ExportError, RefusedError
+from pitrdiff.errors import ExportError
 from pitrdiff.export.dataset import HASH_COLUMN, MANIFEST_NAME, Export, Manifest
 from pitrdiff.export.outdir import DATA_DIR
-from pitrdiff.export.remote import S3Prefix, check_out, checked_read, open_manifest
+from pitrdiff.export.remote import (
+    S3Prefix,
+    changed_meanwhile,
+    check_out,
+    checked_read,
+    open_manifest,
+)
 from pitrdiff.export.s3prefix import ConditionFailed
 from pitrdiff.spark.arrow import spark_schema
 from pitrdiff.spark.session import spark_errors
@@ -174,10 +180,7 @@ def put_manifest(
     try:
         etag = where.put(MANIFEST_NAME, body, only_if=only_if)
     except ConditionFailed as exc:
-        raise RefusedError(
-            f"{where.url} was written by another run while this export was being ingested; "
-            "this export was not published: run it again (with --overwrite to replace that one)"
-        ) from exc
+        raise changed_meanwhile(where, "export", "ingested") from exc
     return etag or where.etag(MANIFEST_NAME) or "absent"
 
 
