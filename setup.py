@@ -10,7 +10,7 @@ setup(
     ext_modules=[
         Extension(
             "pitrdiff._canon",
-            sources=["pitrdiff/_canon.c", "pitrdiff/_canon_scalars.c"],
+            sources=["pitrdiff/_canon.c", "pitrdiff/_canon_scalars.c", "pitrdiff/_canon_json.c"],
             depends=["pitrdiff/_canon.h"],
             optional=True,
         )

@@ -11,9 +11,12 @@ only, so dynalite's CPU and interpreter start-up are not counted:
 - ``fastparse``: the same loop with pitrdiff's orjson response parsing and the
   export's GC thresholds (no export);
 - ``pitrdiff``: ``pitrdiff.export_table`` into a temporary directory (the
-  codec's C walk, ``pitrdiff._canon``, when built);
+  codec's C code, ``pitrdiff._canon``, when built: each response's items are
+  encoded straight from its JSON text, ``codec.encode_items``);
+- ``pitrdiff-walk``: the same, but each response parsed with orjson and each
+  item encoded by the C walk (``codec.encode_record``: the previous round's path);
 - ``pitrdiff-py``: the same with ``PITRDIFF_NO_COMPILED=1`` (the codec's
-  Python walk: the figures before the C walk).
+  Python walk: the figures before any C).
 
 It also prints the floor: ``json.loads`` (and orjson) of the same response
 bodies, and ``codec.encode_record`` alone on the items of those bodies (C walk,
@@ -176,10 +179,12 @@ def child(variant: str, endpoint: str, segments: int, table: str) -> None:
                         codec.encode_record(item, ("pk", "sk"))
                 result[key] = time.process_time() - t0
             result["compiled"] = codec.COMPILED
-    elif variant in ("pitrdiff", "pitrdiff-py"):
+    elif variant in ("pitrdiff", "pitrdiff-walk", "pitrdiff-py"):
         from pitrdiff import codec
 
-        assert codec.COMPILED is (variant == "pitrdiff"), "pitrdiff._canon not built?"
+        assert codec.COMPILED is (variant != "pitrdiff-py"), "pitrdiff._canon not built?"
+        if variant == "pitrdiff-walk":
+            codec._items_span = None  # every response parsed, every item walked
         dynamodb_client(config).describe_table(TableName=table)  # same warm-up as above
         # pyarrow's first pa.array() imports pandas (~0.2 s CPU once per process);
         # like the client warm-up above it is a one-time cost, reported apart.
@@ -230,7 +235,7 @@ def measure(endpoint: str, shape: str, segments: int, repeat: int) -> dict[str, 
     floor = run_child("bodies", endpoint, segments, table)
     best: dict[str, dict[str, Any]] = {}
     for _ in range(repeat):
-        for variant in ("boto3", "fastparse", "pitrdiff", "pitrdiff-py"):
+        for variant in ("boto3", "fastparse", "pitrdiff", "pitrdiff-walk", "pitrdiff-py"):
             figures = run_child(variant, endpoint, segments, table)
             if variant not in best or figures["cpu"] < best[variant]["cpu"]:
                 best[variant] = figures
@@ -254,25 +259,17 @@ def print_shape(shape: str, result: dict[str, Any], segments: int, repeat: int) 
     rows = [
         ("boto3 client scan loop", best["boto3"]),
         ("scan loop + orjson parse (no export)", best["fastparse"]),
-        ("pitrdiff export_table (C walk)", best["pitrdiff"]),
+        ("pitrdiff export_table (C, from JSON text)", best["pitrdiff"]),
+        ("pitrdiff export_table (C walk per item)", best["pitrdiff-walk"]),
         ("pitrdiff export_table (Python walk)", best["pitrdiff-py"]),
-        (
-            "  the same, warm: C walk",
-            {
-                **best["pitrdiff"],
-                "cpu": best["pitrdiff"]["warm_cpu"],
-                "wall": best["pitrdiff"]["warm_wall"],
-            },
-        ),
-        (
-            "  the same, warm: Python walk",
-            {
-                **best["pitrdiff-py"],
-                "cpu": best["pitrdiff-py"]["warm_cpu"],
-                "wall": best["pitrdiff-py"]["warm_wall"],
-            },
-        ),
     ]
+    for label, variant in (
+        ("  the same, warm: C, from JSON text", "pitrdiff"),
+        ("  the same, warm: C walk per item", "pitrdiff-walk"),
+        ("  the same, warm: Python walk", "pitrdiff-py"),
+    ):
+        warm = best[variant]
+        rows.append((label, {**warm, "cpu": warm["warm_cpu"], "wall": warm["warm_wall"]}))
     for label, figures in rows:
         print(
             f"{label:<38}{figures['cpu']:>13.2f}{figures['cpu'] / items * 1e6:>9.1f}"
@@ -346,8 +343,8 @@ def main() -> None:
     print(f"\nload average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
         f"{'shape':<9}{'boto3 µs':>10}{'pitrdiff µs':>13}{'pitrdiff/boto3':>16}"
-        f"{'parse+encode/boto3':>20}{'orjson/boto3':>14}{'Python walk µs':>16}"
-        f"{'Python walk/boto3':>19}{'warm C/boto3':>14}{'warm Python/boto3':>19}"
+        f"{'parse+encode/boto3':>20}{'orjson/boto3':>14}{'warm: C text/boto3':>20}"
+        f"{'C walk/boto3':>14}{'Python walk/boto3':>19}"
     )
     for shape in shapes:
         best, floor, items = (
@@ -361,9 +358,8 @@ def main() -> None:
             f"{shape:<9}{base / items * 1e6:>10.1f}{best['pitrdiff']['cpu'] / items * 1e6:>13.1f}"
             f"{best['pitrdiff']['cpu'] / base:>16.3f}{parse_encode / base:>20.3f}"
             f"{floor['orjson_loads_cpu'] / base:>14.3f}"
-            f"{best['pitrdiff-py']['cpu'] / items * 1e6:>16.1f}"
-            f"{best['pitrdiff-py']['cpu'] / base:>19.3f}"
-            f"{best['pitrdiff']['warm_cpu'] / base:>14.3f}"
+            f"{best['pitrdiff']['warm_cpu'] / base:>20.3f}"
+            f"{best['pitrdiff-walk']['warm_cpu'] / base:>14.3f}"
             f"{best['pitrdiff-py']['warm_cpu'] / base:>19.3f}"
         )
 

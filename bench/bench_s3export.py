@@ -4,21 +4,26 @@ Prints, side by side per item shape (``bench/shapes.py``: the five shapes of
 issue 17, flat, nested, binary, numbers, wide; and ``order``, the original
 benchmark item), CPU time per item (user + system of this process and its
 worker processes: the per-core cost, robust on a busy machine; the least of
-``--repeat`` runs) of the stages of ingestion, each added to the previous:
+``--repeat`` runs) of:
 
-- ``floor``: decompressing the files and ``orjson.loads`` of each line (what
-  any reader must pay);
-- ``codec``: + ``codec.encode_record`` (canonical item, key, hash, size);
-- ``writer``: + the export dataset's ``PartBuffer`` (Arrow, Parquet zstd, files);
+- ``gzip``: decompressing the files and splitting them into lines;
+- ``floor``: + ``orjson.loads`` of each line: what any reader that builds the
+  items must pay, the denominator of issue 17's target (``loads`` = floor - gzip);
+- ``encode``: ``codec.encode_lines`` after ``gzip``, ingestion's codec: each
+  line's JSON text straight to the record (canonical item, key, hash, size) in
+  C, no ``orjson.loads``;
+- ``write``: the export dataset's ``PartBuffer`` on top (Arrow, Parquet zstd,
+  files), as ingestion's sink does it;
 - ``ingest``: ``ingest_export`` itself, one worker; ``rest`` is what it costs
-  beyond ``writer`` (manifests, MD5, streaming, worker loop, sinks);
+  beyond ``gzip + encode + write`` (manifests, MD5, streaming, worker loop, sinks);
 
 then items per CPU-second of the floor and of ``ingest_export``, and the
-ratio (issue 17's target: at least 40%). The codec's C walk (``pitrdiff._canon``)
-is used when built; the last columns repeat ``codec`` and ``ingest`` with the
-Python walk (``codec._compiled`` set to None in this process), the figures
-before the C walk. With ``--workers N`` (N > 1):
-``ingest_export`` with N threads and with N processes.
+ratio (issue 17's target: at least 40%). The last columns run ``ingest_export``
+in the same process the two earlier ways: with the C walk per line
+(``orjson.loads`` then the C ``encode_record``: the previous round's path,
+``codec._compiled_lines`` set to None) and with the Python walk
+(``codec._compiled`` set to None: the code before any C). With ``--workers N``
+(N > 1): ``ingest_export`` with N threads and with N processes.
 
 Usage::
 
@@ -49,7 +54,7 @@ from typing import Any
 import orjson
 
 from pitrdiff import codec as codec_module
-from pitrdiff.codec import encode_record
+from pitrdiff.codec import encode_lines
 from pitrdiff.export.dataset import DEFAULT_PART_BYTES, PartBuffer
 from pitrdiff.export.native import ingest_export, key_schema_from_spec, read_summary
 
@@ -133,6 +138,18 @@ def lines_of(paths: list[Path]) -> Iterator[bytes]:
                 yield from lines
 
 
+def batches_of(paths: list[Path]) -> Iterator[list[bytes]]:
+    """The lines of each decompressed piece at once, as ingestion takes them."""
+    for path in paths:
+        decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        pending = b""
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                lines = (pending + decompressor.decompress(chunk)).split(b"\n")
+                pending = lines.pop()
+                yield [line for line in lines if line]
+
+
 def best_cpu(repeat: int, run: Callable[[], Any]) -> float:
     """The least CPU time (this process and its children) of ``repeat`` runs."""
     best = float("inf")
@@ -143,33 +160,42 @@ def best_cpu(repeat: int, run: Callable[[], Any]) -> float:
     return best
 
 
-def stages(
-    export_dir: Path, work: Path, repeat: int, which: tuple[str, ...] = ("floor", "codec", "writer")
-) -> dict[str, float]:
-    """CPU seconds of the floor and of ingestion's stages added one by one, in process."""
+def stages(export_dir: Path, work: Path, repeat: int) -> dict[str, float]:
+    """CPU seconds of the floor and of ingestion's stages, in process."""
     paths = data_files(export_dir)
     names = ("pk", "sk")
+    declared = ("S", "N")
     schema = key_schema_from_spec("pk:S,sk:N")
+
+    def gzip_only() -> None:
+        for _ in lines_of(paths):
+            pass
 
     def floor() -> None:
         for line in lines_of(paths):
             orjson.loads(line)
 
-    def codec() -> None:
-        for line in lines_of(paths):
-            encode_record(orjson.loads(line)["Item"], names)
+    def encode() -> None:
+        for batch in batches_of(paths):
+            columns: Any = ([], [], [], [], ([], []))
+            assert encode_lines(batch, 0, names, declared, columns, 1 << 60)[0] == len(batch)
 
-    def writer() -> None:
+    def write() -> None:
         shutil.rmtree(work / "writer", ignore_errors=True)
         buffer = PartBuffer(work / "writer", schema, "bench", part_bytes=DEFAULT_PART_BYTES)
-        for line in lines_of(paths):
-            buffer.add(encode_record(orjson.loads(line)["Item"], names))
-            if buffer.full:
-                buffer.flush()
+        for batch in batches_of(paths):
+            index = 0
+            while index < len(batch):
+                index, count, characters, _ = encode_lines(
+                    batch, index, names, declared, buffer.columns, buffer.room
+                )
+                buffer.took(count, characters)
+                if buffer.full:
+                    buffer.flush()
         buffer.flush()
 
-    runs = {"floor": floor, "codec": codec, "writer": writer}
-    return {name: best_cpu(repeat, runs[name]) for name in which}
+    runs = {"gzip": gzip_only, "floor": floor, "encode": encode, "write": write}
+    return {name: best_cpu(repeat, run) for name, run in runs.items()}
 
 
 def ingest(export_dir: Path, out: Path, workers: int, executor: str, repeat: int) -> float:
@@ -183,51 +209,48 @@ def ingest(export_dir: Path, out: Path, workers: int, executor: str, repeat: int
 
 
 HEADER = (
-    f"{'shape':<8} {'items':>7} {'B/item':>6} | {'floor':>6} {'codec':>6} {'writer':>6} "
-    f"{'ingest':>6} {'rest':>5} µs/item | {'floor':>9} {'ingest':>8} items/CPU-s | of floor"
-    f" | Python walk: {'codec':>6} {'ingest':>6} µs/item, of floor"
+    f"{'shape':<8} {'items':>7} {'B/item':>6} | {'gzip':>5} {'loads':>5} {'floor':>5} | "
+    f"{'encode':>6} {'write':>5} {'rest':>5} {'ingest':>6} µs/item | "
+    f"{'floor':>9} {'ingest':>8} items/CPU-s | of floor | "
+    f"per-line C walk: ingest µs, of floor | Python walk: ingest µs, of floor"
 )
 
 
-def python_walk(run: Callable[[], float]) -> float:
-    """``run()`` with the codec's Python walk instead of the C walk."""
-    compiled = codec_module._compiled
-    codec_module._compiled = None
+def without(name: str, run: Callable[[], float]) -> float:
+    """``run()`` with ``codec.<name>`` set to None (the C line encoder, or all C code)."""
+    saved = getattr(codec_module, name)
+    setattr(codec_module, name, None)
     try:
         return run()
     finally:
-        codec_module._compiled = compiled
+        setattr(codec_module, name, saved)
 
 
 def run_shape(shape: str, args: argparse.Namespace, work: Path) -> list[str]:
-    """Measure one shape; its rows of the table.
-
-    ``floor``: gzip + orjson; ``codec``: + ``encode_record``; ``writer``: +
-    ``PartBuffer`` (Arrow, Parquet zstd, files); ``ingest``: ``ingest_export``
-    with one worker; ``rest``: ingest minus writer (manifests, MD5, the worker
-    loop, sinks: the native-export code's own cost).
-    """
+    """Measure one shape; its rows of the table (the columns: the module's docstring)."""
     items = max(args.files, int(args.items * SCALE.get(shape, 1.0)))
     shutil.rmtree(work, ignore_errors=True)
     export_dir = generate(work / "src", shape, items, args.files)
     raw = sum(len(gzip.decompress(p.read_bytes())) for p in (work / "src").rglob("*.gz"))
     cpu = stages(export_dir, work, args.repeat)
     cpu["ingest"] = ingest(export_dir, work / "out", 1, "thread", args.repeat)
-    cpu["codec_py"] = python_walk(
-        lambda: stages(export_dir, work, args.repeat, ("codec",))["codec"]
+    cpu["ingest_walk"] = without(
+        "_compiled_lines", lambda: ingest(export_dir, work / "out", 1, "thread", args.repeat)
     )
-    cpu["ingest_py"] = python_walk(
-        lambda: ingest(export_dir, work / "out", 1, "thread", args.repeat)
+    cpu["ingest_py"] = without(
+        "_compiled", lambda: ingest(export_dir, work / "out", 1, "thread", args.repeat)
     )
     us = {k: v / items * 1e6 for k, v in cpu.items()}
+    rest = us["ingest"] - us["write"]
     rows = [
-        f"{shape:<8} {items:>7,} {raw / items:>6,.0f} | {us['floor']:>6.2f} "
-        f"{us['codec'] - us['floor']:>6.2f} {us['writer'] - us['codec']:>6.2f} "
-        f"{us['ingest']:>6.2f} {us['ingest'] - us['writer']:>5.2f}         | "
+        f"{shape:<8} {items:>7,} {raw / items:>6,.0f} | {us['gzip']:>5.2f} "
+        f"{us['floor'] - us['gzip']:>5.2f} {us['floor']:>5.2f} | "
+        f"{us['encode'] - us['gzip']:>6.2f} {us['write'] - us['encode']:>5.2f} {rest:>5.2f} "
+        f"{us['ingest']:>6.2f}         | "
         f"{items / cpu['floor']:>9,.0f} {items / cpu['ingest']:>8,.0f}             | "
-        f"{cpu['floor'] / cpu['ingest']:>7.0%}"
-        f"  | {'':>13}{us['codec_py'] - us['floor']:>6.2f} {us['ingest_py']:>6.2f}"
-        f" {cpu['floor'] / cpu['ingest_py']:>15.0%}"
+        f"{cpu['floor'] / cpu['ingest']:>7.0%}  | "
+        f"{us['ingest_walk']:>22.2f} {cpu['floor'] / cpu['ingest_walk']:>5.0%}   | "
+        f"{us['ingest_py']:>18.2f} {cpu['floor'] / cpu['ingest_py']:>5.0%}"
     ]
     if args.workers > 1:
         for executor in ("thread", "process"):

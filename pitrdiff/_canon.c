@@ -366,7 +366,8 @@ canon_value(PyObject *typed, int depth, PyObject **out, Py_ssize_t *size)
 
 /* Set once by configure(): orjson.dumps, {"option": OPT_SORT_KEYS}'s value,
  * xxhash.xxh3_64_intdigest and codec.Record. */
-static PyObject *json_dumps, *dumps_option, *dumps_kwnames, *hash_bytes, *record_class;
+static PyObject *json_dumps, *dumps_option, *dumps_kwnames, *record_class;
+PyObject *canon_hash_bytes;
 
 /* orjson.dumps(value, option=OPT_SORT_KEYS): new bytes. */
 static PyObject *
@@ -479,7 +480,7 @@ encode_entry(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
     }
     fields[0] = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(key_text), PyBytes_GET_SIZE(key_text), NULL);
     fields[1] = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text), NULL);
-    fields[2] = PyObject_CallOneArg(hash_bytes, text);
+    fields[2] = PyObject_CallOneArg(canon_hash_bytes, text);
     fields[3] = PyLong_FromSsize_t(size);
     fields[4] = values;
     fields[5] = types;
@@ -520,7 +521,7 @@ configure_entry(PyObject *Py_UNUSED(module), PyObject *args)
     Py_XSETREF(dumps_kwnames, kwnames);
     Py_XSETREF(json_dumps, Py_NewRef(dumps));
     Py_XSETREF(dumps_option, Py_NewRef(option));
-    Py_XSETREF(hash_bytes, Py_NewRef(hash));
+    Py_XSETREF(canon_hash_bytes, Py_NewRef(hash));
     Py_XSETREF(record_class, Py_NewRef(cls));
     Py_RETURN_NONE;
 }
@@ -565,6 +566,11 @@ static PyMethodDef methods[] = {
     {"canonicalize", canon_entry, METH_O, canonicalize_doc},
     {"encode_record", (PyCFunction)(void (*)(void))encode_entry, METH_FASTCALL, encode_doc},
     {"configure", configure_entry, METH_VARARGS, configure_doc},
+    {"encode_lines", (PyCFunction)(void (*)(void))encode_lines_entry, METH_FASTCALL,
+     encode_lines_doc},
+    {"items_span", items_span_entry, METH_O, items_span_doc},
+    {"encode_items", (PyCFunction)(void (*)(void))encode_items_entry, METH_FASTCALL,
+     encode_items_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,7 +11,6 @@
 #define MIN_ADJUSTED -130      /* smallest magnitude 1E-130 */
 #define MAX_ADJUSTED 125       /* largest magnitude 9.99...E+125 */
 #define MAX_EXPONENT_DIGITS 6  /* longer exponents are out of range (codec.py alike) */
-#define NUMBER_BUFFER 256      /* a canonical number in range has at most 170 characters */
 
 /* Base64 alphabet value of each byte, -1 for bytes outside the alphabet. */
 static signed char b64_value[256];
@@ -91,9 +90,12 @@ tag_of(PyObject *key)
 {
     Py_ssize_t n;
     const char *s = ascii_of(key, &n);
-    if (s == NULL) {
-        return T_OTHER;
-    }
+    return s == NULL ? T_OTHER : tag_of_text(s, n);
+}
+
+enum tag
+tag_of_text(const char *s, Py_ssize_t n)
+{
     if (n == 1) {
         switch (s[0]) {
         case 'S': return T_S;
@@ -263,20 +265,28 @@ format_number(const number_value *v, char *buffer)
     return k + count + 1;
 }
 
+Py_ssize_t
+canon_number_text(const char *s, Py_ssize_t n, char *buffer, Py_ssize_t *size)
+{
+    number_text scanned;
+    number_value value;
+    if (scan_number(s, n, &scanned) < 0 || number_value_of(&scanned, &value) < 0) {
+        return -1;
+    }
+    /* AWS: about one byte per two significant digits, plus one (zero: one digit). */
+    *size = ((value.count > 0 ? value.count : 1) + 1) / 2 + 1;
+    return format_number(&value, buffer);
+}
+
 int
 canon_number(PyObject *text, PyObject **out, Py_ssize_t *size)
 {
-    Py_ssize_t n;
-    number_text scanned;
-    number_value value;
+    Py_ssize_t n, length;
     char buffer[NUMBER_BUFFER];
     const char *s = ascii_of(text, &n);
-    if (s == NULL || scan_number(s, n, &scanned) < 0 || number_value_of(&scanned, &value) < 0) {
+    if (s == NULL || (length = canon_number_text(s, n, buffer, size)) < 0) {
         return -1;
     }
-    Py_ssize_t length = format_number(&value, buffer);
-    /* AWS: about one byte per two significant digits, plus one (zero: one digit). */
-    *size = ((value.count > 0 ? value.count : 1) + 1) / 2 + 1;
     if (length == n && memcmp(buffer, s, n) == 0) {
         Py_INCREF(text);
         *out = text;
@@ -290,9 +300,13 @@ canon_number(PyObject *text, PyObject **out, Py_ssize_t *size)
 int
 number_compare(PyObject *a, PyObject *b)
 {
-    Py_ssize_t na = PyUnicode_GET_LENGTH(a), nb = PyUnicode_GET_LENGTH(b);
-    const char *sa = (const char *)PyUnicode_1BYTE_DATA(a);
-    const char *sb = (const char *)PyUnicode_1BYTE_DATA(b);
+    return number_compare_text((const char *)PyUnicode_1BYTE_DATA(a), PyUnicode_GET_LENGTH(a),
+                               (const char *)PyUnicode_1BYTE_DATA(b), PyUnicode_GET_LENGTH(b));
+}
+
+int
+number_compare_text(const char *sa, Py_ssize_t na, const char *sb, Py_ssize_t nb)
+{
     int sign_a = sa[0] == '-' ? -1 : (na == 1 && sa[0] == '0' ? 0 : 1);
     int sign_b = sb[0] == '-' ? -1 : (nb == 1 && sb[0] == '0' ? 0 : 1);
     if (sign_a != sign_b) {
@@ -363,8 +377,14 @@ b64_raw_size(const char *s, Py_ssize_t n)
 int
 b64_order(PyObject *a, PyObject *b)
 {
-    Py_ssize_t na = PyUnicode_GET_LENGTH(a), nb = PyUnicode_GET_LENGTH(b);
-    const unsigned char *sa = PyUnicode_1BYTE_DATA(a), *sb = PyUnicode_1BYTE_DATA(b);
+    return b64_order_text((const char *)PyUnicode_1BYTE_DATA(a), PyUnicode_GET_LENGTH(a),
+                          (const char *)PyUnicode_1BYTE_DATA(b), PyUnicode_GET_LENGTH(b));
+}
+
+int
+b64_order_text(const char *a, Py_ssize_t na, const char *b, Py_ssize_t nb)
+{
+    const unsigned char *sa = (const unsigned char *)a, *sb = (const unsigned char *)b;
     while (na > 0 && sa[na - 1] == '=') {
         na--;
     }
@@ -448,8 +468,13 @@ canon_binary(PyObject *value, PyObject **out, Py_ssize_t *size)
 PyObject *
 b64_decode(PyObject *text)
 {
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    const unsigned char *in = PyUnicode_1BYTE_DATA(text);
+    return b64_decode_text((const char *)PyUnicode_1BYTE_DATA(text), PyUnicode_GET_LENGTH(text));
+}
+
+PyObject *
+b64_decode_text(const char *text, Py_ssize_t n)
+{
+    const unsigned char *in = (const unsigned char *)text;
     Py_ssize_t size = b64_raw_size((const char *)in, n);
     if (size < 0) {
         return NULL;

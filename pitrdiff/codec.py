@@ -38,16 +38,22 @@ from pitrdiff.errors import CodecError
 
 _compiled: Callable[[Any], tuple[dict[str, Any], int] | None] | None = None
 _compiled_encode: Callable[[Any, Sequence[str]], Record | None] | None = None
+_compiled_lines: Callable[..., tuple[int, int, int, int]] | None = None
+_compiled_items: Callable[..., tuple[int, int, int, bool]] | None = None
+_items_span: Callable[[bytes], tuple[int, int] | None] | None = None
 if os.environ.get("PITRDIFF_NO_COMPILED", "") in ("", "0"):
     try:  # built by `pip install` when a C compiler is present (setup.py: optional)
         from pitrdiff import _canon
 
         _compiled = _canon.canonicalize
         _compiled_encode = _canon.encode_record
+        _compiled_lines = _canon.encode_lines
+        _compiled_items = _canon.encode_items
+        _items_span = _canon.items_span
     except ImportError:  # not built: the Python walk below does everything
-        _compiled = _compiled_encode = None
+        _compiled = _compiled_encode = _compiled_lines = _compiled_items = _items_span = None
 COMPILED: bool = _compiled is not None
-"""True when :func:`canonicalize` and :func:`encode_record` run the C walk of ``pitrdiff._canon``.
+"""True when :func:`canonicalize` and the encoders run the C code of ``pitrdiff._canon``.
 
 The C walk handles well-formed common input and returns the same objects as
 the Python walk; on anything else (errors included) the Python walk runs on
@@ -609,6 +615,88 @@ def _encode_record_python(item: Mapping[str, Any], key_names: Sequence[str]) -> 
         size,
         tuple(key_values),
         tuple(key_types),
+    )
+
+
+Columns = tuple[list[str], list[str], list[int], list[int], tuple[list[str | bytes], ...]]
+"""A dataset writer's column lists: keys, items, hashes, sizes, one list per key attribute."""
+
+
+def encode_lines(
+    lines: list[bytes],
+    start: int,
+    key_names: tuple[str, ...],
+    declared: tuple[str | None, ...] | None,
+    columns: Columns,
+    room: int,
+) -> tuple[int, int, int, int]:
+    """Encode native export lines into column lists, in C, as far as it can go.
+
+    Each of ``lines[start:]`` is one line of a DynamoDB export to S3 (DynamoDB
+    JSON, ``{"Item": {...}}``). For each, what :func:`encode_record` gives for
+    its item (key JSON, item JSON, hash, size, key values) is appended to
+    ``columns`` (keys, items, hashes, sizes, and one list per key attribute),
+    parsed straight from the JSON text by ``pitrdiff._canon`` without Python
+    objects for the item. It stops once ``room`` characters of items were added
+    or at the first line it leaves to the Python path (``orjson.loads`` and
+    :func:`encode_record` then give the same record or the error): anything
+    outside the common subset, a key attribute missing or of a type other than
+    ``declared`` (type tags in key order, or None not to check). Without the C
+    extension it encodes nothing.
+
+    Returns
+    -------
+    tuple of int
+        ``(next, count, characters, size_sum)``: the first line not encoded,
+        how many were, the characters of their item JSON and the sum of their
+        sizes (bytes, AWS rules).
+    """
+    if _compiled is None or _compiled_lines is None:
+        return start, 0, 0, 0
+    keys, items, hashes, sizes, key_values = columns
+    return _compiled_lines(
+        lines, start, key_names, declared, keys, items, hashes, sizes, key_values, room
+    )
+
+
+def items_span(body: bytes) -> tuple[int, int] | None:
+    """Where the ``"Items"`` array is in a ``Scan`` response body, for :func:`encode_items`.
+
+    ``(start, end)`` such that ``body[start:end]`` is the array, or None (no C
+    code, or a body it does not read). Only the array is validated (by
+    :func:`encode_items`); the caller parses ``body[:start] + b"[]" + body[end:]``.
+    """
+    if _compiled is None or _compiled_items is None or _items_span is None:
+        return None
+    return _items_span(body)
+
+
+def encode_items(
+    body: bytes,
+    start: int,
+    end: int,
+    key_names: tuple[str, ...],
+    declared: tuple[str | None, ...] | None,
+    columns: Columns,
+) -> tuple[int, int, int, bool]:
+    """:func:`encode_lines` for the items of a JSON array (a ``Scan`` response's ``Items``).
+
+    ``body[start:end]`` is the array (:func:`items_span`); its items, in wire
+    form, are encoded in C into ``columns`` until one needs the Python path.
+
+    Returns
+    -------
+    tuple
+        ``(count, characters, size_sum, complete)``: how many items were encoded
+        (the first ones), the characters of their item JSON, the sum of their
+        sizes (bytes), and whether that was the whole array; when not,
+        ``orjson.loads(body[start:end])[count:]`` is left to :func:`encode_record`.
+    """
+    if _compiled is None or _compiled_items is None:
+        return 0, 0, 0, False
+    keys, items, hashes, sizes, key_values = columns
+    return _compiled_items(
+        body, start, end, key_names, declared, keys, items, hashes, sizes, key_values
     )
 
 

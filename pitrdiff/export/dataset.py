@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from pitrdiff import __version__
-from pitrdiff.codec import Item, Record, encode_record
+from pitrdiff.codec import Columns, Item, Record, encode_record
 from pitrdiff.errors import (
     CodecError,
     ExportError,
@@ -337,7 +337,9 @@ class PartBuffer:
         self._items: list[str] = []
         self._hashes: list[int] = []
         self._sizes: list[int] = []
-        self._key_values: list[list[str | bytes]] = [[] for _ in self.key_schema.attributes]
+        self._key_values: tuple[list[str | bytes], ...] = tuple(
+            [] for _ in self.key_schema.attributes
+        )
         self.buffered_bytes = 0
         self.buffered_items = 0
 
@@ -375,9 +377,27 @@ class PartBuffer:
         return sum(sizes)
 
     @property
+    def columns(self) -> Columns:
+        """The column lists, for the C encoders to append to (then :meth:`took`).
+
+        :func:`~pitrdiff.codec.encode_lines` and :func:`~pitrdiff.codec.encode_items`.
+        """
+        return (self._keys, self._items, self._hashes, self._sizes, self._key_values)
+
+    def took(self, count: int, characters: int) -> None:
+        """Count ``count`` records (``characters`` of item JSON) appended to :attr:`columns`."""
+        self.buffered_items += count
+        self.buffered_bytes += characters
+
+    @property
     def full(self) -> bool:
         """Whether the buffer has reached its flush threshold."""
         return self.buffered_bytes >= self.part_bytes
+
+    @property
+    def room(self) -> int:
+        """Characters of item JSON the buffer takes before it is full."""
+        return self.part_bytes - self.buffered_bytes
 
     def flush(self) -> FileEntry | None:
         """Write the buffered rows as one part (atomically); ``None`` when empty."""

@@ -141,15 +141,70 @@ def _fast_scan_parse(
     response_dict["body"] = b""
 
 
-def install_fast_parse(client: Any, operations: Sequence[str] = ("Scan",)) -> None:
+class RawItems:
+    """A Scan response's ``Items`` left as JSON text: ``body[start:end]`` is the array.
+
+    The export encodes the items straight from the text
+    (:func:`~pitrdiff.codec.encode_items`); :meth:`parse`
+    gives them as wire-form items for the Python path.
+    """
+
+    __slots__ = ("body", "end", "start")
+
+    def __init__(self, body: bytes, start: int, end: int) -> None:
+        self.body = body
+        self.start = start
+        self.end = end
+
+    def parse(self) -> list[dict[str, Any]]:
+        """The items, parsed (binary values as base64 text, as on the wire)."""
+        items = orjson.loads(self.body[self.start : self.end])
+        if not isinstance(items, list):  # pragma: no cover - items_span found an array
+            raise CodecError("a Scan response's Items is not a list")
+        return items
+
+
+def _raw_scan_parse(
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+) -> None:
+    """:func:`_fast_scan_parse`, but ``Items`` stays JSON text (a :class:`RawItems`).
+
+    Only the rest of the body (counts, ``LastEvaluatedKey``, consumed capacity)
+    is parsed into objects; without the C codec, or for a body it does not
+    read, the whole body is parsed as :func:`_fast_scan_parse` does.
+    """
+    body = response_dict.get("body")
+    span = codec.items_span(body) if isinstance(body, bytes) else None
+    if response_dict.get("status_code") != 200 or not isinstance(body, bytes) or span is None:
+        _fast_scan_parse(response_dict, customized_response_dict)
+        return
+    start, end = span
+    try:
+        parsed = orjson.loads(body[:start] + b"[]" + body[end:])
+    except orjson.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict) or parsed.get("Items") != []:  # e.g. two "Items"
+        _fast_scan_parse(response_dict, customized_response_dict)
+        return
+    parsed["Items"] = RawItems(body, start, end)
+    customized_response_dict.update(parsed)
+    response_dict["body"] = b""
+
+
+def install_fast_parse(
+    client: Any, operations: Sequence[str] = ("Scan",), *, raw_items: bool = False
+) -> None:
     """Make a DynamoDB client parse the named operations' responses with orjson.
 
     Parsed responses then carry binary values as base64 text (as on the wire)
     and numbers in ``ConsumedCapacity`` as floats; everything else is as botocore
-    returns it. Error responses are parsed by botocore as usual.
+    returns it. Error responses are parsed by botocore as usual. With
+    ``raw_items``, a response's ``Items`` may be a :class:`RawItems` instead of
+    a list (for the export's own scan loop only).
     """
+    handler = _raw_scan_parse if raw_items else _fast_scan_parse
     for operation in operations:
-        client.meta.events.register(f"before-parse.dynamodb.{operation}", _fast_scan_parse)
+        client.meta.events.register(f"before-parse.dynamodb.{operation}", handler)
 
 
 # --------------------------------------------------------------------------- describing
@@ -442,6 +497,8 @@ def _scan_segment(shared: _Shared, state: SegmentState) -> SegmentState:
         first_sequence=state.next_sequence,
     )
     key_names = shared.key_schema.names
+    types = tuple(a.attribute_type for a in shared.key_schema.attributes)
+    declared = types if all(types) else None
     encode = codec.encode_record
     add_page = buffer.add_page
     unit = 1.0 if shared.consistent_read else 0.5
@@ -470,23 +527,35 @@ def _scan_segment(shared: _Shared, state: SegmentState) -> SegmentState:
                 break
         page = _scan_page(shared, request, state.segment)
         items = page.get("Items") or ()
+        count = page_bytes = 0
         try:
+            if isinstance(items, RawItems):  # straight from the JSON text, in C
+                count, characters, page_bytes, complete = codec.encode_items(
+                    items.body, items.start, items.end, key_names, declared, buffer.columns
+                )
+                buffer.took(count, characters)
+                items = () if complete else items.parse()[count:]
             records = [encode(item, key_names) for item in items]
         except CodecError as exc:
             raise CodecError(f"segment {state.segment}: {exc}") from exc
-        page_bytes = add_page(records)
-        del records
+        except orjson.JSONDecodeError as exc:
+            raise CodecError(
+                f"segment {state.segment}: a Scan response that is not valid JSON: {exc}"
+            ) from exc
+        page_bytes += add_page(records)
+        count += len(records)
+        del records, items
         consumed = (page.get("ConsumedCapacity") or {}).get("CapacityUnits")
         rcu = float(consumed) if consumed is not None else _estimate_rcu(page_bytes, unit == 1.0)
         if shared.limiter is not None:
             shared.limiter.consume(rcu)
-        if items:
-            rcu_per_item = max(rcu / len(items), 1e-6)
-        pending_items += len(items)
+        if count:
+            rcu_per_item = max(rcu / count, 1e-6)
+        pending_items += count
         pending_bytes += page_bytes
         pending_rcu += rcu
         state.pages += 1
-        shared.report(len(items), page_bytes)
+        shared.report(count, page_bytes)
         start_key = page.get("LastEvaluatedKey")
         finished = start_key is None
         if buffer.full or finished:
@@ -663,7 +732,7 @@ def export_table(
     clock = time.monotonic()
     root = Path(out)
     client = dynamodb_client(aws, max_pool_connections=MAX_THREADS + 2)
-    install_fast_parse(client)
+    install_fast_parse(client, raw_items=True)
     counter = count_retries(client)
     description = describe_table(client, table)
     base, states, consistent_read = _begin(

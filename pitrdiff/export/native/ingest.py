@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from pitrdiff.aws import AwsConfig
-from pitrdiff.codec import Record, encode_record
+from pitrdiff.codec import Record, encode_lines, encode_record
 from pitrdiff.errors import CodecError, ExportError, InputError
 from pitrdiff.export.dataset import (
     DEFAULT_PART_BYTES,
@@ -75,6 +75,40 @@ class FullSink:
         # (PartBuffer.add_page, one list comprehension per column).
         self.pending: list[Record] = []
         self.pending_bytes = 0
+        self.line = 0
+
+    def add_lines(self, lines: list[bytes], first: int) -> None:
+        """Take lines numbered ``first``, ``first + 1``, ... (hot path: once per batch).
+
+        The C codec (:func:`~pitrdiff.codec.encode_lines`) encodes them straight
+        from their JSON text into the part buffer; a line it leaves (anything
+        uncommon, and every error) goes through :meth:`add`, which gives the
+        same record or the error. Without the C codec every line does.
+        """
+        buffer = self.buffer
+        declared = self.check_key_types.declared
+        index = 0
+        while index < len(lines):
+            if self.pending:  # records of the Python path go first: the file's order
+                self._buffer_pending()
+            index, count, characters, size = encode_lines(
+                lines, index, self.names, declared, buffer.columns, buffer.room
+            )
+            buffer.took(count, characters)
+            self.items += count
+            self.bytes += size
+            if buffer.full:
+                self._flush()
+            elif index < len(lines):
+                self.line = first + index
+                self.add(lines[index], self.line)
+                index += 1
+        self.line = first + len(lines) - 1
+
+    def _flush(self) -> None:
+        entry = self.buffer.flush()
+        if entry:
+            self.parts.append(entry)
 
     def add(self, line: bytes, number: int) -> None:
         """Encode one line's item and keep it for the buffer (hot path: once per item)."""
@@ -100,10 +134,8 @@ class FullSink:
         self.items += len(self.pending)
         self.pending.clear()
         self.pending_bytes = 0
-        if buffer.buffered_bytes >= buffer.part_bytes:
-            entry = buffer.flush()
-            if entry:
-                self.parts.append(entry)
+        if buffer.full:
+            self._flush()
 
     def abort(self) -> None:
         """Nothing to release: parts already written are replaced or removed."""
@@ -111,9 +143,7 @@ class FullSink:
     def finish(self) -> FileOutcome:
         """Flush the last part; say what the file gave."""
         self._buffer_pending()
-        entry = self.buffer.flush()
-        if entry:
-            self.parts.append(entry)
+        self._flush()
         return FileOutcome(
             self.task.index, self.items, self.items, self.bytes, parts=tuple(self.parts)
         )

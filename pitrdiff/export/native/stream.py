@@ -17,7 +17,7 @@ import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
@@ -30,21 +30,20 @@ from pitrdiff.export.native.manifest import DataFile
 log = logging.getLogger(__name__)
 
 FILE_ATTEMPTS = 4
-# Lines between two looks at the stop flag (an interrupted run stops within them).
-_STOP_EVERY = 1024
 
 
 class BadRecord(Exception):
     """A line that is valid JSON but not an export record (message: what is wrong)."""
 
 
-def gzip_lines(chunks: Iterator[bytes], digest: Any) -> Iterator[bytes]:
-    """Decompress a gzip stream (possibly multi-member) and yield its non-empty lines.
+def gzip_batches(chunks: Iterator[bytes], digest: Any) -> Iterator[list[bytes]]:
+    """Decompress a gzip stream (possibly multi-member); yield its non-empty lines in lists.
 
     Output is produced at most 1 MiB at a time (gzip of repetitive data
-    expands a thousandfold: memory must not follow). ``digest`` is updated
-    with every compressed byte read, so the caller can check the file's MD5
-    once the generator is exhausted.
+    expands a thousandfold: memory must not follow); each list holds the
+    complete lines of one such piece. ``digest`` is updated with every
+    compressed byte read, so the caller can check the file's MD5 once the
+    generator is exhausted.
 
     Raises
     ------
@@ -69,15 +68,22 @@ def gzip_lines(chunks: Iterator[bytes], digest: Any) -> Iterator[bytes]:
             if out:
                 lines = (pending + out).split(b"\n")
                 pending = lines.pop()
-                for line in lines:
-                    if line and not line.isspace():  # no copy, unlike strip()
-                        yield line
+                # no copy, unlike strip()
+                batch = [line for line in lines if line and not line.isspace()]
+                if batch:
+                    yield batch
             # a full output buffer may leave output pending inside zlib
             more = bool(data) or (len(out) == CHUNK and not decompressor.eof)
     if seen_input and not decompressor.eof:
         raise zlib.error("the gzip stream is truncated")
     if pending.strip():
-        yield pending
+        yield [pending]
+
+
+def gzip_lines(chunks: Iterator[bytes], digest: Any) -> Iterator[bytes]:
+    """The lines of :func:`gzip_batches`, one at a time."""
+    for batch in gzip_batches(chunks, digest):
+        yield from batch
 
 
 def _drain(chunks: Iterator[bytes], digest: Any) -> None:
@@ -121,6 +127,17 @@ class Sink(Protocol):
 
     def finish(self) -> FileOutcome:
         """Write what remains; say what was written."""
+
+
+@runtime_checkable
+class BatchSink(Sink, Protocol):
+    """A sink that also takes lines a batch at a time (the hot path of full exports)."""
+
+    line: int
+    """Number of the line being added, for the message when :meth:`add_lines` raises."""
+
+    def add_lines(self, lines: list[bytes], first: int) -> None:
+        """Take lines numbered ``first``, ``first + 1``, ...; raise as :meth:`add` does."""
 
 
 class SinkFactory(Protocol):
@@ -263,15 +280,23 @@ def _process_file_once(task: FileTask) -> FileOutcome:
     stop = _STOPS.get(task.run)
     lines = 0
     failure: Exception | None = None
+    batched = sink if isinstance(sink, BatchSink) else None
     try:
         try:
-            for line in gzip_lines(chunks, digest):
-                lines += 1
-                sink.add(line, lines)
-                if not lines % _STOP_EVERY and stop is not None and stop.is_set():
+            for batch in gzip_batches(chunks, digest):
+                if batched is not None:
+                    batched.add_lines(batch, lines + 1)
+                    lines += len(batch)
+                else:
+                    for line in batch:
+                        lines += 1
+                        sink.add(line, lines)
+                if stop is not None and stop.is_set():
                     raise Interrupted(f"interrupted while reading {where}")
         except (zlib.error, orjson.JSONDecodeError, CodecError, BadRecord) as exc:
             failure = exc
+            if batched is not None and not isinstance(exc, zlib.error):
+                lines = batched.line
             _drain(chunks, digest)  # a corrupt file is better reported by its checksum
     except BaseException:
         sink.abort()
