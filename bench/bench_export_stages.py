@@ -5,7 +5,11 @@ orjson response parsing, keeping the pages, then times in this process:
 
 - ``fetch+parse``: the scan itself (HTTP, signing, ``orjson.loads`` of bodies);
 - ``encode``: ``codec.encode_record`` of every item;
-- ``add``: ``PartBuffer.add_page`` of every page's records, as the scan does;
+- ``add``: ``PartBuffer.add_page`` of every page's records (the per-item path);
+- ``fetch raw``: the scan as the export makes it, each body's ``Items`` left as
+  text (only the rest parsed: ``install_fast_parse(raw_items=True)``);
+- ``encode text``: ``codec.encode_items`` of each page into the part buffer's
+  columns, straight from the text (the export's path when the C code is built);
 - ``flush``: ``PartBuffer.flush`` (Arrow arrays, Parquet with the part codec,
   checksum, file write), as one part; ``--codec`` rewrites that part with
   another codec too, for comparison.
@@ -66,7 +70,31 @@ def stages(endpoint: str, shape: str, codecs: list[str]) -> dict[str, float]:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         figures = {"fetch+parse": time.process_time() - t0}
         count = sum(map(len, pages))
+        raw_client = dynamodb_client(AwsConfig(endpoint_url=endpoint, region="us-east-1"))
+        install_fast_parse(raw_client, raw_items=True)
+        raw_pages: list[Any] = []
+        request = {"TableName": table_of(shape)}
+        t0 = time.process_time()
+        while True:
+            page = raw_client.scan(**request)
+            raw_pages.append(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        figures["fetch raw"] = time.process_time() - t0
         names = description.key_schema.names
+        with tempfile.TemporaryDirectory() as tmp:
+            buffer = PartBuffer(tmp, description.key_schema, "seg-0000", part_bytes=1 << 40)
+            declared = tuple(a.attribute_type for a in description.key_schema.attributes)
+            t0 = time.process_time()
+            for raw in raw_pages:
+                taken, characters, _, complete = codec.encode_items(
+                    raw.body, raw.start, raw.end, names, declared, buffer.columns
+                )
+                assert complete
+                buffer.took(taken, characters)
+            figures["encode text"] = time.process_time() - t0
+            assert buffer.buffered_items == count
         t0 = time.process_time()
         records = [[codec.encode_record(item, names) for item in page] for page in pages]
         figures["encode"] = time.process_time() - t0
@@ -128,7 +156,8 @@ def main() -> None:
         if process is not None:
             process.terminate()
             process.wait()
-    columns = ["fetch+parse", "encode", "add", "flush"] + [f"parquet write {c}" for c in codecs]
+    columns = ["fetch+parse", "encode", "add", "fetch raw", "encode text", "flush"]
+    columns += [f"parquet write {c}" for c in codecs]
     print(f"CPU µs per item, one thread; load average {os.getloadavg()[0]:.1f}")
     print(f"{'shape':<9}{'items':>8}" + "".join(f"{c:>{max(len(c) + 2, 10)}}" for c in columns))
     for shape, row in results.items():

@@ -10,7 +10,11 @@ Each row is a fresh interpreter run N times (wall clock, min and median):
 - the heavy libraries each help page imported (from ``sys.modules``).
 
 Then the largest cumulative imports of ``pitrdiff diff --help`` by
-``python -X importtime``. Usage: ``python bench/bench_startup.py [--runs N]``.
+``python -X importtime``; and the CPU time (user + sys) of importing pyarrow
+and pandas, as every command that reads a dataset does, with numpy's OpenBLAS
+as it starts by default (a spinning thread per core) and with
+``OPENBLAS_NUM_THREADS=1``, which the command line sets unless the user did.
+Usage: ``python bench/bench_startup.py [--runs N]``.
 """
 
 from __future__ import annotations
@@ -73,6 +77,21 @@ def importtime(args: list[str], top: int) -> list[tuple[int, str]]:
     return sorted(rows, reverse=True)[:top]
 
 
+def import_cpu(env_extra: dict[str, str], runs: int) -> float:
+    """Least CPU seconds of a process importing pyarrow and pandas (then idle 0.5 s)."""
+    code = "import time, pyarrow, pandas\ntime.sleep(0.5)"
+    best = float("inf")
+    for _ in range(runs):
+        before = os.times()
+        subprocess.run([sys.executable, "-c", code], env={**os.environ, **env_extra}, check=True)
+        after = os.times()
+        spent = (after.children_user - before.children_user) + (
+            after.children_system - before.children_system
+        )
+        best = min(best, spent)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
@@ -104,6 +123,13 @@ def main() -> None:
     print("\nlargest imports of `pitrdiff diff --help` (python -X importtime, cumulative µs):")
     for micros, name in importtime(["diff", "--help"], 12):
         print(f"  {micros:>8}  {name}")
+    runs = max(3, options.runs // 2)
+    default = import_cpu({}, runs)
+    single = import_cpu({"OPENBLAS_NUM_THREADS": "1"}, runs)
+    print(
+        f"\nCPU of importing pyarrow + pandas (least of {runs}): OpenBLAS default {default:.3f} s,"
+        f" OPENBLAS_NUM_THREADS=1 {single:.3f} s ({default - single:+.3f} s)"
+    )
 
 
 if __name__ == "__main__":

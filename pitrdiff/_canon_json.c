@@ -24,6 +24,7 @@
  */
 #include "_canon.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -252,6 +253,21 @@ encode_utf8(long code, char *out)
     return 4;
 }
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Nonzero when one of the 8 bytes in v may be '"', '\\', below 0x20 or above
+ * 0x7F (the classic "has a zero byte" tests: a false alarm only costs the
+ * byte-by-byte look that follows). */
+static inline uint64_t
+special8(uint64_t v)
+{
+    uint64_t quote = v ^ (ONES * '"'), backslash = v ^ (ONES * '\\');
+    return (((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash) |
+            ((v - ONES * 0x20) & ~v) | v) &
+           HIGHS;
+}
+
 /* A JSON string (the next token) as its decoded UTF-8 bytes. */
 static int
 parse_string(parser *ps, text_ref *ref)
@@ -263,6 +279,10 @@ parse_string(parser *ps, text_ref *ref)
     }
     const unsigned char *start = ++p;
     for (;;) { /* the common case: no escapes, the bytes are the text */
+        uint64_t block;
+        while (end - p >= 8 && (memcpy(&block, p, 8), special8(block) == 0)) {
+            p += 8; /* eight plain ASCII characters */
+        }
         if (p >= end) {
             return -1;
         }

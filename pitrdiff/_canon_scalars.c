@@ -356,10 +356,12 @@ b64_raw_size(const char *s, Py_ssize_t n)
         return 0;
     }
     Py_ssize_t pad = s[n - 1] == '=' ? (s[n - 2] == '=' ? 2 : 1) : 0;
+    int any = 0; /* -1 (all bits set) once a byte outside the alphabet was seen */
     for (Py_ssize_t i = 0; i < n - pad; i++) {
-        if (b64_value[(unsigned char)s[i]] < 0) {
-            return -1;
-        }
+        any |= b64_value[(unsigned char)s[i]];
+    }
+    if (any < 0) {
+        return -1;
     }
     /* Canonical: the bits after the last byte are zero. */
     if (pad == 2 && (b64_value[(unsigned char)s[n - 3]] & 0x0F) != 0) {

@@ -622,6 +622,11 @@ Columns = tuple[list[str], list[str], list[int], list[int], tuple[list[str | byt
 """A dataset writer's column lists: keys, items, hashes, sizes, one list per key attribute."""
 
 
+def encodes_text() -> bool:
+    """Whether :func:`encode_lines` and :func:`encode_items` run (the C code is in use)."""
+    return _compiled is not None and _compiled_lines is not None and _compiled_items is not None
+
+
 def encode_lines(
     lines: list[bytes],
     start: int,

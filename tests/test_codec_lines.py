@@ -268,7 +268,7 @@ def test_ingestion_through_both_paths_writes_the_same_dataset(tmp_path: Path) ->
     finally:
         codec._compiled = compiled
     assert fast.items == slow.items == 6000 and fast.bytes == slow.bytes
-    assert len(fast.files) == len(slow.files) > 2
+    assert len(fast.files) > 2 and len(slow.files) > 2  # parts cut at different items
     assert _rows(tmp_path / "c") == _rows(tmp_path / "py")
 
     files[1][2345]["bad"] = {"N": "1E200"}

@@ -124,6 +124,10 @@ def interrupted_exit_code(exc: BaseException | None = None) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``pitrdiff`` console script and of ``python -m pitrdiff``."""
     install_signal_handlers()
+    # pitrdiff does no linear algebra, but pyarrow and pandas import numpy, whose
+    # OpenBLAS starts a thread per core that spins for a while: about 0.09 s of
+    # CPU per command on 2 cores (bench/bench_startup.py). A user's setting stays.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         from pitrdiff.cli.app import run_app
 

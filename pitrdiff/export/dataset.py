@@ -448,7 +448,7 @@ class PartBuffer:
             use_dictionary=False,
             write_statistics=self._statistics,
         )
-        data = sink.getvalue().to_pybytes()
+        data = memoryview(sink.getvalue())  # Arrow's buffer as it is: no copy
         relative = f"{DATA_DIR}/{self.prefix}-{self.sequence:06d}.parquet"
         write_bytes(self.root / relative, data)
         entry = FileEntry(relative, self.buffered_items, len(data), xxhash.xxh3_128_hexdigest(data))

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from pitrdiff.aws import AwsConfig
-from pitrdiff.codec import Record, encode_lines, encode_record
+from pitrdiff.codec import Record, encode_lines, encode_record, encodes_text
 from pitrdiff.errors import CodecError, ExportError, InputError
 from pitrdiff.export.dataset import (
     DEFAULT_PART_BYTES,
@@ -85,6 +85,11 @@ class FullSink:
         uncommon, and every error) goes through :meth:`add`, which gives the
         same record or the error. Without the C codec every line does.
         """
+        if not encodes_text():
+            for number, line in enumerate(lines, first):
+                self.line = number
+                self.add(line, number)
+            return
         buffer = self.buffer
         declared = self.check_key_types.declared
         index = 0
