@@ -43,6 +43,18 @@ from bench_export import SCALE, load, table_of  # noqa: E402
 from shapes import ISSUE_SHAPES, SHAPES  # noqa: E402
 
 
+def scan_pages(client: Any, table: str) -> list[Any]:
+    """Every page's ``Items`` of one scan of ``table``."""
+    pages = []
+    request: dict[str, Any] = {"TableName": table}
+    while True:
+        page = client.scan(**request)
+        pages.append(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return pages
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 def stages(endpoint: str, shape: str, codecs: list[str]) -> dict[str, float]:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -59,28 +71,14 @@ def stages(endpoint: str, shape: str, codecs: list[str]) -> dict[str, float]:
     saved = gc.get_threshold()
     gc.set_threshold(*_EXPORT_GC_THRESHOLD)
     try:
-        pages: list[list[dict[str, Any]]] = []
-        request: dict[str, Any] = {"TableName": table_of(shape)}
         t0 = time.process_time()
-        while True:
-            page = client.scan(**request)
-            pages.append(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                break
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        pages = scan_pages(client, table_of(shape))
         figures = {"fetch+parse": time.process_time() - t0}
         count = sum(map(len, pages))
         raw_client = dynamodb_client(AwsConfig(endpoint_url=endpoint, region="us-east-1"))
         install_fast_parse(raw_client, raw_items=True)
-        raw_pages: list[Any] = []
-        request = {"TableName": table_of(shape)}
         t0 = time.process_time()
-        while True:
-            page = raw_client.scan(**request)
-            raw_pages.append(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                break
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        raw_pages = scan_pages(raw_client, table_of(shape))
         figures["fetch raw"] = time.process_time() - t0
         names = description.key_schema.names
         with tempfile.TemporaryDirectory() as tmp:

@@ -126,8 +126,8 @@ def data_files(export_dir: Path) -> list[Path]:
     return [export_dir / "data" / f.key.rsplit("/data/", 1)[1] for f in summary.files]
 
 
-def lines_of(paths: list[Path]) -> Iterator[bytes]:
-    """Every line of the data files: what any reader must decompress and split."""
+def pieces_of(paths: list[Path]) -> Iterator[list[bytes]]:
+    """The lines of each decompressed 1 MiB piece (the last one incomplete: kept for the next)."""
     for path in paths:
         decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
         pending = b""
@@ -135,19 +135,19 @@ def lines_of(paths: list[Path]) -> Iterator[bytes]:
             while chunk := handle.read(1 << 20):
                 lines = (pending + decompressor.decompress(chunk)).split(b"\n")
                 pending = lines.pop()
-                yield from lines
+                yield lines
+
+
+def lines_of(paths: list[Path]) -> Iterator[bytes]:
+    """Every line of the data files: what any reader must decompress and split."""
+    for lines in pieces_of(paths):
+        yield from lines
 
 
 def batches_of(paths: list[Path]) -> Iterator[list[bytes]]:
-    """The lines of each decompressed piece at once, as ingestion takes them."""
-    for path in paths:
-        decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        pending = b""
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                lines = (pending + decompressor.decompress(chunk)).split(b"\n")
-                pending = lines.pop()
-                yield [line for line in lines if line]
+    """The non-empty lines of each decompressed piece at once, as ingestion takes them."""
+    for lines in pieces_of(paths):
+        yield [line for line in lines if line]
 
 
 def best_cpu(repeat: int, run: Callable[[], Any]) -> float:
