@@ -63,6 +63,9 @@ reserve(buffer *b, Py_ssize_t more)
 static inline int
 put(buffer *b, const char *s, Py_ssize_t n)
 {
+    if (n == 0) {
+        return 0; /* b->data may still be NULL: no memcpy to it */
+    }
     if (reserve(b, n) < 0) {
         return -1;
     }
@@ -1152,7 +1155,11 @@ items_span_entry(PyObject *Py_UNUSED(module), PyObject *body)
                 Py_RETURN_NONE;
             }
             int items = ps.p - name == 7 && memcmp(name, "\"Items\"", 7) == 0;
-            if (expect(&ps, ':') < 0) {
+            /* orjson keeps the last of two equal names, and reads escaped ones
+             * ("It\u0065ms"): the span is sure only when "Items" is the one
+             * top-level name spelled so and no name has an escape. */
+            if ((items && start >= 0) || memchr(name, '\\', ps.p - name) != NULL ||
+                expect(&ps, ':') < 0) {
                 Py_RETURN_NONE;
             }
             skip_space(&ps);
@@ -1160,7 +1167,10 @@ items_span_entry(PyObject *Py_UNUSED(module), PyObject *body)
             if (skip_value(&ps, 0) < 0) {
                 Py_RETURN_NONE;
             }
-            if (items && start < 0 && *value == '[') {
+            if (items && *value != '[') {
+                Py_RETURN_NONE;
+            }
+            if (items) {
                 start = value - ps.line;
                 end = ps.p - ps.line;
             }

@@ -163,6 +163,7 @@ def test_mutated_lines_are_taken_only_when_the_python_path_agrees(
         'quote " backslash \\ slash /',
         "controls \x00 \x01 \x08 \t \n \x0b \x0c \r \x1f and del \x7f",
         "unicode é ß 東京 \u2028 \U0001f600 \uffff",
+        "é first, then \x00",  # an escape at the start: nothing decoded before it
         "",
     ],
 )
@@ -327,6 +328,10 @@ def test_items_of_a_scan_response_are_encoded_from_its_text() -> None:
     [
         b'{"Count":1}',  # no Items
         b'{"\\u0049tems":[],"Count":0}',  # an escaped name: left to orjson
+        # two Items (orjson keeps the last, maybe escaped): a phantom item otherwise
+        b'{"Items":[{"pk":{"S":"x"}}],"Items":[]}',
+        b'{"Items":[{"pk":{"S":"x"}}],"It\\u0065ms":[]}',
+        b'{"Items":[],"Count":1,"Items":[]}',
         b'{"Items":{}}',
         b"[]",
         b'{"Items":[] "Count":0}',
