@@ -1094,16 +1094,23 @@ skip_value(parser *ps, int depth)
         return -1;
     }
     char c = *ps->p;
-    if (c == '"') {
+    if (c == '"') { /* to the next quote not escaped: an even run of backslashes before it */
         const char *p = ps->p + 1;
-        while (p < ps->end && *p != '"') {
-            p += *p == '\\' ? 2 : 1;
+        for (;;) {
+            const char *quote = memchr(p, '"', ps->end - p);
+            if (quote == NULL) {
+                return -1;
+            }
+            const char *run = quote;
+            while (run > p && run[-1] == '\\') {
+                run--;
+            }
+            p = quote + 1;
+            if ((quote - run) % 2 == 0) {
+                ps->p = p;
+                return 0;
+            }
         }
-        if (p >= ps->end) {
-            return -1;
-        }
-        ps->p = p + 1;
-        return 0;
     }
     if (c == '{' || c == '[') {
         char close = c == '{' ? '}' : ']';
