@@ -581,13 +581,16 @@ def _scan_segment(shared: _Shared, state: SegmentState) -> SegmentState:
 _gc_lock = threading.Lock()
 _gc_users = 0
 _gc_saved: tuple[int, ...] = ()
-# A page parses into ~100k small dicts that live only until the page is encoded;
-# with the default thresholds the cyclic collector runs hundreds of times per
-# page, costing more CPU than the parsing. Scans create no reference cycles of
-# note, so collections are made rarer (not disabled) while any export runs:
-# about one young collection per 10 pages in flight. 1,000,000 instead of
-# 100,000 saved 6-15% of the export's CPU on nested items (bench_export.py
-# --shape nested) without raising peak RSS.
+# A page parsed into objects (the Python path) is ~100k small dicts that live
+# only until the page is encoded; with the default thresholds the cyclic
+# collector runs hundreds of times per page, costing more CPU than the parsing.
+# Scans create no reference cycles of note, so collections are made rarer (not
+# disabled) while any export runs, from its client to its manifest: about one
+# young collection per 10 pages in flight. 1,000,000 instead of 100,000 saved
+# 6-15% of the export's CPU on nested items (bench_export.py --shape nested)
+# without raising peak RSS. With the items encoded from the text, an export of
+# 20,000 items had 5 young and sometimes a full collection (up to 50 ms: it
+# walks every object of the process) outside the scan; now none.
 _EXPORT_GC_THRESHOLD = (1_000_000, 100, 100)
 
 
@@ -729,60 +732,64 @@ def export_table(
     page_limit = int(page_limit_f) if page_limit_f else None
     part_bytes = int(_env_float("PITRDIFF_TEST_PART_BYTES") or part_bytes)
 
-    clock = time.monotonic()
-    root = Path(out)
-    client = dynamodb_client(aws, max_pool_connections=MAX_THREADS + 2)
-    install_fast_parse(client, raw_items=True)
-    counter = count_retries(client)
-    description = describe_table(client, table)
-    base, states, consistent_read = _begin(
-        root, client, description, segments, consistent_read, max_rcu, overwrite
-    )
-    total = int(base.source["segments"])
+    _gc_relax()  # the whole export, set-up and manifests too (_EXPORT_GC_THRESHOLD)
+    try:
+        clock = time.monotonic()
+        root = Path(out)
+        client = dynamodb_client(aws, max_pool_connections=MAX_THREADS + 2)
+        install_fast_parse(client, raw_items=True)
+        counter = count_retries(client)
+        description = describe_table(client, table)
+        base, states, consistent_read = _begin(
+            root, client, description, segments, consistent_read, max_rcu, overwrite
+        )
+        total = int(base.source["segments"])
 
-    threads = min(total, MAX_THREADS)
-    part_bytes = min(part_bytes, max(4 * 1024 * 1024, BUFFER_BUDGET_BYTES // threads))
-    avg = description.size_bytes / description.item_count if description.item_count else 1024.0
-    shared = _Shared(
-        client=client,
-        table=table,
-        root=root,
-        key_schema=description.key_schema,
-        consistent_read=consistent_read,
-        limiter=limiter,
-        threads=threads,
-        progress=progress,
-        part_bytes=part_bytes,
-        page_limit=page_limit,
-        page_delay=page_delay,
-        avg_item_bytes=avg,
-    )
-    already_items = sum(s.items for s in states.values())
-    already_bytes = sum(s.bytes for s in states.values())
-    progress.start(f"export {table}", total=description.item_count or None, unit="items")
-    if already_items:
-        progress.advance(already_items, bytes=already_bytes)
-    finished = _run_segments(shared, states, total, threads, progress)
+        threads = min(total, MAX_THREADS)
+        part_bytes = min(part_bytes, max(4 * 1024 * 1024, BUFFER_BUDGET_BYTES // threads))
+        avg = description.size_bytes / description.item_count if description.item_count else 1024.0
+        shared = _Shared(
+            client=client,
+            table=table,
+            root=root,
+            key_schema=description.key_schema,
+            consistent_read=consistent_read,
+            limiter=limiter,
+            threads=threads,
+            progress=progress,
+            part_bytes=part_bytes,
+            page_limit=page_limit,
+            page_delay=page_delay,
+            avg_item_bytes=avg,
+        )
+        already_items = sum(s.items for s in states.values())
+        already_bytes = sum(s.bytes for s in states.values())
+        progress.start(f"export {table}", total=description.item_count or None, unit="items")
+        if already_items:
+            progress.advance(already_items, bytes=already_bytes)
+        finished = _run_segments(shared, states, total, threads, progress)
 
-    files = tuple(f for s in sorted(finished, key=lambda s: s.segment) for f in s.files)
-    manifest = replace(
-        base,
-        source={**base.source, "finished_at": utc_now()},
-        complete=True,
-        files=files,
-        items=sum(s.items for s in finished),
-        bytes=sum(s.bytes for s in finished),
-        stats={
-            "elapsed_s": round(time.monotonic() - clock, 3),
-            "retries": counter.retries + shared.outer_retries,
-            "throttles": counter.throttles + shared.outer_throttles,
-            "consumed_rcu": round(sum(s.consumed_rcu for s in finished), 3),
-            "pages": sum(s.pages for s in finished),
-        },
-    )
-    write_manifest(root, manifest)
-    shutil.rmtree(root / STATE_DIR, ignore_errors=True)
-    return manifest
+        files = tuple(f for s in sorted(finished, key=lambda s: s.segment) for f in s.files)
+        manifest = replace(
+            base,
+            source={**base.source, "finished_at": utc_now()},
+            complete=True,
+            files=files,
+            items=sum(s.items for s in finished),
+            bytes=sum(s.bytes for s in finished),
+            stats={
+                "elapsed_s": round(time.monotonic() - clock, 3),
+                "retries": counter.retries + shared.outer_retries,
+                "throttles": counter.throttles + shared.outer_throttles,
+                "consumed_rcu": round(sum(s.consumed_rcu for s in finished), 3),
+                "pages": sum(s.pages for s in finished),
+            },
+        )
+        write_manifest(root, manifest)
+        shutil.rmtree(root / STATE_DIR, ignore_errors=True)
+        return manifest
+    finally:
+        _gc_restore()
 
 
 def _begin(
@@ -860,7 +867,6 @@ def _run_segments(
     """Scan every segment on ``threads`` threads; the first failure stops them all."""
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pitrdiff-scan")
     futures: list[Future[SegmentState]] = []
-    _gc_relax()  # before the first segment starts parsing pages
     try:
         futures += [executor.submit(_scan_segment, shared, states[s]) for s in range(total)]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
@@ -877,7 +883,6 @@ def _run_segments(
     finally:
         shared.stop.set()
         executor.shutdown(wait=True, cancel_futures=True)
-        _gc_restore()
         progress.finish()
     return finished
 
