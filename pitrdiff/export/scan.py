@@ -581,16 +581,12 @@ def _scan_segment(shared: _Shared, state: SegmentState) -> SegmentState:
 _gc_lock = threading.Lock()
 _gc_users = 0
 _gc_saved: tuple[int, ...] = ()
-# A page parsed into objects (the Python path) is ~100k small dicts that live
-# only until the page is encoded; with the default thresholds the cyclic
-# collector runs hundreds of times per page, costing more CPU than the parsing.
-# Scans create no reference cycles of note, so collections are made rarer (not
-# disabled) while any export runs, from its client to its manifest: about one
-# young collection per 10 pages in flight. 1,000,000 instead of 100,000 saved
-# 6-15% of the export's CPU on nested items (bench_export.py --shape nested)
-# without raising peak RSS. With the items encoded from the text, an export of
-# 20,000 items had 5 young and sometimes a full collection (up to 50 ms: it
-# walks every object of the process) outside the scan; now none.
+# A page parsed into objects (the Python path) is ~100k short-lived dicts: with
+# the default thresholds the collector ran hundreds of times per page. Scans make
+# no cycles of note, so collections are rarer (not disabled) while any export
+# runs, client to manifest: 1,000,000 saved 6-15% of the CPU on nested items
+# (bench_export.py); set-up and manifests had 5 young collections and sometimes
+# a full one (up to 50 ms) per 20,000-item export, now none.
 _EXPORT_GC_THRESHOLD = (1_000_000, 100, 100)
 
 
