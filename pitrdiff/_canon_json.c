@@ -1,7 +1,9 @@
 /*
  * pitrdiff._canon.encode_lines: lines of a DynamoDB export to S3 (DynamoDB
  * JSON, one {"Item": {...}} per line) straight into the export dataset's
- * column lists, without building Python objects for the item.
+ * column lists, without building Python objects for the item; and
+ * encode_items, the same for the items of a Scan response's "Items" array,
+ * which items_span finds in the response body.
  *
  * For each line it parses the JSON text, applies codec.py's canonical rules
  * (those of the C walk in _canon.c: numbers respelled, sets sorted and
