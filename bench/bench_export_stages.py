@@ -83,7 +83,7 @@ def stages(endpoint: str, shape: str, codecs: list[str]) -> dict[str, float]:
         names = description.key_schema.names
         with tempfile.TemporaryDirectory() as tmp:
             buffer = PartBuffer(tmp, description.key_schema, "seg-0000", part_bytes=1 << 40)
-            declared = tuple(a.attribute_type for a in description.key_schema.attributes)
+            declared = description.key_schema.declared_types
             t0 = time.process_time()
             for raw in raw_pages:
                 taken, characters, _, complete = codec.encode_items(

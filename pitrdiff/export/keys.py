@@ -101,6 +101,12 @@ class KeySchema:
         return tuple(a.name for a in self.attributes)
 
     @property
+    def declared_types(self) -> tuple[str, ...] | None:
+        """Every key attribute's type tag, in key order; None when one is unknown."""
+        types = tuple(a.attribute_type for a in self.attributes)
+        return tuple(t for t in types if t) if all(types) else None
+
+    @property
     def partition_key(self) -> str:
         """The partition (HASH) key's name."""
         return self.attributes[0].name

@@ -211,8 +211,7 @@ class KeyTypeCheck:
 
     def __init__(self, key_schema: KeySchema) -> None:
         self.key_schema = key_schema
-        declared = tuple(a.attribute_type for a in key_schema.attributes)
-        self.declared: tuple[str | None, ...] | None = declared if all(declared) else None
+        self.declared = key_schema.declared_types
 
     def __call__(self, record: Record) -> None:
         """Raise ``CodecError`` naming the item, the attribute and both types."""

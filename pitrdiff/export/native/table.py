@@ -190,7 +190,7 @@ def resolve_ttl(facts: Mapping[str, Any], ttl_attribute: str | None) -> dict[str
 
 def peek_key_types(reader: Reader, summary: ExportSummary, schema: KeySchema) -> KeySchema:
     """Fill unknown key attribute types from the first record of the export."""
-    if all(a.attribute_type for a in schema.attributes):
+    if schema.declared_types is not None:
         return schema
     for data_file in summary.files:
         if data_file.item_count == 0:
