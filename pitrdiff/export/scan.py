@@ -174,8 +174,9 @@ def _raw_scan_parse(
     read, the whole body is parsed as :func:`_fast_scan_parse` does.
     """
     body = response_dict.get("body")
-    span = codec.items_span(body) if isinstance(body, bytes) else None
-    if response_dict.get("status_code") != 200 or not isinstance(body, bytes) or span is None:
+    ok = response_dict.get("status_code") == 200 and isinstance(body, bytes)
+    span = codec.items_span(body) if ok and isinstance(body, bytes) else None
+    if span is None or not isinstance(body, bytes):
         _fast_scan_parse(response_dict, customized_response_dict)
         return
     start, end = span
@@ -497,8 +498,7 @@ def _scan_segment(shared: _Shared, state: SegmentState) -> SegmentState:
         first_sequence=state.next_sequence,
     )
     key_names = shared.key_schema.names
-    types = tuple(a.attribute_type for a in shared.key_schema.attributes)
-    declared = types if all(types) else None
+    declared = shared.key_schema.declared_types
     encode = codec.encode_record
     add_page = buffer.add_page
     unit = 1.0 if shared.consistent_read else 0.5
